@@ -1,0 +1,182 @@
+"""Sentence-aware chunking for Chinese and mixed text, sized in cl100k tokens, offsets kept.
+
+Sentence splitting is written here rather than taken from LangChain's splitters:
+they re-find chunk text to compute ``start_index`` (wrong when a passage repeats)
+and cut before closing quotes, while we need exact offsets and ``。”`` kept together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cleaning import CleanText
+from .errors import ConfigError
+from .tokens import count_tokens
+from .types import Chunk
+
+_TERMINAL = set("。！？!?；;…")
+_CLOSERS = set("”’」』）)】》〕\"'")
+_CLAUSE = re.compile(r"[，,、：:]")
+_DIGIT = re.compile(r"[0-9０-９.．%％]")
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    chunk_tokens: int = 256
+    overlap_tokens: int = 48
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise ConfigError(f"chunk_tokens must be at least 16. Currently, chunk_tokens is {self.chunk_tokens}")
+        if not 0 <= self.overlap_tokens < self.chunk_tokens // 2:
+            raise ConfigError(
+                "overlap_tokens must be between 0 and half of chunk_tokens. "
+                f"Currently, overlap_tokens is {self.overlap_tokens} (chunk_tokens {self.chunk_tokens})"
+            )
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) of sentences in ``text[start:end]``; line breaks always end one.
+
+    A sentence ends after 。！？；… (or ``.`` before a space) plus any closing quotes or
+    brackets; never inside 《book titles》 nor inside a number such as ``1.5``.
+    """
+    end = len(text) if end is None else end
+    i = s = start
+    book = 0
+    while i < end:
+        ch = text[i]
+        if ch == "\n":
+            if i > s:
+                yield s, i
+            s = i + 1
+        elif ch == "《":
+            book += 1
+        elif ch == "》" and book:
+            book -= 1
+        elif not book and (ch in _TERMINAL or (ch == "." and (i + 1 == end or text[i + 1].isspace()))):
+            j = i + 1
+            while j < end and (text[j] in _TERMINAL or text[j] in _CLOSERS):
+                j += 1
+            yield s, j
+            s = i = j
+            while s < end and text[s] == " ":
+                s += 1
+            i = s
+            continue
+        i += 1
+    if s < end and text[s:end].strip():
+        yield s, end
+
+
+def _split_long(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, int]]:
+    """Cut an over-long sentence at clause marks, then by length, never inside a number."""
+    pieces: list[tuple[int, int]] = []
+    last = s
+    for m in _CLAUSE.finditer(text, s, e):
+        pieces.append((last, m.end()))
+        last = m.end()
+    if last < e:
+        pieces.append((last, e))
+    cur_s, cur_e = pieces[0]
+    for ps, pe in pieces[1:]:
+        if count_tokens(text[cur_s:pe]) <= limit:
+            cur_e = pe
+        else:
+            yield from _hard_split(text, cur_s, cur_e, limit)
+            cur_s, cur_e = ps, pe
+    yield from _hard_split(text, cur_s, cur_e, limit)
+
+
+def _hard_split(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, int]]:
+    while count_tokens(text[s:e]) > limit:
+        # About one token per CJK char in cl100k; shrink until it fits.
+        cut = s + max(1, limit)
+        while cut > s + 1 and count_tokens(text[s:cut]) > limit:
+            cut = s + (cut - s) * 3 // 4
+        while cut > s + 1 and _DIGIT.match(text[cut - 1]) and cut < e and _DIGIT.match(text[cut]):
+            cut -= 1
+        yield s, cut
+        s = cut
+    if e > s:
+        yield s, e
+
+
+@dataclass
+class _Sentence:
+    start: int
+    end: int
+    tokens: int
+
+
+def _sentences(clean: CleanText, limit: int) -> list[list[_Sentence]]:
+    """Sentences grouped by article (a page marker starts a new group)."""
+    bounds = [0, *clean.breaks, len(clean.text)]
+    groups = []
+    for a, b in zip(bounds, bounds[1:]):
+        group = []
+        for s, e in sentence_spans(clean.text, a, b):
+            spans = [(s, e)] if count_tokens(clean.text[s:e]) <= limit else _split_long(clean.text, s, e, limit)
+            for ss, ee in spans:
+                if clean.text[ss:ee].strip():
+                    group.append(_Sentence(ss, ee, count_tokens(clean.text[ss:ee])))
+        if group:
+            groups.append(group)
+    return groups
+
+
+def _pack(group: list[_Sentence], settings: ChunkSettings) -> Iterator[tuple[int, int]]:
+    i = 0
+    while i < len(group):
+        j, total = i, 0
+        while j < len(group) and (j == i or total + group[j].tokens <= settings.chunk_tokens):
+            total += group[j].tokens
+            j += 1
+        yield group[i].start, group[j - 1].end
+        if j >= len(group):
+            break
+        # Step back over whole sentences for the overlap, always moving forward.
+        k, back = j, 0
+        while k - 1 > i and back + group[k - 1].tokens <= settings.overlap_tokens:
+            k -= 1
+            back += group[k].tokens
+        i = k
+
+
+def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
+    """Compact clean→source map of ``clean.text[s:e]``: [relative clean pos, source pos] where a run starts.
+
+    Within a run the mapping is one to one; runs break where cleaning removed or
+    joined text.  Kept in each chunk so citations can point into the source file.
+    """
+    offs = clean.offsets[s:e]
+    if len(offs) == 0:
+        return []
+    starts = np.flatnonzero(np.diff(offs) != 1) + 1
+    return [[0, int(offs[0])]] + [[int(i), int(offs[i])] for i in starts]
+
+
+def chunk_document(doc_id: str, clean: CleanText, settings: ChunkSettings) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
+    for group in _sentences(clean, settings.chunk_tokens):
+        for s, e in _pack(group, settings):
+            text = clean.text[s:e].strip()
+            lead = len(clean.text[s:e]) - len(clean.text[s:e].lstrip())
+            s += lead
+            e = s + len(text)
+            src_s, src_e = clean.source_span(s, e)
+            cid = hashlib.sha1(f"{doc_id}\0{text}".encode()).hexdigest()[:16]
+            if cid in seen:  # the same text twice in one document: keep ids unique and stable
+                seen[cid] += 1
+                cid = f"{cid}-{seen[cid]}"
+            else:
+                seen[cid] = 0
+            meta = {"offset_runs": offset_runs(clean, s, e)}
+            chunks.append(Chunk(cid, doc_id, text, src_s, src_e, meta))
+    return chunks

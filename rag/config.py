@@ -1,0 +1,61 @@
+"""One settings object, filled from defaults, then ``RAG_*`` environment variables, then arguments."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    embedder: str = "multilingual-e5-small"
+    chunk_tokens: int = 256
+    overlap_tokens: int = 48
+    top_k: int = 5
+    retrieval: str = "hybrid"  # hybrid | dense | lexical
+    candidates: int = 50
+    generator: str = "extractive"
+    max_file_mb: float = 50.0
+    max_question_chars: int = 2000
+    batch_size: int = 32
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {self.top_k}")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb must be positive. Currently, max_file_mb is {self.max_file_mb}")
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls(), f.name)))
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"RAG_{name.upper()} must be a {kind.__name__}. Currently, it is {raw!r}") from None

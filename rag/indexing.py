@@ -1,0 +1,136 @@
+"""Turn source files into a new index snapshot: load, clean, chunk, embed what changed, rebuild search structures."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import ChunkSettings, chunk_document
+from .cleaning import clean
+from .embedders import Embedder
+from .errors import LoaderError
+from .lexical import LexicalIndex
+from .loaders import find_files, load_file
+from .store import Snapshot, new_faiss_index
+from .types import Chunk, IndexReport
+
+
+def empty_snapshot(embedder: Embedder, chunking: ChunkSettings) -> Snapshot:
+    return Snapshot(
+        chunks=[], vectors=new_faiss_index(np.zeros((0, embedder.dim), np.float32), embedder.dim),
+        lexical=LexicalIndex(None, 0), documents={},
+        embedder={"name": embedder.name, "dim": embedder.dim}, chunking=asdict(chunking),
+    )
+
+
+def build_snapshot(
+    old: Snapshot, paths: Sequence[str | Path], embedder: Embedder, chunking: ChunkSettings, *,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int = 32,
+) -> tuple[Snapshot, IndexReport]:
+    """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders."""
+    t0 = time.perf_counter()
+    files, skipped = find_files(paths)
+    added, updated, unchanged = [], [], []
+    new_docs: dict[str, dict] = {}
+    new_chunks: dict[str, list[Chunk]] = {}
+    for src in files:
+        known = old.documents.get(src.doc_id)
+        try:
+            doc = load_file(src, max_bytes=max_bytes)
+        except LoaderError as exc:
+            skipped[str(src.path)] = str(exc)
+            continue
+        if known and known["sha256"] == doc.sha256 and old.chunking == asdict(chunking):
+            unchanged.append(doc.doc_id)
+            continue
+        chunks = chunk_document(doc.doc_id, clean(doc.text), chunking)
+        if not chunks:
+            skipped[str(src.path)] = f"{doc.doc_id}: no text left after cleaning"
+            continue
+        (updated if known else added).append(doc.doc_id)
+        new_chunks[doc.doc_id] = chunks
+        new_docs[doc.doc_id] = {
+            "path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding,
+            "chars": len(doc.text), "chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    removed = _vanished(old, paths) if sync else []
+    drop = set(removed) | set(new_chunks)
+    kept = [c for c in old.chunks if c.doc_id not in drop]
+    fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
+    vectors, embedded, reused = _vectors(old, kept, fresh, embedder, progress, batch_size)
+    chunks = kept + fresh
+    documents = {k: v for k, v in old.documents.items() if k not in drop} | new_docs
+    snap = Snapshot(
+        chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim),
+        lexical=LexicalIndex.build([c.text for c in chunks]) if (drop or not old.chunks) else old.lexical,
+        documents=dict(sorted(documents.items())),
+        embedder={"name": embedder.name, "dim": embedder.dim}, chunking=asdict(chunking),
+    )
+    report = IndexReport(
+        added=added, updated=updated, unchanged=unchanged, removed=removed, skipped=skipped,
+        chunks_embedded=embedded, chunks_reused=reused, total_chunks=len(chunks),
+        seconds=time.perf_counter() - t0,
+    )
+    return snap, report
+
+
+def remove_documents(old: Snapshot, doc_ids: Sequence[str]) -> Snapshot:
+    drop = set(doc_ids)
+    keep = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
+    chunks = [old.chunks[i] for i in keep]
+    mat = old.vectors.reconstruct_n(0, old.size) if old.size else np.zeros((0, old.embedder["dim"]), np.float32)
+    return Snapshot(
+        chunks=chunks, vectors=new_faiss_index(mat[keep], int(old.embedder["dim"])),
+        lexical=LexicalIndex.build([c.text for c in chunks]),
+        documents={k: v for k, v in old.documents.items() if k not in drop},
+        embedder=old.embedder, chunking=old.chunking,
+    )
+
+
+def _vanished(old: Snapshot, paths: Sequence[str | Path]) -> list[str]:
+    """Indexed documents whose source file, inside one of the scanned folders, no longer exists."""
+    roots = [Path(p).expanduser().resolve() for p in paths if Path(p).is_dir()]
+    gone = []
+    for doc_id, meta in old.documents.items():
+        path = Path(meta["path"])
+        if any(path.is_relative_to(r) for r in roots) and not path.is_file():
+            gone.append(doc_id)
+    return sorted(gone)
+
+
+def _vectors(
+    old: Snapshot, kept: list[Chunk], fresh: list[Chunk], embedder: Embedder, progress: bool, batch_size: int,
+) -> tuple[np.ndarray, int, int]:
+    """Vectors for kept + fresh chunks, reusing stored ones by chunk id (content hash)."""
+    stored = old.chunk_vectors() if old.chunks else {}
+    todo = [c for c in fresh if c.chunk_id not in stored]
+    computed = dict(zip([c.chunk_id for c in todo], embed_with_progress(embedder, [c.text for c in todo], progress, batch_size)))
+    rows = [stored.get(c.chunk_id) if c.chunk_id in stored else computed[c.chunk_id] for c in kept + fresh]
+    mat = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
+    return mat, len(todo), len(fresh) - len(todo)
+
+
+def embed_with_progress(embedder: Embedder, texts: list[str], progress: bool, batch_size: int = 32) -> np.ndarray:
+    """Embed passages in length-sorted blocks, showing chunks and chars/s on a progress bar."""
+    if not texts:
+        return np.zeros((0, embedder.dim), np.float32)
+    from tqdm import tqdm  # noqa: PLC0415
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), embedder.dim), np.float32)
+    block = max(batch_size * 4, 64)
+    t0 = time.perf_counter()
+    chars = 0
+    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr) as bar:
+        for b in range(0, len(order), block):
+            idx = order[b : b + block]
+            out[idx] = embedder.embed_passages([texts[i] for i in idx])
+            chars += sum(len(texts[i]) for i in idx)
+            bar.update(len(idx))
+            bar.set_postfix_str(f"{chars / max(time.perf_counter() - t0, 1e-9):,.0f} chars/s")
+    return out

@@ -1,0 +1,242 @@
+"""The on-disk index: a FAISS file, a data-only chunk store and BM25 arrays, named by a manifest.
+
+Every save writes a new generation folder and then atomically replaces
+``manifest.json``, which names the generation in force.  A crash at any moment
+leaves either the old or the new manifest, each pointing at complete files, so
+an interrupted build never damages the previous index.  Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .lexical import LexicalIndex
+from .types import Chunk
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_FILES = ("vectors.faiss", "chunks.jsonl", "documents.json")
+
+
+@dataclass
+class Snapshot:
+    """One consistent state of the index; never mutated once published to readers."""
+
+    chunks: list[Chunk]
+    vectors: Any  # a faiss.Index holding one vector per chunk, in chunk order
+    lexical: LexicalIndex
+    documents: dict[str, dict[str, Any]]  # doc_id -> path, sha256, size, chunks, indexed_at
+    embedder: dict[str, Any]  # name, dim
+    chunking: dict[str, Any]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    def chunk_vectors(self) -> dict[str, np.ndarray]:
+        """chunk_id -> stored vector, so unchanged chunks are never embedded again."""
+        if not self.chunks:
+            return {}
+        mat = self.vectors.reconstruct_n(0, len(self.chunks))
+        return {c.chunk_id: mat[i] for i, c in enumerate(self.chunks)}
+
+
+def new_faiss_index(vectors: np.ndarray, dim: int):  # noqa: ANN201 - faiss.Index
+    """Exact inner-product search: vectors are unit-norm, so scores are cosines."""
+    import faiss  # noqa: PLC0415
+
+    index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    out = {}
+    for pkg in ("rag-zh", "faiss-cpu", "sentence-transformers", "bm25s", "jieba"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(
+            f"no index at {index_dir} (missing {MANIFEST}); build one with `rag index` "
+            "or open with create=True"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); rebuild with `rag index --rebuild`") from exc
+    for key in ("format_version", "generation", "embedder", "counts", "checksums"):
+        if key not in manifest:
+            raise IndexCorruptError(f"{path} lacks the key {key!r}; rebuild with `rag index --rebuild`")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index format {manifest['format_version']} at {index_dir}, this version reads {FORMAT_VERSION}; "
+            "rebuild with `rag index --rebuild`"
+        )
+    return manifest
+
+
+def check_embedder(manifest: dict[str, Any], name: str, dim: int, index_dir: Path) -> None:
+    built = manifest["embedder"]
+    if built.get("name") != name or int(built.get("dim", -1)) != dim:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with embedder {built.get('name')!r} (dim {built.get('dim')}), "
+            f"not {name!r} (dim {dim}); open it with embedder={built.get('name')!r} or rebuild it"
+        )
+
+
+def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
+    import faiss  # noqa: PLC0415
+
+    manifest = read_manifest(index_dir)
+    gen = index_dir / manifest["generation"]
+    for name in _FILES:
+        path = gen / name
+        if not path.is_file():
+            raise IndexCorruptError(f"index file {path} is missing; rebuild with `rag index --rebuild`")
+        expected = manifest["checksums"].get(name)
+        if verify and expected and _sha256(path) != expected:
+            raise IndexCorruptError(f"index file {path} fails its checksum; rebuild with `rag index --rebuild`")
+    try:
+        vectors = faiss.read_index(str(gen / "vectors.faiss"))
+    except RuntimeError as exc:
+        raise IndexCorruptError(f"cannot read {gen / 'vectors.faiss'}: {exc}") from exc
+    with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
+        chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+    documents = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
+    n = manifest["counts"]["chunks"]
+    if not (len(chunks) == vectors.ntotal == n):
+        raise IndexCorruptError(
+            f"index at {index_dir} disagrees with itself: manifest {n} chunks, chunk store {len(chunks)}, "
+            f"FAISS {vectors.ntotal}; rebuild with `rag index --rebuild`"
+        )
+    try:
+        lexical = LexicalIndex.load(gen / "bm25", len(chunks))
+    except (OSError, ValueError, KeyError) as exc:
+        raise IndexCorruptError(f"cannot read the BM25 index in {gen / 'bm25'}: {exc}") from exc
+    return Snapshot(chunks, vectors, lexical, documents, manifest["embedder"], manifest.get("chunking", {}), manifest)
+
+
+def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
+    """Write ``snap`` as a new generation, then switch the manifest to it atomically."""
+    import faiss  # noqa: PLC0415
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    old = (index_dir / MANIFEST).is_file() and read_manifest(index_dir)
+    number = int(old["generation"].split("-")[1]) + 1 if old else 1
+    gen_name = f"gen-{number:06d}"
+    tmp = index_dir / f".{gen_name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        faiss.write_index(snap.vectors, str(tmp / "vectors.faiss"))
+        with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
+            for c in snap.chunks:
+                f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        (tmp / "documents.json").write_text(json.dumps(snap.documents, ensure_ascii=False, indent=1), encoding="utf-8")
+        snap.lexical.save(tmp / "bm25")
+        _fsync_tree(tmp)
+        os.replace(tmp, index_dir / gen_name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "generation": gen_name,
+        "embedder": snap.embedder,
+        "chunking": snap.chunking,
+        "faiss": {"type": type(snap.vectors).__name__, "metric": "inner_product"},
+        "counts": {"documents": len(snap.documents), "chunks": len(snap.chunks)},
+        "checksums": {name: _sha256(index_dir / gen_name / name) for name in _FILES},
+        "versions": _versions(),
+        "created_at": (old or {}).get("created_at", now),
+        "updated_at": now,
+    }
+    _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+    _remove_stale(index_dir, keep=gen_name)
+    snap.manifest = manifest
+    return manifest
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with p.open("rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale(index_dir: Path, keep: str) -> None:
+    for p in index_dir.iterdir():
+        if p.is_dir() and p.name != keep and (p.name.startswith("gen-") or p.name.startswith(".gen-")):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """One writer per index directory, across processes (an flock on ``.lock``)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise IndexLockedError(
+                f"index at {index_dir} is being written by another process (pid {holder}); "
+                "wait for it to finish and try again"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)

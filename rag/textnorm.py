@@ -1,0 +1,85 @@
+"""Text normalisation and word segmentation shared by BM25, answer selection and evaluation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WS = re.compile(r"\s+")
+_PUNCT_TOKEN = re.compile(r"^[\W_]+$")
+
+# Function words that carry no retrieval signal; a short list on purpose, since
+# content words like 多少 or 哪 are dropped only where answer selection decides.
+STOPWORDS = frozenset(
+    """的 了 和 与 及 或 在 是 为 对 把 被 让 从 到 向 由 以 之 也 都 就 而 并 等 其 这 那 个 些 着 过 吗 呢 吧 啊
+    有 将 于 中 上 下 一 我 你 他 她 它 们 该 此 又 还 所 如 即 则 但 却 可 能 会 要 给 跟 同
+    a an the of to in on at for by with from and or is are was were be been being it its as that this these
+    those what which who whom whose how when where why do does did can could will would should""".split()
+)
+QUESTION_WORDS = frozenset(
+    """多少 几 几个 几年 几天 哪 哪个 哪些 哪里 哪儿 哪所 哪家 哪一年 哪年 什么 怎么 怎样 如何 为什么 谁 多大 多长 多高 多久 是否
+    吗 呢 何 何时 请问 叫 名字 时候 how many much what which who when where why""".split()
+)
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII and the ideographic space folded to half-width (NFKC on those only)."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if 0xFF01 <= o <= 0xFF5E:
+            out.append(chr(o - 0xFEE0))
+        elif o == 0x3000:
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def normalize_for_match(text: str) -> str:
+    """The matching form used by evaluation and citation checks: no whitespace, width folded, lower case."""
+    return _WS.sub("", fold_width(text)).lower()
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def cjk_ratio(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if _CJK.match(c)) / len(letters)
+
+
+def is_chinese(text: str) -> bool:
+    """True when the text is mostly Chinese (decides the language of messages)."""
+    return cjk_ratio(text) >= 0.3
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba  # noqa: PLC0415 - heavy import, loaded once on first use
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def words(text: str) -> list[str]:
+    """jieba search-mode words (finer pieces added) of the normalised text, lower-cased, no punctuation."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    out = []
+    for w in _jieba().cut_for_search(text):
+        w = w.strip()
+        if w and not _PUNCT_TOKEN.match(w):
+            out.append(w)
+    return out
+
+
+def content_words(text: str) -> list[str]:
+    """``words`` without stop words and question words: what a question is about."""
+    return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_WORDS]

@@ -1,0 +1,132 @@
+"""Frozen data types that flow through the pipeline (see DESIGN.md, "The way data flows")."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file: ``text`` is the decoded file content, untouched."""
+
+    doc_id: str  # path relative to the indexed root, with "/" separators
+    path: str  # absolute path of the source file
+    text: str
+    sha256: str  # of the raw bytes
+    size: int  # bytes
+    encoding: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable piece of a document; ``start``/``end`` are character offsets in the source text."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def source_span(self, rel_start: int, rel_end: int) -> tuple[int, int]:
+        """Source offsets of ``text[rel_start:rel_end]`` (see ``chunking.offset_runs``)."""
+        if rel_end <= rel_start:
+            pos = self._source_pos(rel_start)
+            return pos, pos
+        return self._source_pos(rel_start), self._source_pos(rel_end - 1) + 1
+
+    def _source_pos(self, rel: int) -> int:
+        runs = self.meta.get("offset_runs")
+        if not runs:
+            return self.start + rel
+        pos = runs[0][1]
+        for run_rel, run_src in runs:
+            if run_rel > rel:
+                break
+            pos = run_src + (rel - run_rel)
+        return int(pos)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "Chunk":
+        return cls(
+            chunk_id=row["chunk_id"], doc_id=row["doc_id"], text=row["text"],
+            start=int(row["start"]), end=int(row["end"]), meta=dict(row.get("meta") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its fused score and the per-retriever evidence behind it."""
+
+    chunk: Chunk
+    score: float
+    rank: int  # 1-based
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+    def to_dict(self, n: int) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "n": n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "text": c.text,
+            "score": round(float(self.score), 6), "start": c.start, "end": c.end,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Answer marker ``[n]`` → passage ``n``; ``quote`` is the cited text, ``start``/``end`` its source offsets."""
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON printed by ``rag ask --json`` (and returned by the HTTP API)."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict(i) for i, p in enumerate(self.passages, 1)],
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``add``/``index`` run changed."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    skipped: dict[str, str]  # path -> reason
+    chunks_embedded: int
+    chunks_reused: int
+    total_chunks: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
