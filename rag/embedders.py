@@ -71,7 +71,8 @@ class SentenceTransformerEmbedder:
                 "directory, or a hub name already in the local Hugging Face cache."
             ) from exc
         self.name = name or model
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim_of() or 0)
         prompts = dict(self.model.prompts or {})
         guess_q, guess_p = _guess_prompts(model)
         self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query", guess_q)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .textnorm import words
+from .textnorm import index_terms
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -26,7 +26,7 @@ class LexicalIndex:
         if not texts:
             return cls(None, 0)
         retriever = bm25s.BM25(k1=1.2, b=0.75)
-        retriever.index([words(t) for t in texts], show_progress=show_progress)
+        retriever.index([index_terms(t) for t in texts], show_progress=show_progress)
         return cls(retriever, len(texts))
 
     def save(self, folder: Path) -> None:
@@ -47,7 +47,7 @@ class LexicalIndex:
         """BM25 score of every chunk for ``query`` (zeros when no query word is known)."""
         if self._bm25 is None:
             return np.zeros(0, dtype=np.float32)
-        ids = self._bm25.get_tokens_ids(words(query))
+        ids = self._bm25.get_tokens_ids(index_terms(query))
         if not ids:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)

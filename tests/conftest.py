@@ -1,0 +1,53 @@
+"""Shared fixtures: the real default embedder and a real index built once from seeds/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_e58332798fe41e73.txt"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def seed_text() -> str:
+    return SEED_FILE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.embedders import load_embedder
+
+    return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder) -> Path:
+    """An index of seeds/ built once per session; tests that modify an index copy it first."""
+    from rag import RAG
+
+    path = tmp_path_factory.mktemp("seed-index") / "index"
+    RAG.open(path, create=True, progress=False).index([SEEDS])
+    return path
+
+
+@pytest.fixture
+def seed_rag(seed_index):
+    from rag import RAG
+
+    return RAG.open(seed_index, progress=False)
+
+
+@pytest.fixture
+def writable_index(seed_index, tmp_path) -> Path:
+    dst = tmp_path / "index"
+    shutil.copytree(seed_index, dst)
+    return dst

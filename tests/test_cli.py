@@ -1,0 +1,77 @@
+"""The `rag` console script end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+RAG_BIN = Path(sys.executable).parent / "rag"
+
+
+def rag(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run([str(RAG_BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_the_console_script_is_installed():
+    assert RAG_BIN.exists()
+
+
+def test_ask_json_matches_the_python_api(seed_index, seed_rag):
+    out = rag("ask", "蓝风微短剧基地从签约到试运营用了多少天？", "--json", "--index-dir", str(seed_index))
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    api = seed_rag.ask("蓝风微短剧基地从签约到试运营用了多少天？").to_dict()
+    assert d["answer"] == api["answer"] and d["citations"] == api["citations"]
+    assert "47天" in d["answer"] and d["citations"][0]["doc_id"] == "000_e58332798fe41e73.txt"
+
+
+def test_human_output_shows_answer_then_sources(seed_index):
+    out = rag("ask", "福建福州市军门社区的老党员叫什么名字？", "--index-dir", str(seed_index))
+    assert out.returncode == 0, out.stderr
+    answer, sources = out.stdout.split("来源 Sources:")
+    assert "邱沛霖" in answer and "[1]" in sources or "[2]" in sources
+
+
+def test_search_json(seed_index):
+    out = rag("search", "邱沛霖", "--json", "--top-k", "3", "--index-dir", str(seed_index))
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert len(hits) == 3 and "邱沛霖" in hits[0]["text"]
+
+
+def test_index_then_update_from_the_command_line(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("岳麓书院始建于公元976年。", encoding="utf-8")
+    idx = tmp_path / "idx"
+    first = rag("index", str(docs), "--index-dir", str(idx), "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["added"] == ["a.txt"]
+    second = rag("index", str(docs), "--index-dir", str(idx), "--json")
+    assert json.loads(second.stdout)["chunks_embedded"] == 0
+    rebuilt = rag("index", str(docs), "--index-dir", str(idx), "--rebuild", "--json")
+    assert json.loads(rebuilt.stdout)["added"] == ["a.txt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("ask", "问题", "--index-dir", "/nonexistent/idx"), 3, "no index at"),
+        (("ask", "   ", "--index-dir", "{seed}"), 2, "question is empty"),
+        (("search", "问题", "--top-k", "0", "--index-dir", "{seed}"), 2, "top_k is 0"),
+        (("delete", "nope.txt", "--index-dir", "{seed}"), 6, "nope.txt"),
+    ],
+)
+def test_errors_are_one_line_with_an_exit_code(seed_index, args, code, message):
+    out = rag(*[a.format(seed=seed_index) for a in args])
+    assert out.returncode == code
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0
