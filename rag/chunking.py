@@ -23,11 +23,13 @@ _TERMINAL = set("。！？!?；;…")
 _CLOSERS = set("”’」』）)】》〕\"'")
 _CLAUSE = re.compile(r"[，,、：:]")
 _DIGIT = re.compile(r"[0-9０-９.．%％]")
+_WORD = re.compile(r"\w")
+MIN_WORD_CHARS = 2
 
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    chunk_tokens: int = 256
+    chunk_tokens: int = 192
     overlap_tokens: int = 48
 
     def __post_init__(self) -> None:
@@ -130,7 +132,25 @@ def _sentences(clean: CleanText, limit: int) -> list[list[_Sentence]]:
     return groups
 
 
-def _pack(group: list[_Sentence], settings: ChunkSettings) -> Iterator[tuple[int, int]]:
+def _pack(group: list[_Sentence], settings: ChunkSettings) -> list[tuple[int, int]]:
+    spans = list(_greedy(group, settings))
+    # A tiny tail chunk ("]" or a byline) embeds as noise that matches every query;
+    # start the last chunk earlier instead, so it is as full as the budget allows.
+    tail = [s for s in group if s.start >= spans[-1][0]] if spans else []
+    if len(spans) > 1 and sum(s.tokens for s in tail) < settings.chunk_tokens // 4:
+        k, total = len(group), 0
+        while k > 0 and total + group[k - 1].tokens <= settings.chunk_tokens:
+            k -= 1
+            total += group[k].tokens
+        start = group[k].start
+        if start <= spans[-2][0]:  # the previous chunk and the tail fit in one
+            spans[-2:] = [(spans[-2][0], spans[-1][1])]
+        else:
+            spans[-1] = (start, spans[-1][1])
+    return spans
+
+
+def _greedy(group: list[_Sentence], settings: ChunkSettings) -> Iterator[tuple[int, int]]:
     i = 0
     while i < len(group):
         j, total = i, 0
@@ -167,6 +187,8 @@ def chunk_document(doc_id: str, clean: CleanText, settings: ChunkSettings) -> li
     for group in _sentences(clean, settings.chunk_tokens):
         for s, e in _pack(group, settings):
             text = clean.text[s:e].strip()
+            if len(_WORD.findall(text)) < MIN_WORD_CHARS:
+                continue  # punctuation or a stray bracket: nothing to retrieve
             lead = len(clean.text[s:e]) - len(clean.text[s:e].lstrip())
             s += lead
             e = s + len(text)

@@ -46,14 +46,11 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .store import MANIFEST  # noqa: PLC0415
-
     index_dir = Path(args.index_dir)
-    if args.rebuild and (index_dir / MANIFEST).exists():
-        (index_dir / MANIFEST).unlink()  # the generations are replaced by the next save
     settings = {"embedder": args.embedder, "chunk_tokens": args.chunk_tokens, "overlap_tokens": args.overlap_tokens}
-    rag = _open(args, create=True, progress=not args.json, **settings)
-    report = rag.index(args.paths or ["seeds"])
+    # --rebuild must work over a damaged or outdated index too, so it does not read the old one.
+    rag = _open(args, create=True, fresh=args.rebuild, progress=not args.json, **settings)
+    report = rag.index(args.paths or ["seeds"], rebuild=args.rebuild)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -94,7 +91,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     rag = _open(args)
-    passages = rag.search(args.question, top_k=args.top_k or 5, retrieval=args.retrieval)
+    passages = rag.search(args.question, top_k=5 if args.top_k is None else args.top_k, retrieval=args.retrieval)
     if args.json:
         _print_json([p.to_dict(i) for i, p in enumerate(passages, 1)])
     else:

@@ -12,11 +12,11 @@ from .errors import ConfigError
 @dataclass(frozen=True)
 class Settings:
     embedder: str = "multilingual-e5-small"
-    chunk_tokens: int = 256
+    chunk_tokens: int = 192
     overlap_tokens: int = 48
     top_k: int = 5
     retrieval: str = "hybrid"  # hybrid | dense | lexical
-    candidates: int = 50
+    candidates: int = 100
     generator: str = "extractive"
     max_file_mb: float = 50.0
     max_question_chars: int = 2000

@@ -62,6 +62,9 @@ class SentenceTransformerEmbedder:
         show_progress: bool = False,
     ) -> None:
         from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
 
         try:
             self.model = SentenceTransformer(model, device="cpu", local_files_only=_offline(model))

@@ -32,11 +32,17 @@ class RAG:
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: str | Path = "index", *, create: bool = False, **settings: Any) -> "RAG":
-        """Open the index in ``index_dir``; with ``create=True`` start an empty one if there is none."""
+    def open(
+        cls, index_dir: str | Path = "index", *, create: bool = False, fresh: bool = False, **settings: Any
+    ) -> "RAG":
+        """Open the index in ``index_dir``; with ``create=True`` start an empty one if there is none.
+
+        ``fresh=True`` starts empty without reading what is there (for rebuilding a damaged
+        or outdated index); the old index stays on disk until the new one is saved.
+        """
         index_dir = Path(index_dir)
         cfg = Settings.from_env().with_overrides(**settings)
-        if (index_dir / "manifest.json").is_file():
+        if (index_dir / "manifest.json").is_file() and not fresh:
             manifest = read_manifest(index_dir)
             built = manifest["embedder"]["name"]
             if "embedder" in settings and settings["embedder"] not in (None, built):
@@ -46,7 +52,7 @@ class RAG:
             embedder = load_embedder(built)
             check_embedder(manifest, embedder.name, embedder.dim, index_dir)
             snap = load_snapshot(index_dir)
-        elif create:
+        elif create or fresh:
             embedder = load_embedder(cfg.embedder)
             snap = empty_snapshot(embedder, cls._chunk_settings(cfg))
         else:
@@ -65,20 +71,25 @@ class RAG:
         """Index new or changed files (a file, a folder, or several); others are left as they are."""
         return self._update(paths, sync=False)
 
-    def index(self, paths: str | Path | Iterable[str | Path]) -> IndexReport:
-        """Like ``add``, and also drop documents whose files under these folders are gone."""
-        return self._update(paths, sync=True)
+    def index(self, paths: str | Path | Iterable[str | Path], *, rebuild: bool = False) -> IndexReport:
+        """Like ``add``, and also drop documents whose files under these folders are gone.
 
-    def _update(self, paths: str | Path | Iterable[str | Path], sync: bool) -> IndexReport:
+        ``rebuild`` re-reads and re-embeds everything from the sources; the old index
+        stays in force until the new one is completely written.
+        """
+        return self._update(paths, sync=True, rebuild=rebuild)
+
+    def _update(self, paths: str | Path | Iterable[str | Path], sync: bool, rebuild: bool = False) -> IndexReport:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         with self._write, write_lock(self.index_dir):
+            base = empty_snapshot(self.embedder, self._chunk_settings(self.settings)) if rebuild else self._snap
             snap, report = build_snapshot(
-                self._snap, list(paths), self.embedder, self._chunk_settings(self.settings),
+                base, list(paths), self.embedder, self._chunk_settings(self.settings),
                 sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
                 progress=self.settings.progress, batch_size=self.settings.batch_size,
             )
-            if report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
+            if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
                 save_snapshot(self.index_dir, snap)
             self._snap = snap
         return report
@@ -114,7 +125,9 @@ class RAG:
         t0 = time.perf_counter()
         question = self._check_question(question)
         snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
-        k = top_k or self.settings.top_k
+        k = self.settings.top_k if top_k is None else top_k
+        if k < 1:
+            raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {k}")
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
         qvec = self.embedder.embed_queries([question])[0]
         passages = retrieve(snap, self.embedder, question, k, settings, query_vector=qvec)

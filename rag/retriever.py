@@ -1,4 +1,12 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank."""
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates, fused by a convex combination of normalised scores.
+
+Measured on shared/data/seed-dev.jsonl among 1,000 distractor articles (see the
+README): min-max normalised score fusion with a lexical weight of 0.7 ranked the
+right passage better than reciprocal rank fusion (kept as ``fusion="rrf"``),
+because BM25 over words and bigrams is far sharper than e5-small on names and
+numbers, while the dense score still carries questions with no shared words
+(an English question over Chinese text gets all of its score from it).
+"""
 
 from __future__ import annotations
 
@@ -10,26 +18,31 @@ import numpy as np
 from .embedders import Embedder
 from .errors import ConfigError
 from .store import Snapshot
-from .textnorm import normalize_for_match
+from .textnorm import index_terms, normalize_for_match
 from .types import Passage
 
 MODES = ("hybrid", "dense", "lexical")
+FUSIONS = ("convex", "rrf")
 _STRIP = re.compile(r"[\s\"'“”‘’?？!！。,，、:：;；()（）《》]+")
 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
     mode: str = "hybrid"
-    candidates: int = 50  # per retriever, before fusion
+    fusion: str = "convex"
+    candidates: int = 100  # per retriever, before fusion
+    lexical_weight: float = 0.7  # convex fusion: share of the normalised BM25 score
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}. Currently, mode is {self.mode!r}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}. Currently, fusion is {self.fusion!r}")
         if self.candidates < 1:
             raise ConfigError(f"candidates must be greater than 0. Currently, candidates is {self.candidates}")
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ConfigError(f"lexical_weight must be between 0 and 1. Currently, it is {self.lexical_weight}")
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -50,35 +63,79 @@ def retrieve(
     n = snap.size
     if n == 0:
         return []
-    cand = max(settings.candidates, top_k)
-    fused: dict[int, float] = {}
+    cand = min(max(settings.candidates, top_k), n)
     dense: dict[int, float] = {}
-    lex_scores = None
+    lexical: dict[int, float] = {}
+    q = None
     if settings.mode in ("hybrid", "dense"):
         q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
-        d, ids = snap.vectors.search(q.reshape(1, -1).astype(np.float32), min(cand, n))
-        for rank, (i, s) in enumerate(zip(ids[0], d[0]), 1):
-            if i < 0:
-                continue
-            dense[int(i)] = float(s)
-            fused[int(i)] = fused.get(int(i), 0.0) + settings.dense_weight / (settings.rrf_k + rank)
+        d, ids = snap.vectors.search(q.reshape(1, -1).astype(np.float32), cand)
+        dense = {int(i): float(s) for i, s in zip(ids[0], d[0]) if i >= 0}
     if settings.mode in ("hybrid", "lexical"):
-        lex_scores = snap.lexical.scores(query)
-        for rank, i in enumerate(_top(lex_scores, cand), 1):
-            if lex_scores[i] <= 0:
-                break
-            fused[int(i)] = fused.get(int(i), 0.0) + settings.lexical_weight / (settings.rrf_k + rank)
+        scores = snap.lexical.scores(query)
+        lexical = {int(i): float(scores[i]) for i in _top(scores, cand) if scores[i] > 0}
+    if settings.mode == "dense":
+        fused = dict(dense)
+    elif settings.mode == "lexical":
+        fused = dict(lexical)
+    else:
+        for i in lexical.keys() - dense.keys():  # every candidate needs both scores
+            dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+        if settings.fusion == "convex":
+            weight = settings.lexical_weight * _query_coverage(snap, query, lexical)
+            fused = _convex(dense, lexical, weight)
+        else:
+            fused = _rrf(dense, lexical, settings.rrf_k)
     _boost_exact(snap, query, fused)
     order = sorted(fused, key=lambda i: -fused[i])[:top_k]
-    if settings.mode != "lexical":
-        _fill_dense(snap, embedder, query, query_vector, order, dense)
+    if q is None and settings.mode == "lexical" and embedder is not None:
+        q = embedder.embed_queries([query])[0]
+    if q is not None:
+        for i in order:
+            if i not in dense:
+                dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
     return [
-        Passage(
-            chunk=snap.chunks[i], score=fused[i], rank=r,
-            dense_score=dense.get(i), lexical_score=float(lex_scores[i]) if lex_scores is not None else None,
-        )
+        Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0))
         for r, i in enumerate(order, 1)
     ]
+
+
+def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -> dict[int, float]:
+    """weight × BM25/max(BM25) + (1 − weight) × min-max normalised cosine, over the union of candidates."""
+    ids = list(dense.keys() | lexical.keys())
+    d = np.array([dense[i] for i in ids])
+    lo, hi = d.min(), d.max()
+    dn = (d - lo) / (hi - lo) if hi > lo else np.ones_like(d)
+    top_lex = max(lexical.values(), default=0.0)
+    ln = np.array([lexical.get(i, 0.0) / top_lex if top_lex > 0 else 0.0 for i in ids])
+    w = weight if top_lex > 0 else 0.0  # no shared words at all: the dense score decides alone
+    return {i: float(w * a + (1 - w) * b) for i, a, b in zip(ids, ln, dn)}
+
+
+def _query_coverage(snap: Snapshot, query: str, lexical: dict[int, float]) -> float:
+    """IDF-weighted share of the query's terms that the best BM25 hit contains.
+
+    BM25 is trusted as far as it explains the query: a Chinese question over
+    Chinese text is covered well, while an English question over Chinese news
+    matches only stray Latin words ("micro", "3D") and then leaves the ranking
+    to the dense retriever.
+    """
+    if not lexical:
+        return 0.0
+    best = max(lexical, key=lexical.get)
+    text = normalize_for_match(snap.chunks[best].text)
+    terms = {t.lstrip("#") for t in index_terms(query)}
+    weights = {t: snap.lexical.idf(t) for t in terms}
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in text) / total if total > 0 else 0.0
+
+
+def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for scores in (dense, lexical):
+        for rank, i in enumerate(sorted(scores, key=lambda i: -scores[i]), 1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (k + rank)
+    return fused
 
 
 def _boost_exact(snap: Snapshot, query: str, fused: dict[int, float]) -> None:
@@ -90,13 +147,3 @@ def _boost_exact(snap: Snapshot, query: str, fused: dict[int, float]) -> None:
     for i in list(fused):
         if needle in normalize_for_match(snap.chunks[i].text):
             fused[i] += top
-
-
-def _fill_dense(snap, embedder, query, query_vector, order, dense) -> None:  # noqa: ANN001
-    """Dense cosine for lexical-only hits, so every passage carries both kinds of evidence."""
-    missing = [i for i in order if i not in dense]
-    if not missing:
-        return
-    q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
-    for i in missing:
-        dense[i] = float(np.dot(snap.vectors.reconstruct(int(i)), q))

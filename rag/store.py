@@ -151,8 +151,9 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
     import faiss  # noqa: PLC0415
 
     index_dir.mkdir(parents=True, exist_ok=True)
-    old = (index_dir / MANIFEST).is_file() and read_manifest(index_dir)
-    number = int(old["generation"].split("-")[1]) + 1 if old else 1
+    old = _previous_manifest(index_dir)
+    existing = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.name.split("-")[1].isdigit()]
+    number = max(existing, default=0) + 1
     gen_name = f"gen-{number:06d}"
     tmp = index_dir / f".{gen_name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -186,6 +187,13 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
     _remove_stale(index_dir, keep=gen_name)
     snap.manifest = manifest
     return manifest
+
+
+def _previous_manifest(index_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_manifest(index_dir)
+    except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
+        return None  # being replaced: a rebuild over a damaged or outdated index
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -96,6 +96,11 @@ def index_terms(text: str) -> list[str]:
     return terms
 
 
+def segment(text: str) -> list[str]:
+    """jieba precise-mode words (no sub-word pieces), punctuation dropped."""
+    return [w for w in _jieba().lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
+
+
 def content_words(text: str) -> list[str]:
     """``words`` without stop words and question words: what a question is about."""
     return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_WORDS]

@@ -40,9 +40,31 @@ def test_unanswerable_questions_abstain(seed_rag, question):
     assert a.passages  # the closest passages are still shown
 
 
-def test_english_question_gets_an_english_abstention_message(seed_rag):
-    a = seed_rag.ask("What is the population of Mars?")
-    assert a.abstained and a.answer.startswith("The documents do not contain")
+def test_english_question_over_chinese_text_is_answered_by_meaning_with_a_warning(seed_rag):
+    a = seed_rag.ask("How many drama shoots per year can the Lanfeng micro-drama base handle?")
+    if a.abstained:
+        assert a.answer.startswith("The documents do not contain")
+    else:
+        assert "3000" in a.answer and any("different languages" in w for w in a.warnings)
+
+
+def test_an_unanswerable_number_question_abstains_in_english():
+    from rag.generators import ExtractiveGenerator
+
+    class Flat:
+        dim = 2
+
+        def embed_queries(self, texts):
+            import numpy as np
+            return np.ones((len(texts), 2), np.float32) / np.sqrt(2)
+
+        embed_passages = embed_queries
+
+    from rag.types import Chunk, Passage
+
+    p = Passage(Chunk("c", "d.txt", "The river is long and wide. It flows north.", 0, 44), 1.0, 1, 0.9)
+    draft = ExtractiveGenerator(Flat(), lambda w: 1.0).generate("How many bridges cross the river?", [p])
+    assert draft.abstained and draft.text.startswith("The documents do not contain")
 
 
 def test_answer_json_has_the_documented_shape(seed_rag):

@@ -29,7 +29,7 @@ def seed_chunks(seed_text):
 
 
 def test_chunks_respect_the_token_budget(seed_chunks):
-    assert all(count_tokens(c.text) <= 256 for c in seed_chunks)
+    assert all(count_tokens(c.text) <= 192 for c in seed_chunks)
     assert len(seed_chunks) > 10
 
 
@@ -77,3 +77,11 @@ def test_an_overlong_sentence_is_cut_at_clauses_not_inside_numbers():
 def test_bad_settings_are_refused_with_the_value():
     with pytest.raises(ConfigError, match="overlap_tokens is 200"):
         ChunkSettings(chunk_tokens=256, overlap_tokens=200)
+
+
+def test_no_tiny_tail_chunk():
+    text = "。".join(f"第{i}句话讲述了湘江两岸的城市发展和历史变迁" for i in range(40)) + "。]"
+    chunks = chunk_document("t.txt", clean(text), ChunkSettings(chunk_tokens=128, overlap_tokens=16))
+    assert len(chunks) > 3
+    assert all(count_tokens(c.text) >= 32 for c in chunks)
+    assert chunks[-1].text.endswith("。]")
