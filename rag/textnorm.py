@@ -101,6 +101,10 @@ def segment(text: str) -> list[str]:
     return [w for w in _jieba().lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
 
 
+_EN_WH_PHRASE = re.compile(r"\bhow\s+(?:many|much|long|far|old|big|large|often|tall|high)\b", re.I)
+
+
 def content_words(text: str) -> list[str]:
     """``words`` without stop words and question words: what a question is about."""
+    text = _EN_WH_PHRASE.sub(" ", text)
     return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_WORDS]
