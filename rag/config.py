@@ -17,7 +17,10 @@ class Settings:
     top_k: int = 5
     retrieval: str = "hybrid"  # hybrid | dense | lexical
     candidates: int = 100
-    generator: str = "extractive"
+    generator: str = "extractive"  # or "provider:model", e.g. openai:gpt-4o-mini (OPENAI_BASE_URL for any compatible server)
+    context_tokens: int = 4096  # LLM context budget for instructions + passages + question
+    llm_timeout: float = 60.0  # seconds per LLM request
+    llm_retries: int = 2  # bounded retries with backoff, by the LLM client
     max_file_mb: float = 50.0
     max_question_chars: int = 2000
     batch_size: int = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +13,31 @@ from .chunking import ChunkSettings
 from .config import Settings
 from .embedders import Embedder, load_embedder
 from .errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
-from .generators import ExtractiveGenerator, Generator
+from .generators import ExtractiveGenerator
+from .generators.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
 from .indexing import build_snapshot, empty_snapshot, remove_documents
 from .retriever import RetrievalSettings, retrieve
 from .store import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
-from .types import Answer, Citation, IndexReport, Passage
+from .types import Answer, AnswerEvent, Citation, IndexReport, Passage
+
+GeneratorSpec = Any  # "extractive", "provider:model", or a LangChain BaseChatModel; None = the configured one
+History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 
 
 class RAG:
-    def __init__(self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings, generator: Any = None
+    ) -> None:
         self.index_dir = index_dir
         self.settings = settings
         self.embedder = embedder
         self._snap = snap
         self._write = threading.Lock()
+        self._llm_cache: dict[str, LLMGenerator] = {}
+        self._generator_default = generator if generator is not None else settings.generator
+        self._llm(None)  # a bad generator spec fails at open, not at the first question
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -41,6 +50,7 @@ class RAG:
         or outdated index); the old index stays on disk until the new one is saved.
         """
         index_dir = Path(index_dir)
+        model_object = settings.pop("generator") if not isinstance(settings.get("generator", ""), (str, type(None))) else None
         cfg = Settings.from_env().with_overrides(**settings)
         if (index_dir / "manifest.json").is_file() and not fresh:
             manifest = read_manifest(index_dir)
@@ -60,7 +70,7 @@ class RAG:
                 f"no index at {index_dir}; build one with `rag index [PATHS] --index-dir {index_dir}` "
                 "or use RAG.open(..., create=True)"
             )
-        return cls(index_dir, snap, embedder, cfg)
+        return cls(index_dir, snap, embedder, cfg, generator=model_object)
 
     @staticmethod
     def _chunk_settings(cfg: Settings) -> ChunkSettings:
@@ -121,28 +131,88 @@ class RAG:
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
         return retrieve(self._snap, self.embedder, question, top_k, settings)
 
-    def ask(self, question: str, *, top_k: int | None = None, retrieval: str | None = None) -> Answer:
+    def ask(
+        self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
+        generator: GeneratorSpec = None, history: History = None,
+    ) -> Answer:
+        """Answer with citations; ``generator`` overrides the configured one for this call."""
+        answer = None
+        for event in self.ask_stream(question, top_k=top_k, retrieval=retrieval, generator=generator, history=history):
+            if event.type == "answer":
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
+        generator: GeneratorSpec = None, history: History = None,
+    ) -> Iterator[AnswerEvent]:
+        """Yield the retrieved sources, then answer text as it arrives, then the final ``Answer``."""
         t0 = time.perf_counter()
         question = self._check_question(question)
-        snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
         k = self.settings.top_k if top_k is None else top_k
         if k < 1:
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {k}")
+        llm = self._llm(generator)
+        warnings: list[str] = []
+        query = self._standalone(question, _history(history), llm, warnings)
+        snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
-        qvec = self.embedder.embed_queries([question])[0]
-        passages = retrieve(snap, self.embedder, question, k, settings, query_vector=qvec)
+        passages = retrieve(snap, self.embedder, query, k, settings)
         t1 = time.perf_counter()
-        draft = self._generator(snap).generate(question, passages)
+        yield AnswerEvent("sources", passages=passages, query=query)
+        draft = None
+        if llm is not None:
+            try:
+                for kind, value in llm.stream(query, passages):
+                    if kind == "token":
+                        yield AnswerEvent("token", text=value)
+                    else:
+                        draft = value
+            except GeneratorError as exc:
+                warnings.append(f"LLM {llm.name} failed ({exc}); showing the extractive answer instead")
+        used = llm.name if draft is not None and llm is not None else "extractive"
+        if draft is None:
+            draft = ExtractiveGenerator(self.embedder, snap.lexical.idf).generate(query, passages)
+            if llm is None:
+                yield AnswerEvent("token", text=draft.text)
         t2 = time.perf_counter()
-        citations = [self._citation(passages, q) for q in draft.quotes]
-        return Answer(
+        citations = draft.citations if draft.citations is not None else [self._citation(passages, q) for q in draft.quotes]
+        answer = Answer(
             question=question, answer=draft.text, abstained=draft.abstained, citations=citations,
-            passages=list(passages), warnings=list(draft.warnings),
+            passages=list(passages), warnings=warnings + list(draft.warnings),
             timings={"retrieve_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000},
+            generator=used,
+            query=query if query != question else None, support=draft.support,
         )
+        yield AnswerEvent("answer", answer=answer)
 
-    def _generator(self, snap: Snapshot) -> Generator:
-        return ExtractiveGenerator(self.embedder, snap.lexical.idf)
+    def _llm(self, spec: GeneratorSpec) -> LLMGenerator | None:
+        """The LLM generator for a spec or chat-model object (cached per spec); None for extractive."""
+        spec = self._generator_default if spec is None else spec
+        if spec is None or (isinstance(spec, str) and spec.strip() in ("", "extractive")):
+            return None
+        if not isinstance(spec, str):
+            return LLMGenerator(spec, name=type(spec).__name__, settings=self._llm_settings())
+        key = spec.strip()
+        if key not in self._llm_cache:
+            self._llm_cache[key] = LLMGenerator(load_chat_model(key, self._llm_settings()), key, self._llm_settings())
+        return self._llm_cache[key]
+
+    def _llm_settings(self) -> LLMSettings:
+        s = self.settings
+        return LLMSettings(context_tokens=s.context_tokens, timeout=s.llm_timeout, retries=s.llm_retries)
+
+    @staticmethod
+    def _standalone(question: str, history: list[tuple[str, str]], llm: LLMGenerator | None, warnings: list[str]) -> str:
+        """Rewrite a follow-up into a standalone query with the LLM; the extractive path keeps it as is."""
+        if not history or llm is None:
+            return question
+        try:
+            return llm.rewrite(question, history)
+        except GeneratorError as exc:
+            warnings.append(f"could not rewrite the follow-up question with {llm.name} ({exc}); searched for it as asked")
+            return question
 
     @staticmethod
     def _citation(passages: Sequence[Passage], quote: Any) -> Citation:
@@ -162,6 +232,25 @@ class RAG:
                 "(max_question_chars)"
             )
         return q
+
+
+def _history(history: History) -> list[tuple[str, str]]:
+    """Chat history as (role, text) turns, from OpenAI-style messages or (user, assistant) pairs."""
+    turns: list[tuple[str, str]] = []
+    for item in history or []:
+        if isinstance(item, dict):
+            role, text = str(item.get("role", "user")), item.get("content")
+            if isinstance(text, str) and text.strip():
+                turns.append(("assistant" if role == "assistant" else "user", text))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            user, bot = item
+            if user:
+                turns.append(("user", str(user)))
+            if bot:
+                turns.append(("assistant", str(bot)))
+        else:
+            raise ConfigError(f"history items must be {{'role', 'content'}} messages or (user, assistant) pairs, not {item!r}")
+    return turns
 
 
 def _chunking_from(manifest: dict[str, Any]) -> dict[str, Any]:

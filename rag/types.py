@@ -86,9 +86,13 @@ class Citation:
     quote: str
     start: int
     end: int
+    support: float | None = None  # share of the cited sentence's key terms found in the passage
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["support"] is None:
+            del d["support"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,9 @@ class Answer:
     passages: list[Passage]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    generator: str = "extractive"
+    query: str | None = None  # the standalone question used for retrieval, when rewritten from a follow-up
+    support: float | None = None  # how well the citations back the answer (0-1), when it was checked
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON printed by ``rag ask --json`` (and returned by the HTTP API)."""
@@ -111,7 +118,29 @@ class Answer:
             "passages": [p.to_dict(i) for i, p in enumerate(self.passages, 1)],
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "warnings": list(self.warnings),
+            "generator": self.generator,
+            "query": self.query or self.question,
+            "support": self.support,
         }
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """One step of a streamed answer: ``sources`` first, then ``token``s, then the final ``answer``."""
+
+    type: str  # "sources" | "token" | "answer"
+    passages: list[Passage] | None = None
+    text: str | None = None
+    answer: Answer | None = None
+    query: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.type == "sources":
+            return {"type": "sources", "query": self.query,
+                    "passages": [p.to_dict(i) for i, p in enumerate(self.passages or [], 1)]}
+        if self.type == "token":
+            return {"type": "token", "text": self.text}
+        return {"type": "answer", "answer": self.answer.to_dict() if self.answer else None}
 
 
 @dataclass(frozen=True)

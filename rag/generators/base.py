@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..textnorm import is_chinese
-from ..types import Passage
+from ..types import Citation, Passage
 
 NOT_FOUND_ZH = "资料中没有找到相关信息。"
 NOT_FOUND_EN = "The documents do not contain information that answers this question."
@@ -34,6 +34,7 @@ class Draft:
     abstained: bool
     warnings: list[str] = field(default_factory=list)
     support: float | None = None
+    citations: list[Citation] | None = None  # set by generators that check their own citations
 
 
 class Generator(Protocol):
