@@ -65,12 +65,16 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_answer(answer: Any) -> None:
-    print(answer.answer)
+def print_answer(answer: Any, with_text: bool = True) -> None:
+    if with_text:
+        print(answer.answer)
+    if answer.query and answer.query != answer.question:
+        print(f"(searched for: {answer.query})")
     if answer.citations:
         print("\n来源 Sources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {c.doc_id} (chars {c.start}-{c.end}): {c.quote}")
+            support = "" if c.support is None else f", support {c.support:.2f}"
+            print(f"  [{c.n}] {c.doc_id} (chars {c.start}-{c.end}{support}): {c.quote}")
     elif answer.passages:
         print("\n最接近的段落 Closest passages:")
         for i, p in enumerate(answer.passages[:3], 1):
@@ -80,12 +84,25 @@ def print_answer(answer: Any) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    rag = _open(args)
-    answer = rag.ask(args.question, top_k=args.top_k, retrieval=args.retrieval)
-    if args.json:
-        _print_json(answer.to_dict())
-    else:
-        print_answer(answer)
+    rag = _open(args, generator=args.generator)
+    if not args.stream:
+        answer = rag.ask(args.question, top_k=args.top_k, retrieval=args.retrieval)
+        if args.json:
+            _print_json(answer.to_dict())
+        else:
+            print_answer(answer)
+        return 0
+    answer = None
+    for event in rag.ask_stream(args.question, top_k=args.top_k, retrieval=args.retrieval):
+        if args.json:  # one JSON object a line, as the events arrive
+            print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
+        elif event.type == "token":
+            print(event.text, end="", flush=True)
+        elif event.type == "answer":
+            answer = event.answer
+    if answer is not None:
+        print()
+        print_answer(answer, with_text=False)
     return 0
 
 
@@ -197,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--top-k", type=int)
         sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
         sp.add_argument("--json", action="store_true")
+        if name == "ask":
+            sp.add_argument("--generator", help="extractive (default) or provider:model, e.g. openai:gpt-4o-mini")
+            sp.add_argument("--stream", action="store_true", help="print the answer as it is written")
         sp.set_defaults(func=func)
 
     sp = with_index(sub.add_parser("chat", help="ask questions in the terminal (builds the index if missing)"))

@@ -1,0 +1,171 @@
+"""LLM answers through the real `openai:` path against a real OpenAI-compatible server on localhost."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from openai_server import FakeOpenAI, passage_numbers, prompt_text
+from rag import RAG
+from rag.citations import check, marker_numbers
+from rag.errors import ConfigError
+
+QUESTION = "蓝风微短剧基地从签约到试运营用了多少天？"
+REWRITTEN = "蓝风微短剧基地一年能拍摄多少部微短剧？"
+
+
+def grounded(messages):
+    """Answers like a careful model: cites the passage that holds the fact."""
+    prompt = prompt_text(messages)
+    if "改写" in prompt:
+        return REWRITTEN
+    numbered = passage_numbers(messages)
+    if "多少部" in prompt.split("问题 Question:")[-1]:
+        for n, text in numbered.items():
+            if "3000部" in text:
+                return f"蓝风微短剧基地年拍摄微短剧可达3000部【{n}】。"
+    for n, text in numbered.items():
+        if "47天" in text:
+            return f"蓝风微短剧基地从签约到试运营仅用时47天[{n}]。"
+    return "资料中没有找到相关信息。"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    with FakeOpenAI(grounded) as s:
+        monkeypatch.setenv("OPENAI_BASE_URL", s.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        yield s
+
+
+@pytest.fixture
+def llm_rag(seed_index, server):
+    return RAG.open(seed_index, generator="openai:test-model", llm_timeout=2, llm_retries=0)
+
+
+def _fact_passage(answer, fact="47天"):
+    return next(i for i, p in enumerate(answer.passages, 1) if fact in p.chunk.text)
+
+
+def test_prompt_holds_the_numbered_passages_and_the_question(llm_rag, server):
+    a = llm_rag.ask(QUESTION)
+    sent = server.requests[-1]
+    assert sent["model"] == "test-model" and sent["stream"] is True
+    system, user = sent["messages"][0], sent["messages"][-1]
+    assert system["role"] == "system" and "[1]" in system["content"] and "资料中没有找到相关信息" in system["content"]
+    assert QUESTION in user["content"]
+    numbered = passage_numbers(sent["messages"])
+    assert sorted(numbered) == list(range(1, len(a.passages) + 1))
+    for n, p in enumerate(a.passages, 1):
+        assert p.chunk.text in numbered[n] and f"来源 source: {p.chunk.doc_id}" in user["content"]
+
+
+def test_citations_map_to_the_right_passage_and_source(llm_rag, seed_text):
+    a = llm_rag.ask(QUESTION)
+    assert a.generator == "openai:test-model" and not a.abstained and a.warnings == []
+    (c,) = a.citations
+    assert c.n == _fact_passage(a) and "47天" in c.quote and c.support >= 0.5
+    assert "".join(seed_text[c.start : c.end].split()) == "".join(c.quote.split())
+    assert a.support >= 0.5
+
+
+def test_streaming_delivers_the_same_text_as_the_final_answer(llm_rag):
+    events = list(llm_rag.ask_stream(QUESTION))
+    assert events[0].type == "sources" and events[-1].type == "answer"
+    tokens = [e.text for e in events if e.type == "token"]
+    assert len(tokens) > 3
+    assert "".join(tokens).strip() == events[-1].answer.answer
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("mode", ["http500", "http429", "slow", "garbage", "empty", "refused"])
+def test_llm_failures_fall_back_to_the_extractive_answer_with_a_warning(seed_index, server, monkeypatch, mode):
+    server.mode, server.delay = mode, 5.0
+    if mode == "refused":
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{_closed_port()}/v1")
+    rag = RAG.open(seed_index, generator="openai:test-model", llm_timeout=1, llm_retries=1)
+    a = rag.ask(QUESTION)
+    assert a.generator == "extractive" and "47天" in a.answer and a.citations
+    assert any(w.startswith("LLM openai:test-model failed") for w in a.warnings), a.warnings
+
+
+def test_follow_up_question_is_rewritten_for_retrieval(llm_rag, server):
+    history = [{"role": "user", "content": "蓝风微短剧基地从签约到试运营用了多少天？"},
+               {"role": "assistant", "content": "仅用时47天。"}]
+    a = llm_rag.ask("那它一年能拍多少部？", history=history)
+    assert a.query == REWRITTEN and a.to_dict()["query"] == REWRITTEN
+    assert "蓝风微短剧基地从签约到试运营" in prompt_text(server.requests[0]["messages"])
+    assert any("3000部" in p.chunk.text for p in a.passages)
+    assert "3000" in a.answer and a.citations
+
+
+def test_extractive_generator_keeps_the_raw_follow_up(seed_rag):
+    a = seed_rag.ask("那它一年能拍多少部？", history=[("蓝风微短剧基地从签约到试运营用了多少天？", "47天")])
+    assert a.query is None and a.to_dict()["query"] == "那它一年能拍多少部？"
+
+
+UNSUPPORTED = [
+    ("wrong number", lambda n, other: f"蓝风微短剧基地从签约到试运营仅用时99天[{n}]。"),
+    ("wrong passage", lambda n, other: f"蓝风微短剧基地从签约到试运营仅用时47天[{other}]。"),
+    ("no citation", lambda n, other: "蓝风微短剧基地从签约到试运营仅用时47天。"),
+    ("out of range", lambda n, other: "蓝风微短剧基地从签约到试运营仅用时47天[9]。"),
+    ("invented claim", lambda n, other: f"蓝风微短剧基地的董事长毕业于北京大学光华管理学院[{n}]。"),
+    ("invented number", lambda n, other: f"仅用时47天，投资额达到12亿元[{n}]。"),
+]
+
+
+@pytest.mark.parametrize(("kind", "make"), UNSUPPORTED, ids=[k for k, _ in UNSUPPORTED])
+def test_the_verifier_flags_deliberately_unsupported_answers(seed_index, server, kind, make):
+    def responder(messages):
+        numbered = passage_numbers(messages)
+        n = next(i for i, t in numbered.items() if "47天" in t)
+        other = next(i for i, t in numbered.items() if "47天" not in t)
+        return make(n, other)
+
+    server.responder = responder
+    a = RAG.open(seed_index, generator="openai:test-model", llm_timeout=2, llm_retries=0).ask(QUESTION)
+    assert a.generator == "openai:test-model"
+    assert a.warnings, f"{kind} was not flagged"
+
+
+def test_the_context_budget_drops_the_weakest_passages_whole(seed_index, server):
+    rag = RAG.open(seed_index, generator="openai:test-model", context_tokens=900, top_k=5)
+    a = rag.ask(QUESTION)
+    numbered = passage_numbers(server.requests[-1]["messages"])
+    assert 1 <= len(numbered) < 5
+    assert any("left out to fit the 900-token context window" in w for w in a.warnings)
+    for text in numbered.values():  # never cut mid-passage
+        assert any(text.strip() == p.chunk.text.strip() for p in a.passages)
+
+
+def test_a_langchain_model_object_can_be_given_directly(seed_index, server):
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(model="object-model", base_url=server.base_url, api_key="k", timeout=2, max_retries=0)
+    a = RAG.open(seed_index, generator=model).ask(QUESTION)
+    assert a.generator == "ChatOpenAI" and "47天" in a.answer and server.requests[-1]["model"] == "object-model"
+
+
+def test_bad_generator_specs_are_clear_errors(seed_index):
+    with pytest.raises(ConfigError, match="unknown LLM provider 'nosuch'; known providers: .*openai"):
+        RAG.open(seed_index, generator="nosuch:model")
+    with pytest.raises(ConfigError, match="pip install langchain-ollama"):
+        RAG.open(seed_index, generator="ollama:qwen2.5:7b")
+    with pytest.raises(ConfigError, match="provider:model"):
+        RAG.open(seed_index, generator="gpt4")
+
+
+def test_marker_parsing():
+    assert marker_numbers("1, 2") == [1, 2] and marker_numbers("1-3") == [1, 2, 3] and marker_numbers("2，4") == [2, 4]
+    from rag.types import Chunk, Passage
+
+    ps = [Passage(Chunk(f"c{i}", "d.txt", t, 0, len(t)), 1.0, i) for i, t in enumerate(["甲地有3座桥。", "乙地有河。"], 1)]
+    checked = check("甲地有3座桥【1】。乙地有河［2］。丙地有山[1, 2]。", ps)
+    assert [c.n for c in checked.citations] == [1, 2, 1, 2]
+    assert checked.out_of_range == [] and any("丙地有山" in w for w in checked.warnings)
