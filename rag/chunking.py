@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cleaning import CleanText
+from .structure import Structure
 from .errors import ConfigError
 from .tokens import count_tokens
 from .types import Chunk
@@ -31,8 +32,13 @@ MIN_WORD_CHARS = 2
 class ChunkSettings:
     chunk_tokens: int = 192
     overlap_tokens: int = 48
+    # What the embedder and BM25 see: "none" (the chunk text), "dense" (article and section
+    # titles prefixed for the embedder only) or "both".
+    headers: str = "none"
 
     def __post_init__(self) -> None:
+        if self.headers not in ("none", "dense", "both"):
+            raise ConfigError(f"headers must be none, dense or both. Currently, headers is {self.headers!r}")
         if self.chunk_tokens < 16:
             raise ConfigError(f"chunk_tokens must be at least 16. Currently, chunk_tokens is {self.chunk_tokens}")
         if not 0 <= self.overlap_tokens < self.chunk_tokens // 2:
@@ -40,6 +46,14 @@ class ChunkSettings:
                 "overlap_tokens must be between 0 and half of chunk_tokens. "
                 f"Currently, overlap_tokens is {self.overlap_tokens} (chunk_tokens {self.chunk_tokens})"
             )
+
+
+def indexed_text(chunk: Chunk, headers: str, for_dense: bool) -> str:
+    """The text embedded (``for_dense``) or given to BM25 for a chunk: its text, maybe after its titles."""
+    if headers == "none" or (headers == "dense" and not for_dense):
+        return chunk.text
+    titles = [t for t in (chunk.meta.get("article"), chunk.meta.get("section")) if t]
+    return "\n".join([*titles, chunk.text]) if titles else chunk.text
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
@@ -116,9 +130,8 @@ class _Sentence:
     tokens: int
 
 
-def _sentences(clean: CleanText, limit: int) -> list[list[_Sentence]]:
-    """Sentences grouped by article (a page marker starts a new group)."""
-    bounds = [0, *clean.breaks, len(clean.text)]
+def _sentences(clean: CleanText, limit: int, bounds: list[int]) -> list[list[_Sentence]]:
+    """Sentences grouped by article: a chunk never straddles two."""
     groups = []
     for a, b in zip(bounds, bounds[1:]):
         group = []
@@ -168,6 +181,26 @@ def _greedy(group: list[_Sentence], settings: ChunkSettings) -> Iterator[tuple[i
         i = k
 
 
+def _structure_meta(structure: Structure, clean: CleanText, clean_start: int, clean_end: int,
+                    src_start: int, src_end: int) -> dict:
+    art = structure.article_at(clean_start)
+    meta = {"article": art.title, "section": art.section_at(clean_start), "byline": art.byline,
+            "date": art.date, "date_text": art.date_text}
+    # Sections that begin inside the chunk, so a quote can name its own section.
+    inner = [[int(clean.offsets[pos]), name] for pos, name in art.sections if clean_start < pos < clean_end]
+    if inner:
+        meta["section_breaks"] = inner
+    page = structure.page_of(src_start)
+    if page is not None:
+        meta["page"] = page
+        meta["page_end"] = structure.page_of(max(src_start, src_end - 1))
+        # Where later pages begin inside the chunk, so a quote can name its own page.
+        breaks = [[p, i + 2] for i, p in enumerate(structure.page_starts) if src_start < p < src_end]
+        if breaks:
+            meta["page_breaks"] = breaks
+    return {k: v for k, v in meta.items() if v is not None}
+
+
 def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
     """Compact clean→source map of ``clean.text[s:e]``: [relative clean pos, source pos] where a run starts.
 
@@ -181,10 +214,17 @@ def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
     return [[0, int(offs[0])]] + [[int(i), int(offs[i])] for i in starts]
 
 
-def chunk_document(doc_id: str, clean: CleanText, settings: ChunkSettings) -> list[Chunk]:
+def chunk_document(
+    doc_id: str, clean: CleanText, settings: ChunkSettings, structure: Structure | None = None
+) -> list[Chunk]:
+    """Chunks of one document; with its ``structure``, each carries its article, section, byline, date, page."""
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
-    for group in _sentences(clean, settings.chunk_tokens):
+    if structure is not None:
+        bounds = [a.start for a in structure.articles] + [len(clean.text)]
+    else:
+        bounds = [0, *clean.breaks, len(clean.text)]
+    for group in _sentences(clean, settings.chunk_tokens, bounds):
         for s, e in _pack(group, settings):
             text = clean.text[s:e].strip()
             if len(_WORD.findall(text)) < MIN_WORD_CHARS:
@@ -199,6 +239,8 @@ def chunk_document(doc_id: str, clean: CleanText, settings: ChunkSettings) -> li
                 cid = f"{cid}-{seen[cid]}"
             else:
                 seen[cid] = 0
-            meta = {"offset_runs": offset_runs(clean, s, e)}
+            meta: dict = {"offset_runs": offset_runs(clean, s, e)}
+            if structure is not None:
+                meta |= _structure_meta(structure, clean, s, e, src_s, src_e)
             chunks.append(Chunk(cid, doc_id, text, src_s, src_e, meta))
     return chunks

@@ -109,8 +109,7 @@ def check(answer: str, passages: Sequence[Passage]) -> Checked:
             s, e = _best_quote(claim, p)
             quote = p.chunk.text[s:e].strip()
             lead = len(p.chunk.text[s:e]) - len(p.chunk.text[s:e].lstrip())
-            start, end = p.chunk.source_span(s + lead, s + lead + len(quote))
-            citations.append(Citation(n, p.chunk.doc_id, p.chunk.chunk_id, quote, start, end, round(score, 3)))
+            citations.append(Citation.of(n, p.chunk, s + lead, s + lead + len(quote), round(score, 3)))
     if out_of_range:
         warnings.append(
             f"citation number(s) {', '.join(map(str, sorted(out_of_range)))} point at no retrieved passage (1-{k}); dropped"

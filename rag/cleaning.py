@@ -89,6 +89,8 @@ def _is_cut(prev: str, nxt: str) -> bool:
     """Was the break between two paragraphs made by the page layout, not the author?"""
     if not prev or not nxt or prev[-1] in _CLOSED_END or _BYLINE.match(nxt):
         return False
+    if prev.startswith("#") or nxt.startswith(("#", "|", "- ", "* ")):
+        return False  # Markdown headings, tables and list items are whole lines
     unbalanced = prev.count("“") > prev.count("”") or prev.count("（") > prev.count("）")
     return unbalanced or len(prev) > HEADING_MAX_CHARS
 

@@ -14,6 +14,7 @@ class Settings:
     embedder: str = "multilingual-e5-small"
     chunk_tokens: int = 192
     overlap_tokens: int = 48
+    headers: str = "none"  # article/section titles in what is indexed: none | dense | both
     top_k: int = 5
     retrieval: str = "hybrid"  # hybrid | dense | lexical
     candidates: int = 100

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import ChunkSettings, chunk_document
+from .chunking import ChunkSettings, chunk_document, indexed_text
 from .cleaning import clean
+from .structure import analyse
 from .embedders import Embedder
 from .errors import LoaderError
 from .lexical import LexicalIndex
@@ -48,7 +49,8 @@ def build_snapshot(
         if known and known["sha256"] == doc.sha256 and old.chunking == asdict(chunking):
             unchanged.append(doc.doc_id)
             continue
-        chunks = chunk_document(doc.doc_id, clean(doc.text), chunking)
+        cleaned = clean(doc.text)
+        chunks = chunk_document(doc.doc_id, cleaned, chunking, analyse(cleaned, doc.text, doc.doc_id))
         if not chunks:
             skipped[str(src.path)] = f"{doc.doc_id}: no text left after cleaning"
             continue
@@ -62,12 +64,13 @@ def build_snapshot(
     drop = set(removed) | set(new_chunks)
     kept = [c for c in old.chunks if c.doc_id not in drop]
     fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
-    vectors, embedded, reused = _vectors(old, kept, fresh, embedder, progress, batch_size)
+    same = old.chunking == asdict(chunking)
+    vectors, embedded, reused = _vectors(old if same else None, kept, fresh, embedder, chunking, progress, batch_size)
     chunks = kept + fresh
     documents = {k: v for k, v in old.documents.items() if k not in drop} | new_docs
     snap = Snapshot(
         chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim),
-        lexical=LexicalIndex.build([c.text for c in chunks]) if (drop or not old.chunks) else old.lexical,
+        lexical=_lexical(chunks, chunking) if (drop or not old.chunks or not same) else old.lexical,
         documents=dict(sorted(documents.items())),
         embedder={"name": embedder.name, "dim": embedder.dim}, chunking=asdict(chunking),
     )
@@ -86,7 +89,7 @@ def remove_documents(old: Snapshot, doc_ids: Sequence[str]) -> Snapshot:
     mat = old.vectors.reconstruct_n(0, old.size) if old.size else np.zeros((0, old.embedder["dim"]), np.float32)
     return Snapshot(
         chunks=chunks, vectors=new_faiss_index(mat[keep], int(old.embedder["dim"])),
-        lexical=LexicalIndex.build([c.text for c in chunks]),
+        lexical=_lexical(chunks, ChunkSettings(**old.chunking)),
         documents={k: v for k, v in old.documents.items() if k not in drop},
         embedder=old.embedder, chunking=old.chunking,
     )
@@ -103,16 +106,27 @@ def _vanished(old: Snapshot, paths: Sequence[str | Path]) -> list[str]:
     return sorted(gone)
 
 
+def _lexical(chunks: list[Chunk], chunking: ChunkSettings) -> LexicalIndex:
+    return LexicalIndex.build([indexed_text(c, chunking.headers, for_dense=False) for c in chunks])
+
+
 def _vectors(
-    old: Snapshot, kept: list[Chunk], fresh: list[Chunk], embedder: Embedder, progress: bool, batch_size: int,
+    old: Snapshot | None, kept: list[Chunk], fresh: list[Chunk], embedder: Embedder, chunking: ChunkSettings,
+    progress: bool, batch_size: int,
 ) -> tuple[np.ndarray, int, int]:
-    """Vectors for kept + fresh chunks, reusing stored ones by chunk id (content hash)."""
-    stored = old.chunk_vectors() if old.chunks else {}
+    """Vectors for kept + fresh chunks, reusing stored ones by chunk id (content hash).
+
+    ``old`` is None when the chunking settings changed: then nothing stored can be reused.
+    """
+    stored = old.chunk_vectors() if old is not None and old.chunks else {}
     todo = [c for c in fresh if c.chunk_id not in stored]
-    computed = dict(zip([c.chunk_id for c in todo], embed_with_progress(embedder, [c.text for c in todo], progress, batch_size)))
-    rows = [stored.get(c.chunk_id) if c.chunk_id in stored else computed[c.chunk_id] for c in kept + fresh]
+    if old is None:
+        todo = kept + fresh
+    texts = [indexed_text(c, chunking.headers, for_dense=True) for c in todo]
+    computed = dict(zip([c.chunk_id for c in todo], embed_with_progress(embedder, texts, progress, batch_size)))
+    rows = [computed[c.chunk_id] if c.chunk_id in computed else stored[c.chunk_id] for c in kept + fresh]
     mat = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
-    return mat, len(todo), len(fresh) - len(todo)
+    return mat, len(todo), sum(1 for c in fresh if c.chunk_id not in computed)
 
 
 def embed_with_progress(embedder: Embedder, texts: list[str], progress: bool, batch_size: int = 32) -> np.ndarray:

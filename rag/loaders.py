@@ -12,7 +12,8 @@ from pathlib import Path
 from .errors import LoaderError
 from .types import Document
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+_FORMATS_HINT = "pip install 'rag-zh[formats]'"
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
@@ -121,6 +122,82 @@ class _HTMLText(HTMLParser):
             self.parts.append(data)
 
 
+def html_main_text(html: str) -> str:
+    """The article text of a web page (trafilatura drops menus, ads and footers), headings kept as Markdown."""
+    try:
+        import lxml.html  # noqa: PLC0415 - optional, heavy (comes with trafilatura)
+        import trafilatura  # noqa: PLC0415
+    except ImportError:
+        return html_to_text(html)
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return html_to_text(html)
+    # trafilatura keeps menus of short pages; drop the page furniture before it looks.
+    for el in tree.xpath("//nav|//footer|//aside|//header|//script|//style|//form|//noscript|//template"):
+        el.drop_tree()
+    text = trafilatura.extract(tree, output_format="markdown", include_formatting=True, include_comments=False,
+                               include_tables=True, favor_recall=True)
+    return text or html_to_text(html)
+
+
+def pdf_to_text(raw: bytes, name: str) -> str:
+    """Text layer of a PDF, pages separated by form feeds so chunks know their page."""
+    try:
+        from pypdf import PdfReader  # noqa: PLC0415
+        from pypdf.errors import PdfReadError  # noqa: PLC0415
+    except ImportError as exc:
+        raise LoaderError(f"{name}: reading PDF needs pypdf: {_FORMATS_HINT}") from exc
+    import io  # noqa: PLC0415
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoaderError(f"{name}: PDF is encrypted")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise LoaderError(f"{name}: damaged or unreadable PDF ({exc})") from exc
+    if not any(pages):
+        raise LoaderError(f"{name}: PDF has no text layer (scanned images need OCR first)")
+    return "\f".join(pages)
+
+
+def docx_to_text(raw: bytes, name: str) -> str:
+    """Paragraphs of a Word file; headings become Markdown headings so they are kept as titles."""
+    try:
+        import docx  # noqa: PLC0415
+    except ImportError as exc:
+        raise LoaderError(f"{name}: reading DOCX needs python-docx: {_FORMATS_HINT}") from exc
+    import io  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoaderError(f"{name}: damaged or unreadable DOCX ({exc})") from exc
+    lines = []
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name or "") if para.style is not None else ""
+        level = _heading_level(style)
+        lines.append(("#" * level + " " + text) if level else text)
+    for table in document.tables:
+        for row in table.rows:
+            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+    return "\n\n".join(lines)
+
+
+def _heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    if style.startswith("Heading"):
+        digits = style.removeprefix("Heading").strip()
+        return min(int(digits), 6) if digits.isdigit() else 1
+    return 0
+
+
 def html_to_text(html: str) -> str:
     parser = _HTMLText()
     parser.feed(html)
@@ -140,11 +217,17 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         raw = src.path.read_bytes()
     except OSError as exc:
         raise LoaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
-    text, encoding = decode_bytes(raw, name)
-    if src.path.suffix.lower() in {".html", ".htm"}:
-        text = html_to_text(text)
-        if not text.strip():
-            raise LoaderError(f"{name}: HTML page has no visible text")
+    suffix = src.path.suffix.lower()
+    if suffix == ".pdf":
+        text, encoding = pdf_to_text(raw, name), "pdf"
+    elif suffix == ".docx":
+        text, encoding = docx_to_text(raw, name), "docx"
+    else:
+        text, encoding = decode_bytes(raw, name)
+        if suffix in {".html", ".htm"}:
+            text = html_main_text(text)
+    if not text.strip():
+        raise LoaderError(f"{name}: no text found in the file")
     return Document(
         doc_id=name, path=str(src.path), text=text,
         sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding,

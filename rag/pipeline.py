@@ -13,6 +13,8 @@ from .chunking import ChunkSettings
 from .config import Settings
 from .embedders import Embedder, load_embedder
 from .errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
+from .filters import allowed_positions
+from .filters import validate as validate_filters
 from .generators import ExtractiveGenerator
 from .generators.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
 from .indexing import build_snapshot, empty_snapshot, remove_documents
@@ -20,6 +22,7 @@ from .retriever import RetrievalSettings, retrieve
 from .store import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
 from .types import Answer, AnswerEvent, Citation, IndexReport, Passage
 
+Filters = dict[str, str] | None  # see rag.filters: doc, article, date_from, date_to
 GeneratorSpec = Any  # "extractive", "provider:model", or a LangChain BaseChatModel; None = the configured one
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
 
@@ -74,7 +77,7 @@ class RAG:
 
     @staticmethod
     def _chunk_settings(cfg: Settings) -> ChunkSettings:
-        return ChunkSettings(chunk_tokens=cfg.chunk_tokens, overlap_tokens=cfg.overlap_tokens)
+        return ChunkSettings(chunk_tokens=cfg.chunk_tokens, overlap_tokens=cfg.overlap_tokens, headers=cfg.headers)
 
     # ---- writing -------------------------------------------------------------------------
     def add(self, paths: str | Path | Iterable[str | Path]) -> IndexReport:
@@ -124,20 +127,25 @@ class RAG:
     def size(self) -> int:
         return self._snap.size
 
-    def search(self, question: str, top_k: int = 5, *, retrieval: str | None = None) -> list[Passage]:
+    def search(
+        self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None
+    ) -> list[Passage]:
         question = self._check_question(question)
         if top_k < 1:
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
-        return retrieve(self._snap, self.embedder, question, top_k, settings)
+        snap = self._snap
+        allowed = allowed_positions(snap.chunks, validate_filters(filters))
+        return retrieve(snap, self.embedder, question, top_k, settings, allowed=allowed)
 
     def ask(
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
-        generator: GeneratorSpec = None, history: History = None,
+        generator: GeneratorSpec = None, history: History = None, filters: Filters = None,
     ) -> Answer:
         """Answer with citations; ``generator`` overrides the configured one for this call."""
         answer = None
-        for event in self.ask_stream(question, top_k=top_k, retrieval=retrieval, generator=generator, history=history):
+        for event in self.ask_stream(question, top_k=top_k, retrieval=retrieval, generator=generator, history=history,
+                                     filters=filters):
             if event.type == "answer":
                 answer = event.answer
         assert answer is not None
@@ -145,7 +153,7 @@ class RAG:
 
     def ask_stream(
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
-        generator: GeneratorSpec = None, history: History = None,
+        generator: GeneratorSpec = None, history: History = None, filters: Filters = None,
     ) -> Iterator[AnswerEvent]:
         """Yield the retrieved sources, then answer text as it arrives, then the final ``Answer``."""
         t0 = time.perf_counter()
@@ -158,7 +166,8 @@ class RAG:
         query = self._standalone(question, _history(history), llm, warnings)
         snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
-        passages = retrieve(snap, self.embedder, query, k, settings)
+        allowed = allowed_positions(snap.chunks, validate_filters(filters))
+        passages = retrieve(snap, self.embedder, query, k, settings, allowed=allowed)
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
         draft = None
@@ -216,9 +225,7 @@ class RAG:
 
     @staticmethod
     def _citation(passages: Sequence[Passage], quote: Any) -> Citation:
-        chunk = passages[quote.n - 1].chunk
-        start, end = chunk.source_span(quote.start, quote.end)
-        return Citation(quote.n, chunk.doc_id, chunk.chunk_id, chunk.text[quote.start : quote.end], start, end)
+        return Citation.of(quote.n, passages[quote.n - 1].chunk, quote.start, quote.end)
 
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str):
@@ -255,7 +262,7 @@ def _history(history: History) -> list[tuple[str, str]]:
 
 def _chunking_from(manifest: dict[str, Any]) -> dict[str, Any]:
     ch = manifest.get("chunking") or {}
-    return {k: ch[k] for k in ("chunk_tokens", "overlap_tokens") if k in ch}
+    return {k: ch[k] for k in ("chunk_tokens", "overlap_tokens", "headers") if k in ch}
 
 
 __all__ = ["RAG"]

@@ -55,12 +55,15 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 def retrieve(
     snap: Snapshot, embedder: Embedder, query: str, top_k: int, settings: RetrievalSettings,
-    query_vector: np.ndarray | None = None,
+    query_vector: np.ndarray | None = None, allowed: np.ndarray | None = None,
 ) -> list[Passage]:
-    """The ``top_k`` best chunks for ``query`` (fewer when the index is smaller)."""
+    """The ``top_k`` best chunks for ``query`` (fewer when the index is smaller).
+
+    ``allowed`` is an optional array of chunk positions that metadata filters let through.
+    """
     if top_k < 1:
         raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
-    n = snap.size
+    n = snap.size if allowed is None else len(allowed)
     if n == 0:
         return []
     cand = min(max(settings.candidates, top_k), n)
@@ -69,10 +72,14 @@ def retrieve(
     q = None
     if settings.mode in ("hybrid", "dense"):
         q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
-        d, ids = snap.vectors.search(q.reshape(1, -1).astype(np.float32), cand)
+        d, ids = _dense_search(snap.vectors, q, cand, allowed)
         dense = {int(i): float(s) for i, s in zip(ids[0], d[0]) if i >= 0}
     if settings.mode in ("hybrid", "lexical"):
         scores = snap.lexical.scores(query)
+        if allowed is not None and len(scores):
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[allowed] = True
+            scores = np.where(mask, scores, 0.0)
         lexical = {int(i): float(scores[i]) for i in _top(scores, cand) if scores[i] > 0}
     if settings.mode == "dense":
         fused = dict(dense)
@@ -98,6 +105,22 @@ def retrieve(
         Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0))
         for r, i in enumerate(order, 1)
     ]
+
+
+def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):  # noqa: ANN001, ANN202
+    import faiss  # noqa: PLC0415
+
+    x = q.reshape(1, -1).astype(np.float32)
+    if allowed is None:
+        return index.search(x, k)
+    sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    if isinstance(index, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(index.hnsw.efSearch, k))
+    elif isinstance(index, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe)
+    else:
+        params = faiss.SearchParameters(sel=sel)
+    return index.search(x, k, params=params)
 
 
 def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -> dict[int, float]:

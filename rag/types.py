@@ -32,6 +32,12 @@ class Chunk:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def location(self) -> dict[str, Any]:
+        """Where the chunk sits: article, section, byline, date, page (whatever is known)."""
+        keys = ("article", "section", "byline", "date", "date_text", "page", "page_end")
+        return {k: self.meta[k] for k in keys if self.meta.get(k) is not None}
+
     def source_span(self, rel_start: int, rel_end: int) -> tuple[int, int]:
         """Source offsets of ``text[rel_start:rel_end]`` (see ``chunking.offset_runs``)."""
         if rel_end <= rel_start:
@@ -70,10 +76,13 @@ class Passage:
 
     def to_dict(self, n: int) -> dict[str, Any]:
         c = self.chunk
-        return {
+        d = {
             "n": n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "text": c.text,
             "score": round(float(self.score), 6), "start": c.start, "end": c.end,
         }
+        if c.location:
+            d["meta"] = c.location
+        return d
 
 
 @dataclass(frozen=True)
@@ -87,12 +96,27 @@ class Citation:
     start: int
     end: int
     support: float | None = None  # share of the cited sentence's key terms found in the passage
+    article: str | None = None  # title of the article the quote is from, when the document has articles
+    section: str | None = None
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if d["support"] is None:
-            del d["support"]
-        return d
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("n", "doc_id", "chunk_id", "quote", "start", "end")}
+
+    @classmethod
+    def of(cls, n: int, chunk: "Chunk", rel_start: int, rel_end: int, support: float | None = None) -> "Citation":
+        """The citation of ``chunk.text[rel_start:rel_end]``, with source offsets and location."""
+        start, end = chunk.source_span(rel_start, rel_end)
+        loc = chunk.meta
+        page, section = loc.get("page"), loc.get("section")
+        for offset, later in loc.get("page_breaks", []):
+            if offset <= start:
+                page = later
+        for offset, name in loc.get("section_breaks", []):
+            if offset <= start:
+                section = name
+        return cls(n, chunk.doc_id, chunk.chunk_id, chunk.text[rel_start:rel_end], start, end, support,
+                   loc.get("article"), section, page)
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,8 @@ def test_an_unanswerable_number_question_abstains_in_english():
 def test_answer_json_has_the_documented_shape(seed_rag):
     d = seed_rag.ask("天心经开区有多少家高新技术企业？").to_dict()
     assert {"question", "answer", "abstained", "citations", "passages", "timings"} <= set(d)
-    assert set(d["citations"][0]) == {"n", "doc_id", "chunk_id", "quote", "start", "end"}
-    assert set(d["passages"][0]) == {"n", "doc_id", "chunk_id", "text", "score", "start", "end"}
+    assert {"n", "doc_id", "chunk_id", "quote", "start", "end"} <= set(d["citations"][0])
+    assert {"n", "doc_id", "chunk_id", "text", "score", "start", "end"} <= set(d["passages"][0])
     assert [p["n"] for p in d["passages"]] == list(range(1, len(d["passages"]) + 1))
     json.dumps(d, ensure_ascii=False)
 

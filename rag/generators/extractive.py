@@ -24,7 +24,8 @@ from .base import Draft, Quote, not_found_message
 _NUMBER_Q = re.compile(r"多少|几|多大|多长|多高|多久|多远|多重|百分之|比例|增速|how many|how much|how long|how far", re.I)
 _YEAR_Q = re.compile(r"哪一年|哪年|何年|什么时候|何时|what year|which year|\bwhen\b", re.I)
 _HAS_NUMBER = re.compile(
-    r"[0-9０-９]|[一二两三四五六七八九十百千万亿]+(?:个|家|年|天|人|项|部|度|倍|成|亿|万)"
+    r"[0-9０-９]|[零〇一二两三四五六七八九十百千万亿]{2,}"
+    r"|[一二两三四五六七八九十百千万亿][个家年天人项部度倍成米元岁次所座条名位辆台件吨斤里分秒时月]"
     r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty"
     r"|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b",
     re.I,
@@ -32,7 +33,12 @@ _HAS_NUMBER = re.compile(
 _HAS_YEAR = re.compile(r"[0-9０-９]{2,4}\s*年|[一二三四五六七八九〇零]{2,4}年")
 # The thing asked for follows these words: 什么景区 → 景区, 哪所大学 → 大学.
 _WH = re.compile(r"(?:什么|哪一?[个所家种类座条位些项部本]?|多少[个家项名位座部条种]?)(?:的)?([\u4e00-\u9fff]{1,6})")
-_GENERIC_HEADS = frozenset("名字 名称 时候 地方 东西 事情 原因 样子 意思 情况 方面 内容 方式 作用".split())
+# Nouns after 什么/哪个 that name the kind of answer, not words the answer contains
+# (什么朝代 → 明代, 叫什么名字 → 邱沛霖): neither required nor counted as question content.
+_CATEGORY_NOUNS = frozenset(
+    """名字 名称 时候 时间 日期 年份 年代 朝代 季节 地方 地点 位置 东西 事情 人物 职务 职位 身份 数量 金额 价格
+    颜色 国家 城市 省份 原因 理由 样子 意思 情况 方面 内容 方式 方法 措施 作用 意义 目的 结果 类型 种类 问题""".split()
+)
 
 
 CROSS_LINGUAL_WARNING = (
@@ -79,7 +85,13 @@ def asked_for(question: str) -> str | None:
     if not m:
         return None
     head = next(iter(segment(m.group(1))), "")
-    return head if len(head) >= 2 and head not in _GENERIC_HEADS else None
+    return head if len(head) >= 2 and head not in _CATEGORY_NOUNS else None
+
+
+def _category_noun(question: str) -> str | None:
+    m = _WH.search(question)
+    head = next(iter(segment(m.group(1))), "") if m else ""
+    return head if head in _CATEGORY_NOUNS else None
 
 
 def _type_ok(kind: str | None, text: str) -> bool:
@@ -159,7 +171,8 @@ class ExtractiveGenerator:
         which sentence answers; the words only some passages have, or none, decide.
         """
         out = {}
-        for w in set(content_words(question)):
+        category = _category_noun(question)
+        for w in set(content_words(question)) - {category}:
             local = sum(1 for t in passage_texts if w in t)
             out[w] = self.idf(w) * (1.0 - local / (len(passage_texts) + 1))
         return out
