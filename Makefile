@@ -22,16 +22,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/rag model
 	touch $(STAMP)
 
+# The chat UI and HTTP API on http://127.0.0.1:7860 (builds the index from seeds/ on first start).
 run: setup
-	$(BIN)/rag chat --index-dir $(INDEX) seeds
+	$(BIN)/rag serve --index-dir $(INDEX) seeds
 
 test: setup test-deps
 	$(BIN)/python -m pytest -q
 
-# Headless Chromium for the browser tests, from Debian's packages.
+# Headless Chromium for the browser tests (and CJK fonts for its screenshots), from Debian's packages.
 test-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
+	  { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) || \
 	    echo "warning: could not install chromium; browser tests will be skipped"; }
 
 lint: setup

@@ -25,7 +25,7 @@ _CLOSERS = set("”’」』）)】》〕\"'")
 _CLAUSE = re.compile(r"[，,、：:]")
 _DIGIT = re.compile(r"[0-9０-９.．%％]")
 _WORD = re.compile(r"\w")
-MIN_WORD_CHARS = 2
+MIN_WORD_CHARS = 1
 
 
 @dataclass(frozen=True)
@@ -110,17 +110,15 @@ def _split_long(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, in
 
 
 def _hard_split(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, int]]:
-    while count_tokens(text[s:e]) > limit:
-        # About one token per CJK char in cl100k; shrink until it fits.
-        cut = s + max(1, limit)
+    """Cut text with no punctuation by length; only a window is measured, so a 5 MB line stays linear."""
+    while s < e:
+        cut = min(e, s + limit)  # cl100k spends at least one token per CJK char, so this is an upper bound
         while cut > s + 1 and count_tokens(text[s:cut]) > limit:
             cut = s + (cut - s) * 3 // 4
-        while cut > s + 1 and _DIGIT.match(text[cut - 1]) and cut < e and _DIGIT.match(text[cut]):
-            cut -= 1
+        while s + 1 < cut < e and _DIGIT.match(text[cut - 1]) and _DIGIT.match(text[cut]):
+            cut -= 1  # never inside a number
         yield s, cut
         s = cut
-    if e > s:
-        yield s, e
 
 
 @dataclass

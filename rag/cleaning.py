@@ -118,6 +118,29 @@ def _span(p: _Para) -> tuple[int, int]:
     return p.pieces[0][1], p.pieces[-1][1] + len(p.pieces[-1][0])
 
 
+class _OffsetBuilder:
+    """Clean→source offsets built as runs (a 5 MB line is one run, not five million ints)."""
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[int, int]] = []  # (source start, length)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, source_pos: int) -> None:
+        self.run(source_pos, 1)
+
+    def run(self, source_start: int, length: int) -> None:
+        self._runs.append((source_start, length))
+        self._n += length
+
+    def array(self) -> np.ndarray:
+        parts = [np.arange(s, s + n, dtype=np.int64) for s, n in self._runs]
+        last = self._runs[-1][0] + self._runs[-1][1] if self._runs else 0
+        return np.concatenate([*parts, np.array([last], dtype=np.int64)])
+
+
 def clean(source: str) -> CleanText:
     """Clean ``source``; paragraphs in the result are separated by one ``\\n``."""
     markers: list[int] = []
@@ -138,7 +161,7 @@ def clean(source: str) -> CleanText:
     paras = _drop_repeats(paras, dropped)
 
     chars: list[str] = []
-    offs: list[int] = []
+    offs = _OffsetBuilder()
     joins: list[int] = []
     breaks: list[int] = []
     prev_text = ""
@@ -158,13 +181,9 @@ def clean(source: str) -> CleanText:
                 breaks.append(len(offs))
         for piece, start in p.pieces:
             chars.append(piece)
-            if piece == " ":
-                offs.append(start)
-            else:
-                offs.extend(range(start, start + len(piece)))
+            offs.run(start, 1 if piece == " " else len(piece))
         prev_text = text
     clean_text = "".join(chars)
-    end = offs[-1] + 1 if offs else 0
-    arr = np.asarray(offs + [end], dtype=np.int64)
+    arr = offs.array()
     assert len(arr) == len(clean_text) + 1
     return CleanText(clean_text, arr, markers, dropped, joins, breaks)

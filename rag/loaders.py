@@ -68,7 +68,12 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
     """Decode text bytes: UTF-8 (with or without BOM), then GB18030, then a detector's guess."""
     if not raw.strip():
         raise LoaderError(f"{name}: file is empty")
-    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return _check_text(raw.decode("utf-16"), name), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise LoaderError(f"{name}: has a UTF-16 byte order mark but is not valid UTF-16") from exc
+    if b"\x00" in raw[:8192]:
         raise LoaderError(f"{name}: looks like a binary file (NUL bytes), not text")
     for enc in ("utf-8-sig", "gb18030"):
         try:
@@ -76,6 +81,10 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
         return _check_text(text, name), "utf-8" if enc == "utf-8-sig" else enc
+    # UTF-8 with a few damaged bytes (a truncated download, a bad copy): keep the text, mark the damage.
+    text = raw.decode("utf-8", errors="replace")
+    if text.count("\ufffd") <= max(1, len(text) // 1000):
+        return _check_text(text, name), "utf-8 (damaged bytes replaced)"
     from charset_normalizer import from_bytes  # noqa: PLC0415 - only for unusual encodings
 
     best = from_bytes(raw).best()
@@ -212,7 +221,7 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         size = src.path.stat().st_size
         if size > max_bytes:
             raise LoaderError(
-                f"{name}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (max_file_mb)"
+                f"{name}: file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit (max_file_mb)"
             )
         raw = src.path.read_bytes()
     except OSError as exc:

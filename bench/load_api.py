@@ -1,0 +1,152 @@
+"""Load check of the HTTP API: N concurrent clients calling POST /api/ask over loopback for S seconds.
+
+    python bench/load_api.py [--clients 20] [--seconds 30] [--url http://127.0.0.1:7860]
+
+Without ``--url`` it starts ``rag serve`` itself (in its own process, on a free 127.0.0.1 port,
+over an index built from seeds/ in a temporary folder) and stops it afterwards. Every request
+asks one of the example questions with the extractive generator. Prints requests served,
+errors, throughput and latency percentiles (p50/p95/max, in seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = [
+    "蓝风微短剧基地从签约到试运营用了多少天？",
+    "天心经开区有多少家高新技术企业？",
+    "福建福州市军门社区的老党员叫什么名字？",
+    "How many drama shoots per year can the Lanfeng micro-drama base handle?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", RAG_PROGRESS="false")
+    env.pop("RAG_API_KEY", None)
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(index_dir), "--port", str(port), str(ROOT / "seeds")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"rag serve exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit(f"rag serve did not start within 300 s:\n{log_path.read_text()}")
+
+
+def run(url: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=300) as c:
+            start.wait()
+            n = i
+            while time.monotonic() < stop_at[0]:
+                q = QUESTIONS[n % len(QUESTIONS)]
+                n += 1
+                t0 = time.monotonic()
+                try:
+                    r = c.post("/api/ask", json={"question": q, "generator": "extractive"})
+                    ok = r.status_code == 200 and bool(r.json().get("answer"))
+                    problem = None if ok else f"HTTP {r.status_code}: {r.text[:200]}"
+                except Exception as exc:  # noqa: BLE001 - count every failure
+                    problem = f"{type(exc).__name__}: {exc}"
+                dt = time.monotonic() - t0
+                with lock:
+                    if problem is None:
+                        latencies.append(dt)
+                    else:
+                        errors.append(problem)
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.monotonic() + seconds
+    t_start = time.monotonic()
+    start.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t_start
+    lat = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, round(p / 100 * (len(lat) - 1)))] if lat else float("nan")
+
+    return {
+        "clients": clients, "seconds": round(elapsed, 1), "served": len(lat), "errors": len(errors),
+        "throughput_rps": round(len(lat) / elapsed, 2) if elapsed else 0.0,
+        "p50_s": round(pct(50), 2), "p95_s": round(pct(95), 2), "max_s": round(lat[-1], 2) if lat else None,
+        "mean_s": round(statistics.fmean(lat), 2) if lat else None, "first_errors": errors[:5],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--url", help="an already running server (default: start `rag serve` on a free port)")
+    args = ap.parse_args()
+
+    proc, tmp = None, None
+    url = args.url
+    if not url:
+        tmp = Path(tempfile.mkdtemp(prefix="rag-load-"))
+        print("starting rag serve (builds an index of seeds/ first) …", flush=True)
+        proc, url = start_server(tmp / "index", tmp / "serve.log")
+    try:
+        health = httpx.get(f"{url}/health", timeout=30).json()
+        print(f"server {url}: {health['documents']} documents, {health['chunks']} passages; "
+              f"{os.cpu_count()} CPU cores; {args.clients} clients for {args.seconds:g} s …", flush=True)
+        httpx.post(f"{url}/api/ask", json={"question": QUESTIONS[0]}, timeout=300)  # warm-up
+        r = run(url, args.clients, args.seconds)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"requests served {r['served']}  errors {r['errors']}  in {r['seconds']} s "
+          f"({r['throughput_rps']} req/s)")
+    print(f"latency p50 {r['p50_s']} s  p95 {r['p95_s']} s  mean {r['mean_s']} s  max {r['max_s']} s")
+    for e in r["first_errors"]:
+        print(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

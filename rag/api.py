@@ -1,0 +1,484 @@
+"""The HTTP API (FastAPI) over one ``RAG``, with the Gradio chat mounted at ``/`` by ``build_app``/``serve``.
+
+Routes: ``GET /health``, ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
+``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``.
+Errors are ``{"error": message}`` with the status of ``STATUS_CODES``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import re
+import sys
+import threading
+import unicodedata
+import uuid
+import weakref
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO, Literal
+
+from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from .errors import (
+    ConfigError,
+    DocumentNotFoundError,
+    EmbedderError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    LoaderError,
+    RagError,
+)
+from .loaders import SUPPORTED_SUFFIXES
+from .pipeline import RAG
+
+STATUS_CODES: list[tuple[type[BaseException], int]] = [
+    (ConfigError, 400), (LoaderError, 400), (DocumentNotFoundError, 404),
+    (IndexNotFoundError, 503), (IndexLockedError, 503),
+    (IndexCorruptError, 500), (IndexMismatchError, 500), (EmbedderError, 500), (RagError, 500),
+]
+# Text formats only: binary formats the loaders may read (PDF, DOCX) are not accepted from the network.
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # exactly what the loaders read
+DEFAULT_MAX_UPLOAD_MB = 20.0
+MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
+MAX_UPLOAD_FILES = 20
+MAX_NAME_BYTES = 200
+WRITE_PATHS = re.compile(r"^/api/documents(/.*)?$")
+
+# Declared for the OpenAPI schema (the lock icon in /docs); the check itself is key_matches.
+BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server sets one")
+HEADER_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="RAG_API_KEY, when the server sets one")
+
+_upload_locks: weakref.WeakKeyDictionary[RAG, threading.Lock] = weakref.WeakKeyDictionary()
+_upload_locks_guard = threading.Lock()
+
+
+# ---- settings from the environment -------------------------------------------------------------
+def max_upload_bytes(value: float | None = None) -> int:
+    """The upload size limit in bytes: ``value`` MB, else ``RAG_MAX_UPLOAD_MB``, else 20 MB."""
+    if value is None:
+        raw = os.environ.get("RAG_MAX_UPLOAD_MB", "").strip()
+        try:
+            value = float(raw) if raw else DEFAULT_MAX_UPLOAD_MB
+        except ValueError:
+            raise ConfigError(f"RAG_MAX_UPLOAD_MB must be a number. Currently, it is {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"RAG_MAX_UPLOAD_MB must be positive. Currently, it is {value}")
+    return int(value * 1024 * 1024)
+
+
+def api_key_from_env() -> str | None:
+    return os.environ.get("RAG_API_KEY", "").strip() or None
+
+
+def key_matches(expected: str | None, supplied: str | None) -> bool:
+    """True when no key is configured, or ``supplied`` equals it (compared in constant time)."""
+    if not expected:
+        return True
+    return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def _supplied_key(headers: Any) -> str | None:
+    auth = headers.get("authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return (headers.get("x-api-key") or "").strip() or None
+
+
+# ---- uploads -----------------------------------------------------------------------------------
+def safe_filename(name: Any) -> str:
+    """The base name an upload is stored under; ``ConfigError`` if nothing usable is left.
+
+    Directory parts (``/`` and ``\\``) are dropped, control and invisible format characters
+    (e.g. right-to-left overrides) removed, leading dots stripped (no hidden files, no ``..``),
+    and the suffix must be one the loaders read.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("the upload has no file name")
+    if "\x00" in name:
+        raise ConfigError("file name contains a NUL character")
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", name))[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".").strip()
+    if not base:
+        raise ConfigError(f"file name {name!r} has no usable base name")
+    suffix = Path(base).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ConfigError(
+            f"unsupported file type {suffix or '(none)'} in {base!r}; allowed: {', '.join(UPLOAD_SUFFIXES)}"
+        )
+    while len(base.encode()) > MAX_NAME_BYTES:  # keep the suffix, shorten the stem
+        stem = base[: -len(suffix)]
+        base = stem[:-1] + suffix
+    return base
+
+
+def documents_dir(rag: RAG) -> Path:
+    """Where uploads are kept: ``<index_dir>/documents/``."""
+    return Path(rag.index_dir) / "documents"
+
+
+def _upload_lock(rag: RAG) -> threading.Lock:
+    with _upload_locks_guard:
+        return _upload_locks.setdefault(rag, threading.Lock())
+
+
+def add_uploads(rag: RAG, files: Sequence[tuple[str, BinaryIO]], max_bytes: int | None = None) -> Any:
+    """Save uploads under ``<index_dir>/documents/`` (sanitised names), then ``rag.add`` them.
+
+    All names are checked before anything is written. Each file is written to a hidden temporary
+    name and moved into place, so a half-written upload is never indexed. A file the loaders
+    reject (empty, binary, ...) is removed again (or the earlier file of that name restored) and
+    reported in ``skipped``; if embedding fails, the saved uploads stay on disk. Returns the
+    ``IndexReport``.
+    """
+    limit = max_upload_bytes() if max_bytes is None else max_bytes
+    if not files:
+        raise ConfigError("no files were uploaded")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise ConfigError(f"at most {MAX_UPLOAD_FILES} files per upload; got {len(files)}")
+    names = [safe_filename(name) for name, _ in files]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"two uploads would be stored under the same name: {', '.join(dupes)}")
+    folder = documents_dir(rag)
+    with _upload_lock(rag):
+        folder.mkdir(parents=True, exist_ok=True)
+        saved: list[tuple[Path, Path | None]] = []  # (file, backup of the file it replaced)
+        try:
+            for name, (_, stream) in zip(names, files, strict=True):
+                saved.append(_save(folder, name, stream, limit))
+        except BaseException:
+            for path, backup in saved:
+                _restore(path, backup)
+            raise
+        try:
+            report = rag.add([p for p, _ in saved])  # if this fails the uploads stay: nothing is lost
+        except BaseException:
+            for _, backup in saved:
+                if backup is not None:
+                    backup.unlink(missing_ok=True)
+            raise
+        rejected = {str(Path(k).resolve()) for k in report.skipped}
+        for path, backup in saved:
+            if str(path.resolve()) in rejected:
+                _restore(path, backup)
+            elif backup is not None:
+                backup.unlink(missing_ok=True)
+    return report
+
+
+def _save(folder: Path, name: str, stream: BinaryIO, limit: int) -> tuple[Path, Path | None]:
+    dest = folder / name
+    tmp = folder / f".{name}.{uuid.uuid4().hex}.part"
+    try:
+        size = 0
+        with tmp.open("wb") as out:
+            while block := stream.read(1024 * 1024):
+                size += len(block)
+                if size > limit:
+                    raise UploadTooLarge(f"{name} is over the upload limit of {limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
+                out.write(block)
+        backup = None
+        if dest.exists():
+            backup = folder / f".{name}.{uuid.uuid4().hex}.bak"
+            os.replace(dest, backup)
+        os.replace(tmp, dest)
+        return dest, backup
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _restore(path: Path, backup: Path | None) -> None:
+    if backup is not None:
+        os.replace(backup, path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def delete_document(rag: RAG, doc_id: str) -> list[str]:
+    """Remove a document from the index; an upload stored under ``documents/`` is deleted too."""
+    meta = next((d for d in rag.documents() if d["doc_id"] == doc_id), None)
+    removed = rag.delete([doc_id])
+    if meta is not None:
+        path = Path(meta["path"])
+        if path.parent.resolve() == documents_dir(rag).resolve():
+            path.unlink(missing_ok=True)
+    return removed
+
+
+class UploadTooLarge(RagError):
+    """An upload is over ``RAG_MAX_UPLOAD_MB``."""
+
+
+# ---- request bodies ----------------------------------------------------------------------------
+Retrieval = Literal["hybrid", "dense", "lexical"]
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="the question (at most max_question_chars characters)")
+    top_k: int | None = Field(None, ge=1, le=50, description="passages given to the generator (default: the top_k setting)")
+    generator: str | None = Field(None, max_length=200, description='"extractive" or "provider:model", e.g. openai:gpt-4o-mini')
+    history: list[Any] | None = Field(None, description='earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
+    retrieval: Retrieval | None = None
+    filters: dict[str, str] | None = Field(
+        None, description='metadata filters: {"doc": "a*.txt", "article": "…", "date_from": "2023-01-01", "date_to": "…"}')
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class SearchRequest(BaseModel):
+    question: str
+    top_k: int | None = Field(None, ge=1, le=50)
+    retrieval: Retrieval | None = None
+    filters: dict[str, str] | None = None
+
+
+# ---- the app -----------------------------------------------------------------------------------
+def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None) -> FastAPI:
+    """The HTTP API over ``rag``. ``api_key`` (default ``RAG_API_KEY``) guards the document writes."""
+    key = api_key if api_key is not None else api_key_from_env()
+    upload_limit = max_upload_bytes(max_upload_mb)
+    error = {"model": ErrorBody}
+    app = FastAPI(
+        title="rag-zh", version="0.1.0",
+        description="Cited answers over Chinese documents. Errors are {\"error\": message}.",
+        responses={400: {**error, "description": "bad input"}, 413: {**error, "description": "body too large"},
+                   503: {**error, "description": "index not ready or locked"}},
+    )
+    app.state.rag = rag
+    app.state.api_key = key
+    app.state.max_upload_bytes = upload_limit
+
+    app.add_middleware(_Guard, api_key=key, upload_limit=upload_limit)
+
+    def require_key(
+        request: Request, _b: Annotated[Any, Depends(BEARER)] = None, _h: Annotated[Any, Depends(HEADER_KEY)] = None,
+    ) -> None:
+        if not key_matches(key, _supplied_key(request.headers)):
+            raise HTTPException(401, "missing or wrong API key")
+
+    @app.exception_handler(RagError)
+    async def rag_error(_: Request, exc: RagError) -> JSONResponse:
+        status = 413 if isinstance(exc, UploadTooLarge) else next(s for kind, s in STATUS_CODES if isinstance(exc, kind))
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return JSONResponse({"error": "; ".join(parts) or "bad request"}, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
+        if exc.status_code == 413:
+            if WRITE_PATHS.match(request.url.path):
+                message = f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)"
+            else:
+                message = f"request body too large: the limit is {MAX_JSON_BODY // 1024} KB"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    @app.get("/health", tags=["status"])
+    def health() -> dict[str, Any]:
+        docs = rag.documents()
+        return {
+            "status": "ok", "documents": len(docs), "chunks": rag.size,
+            "embedder": rag.settings.embedder, "generator": rag.settings.generator,
+            "retrieval": rag.settings.retrieval, "top_k": rag.settings.top_k,
+            "write_protected": bool(key),
+        }
+
+    @app.post("/api/ask", tags=["answers"])
+    def ask(req: AskRequest) -> dict[str, Any]:
+        """Answer with citations: the JSON of ``rag ask --json``."""
+        return rag.ask(
+            req.question, top_k=req.top_k, retrieval=req.retrieval, generator=req.generator, history=req.history,
+            filters=req.filters,
+        ).to_dict()
+
+    @app.post(
+        "/api/ask/stream", tags=["answers"], response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}},
+                         "description": "one `data: <json>` line per event: sources, token…, answer"}},
+    )
+    def ask_stream(req: AskRequest) -> StreamingResponse:
+        """Server-sent events: ``sources``, then ``token`` pieces, then the final ``answer``."""
+        events = rag.ask_stream(
+            req.question, top_k=req.top_k, retrieval=req.retrieval, generator=req.generator, history=req.history,
+            filters=req.filters,
+        )
+        first = next(events)  # bad input raises here, before the 200 is sent
+        return StreamingResponse(
+            _sse(first, events), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.post("/api/search", tags=["answers"])
+    def search(req: SearchRequest) -> list[dict[str, Any]]:
+        """The matching passages, best first."""
+        passages = rag.search(
+            req.question, top_k=req.top_k or rag.settings.top_k, retrieval=req.retrieval, filters=req.filters,
+        )
+        return [p.to_dict(i) for i, p in enumerate(passages, 1)]
+
+    @app.get("/api/documents", tags=["documents"])
+    def list_documents() -> list[dict[str, Any]]:
+        return rag.documents()
+
+    @app.post(
+        "/api/documents", tags=["documents"], dependencies=[Depends(require_key)],
+        responses={401: {"description": "missing or wrong API key"}, 413: {"description": "over RAG_MAX_UPLOAD_MB"}},
+    )
+    def upload_documents(
+        files: Annotated[list[UploadFile], File(description="one or more .txt .md .markdown .html .htm .pdf .docx files")],
+    ) -> dict[str, Any]:
+        """Store the files under ``<index_dir>/documents/`` and index them: the ``IndexReport``."""
+        report = add_uploads(rag, [(f.filename or "", f.file) for f in files], max_bytes=upload_limit)
+        if report.skipped and not (report.added or report.updated or report.unchanged):
+            reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in report.skipped.items())
+            raise ConfigError(f"nothing could be indexed: {reasons}")
+        return report.to_dict()
+
+    @app.delete(
+        "/api/documents/{doc_id:path}", tags=["documents"], dependencies=[Depends(require_key)],
+        responses={401: {"description": "missing or wrong API key"}, 404: {"description": "unknown document"}},
+    )
+    def remove_document(doc_id: str) -> dict[str, Any]:
+        return {"deleted": delete_document(rag, doc_id)}
+
+    return app
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
+
+
+class _Guard:
+    """ASGI middleware for ``/api/``: the API key on document writes, and request body limits.
+
+    Both act before the body is read: a write without the key gets 401, a declared
+    ``Content-Length`` over the limit gets 413 at once, and a body that grows past the limit
+    while it is read stops with 413 (through the app's JSON error handler).
+    """
+
+    def __init__(self, app: Any, api_key: str | None, upload_limit: int) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.upload_limit = upload_limit + 64 * 1024  # room for the multipart framing
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        write = WRITE_PATHS.match(path) is not None and scope["method"] in ("POST", "DELETE", "PUT", "PATCH")
+        if write and not key_matches(self.api_key, _supplied_key(headers)):
+            return await _unauthorized()(scope, receive, send)
+        limit = self.upload_limit if write else MAX_JSON_BODY
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            what = (f"upload too large: the limit is {(self.upload_limit - 64 * 1024) / 1024 / 1024:g} MB "
+                    "(RAG_MAX_UPLOAD_MB)") if write else f"request body too large: the limit is {MAX_JSON_BODY // 1024} KB"
+            return await JSONResponse({"error": what}, status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _sse(first: Any, rest: Iterator[Any]) -> Iterator[str]:
+    yield _event(first.to_dict())
+    try:
+        for event in rest:
+            yield _event(event.to_dict())
+    except Exception as exc:  # noqa: BLE001 - the 200 is sent; report the failure as an event
+        message = str(exc) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
+        yield _event({"type": "error", "error": message})
+
+
+def _event(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(
+        {"error": "missing or wrong API key (send Authorization: Bearer KEY or X-API-Key: KEY)"},
+        status_code=401, headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None) -> FastAPI:
+    """The API with the Gradio chat mounted at ``/`` (API routes first, so they take precedence)."""
+    import gradio as gr
+
+    from ui.app import CSS, create_app
+
+    app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb)
+    blocks = create_app(rag, api_key=app.state.api_key)
+    return gr.mount_gradio_app(
+        app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
+        footer_links=[], run_history=False,
+    )
+
+
+def open_index(index_dir: str | Path, seeds: Sequence[str | Path] | None = None, **settings: Any) -> RAG:
+    """Open the index, first building it from ``seeds`` (default ``seeds/``) if there is none."""
+    index_dir = Path(index_dir)
+    if not (index_dir / "manifest.json").is_file():
+        sources = [str(s) for s in (seeds or ["seeds"])]
+        print(f"building the index in {index_dir} from {', '.join(sources)} …", flush=True)
+        RAG.open(index_dir, create=True, **settings).index(sources)
+    return RAG.open(index_dir, **settings)
+
+
+def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 7860,
+          seeds: Sequence[str | Path] | None = None) -> None:
+    """Open (or build) the index, mount the chat on the API and run uvicorn until interrupted."""
+    import uvicorn
+
+    rag = open_index(index_dir, seeds)
+    app = build_app(rag)
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = "127.0.0.1"
+    print(f"{rag.size} passages from {len(rag.documents())} documents in {index_dir}")
+    print(f"chat 问答: http://{shown}:{port}/   API docs: http://{shown}:{port}/docs", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1") and not app.state.api_key:
+        print("warning: listening beyond this machine without RAG_API_KEY; anyone who can reach it "
+              "can upload and delete documents", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+__all__ = ["add_uploads", "build_app", "create_api", "delete_document", "open_index", "safe_filename", "serve"]

@@ -1,0 +1,382 @@
+"""The HTTP API through HTTP: FastAPI's TestClient, and a real uvicorn server on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import SEED_FILE
+
+SEED_Q = "蓝风微短剧基地从签约到试运营用了多少天？"
+SEED_DOC = SEED_FILE.name
+NEW_DOC = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
+NEW_Q = "紫藤镇风筝节今年吸引了多少游客？"
+
+
+@pytest.fixture(scope="module")
+def index_copy(seed_index, tmp_path_factory) -> Path:
+    dst = tmp_path_factory.mktemp("api") / "index"
+    shutil.copytree(seed_index, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def rag(index_copy):
+    from rag import RAG
+
+    return RAG.open(index_copy, progress=False)
+
+
+@pytest.fixture(scope="module")
+def client(rag):
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_api
+
+    with TestClient(create_api(rag, api_key="", max_upload_mb=1)) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(rag):
+    """The API with the Gradio UI mounted, served by uvicorn in a thread; yields its base URL."""
+    import uvicorn
+
+    from rag.api import build_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(build_app(rag, api_key=""), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=30)
+
+
+def upload(c, name: str, data: bytes, **kw):
+    return c.post("/api/documents", files=[("files", (name, data, "text/plain"))], **kw)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+def test_health(client):
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["documents"] >= 1 and body["chunks"] > 0
+
+
+def test_ask_answers_the_seed_question_with_a_citation(client):
+    r = client.post("/api/ask", json={"question": SEED_Q})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert "47天" in d["answer"] and not d["abstained"]
+    assert d["citations"] and d["citations"][0]["doc_id"] == SEED_DOC and "47天" in d["citations"][0]["quote"]
+    cited = d["passages"][d["citations"][0]["n"] - 1]
+    assert d["citations"][0]["quote"] in cited["text"]
+    assert set(d) >= {"question", "answer", "abstained", "citations", "passages", "timings", "warnings", "generator"}
+
+
+def test_ask_options_are_passed_through(client):
+    r = client.post("/api/ask", json={"question": SEED_Q, "top_k": 2, "retrieval": "dense", "generator": "extractive"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["passages"]) == 2 and "47天" in r.json()["answer"]
+
+
+def parse_sse(text: str) -> list[dict]:
+    events = []
+    for block in text.split("\n\n"):
+        lines = [ln[len("data: "):] for ln in block.splitlines() if ln.startswith("data: ")]
+        if lines:
+            events.append(json.loads("\n".join(lines)))
+    return events
+
+
+def test_stream_sends_sources_then_tokens_then_the_answer(server):
+    with httpx.stream("POST", f"{server}/api/ask/stream", json={"question": SEED_Q}, timeout=120) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = parse_sse(r.read().decode())
+    types = [e["type"] for e in events]
+    assert types[0] == "sources" and types[-1] == "answer" and types.count("answer") == 1
+    assert "token" in types and set(types[1:-1]) == {"token"}
+    assert events[0]["passages"] and events[0]["passages"][0]["n"] == 1
+    assert "47天" in "".join(e["text"] for e in events if e["type"] == "token")
+    assert "47天" in events[-1]["answer"]["answer"] and events[-1]["answer"]["citations"]
+
+
+def test_stream_refuses_bad_input_before_streaming(client):
+    r = client.post("/api/ask/stream", json={"question": "  "})
+    assert r.status_code == 400 and "empty" in r.json()["error"]
+
+
+def test_search_returns_passages(client):
+    r = client.post("/api/search", json={"question": "邱沛霖", "top_k": 3})
+    assert r.status_code == 200, r.text
+    hits = r.json()
+    assert len(hits) == 3 and [h["n"] for h in hits] == [1, 2, 3]
+    assert "邱沛霖" in hits[0]["text"] and hits[0]["doc_id"] == SEED_DOC
+    assert set(hits[0]) >= {"doc_id", "chunk_id", "text", "score", "start", "end"}
+
+
+def test_list_documents(client):
+    r = client.get("/api/documents")
+    assert r.status_code == 200
+    docs = {d["doc_id"]: d for d in r.json()}
+    assert docs[SEED_DOC]["chunks"] > 0 and {"size", "indexed_at", "sha256"} <= set(docs[SEED_DOC])
+
+
+def test_openapi_and_docs(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/health", "/api/ask", "/api/ask/stream", "/api/search", "/api/documents",
+            "/api/documents/{doc_id}"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_the_chat_page_is_mounted_at_root(server):
+    r = httpx.get(f"{server}/", timeout=30)
+    assert r.status_code == 200 and "gradio" in r.text.lower()
+    assert httpx.get(f"{server}/health", timeout=30).json()["status"] == "ok"  # API routes win over the mount
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def test_upload_answer_delete(client, index_copy):
+    r = upload(client, "kite.txt", NEW_DOC.encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == ["kite.txt"] and r.json()["chunks_embedded"] >= 1
+    assert (index_copy / "documents" / "kite.txt").read_text(encoding="utf-8") == NEW_DOC
+    assert "kite.txt" in {d["doc_id"] for d in client.get("/api/documents").json()}
+
+    d = client.post("/api/ask", json={"question": NEW_Q}).json()
+    assert "两万三千" in d["answer"] and d["citations"][0]["doc_id"] == "kite.txt"
+
+    r = client.delete("/api/documents/kite.txt")
+    assert r.status_code == 200 and r.json() == {"deleted": ["kite.txt"]}
+    assert "kite.txt" not in {d["doc_id"] for d in client.get("/api/documents").json()}
+    assert not (index_copy / "documents" / "kite.txt").exists()
+    for top_k in (5, 20):
+        hits = client.post("/api/search", json={"question": NEW_Q, "top_k": top_k}).json()
+        assert all(h["doc_id"] != "kite.txt" for h in hits)
+    d = client.post("/api/ask", json={"question": NEW_Q}).json()
+    assert all(p["doc_id"] != "kite.txt" for p in d["passages"]) and "两万三千" not in d["answer"]
+
+
+def test_upload_several_files_at_once(client):
+    files = [("files", ("a.md", "# 甲\n青石桥建于1902年。".encode(), "text/markdown")),
+             ("files", ("b.html", "<p>白鹭洲书院始建于1241年。</p>".encode(), "text/html"))]
+    r = client.post("/api/documents", files=files)
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["added"]) == ["a.md", "b.html"]
+    for name in ("a.md", "b.html"):
+        assert client.delete(f"/api/documents/{name}").status_code == 200
+
+
+def test_a_failed_embedding_keeps_the_upload(client, rag, index_copy, monkeypatch):
+    from rag.errors import EmbedderError
+
+    def broken(paths):
+        raise EmbedderError("the embedding model crashed")
+
+    monkeypatch.setattr(rag, "add", broken)
+    r = upload(client, "keep.txt", "保存在磁盘上的上传文件。".encode())
+    assert r.status_code == 500 and "crashed" in r.json()["error"]
+    assert (index_copy / "documents" / "keep.txt").is_file()
+    (index_copy / "documents" / "keep.txt").unlink()
+
+
+def test_an_unreadable_upload_is_refused_and_not_kept(client, index_copy):
+    r = upload(client, "empty.txt", b"")
+    assert r.status_code == 400 and "empty.txt" in r.json()["error"]
+    assert not (index_copy / "documents" / "empty.txt").exists()
+
+
+# ---- errors ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("body", [{"question": ""}, {"question": "   \n"}, {}, {"question": 5},
+                                  {"question": SEED_Q, "top_k": 0}, {"question": SEED_Q, "retrieval": "magic"},
+                                  {"question": SEED_Q, "generator": "no-colon"}])
+def test_bad_questions_are_400(client, body):
+    r = client.post("/api/ask", json=body)
+    assert r.status_code == 400, r.text
+    assert isinstance(r.json()["error"], str) and r.json()["error"]
+
+
+def test_a_huge_question_is_400(client, rag):
+    r = client.post("/api/ask", json={"question": "问" * (rag.settings.max_question_chars + 1)})
+    assert r.status_code == 400 and "max_question_chars" in r.json()["error"]
+    r = client.post("/api/search", json={"question": "问" * (rag.settings.max_question_chars + 1)})
+    assert r.status_code == 400
+
+
+def test_an_oversized_json_body_is_413(client):
+    r = client.post("/api/ask", content=b'{"question": "' + b"a" * (2 * 1024 * 1024) + b'"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "error" in r.json()
+
+
+def test_unknown_document_is_404(client):
+    r = client.delete("/api/documents/no-such-file.txt")
+    assert r.status_code == 404 and "no-such-file.txt" in r.json()["error"]
+
+
+def test_an_oversized_upload_is_413(client, index_copy):
+    r = upload(client, "big.txt", "大".encode() * (600 * 1024))  # 1.8 MB over the 1 MB limit
+    assert r.status_code == 413 and "RAG_MAX_UPLOAD_MB" in r.json()["error"]
+    assert not (index_copy / "documents" / "big.txt").exists()
+
+
+def test_the_upload_limit_comes_from_the_environment(rag, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_api
+
+    monkeypatch.setenv("RAG_MAX_UPLOAD_MB", "0.01")
+    with TestClient(create_api(rag, api_key="")) as c:
+        r = upload(c, "medium.txt", b"x" * 20_000)
+    assert r.status_code == 413
+
+
+def test_a_path_in_the_file_name_is_stripped(client, index_copy):
+    r = upload(client, "../../etc/passwd.txt", "路径穿越测试文件，内容无害。".encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == ["passwd.txt"]
+    assert (index_copy / "documents" / "passwd.txt").is_file()
+    assert not (index_copy.parent / "etc").exists() and not (index_copy / "etc").exists()
+    assert client.delete("/api/documents/passwd.txt").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["evil.exe", "noext", "..", "../", "...txt"])
+def test_unsupported_or_empty_names_are_400(client, name):
+    r = upload(client, name, "内容".encode())
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]
+
+
+def test_safe_filename():
+    from rag.api import safe_filename
+    from rag.errors import ConfigError
+
+    assert safe_filename("../../etc/passwd.txt") == "passwd.txt"
+    assert safe_filename("C:\\Users\\x\\报告.md") == "报告.md"
+    assert safe_filename(".hidden.txt") == "hidden.txt"
+    assert safe_filename("a\u202etxt.exe.txt") == "atxt.exe.txt"  # no right-to-left override
+    assert len(safe_filename("长" * 300 + ".txt").encode()) <= 200
+    for bad in ["a\x00.txt", "..", "/", "", "x.TXT.exe", "x.zip", None]:
+        with pytest.raises(ConfigError):
+            safe_filename(bad)
+    assert safe_filename("X.TXT") == "X.TXT"
+
+
+def test_the_api_key_guards_writes(rag, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_api
+
+    monkeypatch.setenv("RAG_API_KEY", "s3cret")
+    with TestClient(create_api(rag)) as c:
+        assert upload(c, "k.txt", "钥匙测试。".encode()).status_code == 401
+        assert upload(c, "k.txt", "钥匙测试。".encode(), headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.delete("/api/documents/k.txt").status_code == 401
+        assert c.delete(f"/api/documents/{SEED_DOC}", headers={"X-API-Key": "nope"}).status_code == 401
+        assert "error" in c.delete("/api/documents/k.txt").json()
+        # reads stay open
+        assert c.get("/api/documents").status_code == 200
+        assert c.post("/api/search", json={"question": SEED_Q}).status_code == 200
+        r = upload(c, "k.txt", "钥匙测试：铜钥匙藏在第三块石板下。".encode(), headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 200, r.text
+        assert c.delete("/api/documents/k.txt", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/health").json()["write_protected"] is True
+
+
+# ---- concurrency -------------------------------------------------------------------------------
+def test_concurrent_asks_while_a_document_is_added(server):
+    results: list[tuple[int, str]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(9)
+
+    def asker() -> None:
+        try:
+            with httpx.Client(base_url=server, timeout=300) as c:
+                start.wait()
+                for _ in range(2):
+                    r = c.post("/api/ask", json={"question": SEED_Q})
+                    results.append((r.status_code, r.json().get("answer", r.text)))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=asker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    start.wait()
+    big = "".join(f"第{i}段：紫藤镇的第{i}号风筝长{i}米，用竹子和丝绸制成。\n" for i in range(200))
+    with httpx.Client(base_url=server, timeout=300) as c:
+        r = upload(c, "kites-many.txt", big.encode())
+        assert r.status_code == 200, r.text
+        for t in threads:
+            t.join(timeout=600)
+        assert not errors, errors
+        assert len(results) == 16
+        assert all(status == 200 and "47天" in answer for status, answer in results), results
+        assert "kites-many.txt" in {d["doc_id"] for d in c.get("/api/documents").json()}
+        assert c.delete("/api/documents/kites-many.txt").status_code == 200
+
+
+# ---- the chat's HTML (ui.render): escaped text, not-found state, warnings ----------------------
+def _answer(**kw):
+    from rag.types import Answer, Chunk, Citation, Passage
+
+    chunk = Chunk("c1", "<img src=x onerror=alert(1)>.txt", "前文。<script>alert(1)</script>答案是$$42$${{x}}。后文。", 0, 40)
+    base = {
+        "question": "q", "answer": "答案是<b>42</b> [1]", "abstained": False,
+        "citations": [Citation(1, chunk.doc_id, "c1", "<script>alert(1)</script>答案是$$42$${{x}}。", 3, 30)],
+        "passages": [Passage(chunk, 0.5, 1), Passage(Chunk("c2", "other.md", "无关段落。", 0, 5), 0.1, 2)],
+        "timings": {"total_ms": 12.0}, "warnings": ["LLM <x> failed"],
+    }
+    return Answer(**{**base, **kw})
+
+
+def test_answer_html_escapes_everything_user_supplied():
+    from ui.render import answer_html, user_message
+
+    out = answer_html(_answer())
+    for raw in ("<script>", "<img", "<b>42", "$$", "{{", "<x>"):
+        assert raw not in out
+    assert "&lt;script&gt;" in out and "&lt;img src=x onerror=alert(1)&gt;.txt" in out
+    assert '<mark class="rag-quote">&lt;script&gt;alert(1)&lt;/script&gt;答案是' in out  # quote marked in its passage
+    assert '<sup class="rag-ref">[1]</sup>' in out and "score 0.5000" in out
+    assert "注意 Warning: LLM &lt;x&gt; failed" in out  # warnings are shown
+    assert "其他检索到的段落" in out and "other.md" in out  # uncited passages, folded
+    assert "\n\n" not in out  # one raw HTML block for the Markdown renderer
+    assert user_message("<i>hi</i>\n\nthere") == '<div class="rag-q">&lt;i&gt;hi&lt;/i&gt;<br><br>there</div>'
+
+
+def test_answer_html_shows_the_not_found_state():
+    from rag.generators import NOT_FOUND_ZH
+    from ui.render import NOT_FOUND, answer_html
+
+    out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]))
+    assert f'<div class="rag-notfound">{NOT_FOUND}</div>' in out
+    assert "最接近的段落 Closest passages (2)" in out and "来源 Sources" not in out
+
+
+def test_metadata_filters_are_passed_through(client):
+    r = client.post("/api/search", json={"question": SEED_Q, "filters": {"doc": "000_*.txt"}})
+    assert r.status_code == 200 and r.json() and all(h["doc_id"] == SEED_DOC for h in r.json())
+    d = client.post("/api/ask", json={"question": SEED_Q, "filters": {"doc": "nothing-*.md"}}).json()
+    assert d["passages"] == [] and "47天" not in d["answer"]
+    r = client.post("/api/ask", json={"question": SEED_Q, "filters": {"colour": "blue"}})
+    assert r.status_code == 400 and "colour" in r.json()["error"]

@@ -1,0 +1,211 @@
+"""The chat page in headless Chromium, against `rag serve` on a free loopback port.
+
+Screenshots go to test-output/ (git-ignored). Skipped only when Chromium or its driver is missing
+(`make test-deps` installs both, and CJK fonts for readable screenshots).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ROOT, SEED_FILE
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SHOTS = ROOT / "test-output"
+RAG_BIN = Path(sys.executable).parent / "rag"
+
+SEED_Q = "蓝风微短剧基地从签约到试运营用了多少天？"
+UPLOAD_NAME = "kite-festival.txt"
+UPLOAD_TEXT = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
+UPLOAD_Q = "紫藤镇风筝节今年吸引了多少游客？"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(seed_index, tmp_path_factory):
+    """`rag serve` over a copy of the seed index; yields (base URL, log file)."""
+    for tool in (CHROMIUM, CHROMEDRIVER):
+        if not tool.exists():
+            pytest.skip(f"{tool} is missing (install chromium and chromium-driver: make test-deps)")
+    tmp = tmp_path_factory.mktemp("ui")
+    index = tmp / "index"
+    shutil.copytree(seed_index, index)
+    port = free_port()
+    log = tmp / "serve.log"
+    env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"}
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", RAG_PROGRESS="false", GRADIO_ANALYTICS_ENABLED="False")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(RAG_BIN), "serve", "--index-dir", str(index), "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"rag serve did not answer /health within 150 s:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield base, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(served, tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}", "--window-size=1400,1200", "--lang=zh-CN"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(90)
+    SHOTS.mkdir(exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver, css: str, timeout: float, text: str | None = None, within: str | None = None,
+             visible: bool = True):
+    """The (visible) elements matching ``css`` (whose text holds ``text``, if given), waiting at most ``timeout`` s."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            root = driver.find_element(By.CSS_SELECTOR, within) if within else driver
+            found = [e for e in root.find_elements(By.CSS_SELECTOR, css) if e.is_displayed() or not visible]
+            if found and (text is None or any(text in e.text for e in found)):
+                return found
+        except StaleElementReferenceException:
+            pass
+        if time.monotonic() > deadline:
+            name = re.sub(r"[^A-Za-z0-9_-]+", "-", css).strip("-")[:40]
+            driver.save_screenshot(str(SHOTS / f"ui-timeout-{name}.png"))
+            raise AssertionError(f"no visible {css!r}{f' with {text!r}' if text else ''} within {timeout} s")
+        time.sleep(0.4)
+
+
+def open_tab(driver, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, f"//button[@role='tab' and contains(., '{label}')]").click()
+
+
+def ask(driver, question: str) -> None:
+    box = wait_for(driver, "#rag-question textarea", 30)[0]
+    box.clear()
+    box.send_keys(question)
+    wait_for(driver, "#rag-ask", 10)[0].click()
+
+
+def last_answer(driver, timeout: float, expect: str):
+    """The newest finished answer (not the pending one), once it contains ``expect``."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            done = driver.find_elements(By.CSS_SELECTOR, "#rag-chat .rag-answer:not(.rag-pending)")
+            last = done[-1].text if done else ""
+            if done and expect in last:
+                return done[-1]
+        except StaleElementReferenceException:
+            pass
+        if time.monotonic() > deadline:
+            driver.save_screenshot(str(SHOTS / "ui-timeout-answer.png"))
+            raise AssertionError(f"no answer with {expect!r} within {timeout} s; the last one: {last!r}")
+        time.sleep(0.4)
+
+
+def test_ask_upload_and_ask_again(served, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    base, log = served
+    assert f"http://127.0.0.1:{base.rsplit(':', 1)[1]}/" in log.read_text()  # `rag serve` prints its URL
+    driver = browser
+    driver.get(base + "/")
+    wait_for(driver, "#rag-question textarea", 90)
+    assert "Example questions" in driver.page_source
+
+    # 1. the seed question: an answer with 47天 and a visible, numbered source with the quote marked
+    ask(driver, SEED_Q)
+    answer = last_answer(driver, 120, "47天")
+    assert "47天" in answer.find_element(By.CSS_SELECTOR, ".rag-text").text
+    source = answer.find_element(By.CSS_SELECTOR, ".rag-sources .rag-source")
+    assert source.is_displayed()
+    assert source.find_element(By.CSS_SELECTOR, ".rag-n").text == "[1]"
+    assert SEED_FILE.name in source.find_element(By.CSS_SELECTOR, ".rag-doc").text
+    assert "score" in source.find_element(By.CSS_SELECTOR, ".rag-score").text
+    assert "47天" in source.find_element(By.CSS_SELECTOR, "mark.rag-quote").text
+    driver.save_screenshot(str(SHOTS / "ui-answer.png"))
+
+    # 2. a question that the documents cannot answer: the not-found state is shown
+    ask(driver, "火星上有多少座城市？")
+    missing = last_answer(driver, 120, "资料中没有找到相关信息")
+    assert missing.find_element(By.CSS_SELECTOR, ".rag-notfound").is_displayed()
+
+    # 3. upload a txt file through the page; it appears in the documents table
+    doc = tmp_path / UPLOAD_NAME
+    doc.write_text(UPLOAD_TEXT, encoding="utf-8")
+    open_tab(driver, "Documents")
+    wait_for(driver, "#rag-upload input[type=file]", 30, visible=False)  # hidden, yet Chromium accepts files
+    driver.find_element(By.CSS_SELECTOR, "#rag-upload input[type=file]").send_keys(str(doc))
+    wait_for(driver, "#rag-upload", 60, text=Path(UPLOAD_NAME).stem)  # shown as stem + suffix
+    wait_for(driver, "#rag-add", 10)[0].click()
+    wait_for(driver, "#rag-doc-status .rag-status-ok", 120, text=UPLOAD_NAME)
+    wait_for(driver, "#rag-documents", 30, text=UPLOAD_NAME)
+    driver.save_screenshot(str(SHOTS / "ui-upload.png"))
+
+    # 4. ask about the uploaded file: answered from it, with it as the source
+    open_tab(driver, "Chat")
+    ask(driver, UPLOAD_Q)
+    answer = last_answer(driver, 120, "两万三千")
+    docs = [e.text for e in answer.find_elements(By.CSS_SELECTOR, ".rag-sources .rag-doc")]
+    assert UPLOAD_NAME in docs
+    driver.execute_script("arguments[0].scrollIntoView(true);", answer)
+    driver.save_screenshot(str(SHOTS / "ui-upload-answer.png"))
+
+    # 5. an example question, one click
+    driver.find_element(By.XPATH, "//button[contains(., '军门社区的老党员')]").click()
+    last_answer(driver, 120, "邱沛霖")
+    driver.save_screenshot(str(SHOTS / "ui-example.png"))
