@@ -63,7 +63,28 @@ def start_server(index_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str
     raise SystemExit(f"rag serve did not start within 300 s:\n{log_path.read_text()}")
 
 
-def run(url: str, clients: int, seconds: float) -> dict:
+def writer(url: str, stop_at: list[float], counts: dict, errors: list[str], lock: threading.Lock) -> None:
+    """Adds and deletes a document over and over while the clients ask (issue: many readers, one writer)."""
+    with httpx.Client(base_url=url, timeout=300) as c:
+        n = 0
+        while time.monotonic() < stop_at[0]:
+            name = f"load-writer-{n % 3}.txt"
+            body = f"第{n}号测试文档：湘江新区今天新增企业{n}家。".encode() * 20
+            for method, call in (("add", lambda: c.post("/api/documents", files={"files": (name, body, "text/plain")})),
+                                 ("delete", lambda: c.delete(f"/api/documents/{name}"))):
+                try:
+                    r = call()
+                    problem = None if r.status_code == 200 else f"{method} HTTP {r.status_code}: {r.text[:200]}"
+                except Exception as exc:  # noqa: BLE001
+                    problem = f"{method} {type(exc).__name__}: {exc}"
+                with lock:
+                    counts[method] = counts.get(method, 0) + (problem is None)
+                    if problem:
+                        errors.append(problem)
+            n += 1
+
+
+def run(url: str, clients: int, seconds: float, with_writer: bool = False) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -97,6 +118,12 @@ def run(url: str, clients: int, seconds: float) -> dict:
     stop_at[0] = time.monotonic() + seconds
     t_start = time.monotonic()
     start.wait()
+    writes: dict[str, int] = {}
+    write_errors: list[str] = []
+    if with_writer:
+        w = threading.Thread(target=writer, args=(url, stop_at, writes, write_errors, lock), daemon=True)
+        w.start()
+        threads.append(w)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - t_start
@@ -110,6 +137,7 @@ def run(url: str, clients: int, seconds: float) -> dict:
         "throughput_rps": round(len(lat) / elapsed, 2) if elapsed else 0.0,
         "p50_s": round(pct(50), 2), "p95_s": round(pct(95), 2), "max_s": round(lat[-1], 2) if lat else None,
         "mean_s": round(statistics.fmean(lat), 2) if lat else None, "first_errors": errors[:5],
+        "writes": writes, "write_errors": len(write_errors), "first_write_errors": write_errors[:5],
     }
 
 
@@ -118,6 +146,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--url", help="an already running server (default: start `rag serve` on a free port)")
+    ap.add_argument("--writer", action="store_true", help="add and delete documents during the run")
     args = ap.parse_args()
 
     proc, tmp = None, None
@@ -131,7 +160,7 @@ def main() -> None:
         print(f"server {url}: {health['documents']} documents, {health['chunks']} passages; "
               f"{os.cpu_count()} CPU cores; {args.clients} clients for {args.seconds:g} s …", flush=True)
         httpx.post(f"{url}/api/ask", json={"question": QUESTIONS[0]}, timeout=300)  # warm-up
-        r = run(url, args.clients, args.seconds)
+        r = run(url, args.clients, args.seconds, with_writer=args.writer)
     finally:
         if proc is not None:
             proc.terminate()
@@ -144,7 +173,10 @@ def main() -> None:
     print(f"requests served {r['served']}  errors {r['errors']}  in {r['seconds']} s "
           f"({r['throughput_rps']} req/s)")
     print(f"latency p50 {r['p50_s']} s  p95 {r['p95_s']} s  mean {r['mean_s']} s  max {r['max_s']} s")
-    for e in r["first_errors"]:
+    if args.writer:
+        print(f"writer: {r['writes'].get('add', 0)} adds, {r['writes'].get('delete', 0)} deletes, "
+              f"{r['write_errors']} errors")
+    for e in r["first_errors"] + r["first_write_errors"]:
         print(f"error: {e}")
 
 

@@ -171,3 +171,20 @@ def test_chunks_lose_nothing_and_ids_are_stable(text, size):
         assert text[ch.start : ch.end].replace("\n", "").replace(" ", "")  # a chunk spans real text
     wanted = {int(c.offsets[i]) for i, ch in enumerate(c.text) if ch.isalnum()}
     assert wanted <= covered  # every word character of the clean text is in some chunk
+
+
+@pytest.mark.slow
+def test_killing_rag_index_leaves_the_old_or_the_new_index(tmp_path):
+    """Three SIGKILLs at seeded moments (bench/kill_test.py runs twenty)."""
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.kill_test import prepare, trial
+
+    corpus, base, old, new = prepare(tmp_path, articles=8)
+    seconds = json.loads((tmp_path / "build_seconds").read_text())
+    rng = random.Random(3)
+    outcomes = [trial(base, corpus, tmp_path, rng.uniform(0.5, seconds), old, new) for _ in range(3)]
+    assert all(o.endswith(("old", "new")) for o in outcomes)
