@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Sequence
@@ -114,19 +115,32 @@ def _vectors(
     old: Snapshot | None, kept: list[Chunk], fresh: list[Chunk], embedder: Embedder, chunking: ChunkSettings,
     progress: bool, batch_size: int,
 ) -> tuple[np.ndarray, int, int]:
-    """Vectors for kept + fresh chunks, reusing stored ones by chunk id (content hash).
+    """Vectors for kept + fresh chunks; a text already embedded (here or in the old index) is never embedded again.
 
-    ``old`` is None when the chunking settings changed: then nothing stored can be reused.
+    The cache key is the hash of the exact text the embedder sees, so a renamed file or a
+    paragraph repeated across articles costs nothing.  ``old`` is None when the chunking
+    settings changed: then the stored vectors are for other texts and nothing is reused.
     """
-    stored = old.chunk_vectors() if old is not None and old.chunks else {}
-    todo = [c for c in fresh if c.chunk_id not in stored]
-    if old is None:
-        todo = kept + fresh
-    texts = [indexed_text(c, chunking.headers, for_dense=True) for c in todo]
-    computed = dict(zip([c.chunk_id for c in todo], embed_with_progress(embedder, texts, progress, batch_size)))
-    rows = [computed[c.chunk_id] if c.chunk_id in computed else stored[c.chunk_id] for c in kept + fresh]
-    mat = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
-    return mat, len(todo), sum(1 for c in fresh if c.chunk_id not in computed)
+    chunks = kept + fresh
+    keys = [_text_key(indexed_text(c, chunking.headers, for_dense=True)) for c in chunks]
+    cache: dict[str, np.ndarray] = {}
+    if old is not None and old.chunks:
+        mat = old.vectors.reconstruct_n(0, old.size)
+        for c, row in zip(old.chunks, mat):
+            cache.setdefault(_text_key(indexed_text(c, chunking.headers, for_dense=True)), row)
+    todo: dict[str, str] = {}
+    for c, key in zip(chunks, keys):
+        if key not in cache and key not in todo:
+            todo[key] = indexed_text(c, chunking.headers, for_dense=True)
+    cache.update(zip(todo, embed_with_progress(embedder, list(todo.values()), progress, batch_size)))
+    rows = [cache[k] for k in keys]
+    out = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
+    fresh_keys = keys[len(kept):]
+    return out, len(todo), sum(1 for k in fresh_keys if k not in todo)
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def embed_with_progress(embedder: Embedder, texts: list[str], progress: bool, batch_size: int = 32) -> np.ndarray:

@@ -87,3 +87,15 @@ def test_bad_files_are_skipped_and_do_not_stop_the_others(tmp_path):
     report = RAG.open(tmp_path / "idx", create=True, progress=False).index([corpus])
     assert report.added == ["good.txt"]
     assert {k.split("/")[-1] for k in report.skipped} == {"empty.txt", "binary.txt"}
+
+
+def test_a_renamed_file_is_not_embedded_again(tmp_path):
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("岳麓山位于长沙市湘江西岸。\n\n橘子洲是湘江中的沙洲。", encoding="utf-8")
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    assert rag.index([corpus]).chunks_embedded == 1
+    (corpus / "a.txt").rename(corpus / "renamed.txt")
+    report = rag.index([corpus])
+    assert report.added == ["renamed.txt"] and report.removed == ["a.txt"]
+    assert report.chunks_embedded == 0 and report.chunks_reused == 1
