@@ -196,6 +196,15 @@ class RAG:
         )
         yield AnswerEvent("answer", answer=answer)
 
+    def evaluate(self, dataset: Any, **options: Any) -> Any:
+        """Ask every question of a question set and score the answers (see ``rag.evaluation``).
+
+        Returns an ``EvalReport`` with ``summary``, ``results`` and ``write(out_dir)``.
+        """
+        from .evaluation import evaluate  # noqa: PLC0415 - keeps evaluation out of `import rag`
+
+        return evaluate(self, dataset, **options)
+
     def _llm(self, spec: GeneratorSpec) -> LLMGenerator | None:
         """The LLM generator for a spec or chat-model object (cached per spec); None for extractive."""
         spec = self._generator_default if spec is None else spec

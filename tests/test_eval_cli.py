@@ -1,0 +1,258 @@
+"""`rag eval` end to end as a user runs it: JSON summary, report.html, --compare, bad input, LLM judge.
+
+The judge talks to a tiny real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions
+API; it answers every other request with garbage, so one run shows both good verdicts and failed
+calls. The slow runs (each loads the embedding model) start together in one module fixture, so
+their start-up overlaps and the module stays within about a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+
+RAG_BIN = Path(sys.executable).parent / "rag"
+DEV = SHARED_DATA / "seed-dev.jsonl"
+TOPICS = {"tianxin", "xinhua", "meeting", "unanswerable", "crosslingual"}
+VERDICT = {"correct": 1, "faithful": 1, "reason": "ok"}
+
+pytestmark = pytest.mark.skipif(not DEV.is_file(), reason=f"{DEV} is missing")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost", **extra)
+    env.pop("RAG_INDEX_DIR", None)
+    return env
+
+
+def rag(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RAG_BIN), *args], capture_output=True, text=True, cwd=ROOT, env=_env(**env), timeout=300)
+
+
+def _start(*args: str, **env: str) -> subprocess.Popen:
+    # These runs go side by side: one thread each, or OpenMP threads spin on the shared cores and
+    # more than double the CPU time.
+    return subprocess.Popen([str(RAG_BIN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=_env(OMP_NUM_THREADS="1", **env))
+
+
+def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class FakeOpenAI:
+    """POST /v1/chat/completions: requests 1, 3, 5... get a verdict, requests 2, 4, 6... a body that is not JSON."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.requests.append({"path": self.path, "body": json.loads(body or b"{}")})
+                if len(owner.requests) % 2 == 1:
+                    out = json.dumps({
+                        "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": json.dumps(VERDICT)}}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    }).encode()
+                    ctype = "application/json"
+                else:
+                    out, ctype = b"<html>garbage, not JSON", "text/html"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args: Any) -> None:  # keep the test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # port 0: a free port
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _subset(path: Path, ids: list[str], extra: tuple[str, ...] = ()) -> Path:
+    lines = [line.strip() for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = {json.loads(line)["id"]: line for line in lines}
+    path.write_text("\n".join([rows[i] for i in ids] + list(extra)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("eval-cli")
+    idx = ["--index-dir", str(seed_index)]
+    # B asks again, with one passage each, questions that need more (d04, d10) and some that do not
+    subset = _subset(tmp / "subset.jsonl", ["d04", "d05", "d10", "d13"])
+    malformed = _subset(tmp / "malformed.jsonl", ["d05"], (
+        "{broken json",
+        json.dumps({"id": "x<b>", "question": "<script>alert(1)</script>福建福州市军门社区的老党员叫什么名字？",
+                    "answer": "不是他", "key_facts": [["不是他"]], "topic": "<i>evil</i>"}, ensure_ascii=False),
+    ))
+    judged = _subset(tmp / "judged.jsonl", ["d05", "d08", "d12", "d13"])
+    server = FakeOpenAI()
+    procs = {
+        "a": _start("eval", str(DEV), *idx, "--json", "--out", str(tmp / "a")),
+        "b": _start("eval", str(subset), *idx, "--top-k", "1", "--out", str(tmp / "b")),
+        "malformed": _start("eval", str(malformed), *idx, "--json", "--out", str(tmp / "m")),
+        # no retries: a garbled reply must be counted at once, and in the order the rows are judged
+        "judge": _start("eval", str(judged), *idx, "--json", "--out", str(tmp / "j"), "--judge", "openai:test-model",
+                        OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test", RAG_LLM_RETRIES="0"),
+    }
+    try:
+        done: dict[str, Any] = {name: _finish(p) for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+        server.close()
+    yield {**done, "dir": tmp, "malformed_file": malformed, "server": server}
+
+
+def _results(out_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_json_summary_has_the_documented_keys(runs):
+    a = runs["a"]
+    assert a.returncode == 0, a.stderr
+    s = json.loads(a.stdout)
+    assert s["n"] == 16
+    assert {"hit@1", "hit@k", "mrr", "k", "recall@k"} <= set(s["retrieval"]) and s["retrieval"]["k"] == 5
+    assert {"accuracy", "char_f1", "containment"} <= set(s["answer"])
+    assert {"validity", "precision"} <= set(s["citation"])
+    assert {"unanswerable_abstained", "answerable_abstained"} <= set(s["abstention"])
+    assert set(s["latency_ms"]) == {"p50", "p95"} and 0 < s["latency_ms"]["p50"] <= s["latency_ms"]["p95"]
+    assert set(s["by_topic"]) <= TOPICS and {"tianxin", "unanswerable"} <= set(s["by_topic"])
+    for section, key in [("retrieval", "hit@1"), ("retrieval", "hit@k"), ("retrieval", "mrr"), ("answer", "accuracy"),
+                         ("citation", "validity"), ("citation", "precision"), ("abstention", "unanswerable_abstained")]:
+        assert 0.0 <= s[section][key] <= 1.0, (section, key)
+    assert "judge" not in s  # only with --judge
+    # --json and --out together: what is printed is what is written
+    assert json.loads((runs["dir"] / "a" / "summary.json").read_text(encoding="utf-8")) == s
+    assert "evaluating" not in a.stderr  # no progress bar with --json
+
+
+def test_out_writes_a_report_that_shows_why_questions_failed(runs):
+    b = runs["b"]
+    assert b.returncode == 0, b.stderr
+    assert "evaluating" in b.stderr  # the progress bar, on stderr
+    assert "report.html" in b.stdout and "questions: hit@1" in b.stdout
+    failed = {r["id"]: r for r in _results(runs["dir"] / "b") if not r["passed"]}
+    assert {"d04", "d10"} <= set(failed)  # one passage is not enough for these two
+    for out in ("a", "b"):
+        html = (runs["dir"] / out / "report.html").read_text(encoding="utf-8")
+        assert "<section id=failed>" in html and "<svg" in html
+        assert "<script" not in html.lower() and "<link" not in html and "src=" not in html
+    html = (runs["dir"] / "b" / "report.html").read_text(encoding="utf-8")
+    section = html[html.index("<section id=failed>"):html.index("<section id=all>")]
+    for rid, r in failed.items():
+        assert f'id="q-{rid}"' in section
+        for reason in r["reasons"]:
+            assert reason.split(":")[0] in section
+    assert "000_e58332798fe41e73.txt" in section and "not relevant" in section and "Reference" in section
+
+
+def test_compare_shows_metrics_side_by_side_and_the_flipped_questions(runs):
+    a, b = str(runs["dir"] / "a"), str(runs["dir"] / "b")
+    passed_in_a = {r["id"] for r in _results(runs["dir"] / "a") if r["passed"]}
+    flipped = [r["id"] for r in _results(runs["dir"] / "b") if not r["passed"] and r["id"] in passed_in_a]
+    assert flipped
+    out = rag("eval", "--compare", a, b)
+    assert out.returncode == 0, out.stderr
+    head, tail = out.stdout.split("passed in A, failed in B")
+    assert "retrieval.hit@k" in head and "delta" in head.splitlines()[3]
+    down = tail.split("failed in A, passed in B")[0]
+    assert all(f"  {i}  " in down for i in flipped)
+    assert "only in A (12)" in out.stdout
+    back = json.loads(rag("eval", "--compare", b, a, "--json").stdout)
+    assert [f["id"] for f in back["failed_in_a_passed_in_b"]] == flipped and not back["passed_in_a_failed_in_b"]
+    k = next(m for m in back["metrics"] if m["metric"] == "retrieval.k")
+    assert (k["a"], k["b"], k["delta"]) == (1, 5, 4)
+
+
+def test_malformed_rows_are_reported_and_skipped(runs):
+    m = runs["malformed"]
+    assert m.returncode == 0, m.stderr
+    assert "skipped malformed.jsonl line 2: not valid JSON" in m.stderr
+    s = json.loads(m.stdout)
+    assert s["n"] == 2 and s["skipped_rows"][0].startswith("malformed.jsonl line 2:")
+    html = (runs["dir"] / "m" / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html.lower()
+    assert "&lt;i&gt;evil&lt;/i&gt;" in html and "<i>evil" not in html and "malformed.jsonl line 2" in html
+
+
+def test_strict_fails_on_the_first_malformed_row_with_one_line(runs):
+    out = rag("eval", str(runs["malformed_file"]), "--strict", "--index-dir", "/nonexistent/idx")
+    # the file is read before the index is opened, so this is the dataset's error, not "no index"
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: malformed.jsonl line 2: not valid JSON")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "give a DATASET to evaluate"),
+    ((str(DEV), "--compare", "a", "b"), "not both"),
+    (("--compare", "/nonexistent/a", "/nonexistent/b"), "not a `rag eval --out` folder"),
+    ((str(DEV), "--judge", "no-provider"), "--judge must be provider:model"),
+])
+def test_usage_errors_are_one_line(args, message):
+    out = rag("eval", *args, "--index-dir", "/nonexistent/idx")
+    assert out.returncode == 2 and message in out.stderr and out.stderr.strip().count("\n") == 0
+
+
+def _judged(runs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    j = runs["judge"]
+    assert j.returncode == 0, j.stderr
+    answered = [r for r in _results(runs["dir"] / "j") if not r["abstained"]]
+    assert len(answered) >= 2, "need one good and one garbled judge call"
+    return json.loads(j.stdout), answered
+
+
+def test_judge_verdicts_are_kept_apart_from_the_metrics(runs):
+    s, answered = _judged(runs)
+    good = answered[::2]  # the server answers every other call properly
+    assert all(r["judge"] == VERDICT for r in good)
+    assert s["judge"]["model"] == "openai:test-model" and s["judge"]["n"] == len(answered)
+    assert s["judge"]["correctness"] == 1.0 and s["judge"]["faithfulness"] == 1.0  # over the usable verdicts
+    assert all("judge" not in t for t in s["by_topic"].values())
+    assert "judge" not in s["answer"] and "judge" not in s["citation"]
+    abstained = [r for r in _results(runs["dir"] / "j") if r["abstained"]]
+    assert all("judge" not in r for r in abstained)  # nothing to judge
+    requests = runs["server"].requests
+    assert len(requests) == len(answered) and {r["path"] for r in requests} == {"/v1/chat/completions"}
+    body = requests[0]["body"]
+    assert body["model"] == "test-model"
+    prompt = body["messages"][-1]["content"]
+    first = answered[0]
+    assert first["question"] in prompt and first["reference"] in prompt and first["retrieved"][0]["doc_id"] in prompt
+
+
+def test_a_judge_that_returns_garbage_is_counted_not_fatal(runs):
+    s, answered = _judged(runs)
+    garbled = answered[1::2]
+    assert all(set(r["judge"]) == {"error"} for r in garbled)
+    assert s["judge"]["errors"] == len(garbled)
+    assert s["n"] == 4 and s["answer"]["accuracy"] is not None  # the run went on, every metric is there
+    html = (runs["dir"] / "j" / "report.html").read_text(encoding="utf-8")
+    assert "<section id=judge>" in html
