@@ -423,7 +423,7 @@ def _sse(first: Any, rest: Iterator[Any]) -> Iterator[str]:
     try:
         for event in rest:
             yield _event(event.to_dict())
-    except Exception as exc:  # noqa: BLE001 - the 200 is sent; report the failure as an event
+    except Exception as exc:
         message = str(exc) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
         yield _event({"type": "error", "error": message})
 
@@ -441,9 +441,9 @@ def _unauthorized() -> JSONResponse:
 
 def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None) -> FastAPI:
     """The API with the Gradio chat mounted at ``/`` (API routes first, so they take precedence)."""
-    import gradio as gr
+    import gradio as gr  # noqa: PLC0415 - the API alone (tests, scripts) must not pay for Gradio
 
-    from ui.app import CSS, create_app
+    from ui.app import CSS, create_app  # noqa: PLC0415 - ui imports rag.api: import it late
 
     app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb)
     blocks = create_app(rag, api_key=app.state.api_key)
@@ -463,12 +463,23 @@ def open_index(index_dir: str | Path, seeds: Sequence[str | Path] | None = None,
     return RAG.open(index_dir, **settings)
 
 
+def index_pending_uploads(rag: RAG) -> Any:
+    """Index uploads stored under ``documents/`` whose embedding failed or was interrupted earlier."""
+    folder = documents_dir(rag)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    return rag.add(folder)
+
+
 def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 7860,
           seeds: Sequence[str | Path] | None = None) -> None:
     """Open (or build) the index, mount the chat on the API and run uvicorn until interrupted."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - only the server needs it
 
     rag = open_index(index_dir, seeds)
+    report = index_pending_uploads(rag)
+    if report is not None and (report.added or report.updated):
+        print(f"indexed {len(report.added) + len(report.updated)} stored upload(s) left from an earlier run")
     app = build_app(rag)
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
@@ -481,4 +492,7 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-__all__ = ["add_uploads", "build_app", "create_api", "delete_document", "open_index", "safe_filename", "serve"]
+__all__ = [
+    "add_uploads", "build_app", "create_api", "delete_document", "index_pending_uploads", "open_index",
+    "safe_filename", "serve",
+]

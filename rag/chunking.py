@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cleaning import CleanText
-from .structure import Structure
 from .errors import ConfigError
+from .structure import Structure
 from .tokens import count_tokens
 from .types import Chunk
 

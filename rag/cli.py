@@ -10,11 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .filters import parse as parse_filters
 from .errors import (
-    ConfigError, DocumentNotFoundError, EmbedderError, IndexCorruptError, IndexLockedError,
-    IndexMismatchError, IndexNotFoundError, RagError,
+    ConfigError,
+    DocumentNotFoundError,
+    EmbedderError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    RagError,
 )
+from .filters import parse as parse_filters
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ConfigError, 2), (IndexNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
@@ -36,7 +42,7 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _open(args: argparse.Namespace, create: bool = False, **settings: Any):  # noqa: ANN202
+def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
     from .pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
 
     return RAG.open(args.index_dir, create=create, **settings)

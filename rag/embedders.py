@@ -68,7 +68,7 @@ class SentenceTransformerEmbedder:
 
         try:
             self.model = SentenceTransformer(model, device="cpu", local_files_only=_offline(model))
-        except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types
+        except Exception as exc:
             raise EmbedderError(
                 f"cannot load sentence-transformers model {model!r}: {exc}. Give a local model "
                 "directory, or a hub name already in the local Hugging Face cache."

@@ -108,7 +108,7 @@ class Judge:
                 model = init_chat_model(name, model_provider=provider, **extras)
             except (TypeError, ValueError):  # a provider without these options: take its defaults
                 model = init_chat_model(name, model_provider=provider)
-        except Exception as exc:  # noqa: BLE001 - unknown provider, missing package or API key: all setting problems
+        except Exception as exc:
             raise ConfigError(f"cannot start the judge {spec}: {_one_line(exc)}") from None
         return cls(model, spec)
 
@@ -128,7 +128,7 @@ def judge_results(judge: Judge, results: list[dict[str, Any]], progress: bool = 
         try:
             r["judge"] = judge.verdict(r)
             verdicts.append(r["judge"])
-        except Exception as exc:  # noqa: BLE001 - a failed or garbled call is counted, never fatal
+        except Exception as exc:
             r["judge"] = {"error": _one_line(exc)}
             errors += 1
 

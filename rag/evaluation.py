@@ -437,7 +437,7 @@ def run(rag: Any, dataset: Dataset, top_k: int | None = None, progress: bool = T
             if len(first_errors) == len(results) - 1:
                 first_errors.append(exc)
                 if len(first_errors) == min(3, len(dataset.rows)):
-                    raise first_errors[0]
+                    raise first_errors[0] from None
             continue
         results.append(evaluate_row(row, answer, (time.perf_counter() - t0) * 1000))
     return summarize(results, k), results

@@ -13,12 +13,12 @@ import numpy as np
 
 from .chunking import ChunkSettings, chunk_document, indexed_text
 from .cleaning import clean
-from .structure import analyse
 from .embedders import Embedder
 from .errors import LoaderError
 from .lexical import LexicalIndex
 from .loaders import find_files, load_file
 from .store import Snapshot, new_faiss_index
+from .structure import analyse
 from .types import Chunk, IndexReport
 
 

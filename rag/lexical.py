@@ -14,13 +14,13 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class LexicalIndex:
-    def __init__(self, retriever=None, n_docs: int = 0) -> None:  # noqa: ANN001 - bm25s.BM25
+    def __init__(self, retriever=None, n_docs: int = 0) -> None:
         self._bm25 = retriever
         self.n_docs = n_docs
         self._df: dict[str, int] | None = None
 
     @classmethod
-    def build(cls, texts: Sequence[str], show_progress: bool = False) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str], show_progress: bool = False) -> LexicalIndex:
         import bm25s  # noqa: PLC0415
 
         if not texts:
@@ -35,7 +35,7 @@ class LexicalIndex:
             self._bm25.save(str(folder), allow_pickle=False)
 
     @classmethod
-    def load(cls, folder: Path, n_docs: int) -> "LexicalIndex":
+    def load(cls, folder: Path, n_docs: int) -> LexicalIndex:
         import bm25s  # noqa: PLC0415
 
         if n_docs == 0:

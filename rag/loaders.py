@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import LoaderError
 from .types import Document
@@ -106,15 +107,17 @@ def _check_text(text: str, name: str) -> str:
 class _HTMLText(HTMLParser):
     """Visible text of an HTML page: scripts, styles and navigation dropped, blocks on new lines."""
 
-    _SKIP = {"script", "style", "noscript", "template", "nav", "header", "footer", "svg"}
-    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
+    _SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "noscript", "template", "nav", "header", "footer", "svg"})
+    _BLOCK: ClassVar[frozenset[str]] = frozenset(
+        {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
 
-    def handle_starttag(self, tag: str, attrs) -> None:  # noqa: ANN001 - HTMLParser's signature
+    def handle_starttag(self, tag: str, attrs) -> None:
         if tag in self._SKIP:
             self._skip += 1
         elif tag in self._BLOCK:

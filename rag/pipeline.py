@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-
 from .chunking import ChunkSettings
 from .config import Settings
 from .embedders import Embedder, load_embedder
@@ -46,7 +45,7 @@ class RAG:
     @classmethod
     def open(
         cls, index_dir: str | Path = "index", *, create: bool = False, fresh: bool = False, **settings: Any
-    ) -> "RAG":
+    ) -> RAG:
         """Open the index in ``index_dir``; with ``create=True`` start an empty one if there is none.
 
         ``fresh=True`` starts empty without reading what is there (for rebuilding a damaged

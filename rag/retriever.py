@@ -107,7 +107,7 @@ def retrieve(
     ]
 
 
-def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):  # noqa: ANN001, ANN202
+def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):
     import faiss  # noqa: PLC0415
 
     x = q.reshape(1, -1).astype(np.float32)

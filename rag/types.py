@@ -57,7 +57,7 @@ class Chunk:
         return int(pos)
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "Chunk":
+    def from_dict(cls, row: dict[str, Any]) -> Chunk:
         return cls(
             chunk_id=row["chunk_id"], doc_id=row["doc_id"], text=row["text"],
             start=int(row["start"]), end=int(row["end"]), meta=dict(row.get("meta") or {}),
@@ -104,7 +104,7 @@ class Citation:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("n", "doc_id", "chunk_id", "quote", "start", "end")}
 
     @classmethod
-    def of(cls, n: int, chunk: "Chunk", rel_start: int, rel_end: int, support: float | None = None) -> "Citation":
+    def of(cls, n: int, chunk: Chunk, rel_start: int, rel_end: int, support: float | None = None) -> Citation:
         """The citation of ``chunk.text[rel_start:rel_end]``, with source offsets and location."""
         start, end = chunk.source_span(rel_start, rel_end)
         loc = chunk.meta

@@ -61,13 +61,13 @@ def verify(index_dir: str | Path, check_embedder: bool = True, sample: int = 3) 
     return report
 
 
-def _read(gen: Path, report: Report):  # noqa: ANN202
+def _read(gen: Path, report: Report):
     import faiss  # noqa: PLC0415
 
     chunks = []
     try:
         with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
+            for line_no, line in enumerate(f, 1):  # noqa: B007 - named in the error below
                 if line.strip():
                     chunks.append(json.loads(line))
     except ValueError as exc:
@@ -82,7 +82,7 @@ def _read(gen: Path, report: Report):  # noqa: ANN202
     return chunks, documents, vectors
 
 
-def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Report) -> None:  # noqa: ANN001
+def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Report) -> None:
     n = manifest["counts"]["chunks"]
     if not (len(chunks) == vectors.ntotal == n):
         report.errors.append(f"chunk counts disagree: manifest {n}, chunk store {len(chunks)}, FAISS {vectors.ntotal}")
@@ -111,7 +111,7 @@ def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Repor
         report.errors.append(f"BM25 index in {gen / 'bm25'} cannot be read: {exc}")
 
 
-def _check_vectors(manifest, chunks, vectors, sample: int, report: Report) -> None:  # noqa: ANN001
+def _check_vectors(manifest, chunks, vectors, sample: int, report: Report) -> None:
     """Re-embed a few chunks: the stored vectors must be what the recorded embedder makes."""
     from .chunking import indexed_text  # noqa: PLC0415
     from .embedders import load_embedder  # noqa: PLC0415

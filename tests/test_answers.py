@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from rag.generators import NOT_FOUND_ZH
 
 QUESTIONS = [
@@ -22,7 +22,7 @@ def test_answers_quote_and_cite_the_source(seed_rag, seed_text, question, fact):
     a = seed_rag.ask(question)
     assert not a.abstained
     assert fact in a.answer.replace(" ", "")
-    assert a.citations and "[1]" in a.answer or "[2]" in a.answer or "[3]" in a.answer
+    assert (a.citations and "[1]" in a.answer) or "[2]" in a.answer or "[3]" in a.answer
     for c in a.citations:
         assert f"[{c.n}]" in a.answer
         passage = a.passages[c.n - 1].chunk

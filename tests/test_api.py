@@ -315,7 +315,7 @@ def test_concurrent_asks_while_a_document_is_added(server):
                 for _ in range(2):
                     r = c.post("/api/ask", json={"question": SEED_Q})
                     results.append((r.status_code, r.json().get("answer", r.text)))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=asker) for _ in range(8)]
@@ -380,3 +380,17 @@ def test_metadata_filters_are_passed_through(client):
     assert d["passages"] == [] and "47天" not in d["answer"]
     r = client.post("/api/ask", json={"question": SEED_Q, "filters": {"colour": "blue"}})
     assert r.status_code == 400 and "colour" in r.json()["error"]
+
+
+def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_index):
+    from rag import RAG
+    from rag.api import documents_dir, index_pending_uploads
+
+    rag = RAG.open(writable_index, progress=False)
+    folder = documents_dir(rag)
+    folder.mkdir(exist_ok=True)
+    (folder / "left-over.txt").write_text("上次上传后嵌入失败的文件：湘江新区新建公园三座。", encoding="utf-8")
+    report = index_pending_uploads(rag)
+    assert report.added == ["left-over.txt"]
+    assert RAG.open(writable_index).search("湘江新区新建公园", top_k=1)[0].chunk.doc_id == "left-over.txt"
+    assert index_pending_uploads(rag).chunks_embedded == 0  # nothing twice

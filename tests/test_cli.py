@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 RAG_BIN = Path(sys.executable).parent / "rag"
@@ -37,7 +36,7 @@ def test_human_output_shows_answer_then_sources(seed_index):
     out = rag("ask", "福建福州市军门社区的老党员叫什么名字？", "--index-dir", str(seed_index))
     assert out.returncode == 0, out.stderr
     answer, sources = out.stdout.split("来源 Sources:")
-    assert "邱沛霖" in answer and "[1]" in sources or "[2]" in sources
+    assert ("邱沛霖" in answer and "[1]" in sources) or "[2]" in sources
 
 
 def test_search_json(seed_index):

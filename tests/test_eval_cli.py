@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, SHARED_DATA
 
 RAG_BIN = Path(sys.executable).parent / "rag"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from openai_server import FakeOpenAI, passage_numbers, prompt_text
+
 from rag import RAG
 from rag.citations import check, marker_numbers
 from rag.errors import ConfigError

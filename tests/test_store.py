@@ -89,9 +89,8 @@ def test_a_second_writer_gets_a_clear_message(tmp_path):
     proc.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(IndexLockedError, match=f"pid {proc.pid}"):
-            with write_lock(tmp_path):
-                pass
+        with pytest.raises(IndexLockedError, match=f"pid {proc.pid}"), write_lock(tmp_path):
+            pass
     finally:
         release.set()
         proc.join(30)

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-
 from ..chunking import sentence_spans
 from ..embedders import Embedder
 from ..textnorm import content_words, has_cjk, normalize_for_match, segment

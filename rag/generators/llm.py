@@ -62,7 +62,7 @@ def load_chat_model(spec: str, settings: LLMSettings) -> Any:
     except ImportError as exc:
         package = "langchain-" + provider.split("_")[0].replace("google", "google-genai")
         raise ConfigError(f"the {provider!r} provider needs an extra package: pip install {package} ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - e.g. a missing API key is a pydantic ValidationError
+    except Exception as exc:
         raise ConfigError(f"cannot set up LLM {spec!r}: {exc}") from exc
 
 
@@ -92,7 +92,7 @@ def fit_passages(question: str, passages: Sequence[Passage], budget: int) -> tup
 
 def _leading_sentences(text: str, budget: int) -> str:
     out = ""
-    for s, e in sentence_spans(text):
+    for _, e in sentence_spans(text):
         if count_tokens(text[: e]) > budget:
             break
         out = text[:e]
@@ -141,7 +141,7 @@ class LLMGenerator:
                 if text:
                     pieces.append(text)
                     yield "token", text
-        except Exception as exc:  # noqa: BLE001 - every client error means the same to the user
+        except Exception as exc:
             raise GeneratorError(f"{type(exc).__name__}: {_short(str(exc))}") from exc
         answer = "".join(pieces).strip()
         if not answer:
@@ -164,7 +164,7 @@ class LLMGenerator:
         lines = "\n".join(f"{'用户 User' if role == 'user' else '助手 Assistant'}: {text}" for role, text in history[-6:])
         try:
             reply = self.model.invoke([("human", prompts.REWRITE.format(history=lines, question=question))])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise GeneratorError(f"{type(exc).__name__}: {_short(str(exc))}") from exc
         text = _text_of(reply).strip().splitlines()
         return text[0].strip() if text and text[0].strip() else question
