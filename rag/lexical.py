@@ -17,7 +17,6 @@ class LexicalIndex:
     def __init__(self, retriever=None, n_docs: int = 0) -> None:
         self._bm25 = retriever
         self.n_docs = n_docs
-        self._df: dict[str, int] | None = None
 
     @classmethod
     def build(cls, texts: Sequence[str], show_progress: bool = False) -> LexicalIndex:
@@ -55,16 +54,10 @@ class LexicalIndex:
     def idf(self, word: str) -> float:
         """Inverse document frequency of a word in this index (unknown words count as rarest)."""
         n = max(self.n_docs, 1)
-        df = self.doc_freq().get(word, 0)
+        df = 0
+        if self._bm25 is not None:  # one vocabulary lookup: no table built on the first question
+            tid = self._bm25.vocab_dict.get(word)
+            indptr = self._bm25.scores["indptr"]
+            if tid is not None and tid + 1 < len(indptr):
+                df = int(indptr[tid + 1] - indptr[tid])
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-
-    def doc_freq(self) -> dict[str, int]:
-        if self._df is None:
-            self._df = {}
-            if self._bm25 is not None:
-                indptr = np.asarray(self._bm25.scores["indptr"])
-                counts = np.diff(indptr)
-                for tok, tid in self._bm25.vocab_dict.items():
-                    if tid < len(counts):
-                        self._df[tok] = int(counts[tid])
-        return self._df

@@ -25,6 +25,8 @@ import numpy as np
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 from .lexical import LexicalIndex
 from .types import Chunk
+from .vector_index import describe as describe_index
+from .vector_index import tune_after_load
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -55,14 +57,12 @@ class Snapshot:
         return {c.chunk_id: mat[i] for i, c in enumerate(self.chunks)}
 
 
-def new_faiss_index(vectors: np.ndarray, dim: int):  # noqa: ANN201 - faiss.Index
-    """Exact inner-product search: vectors are unit-norm, so scores are cosines."""
-    import faiss  # noqa: PLC0415
+def new_faiss_index(vectors: np.ndarray, dim: int):
+    """Inner-product search over unit vectors (cosines): exact for small corpora, approximate above
+    ``RAG_FAISS_FLAT_MAX`` vectors (see ``vector_index``); row i is always chunk i."""
+    from .vector_index import build_index  # noqa: PLC0415 - kept beside its siblings' imports
 
-    index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+    return build_index(vectors, dim)
 
 
 def _sha256(path: Path) -> str:
@@ -130,6 +130,7 @@ def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
     except RuntimeError as exc:
         raise IndexCorruptError(f"cannot read {gen / 'vectors.faiss'}: {exc}") from exc
+    vectors = tune_after_load(vectors, manifest.get("faiss"))
     with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
         chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
     documents = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
@@ -176,7 +177,8 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
         "generation": gen_name,
         "embedder": snap.embedder,
         "chunking": snap.chunking,
-        "faiss": {"type": type(snap.vectors).__name__, "metric": "inner_product"},
+        # kind and search parameters (IVF nlist/nprobe, HNSW M/efSearch); load_snapshot re-applies them
+        "faiss": describe_index(snap.vectors),
         "counts": {"documents": len(snap.documents), "chunks": len(snap.chunks)},
         "checksums": {name: _sha256(index_dir / gen_name / name) for name in _FILES},
         "versions": _versions(),

@@ -25,18 +25,17 @@ QUESTION_WORDS = frozenset(
 )
 
 
+_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+
+
+def _half(m: re.Match[str]) -> str:
+    ch = m.group()
+    return " " if ch == "\u3000" else chr(ord(ch) - 0xFEE0)
+
+
 def fold_width(text: str) -> str:
     """Full-width ASCII and the ideographic space folded to half-width (NFKC on those only)."""
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if 0xFF01 <= o <= 0xFF5E:
-            out.append(chr(o - 0xFEE0))
-        elif o == 0x3000:
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _FULL_WIDTH.sub(_half, text)
 
 
 def normalize_for_match(text: str) -> str:

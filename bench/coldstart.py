@@ -1,0 +1,90 @@
+"""Cold start of the command line: wall time of ``rag ask`` as a fresh process, on an index of seeds/.
+
+    python bench/coldstart.py [--runs 3] [--question Q] [--no-compare]
+
+Builds the index first in a temp folder (``rag index seeds --index-dir TMP``), then runs
+``rag ask Q --index-dir TMP --json`` ``--runs`` times and prints min and median wall time
+(target: <= 3 s), split into the time the answer reports for itself (``timings``) and
+the rest: process start, imports, loading the model and the index.
+
+An experiment column runs the same with ``OMP_NUM_THREADS=1``: with torch's default of
+one thread per core, each of a question's ~70 small matrix products waits for the other
+core, which costs seconds whenever anything else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RAG = ROOT / ".venv" / "bin" / "rag"
+QUESTION = "蓝风微短剧基地从签约到试运营用了多少天？"
+TARGET_S = 3.0
+
+
+def run(cmd: list[str], extra_env: dict[str, str] | None = None) -> tuple[float, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(extra_env or {}))
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return wall, done.stdout
+
+
+def ask_runs(index: Path, question: str, runs: int, extra_env: dict[str, str] | None) -> dict[str, list[float]]:
+    """Seconds per run: wall, the answer's own total, retrieve and generate, and the start-up rest."""
+    out: dict[str, list[float]] = {"wall": [], "total": [], "retrieve": [], "generate": [], "start": []}
+    for _ in range(runs):
+        wall, stdout = run([str(RAG), "ask", question, "--index-dir", str(index), "--json"], extra_env)
+        timings = json.loads(stdout)["timings"]
+        out["wall"].append(wall)
+        for key in ("total", "retrieve", "generate"):
+            out[key].append(timings.get(f"{key}_ms", 0.0) / 1000)
+        out["start"].append(wall - out["total"][-1])
+    out["answer"] = json.loads(stdout)["answer"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--question", default=QUESTION)
+    ap.add_argument("--no-compare", action="store_true", help="skip the OMP_NUM_THREADS=1 column")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rag-coldstart-"))
+    try:
+        index = tmp / "index"
+        build_s, _ = run([str(RAG), "index", "seeds", "--index-dir", str(index)])
+        cols = {"default": ask_runs(index, args.question, args.runs, None)}
+        if not args.no_compare:
+            cols["OMP_NUM_THREADS=1"] = ask_runs(index, args.question, args.runs, {"OMP_NUM_THREADS": "1"})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"rag ask as a fresh process, {args.runs} runs each, index of seeds/ (built in {build_s:.1f} s); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"question: {args.question}")
+    print(f"answer:   {cols['default']['answer'][:80]}")
+    print()
+    print(f"{'seconds':40}" + "".join(f" {name + ' min':>16} {'median':>7}" for name in cols))
+    for label, key in (("wall time", "wall"), ("  answer's own timings.total_ms", "total"),
+                       ("    retrieve (embeds the question)", "retrieve"), ("    generate", "generate"),
+                       ("  start-up: imports, model, index", "start")):
+        cells = "".join(f" {min(c[key]):16.2f} {statistics.median(c[key]):7.2f}" for c in cols.values())
+        print(f"{label:40}{cells}")
+    median = statistics.median(cols["default"]["wall"])
+    print(f"\ntarget: median wall <= {TARGET_S:.0f} s (default settings): {'PASS' if median <= TARGET_S else 'FAIL'} "
+          f"({median:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
