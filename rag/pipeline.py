@@ -129,13 +129,14 @@ class RAG:
     def search(
         self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None
     ) -> list[Passage]:
-        question = self._check_question(question)
+        return self._retrieve(self._snap, self._check_question(question), top_k, retrieval, filters)
+
+    def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters) -> list[Passage]:
         if top_k < 1:
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
-        snap = self._snap
         allowed = allowed_positions(snap.chunks, validate_filters(filters))
-        return retrieve(snap, self.embedder, question, top_k, settings, allowed=allowed)
+        return retrieve(snap, self.embedder, query, top_k, settings, allowed=allowed)
 
     def ask(
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
@@ -158,15 +159,13 @@ class RAG:
         t0 = time.perf_counter()
         question = self._check_question(question)
         k = self.settings.top_k if top_k is None else top_k
-        if k < 1:
+        if k < 1:  # checked before the LLM is asked to rewrite anything
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {k}")
         llm = self._llm(generator)
         warnings: list[str] = []
         query = self._standalone(question, _history(history), llm, warnings)
         snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
-        settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
-        allowed = allowed_positions(snap.chunks, validate_filters(filters))
-        passages = retrieve(snap, self.embedder, query, k, settings, allowed=allowed)
+        passages = self._retrieve(snap, query, k, retrieval, filters)
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
         draft = None
