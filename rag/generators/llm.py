@@ -49,11 +49,15 @@ def load_chat_model(spec: str, settings: LLMSettings) -> Any:
     from langchain.chat_models import init_chat_model  # noqa: PLC0415
 
     provider, sep, model = spec.partition(":")
+    if provider == "llamacpp" and model:
+        from .llamacpp import chat_model  # noqa: PLC0415 - optional extra
+
+        return chat_model(model, n_ctx=max(2048, settings.context_tokens + 1024))
     if not sep or not provider or not model:
         raise ConfigError(f"generator must be 'extractive' or 'provider:model' (e.g. openai:gpt-4o-mini). Currently, it is {spec!r}")
     providers = known_providers()
     if providers and provider not in providers:
-        raise ConfigError(f"unknown LLM provider {provider!r}; known providers: {', '.join(providers)}")
+        raise ConfigError(f"unknown LLM provider {provider!r}; known providers: {', '.join([*providers, 'llamacpp'])}")
     kwargs: dict[str, Any] = {"temperature": settings.temperature}
     if provider in _TIMEOUT_KWARGS:
         kwargs |= {"timeout": settings.timeout, "max_retries": settings.retries}
