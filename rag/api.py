@@ -206,13 +206,26 @@ def _restore(path: Path, backup: Path | None) -> None:
 
 
 def delete_document(rag: RAG, doc_id: str) -> list[str]:
-    """Remove a document from the index; an upload stored under ``documents/`` is deleted too."""
-    meta = next((d for d in rag.documents() if d["doc_id"] == doc_id), None)
-    removed = rag.delete([doc_id])
-    if meta is not None:
-        path = Path(meta["path"])
-        if path.parent.resolve() == documents_dir(rag).resolve():
-            path.unlink(missing_ok=True)
+    """Remove a document from the index; its upload stored under ``documents/`` is deleted too.
+
+    The stored file is first renamed to a hidden tombstone, then the index entry is removed,
+    then the tombstone: a crash at any point never lets the next start re-index an upload
+    whose delete was acknowledged (hidden files are not indexed).
+    """
+    folder = documents_dir(rag).resolve()
+    stored = (folder / doc_id).resolve()
+    tomb = None
+    if stored.parent == folder and stored.is_file() and any(d["doc_id"] == doc_id for d in rag.documents()):
+        tomb = stored.with_name(f".deleted-{stored.name}")
+        os.replace(stored, tomb)
+    try:
+        removed = rag.delete([doc_id])
+    except BaseException:
+        if tomb is not None:
+            os.replace(tomb, stored)
+        raise
+    if tomb is not None:
+        tomb.unlink(missing_ok=True)
     return removed
 
 

@@ -394,3 +394,23 @@ def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_
     assert report.added == ["left-over.txt"]
     assert RAG.open(writable_index).search("湘江新区新建公园", top_k=1)[0].chunk.doc_id == "left-over.txt"
     assert index_pending_uploads(rag).chunks_embedded == 0  # nothing twice
+
+
+def test_a_deleted_upload_stays_deleted_after_a_restart_even_in_a_moved_index(writable_index, tmp_path):
+    import shutil
+
+    from rag import RAG
+    from rag.api import delete_document, documents_dir, index_pending_uploads
+
+    rag = RAG.open(writable_index, progress=False)
+    folder = documents_dir(rag)
+    folder.mkdir(exist_ok=True)
+    (folder / "gone.txt").write_text("要删除的上传文件：橘子洲焰火每周六晚上燃放。", encoding="utf-8")
+    rag.add(folder / "gone.txt")
+    moved = tmp_path / "moved"
+    shutil.copytree(writable_index, moved)  # documents.json still names the old absolute path
+    rag2 = RAG.open(moved, progress=False)
+    delete_document(rag2, "gone.txt")
+    assert not (documents_dir(rag2) / "gone.txt").exists() and not list(documents_dir(rag2).glob(".deleted-*"))
+    index_pending_uploads(rag2)  # what the next start does
+    assert "gone.txt" not in {d["doc_id"] for d in RAG.open(moved).documents()}
