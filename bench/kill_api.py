@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,26 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import DEFAULT_DISTRACTORS
-from bench.load_api import free_port
-
-
-def start(index: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_PROGRESS="false")
-    env.pop("RAG_API_KEY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(index), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"rag serve exited with {proc.returncode}: {log.read_text()[-500:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise AssertionError("rag serve did not start")
+from bench.load_api import start_server as start
 
 
 def articles(n: int) -> list[tuple[str, bytes]]:
