@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .chunking import ChunkSettings
 from .config import Settings
 from .embedders import Embedder, load_embedder
@@ -131,12 +133,13 @@ class RAG:
     ) -> list[Passage]:
         return self._retrieve(self._snap, self._check_question(question), top_k, retrieval, filters)
 
-    def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters) -> list[Passage]:
+    def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters,
+                  query_vector: np.ndarray | None = None) -> list[Passage]:
         if top_k < 1:
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
         settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
         allowed = allowed_positions(snap.chunks, validate_filters(filters))
-        return retrieve(snap, self.embedder, query, top_k, settings, allowed=allowed)
+        return retrieve(snap, self.embedder, query, top_k, settings, query_vector=query_vector, allowed=allowed)
 
     def ask(
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
@@ -165,7 +168,8 @@ class RAG:
         warnings: list[str] = []
         query = self._standalone(question, _history(history), llm, warnings)
         snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
-        passages = self._retrieve(snap, query, k, retrieval, filters)
+        qvec = self.embedder.embed_queries([query])[0]  # once, for retrieval and the extractive answer
+        passages = self._retrieve(snap, query, k, retrieval, filters, query_vector=qvec)
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
         draft = None
@@ -180,7 +184,7 @@ class RAG:
                 warnings.append(f"LLM {llm.name} failed ({exc}); showing the extractive answer instead")
         used = llm.name if draft is not None and llm is not None else "extractive"
         if draft is None:
-            draft = ExtractiveGenerator(self.embedder, snap.lexical.idf).generate(query, passages)
+            draft = ExtractiveGenerator(self.embedder, snap.lexical.idf).generate(query, passages, query_vector=qvec)
             if llm is None:
                 yield AnswerEvent("token", text=draft.text)
         t2 = time.perf_counter()

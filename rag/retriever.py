@@ -96,7 +96,7 @@ def retrieve(
     _boost_exact(snap, query, fused)
     order = sorted(fused, key=lambda i: -fused[i])[:top_k]
     if q is None and settings.mode == "lexical" and embedder is not None:
-        q = embedder.embed_queries([query])[0]
+        q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
     if q is not None:
         for i in order:
             if i not in dense:

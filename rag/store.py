@@ -49,13 +49,6 @@ class Snapshot:
     def size(self) -> int:
         return len(self.chunks)
 
-    def chunk_vectors(self) -> dict[str, np.ndarray]:
-        """chunk_id -> stored vector, so unchanged chunks are never embedded again."""
-        if not self.chunks:
-            return {}
-        mat = self.vectors.reconstruct_n(0, len(self.chunks))
-        return {c.chunk_id: mat[i] for i, c in enumerate(self.chunks)}
-
 
 def new_faiss_index(vectors: np.ndarray, dim: int):
     """Inner-product search over unit vectors (cosines): exact for small corpora, approximate above

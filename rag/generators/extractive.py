@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..chunking import sentence_spans
 from ..embedders import Embedder
 from ..textnorm import content_words, has_cjk, normalize_for_match, segment
@@ -111,12 +113,13 @@ class ExtractiveGenerator:
         self.idf = idf
         self.settings = settings or ExtractiveSettings()
 
-    def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
+    def generate(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray | None = None) -> Draft:
+        """``query_vector``: the question's embedding when the caller already has it (retrieval made one)."""
         cands = self._candidates(passages)
         if not cands:
             return Draft(not_found_message(question), [], True, support=0.0)
         lexical = has_cjk(question) == any(has_cjk(p.chunk.text) for p in passages)
-        self._score(question, passages, cands, lexical)
+        self._score(question, passages, cands, lexical, query_vector)
         best = max(cands, key=lambda c: c.score)
         if self._abstain(question, best, cands, passages, lexical):
             return Draft(not_found_message(question), [], True, support=best.support)
@@ -136,7 +139,8 @@ class ExtractiveGenerator:
                     out.append(_Candidate(n, s + lead, s + lead + len(text), text))
         return out
 
-    def _score(self, question: str, passages: Sequence[Passage], cands: list[_Candidate], lexical: bool) -> None:
+    def _score(self, question: str, passages: Sequence[Passage], cands: list[_Candidate], lexical: bool,
+               query_vector: np.ndarray | None) -> None:
         passage_text = {n: normalize_for_match(p.chunk.text) for n, p in enumerate(passages, 1)}
         focus_w = self._weights(question, list(passage_text.values()))
         topic_w = {w: self.idf(w) for w in focus_w}
@@ -156,7 +160,7 @@ class ExtractiveGenerator:
         # Dense similarity refines the order; embedding only the front-runners keeps
         # answering fast (with shared words, the rest cannot catch up).
         pool = sorted(cands, key=lambda c: -c.score)[: self.settings.dense_pool] if lexical else cands
-        q = self.embedder.embed_queries([question])[0]
+        q = query_vector if query_vector is not None else self.embedder.embed_queries([question])[0]
         sims = self.embedder.embed_passages([c.text for c in pool]) @ q
         z = (sims - sims.mean()) / (sims.std() + 1e-6)
         for c, sim, zs in zip(pool, sims, z):
