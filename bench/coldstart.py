@@ -65,19 +65,22 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--question", default=QUESTION)
     ap.add_argument("--distractors", type=int, default=0, help="news articles indexed beside seeds/")
+    ap.add_argument("--index-dir", type=Path, help="use this built index instead of building one")
     ap.add_argument("--no-compare", action="store_true", help="skip the torch-engine baseline column")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rag-coldstart-"))
     try:
-        index = tmp / "index"
-        source = corpus.build(tmp / "docs", limit=args.distractors) if args.distractors else ROOT / "seeds"
-        build_s, _ = run([str(RAG), "index", str(source), "--index-dir", str(index)])
+        index, build_s = args.index_dir or tmp / "index", float("nan")
+        if args.index_dir is None:
+            source = corpus.build(tmp / "docs", limit=args.distractors) if args.distractors else ROOT / "seeds"
+            build_s, _ = run([str(RAG), "index", str(source), "--index-dir", str(index)])
         cols = {"default": ask_runs(index, args.question, args.runs, None)}
         if not args.no_compare:
             cols["torch engine"] = ask_runs(index, args.question, args.runs, {"RAG_EMBED_ENGINE": "torch"})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     what = f"seeds/ + {args.distractors} news articles" if args.distractors else "seeds/"
+    what = str(args.index_dir) if args.index_dir else what
     print(f"rag ask as a fresh process, {args.runs} runs each, index of {what} (built in {build_s:.1f} s); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"question: {args.question}")

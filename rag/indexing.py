@@ -26,7 +26,7 @@ def empty_snapshot(embedder: Embedder, chunking: ChunkSettings) -> Snapshot:
     return Snapshot(
         chunks=[], vectors=new_faiss_index(np.zeros((0, embedder.dim), np.float32), embedder.dim),
         lexical=LexicalIndex(None, 0), documents={},
-        embedder={"name": embedder.name, "dim": embedder.dim}, chunking=asdict(chunking),
+        embedder=_embedder_entry(embedder), chunking=asdict(chunking),
     )
 
 
@@ -73,7 +73,7 @@ def build_snapshot(
         chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim),
         lexical=_lexical(chunks, chunking) if (drop or not old.chunks or not same) else old.lexical,
         documents=dict(sorted(documents.items())),
-        embedder={"name": embedder.name, "dim": embedder.dim}, chunking=asdict(chunking),
+        embedder=_embedder_entry(embedder), chunking=asdict(chunking),
     )
     report = IndexReport(
         added=added, updated=updated, unchanged=unchanged, removed=removed, skipped=skipped,
@@ -137,6 +137,11 @@ def _vectors(
     out = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
     fresh_keys = keys[len(kept):]
     return out, len(todo), sum(1 for k in fresh_keys if k not in todo)
+
+
+def _embedder_entry(embedder: Embedder) -> dict[str, object]:
+    """What the manifest says of the embedder; the engine is for the record (engines' vectors agree)."""
+    return {"name": embedder.name, "dim": embedder.dim, "engine": getattr(embedder, "engine", "unknown")}
 
 
 def _text_key(text: str) -> str:

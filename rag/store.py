@@ -70,7 +70,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
     out = {}
-    for pkg in ("rag-zh", "faiss-cpu", "sentence-transformers", "bm25s", "jieba"):
+    for pkg in ("rag-zh", "faiss-cpu", "sentence-transformers", "openvino", "bm25s", "jieba"):
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out

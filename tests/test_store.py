@@ -19,7 +19,7 @@ def test_missing_index_is_a_clear_error(tmp_path):
 
 def test_manifest_describes_the_index(seed_index):
     m = json.loads((seed_index / "manifest.json").read_text())
-    assert m["embedder"] == {"name": "multilingual-e5-small", "dim": 384}
+    assert m["embedder"] == {"name": "multilingual-e5-small", "dim": 384, "engine": "openvino"}
     assert m["chunking"] == {"chunk_tokens": 192, "overlap_tokens": 48, "headers": "none"}
     assert m["counts"]["documents"] == 1 and m["counts"]["chunks"] > 10
     assert set(m["checksums"]) == {"vectors.faiss", "chunks.jsonl", "documents.json"}
