@@ -104,9 +104,12 @@ def exported_model(cfg: ModelConfig) -> Path:
     if (out / "model.xml").is_file() and (out / "model.bin").is_file():
         return out / "model.xml"
     print(f"preparing the OpenVINO copy of {cfg.path.name} (once; cached in {out})", file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like the model folder
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like the model folder
+    except OSError as exc:
+        raise EngineUnavailable(f"cannot write the OpenVINO copy under {out.parent} ({exc}); set RAG_CACHE_DIR") from exc
     try:
         _export(cfg, tmp)
         # rename is atomic: a killed export leaves only a hidden temp folder, never a half model

@@ -114,3 +114,14 @@ def test_the_default_model_folder_reads_as_a_mean_pooled_e5():
     cfg = read_model_config(ensure_default_model())
     assert (cfg.dim, cfg.pooling, cfg.max_length) == (384, "mean", 512)
     assert cfg.prompts["query"] == "query: " and SEED_FILE.is_file()
+
+
+def test_an_unwritable_cache_means_torch_not_a_crash(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))
+    model = tmp_path / "minilm-readonly-cache"
+    shutil.copytree(packaged_minilm_path(), model)
+    assert isinstance(load_embedder(str(model)), SentenceTransformerEmbedder)
+    with pytest.raises(EmbedderError, match="cannot write the OpenVINO copy .*set RAG_CACHE_DIR"):
+        load_embedder(str(model), engine="openvino")
