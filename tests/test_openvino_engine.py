@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -25,11 +26,11 @@ TEXTS = [
 ]
 
 
+@lru_cache(maxsize=2)
 def _fp32_torch(spec: str) -> SentenceTransformerEmbedder:
-    ref = load_embedder(spec, engine="torch")
-    assert isinstance(ref, SentenceTransformerEmbedder)
-    ref.bf16 = False
-    return ref
+    """The reference every faster path is held to: sentence-transformers on torch, fp32."""
+    path = ensure_default_model() if spec == "multilingual-e5-small" else packaged_minilm_path()
+    return SentenceTransformerEmbedder(str(path), name=spec, bf16=False)
 
 
 @pytest.mark.parametrize("spec", ["multilingual-e5-small", "all-MiniLM-L6-v2"])
@@ -41,6 +42,18 @@ def test_openvino_vectors_equal_sentence_transformers_fp32(spec, seed_text):
     cos_p = (ov.embed_passages(passages) * ref.embed_passages(passages)).sum(1)
     cos_q = (ov.embed_queries(TEXTS) * ref.embed_queries(TEXTS)).sum(1)
     assert cos_p.min() >= 0.999 and cos_q.min() >= 0.999, (cos_p, cos_q)
+
+
+def test_bf16_on_either_engine_stays_within_cosine_0999_of_fp32(seed_text):
+    """The speed levers that change vectors (bf16 autocast, OpenVINO bf16) keep cosine >= 0.999."""
+    ref = _fp32_torch("multilingual-e5-small")
+    texts = TEXTS + [seed_text[i : i + 400] for i in range(0, 4000, 400)]
+    want = ref.embed_passages(texts)
+    torch_bf16 = SentenceTransformerEmbedder(str(ensure_default_model()), name="e5", bf16=True)
+    ov_bf16 = OpenVINOEmbedder(ensure_default_model(), name="e5", bf16=True)
+    for fast in (torch_bf16, ov_bf16):
+        cos = (fast.embed_passages(texts) * want).sum(1)
+        assert cos.min() >= 0.999, (type(fast).__name__, cos.min())
 
 
 def test_auto_picks_openvino_and_torch_is_a_choice(monkeypatch):
