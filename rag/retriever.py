@@ -6,6 +6,15 @@ right passage better than reciprocal rank fusion (kept as ``fusion="rrf"``),
 because BM25 over words and bigrams is far sharper than e5-small on names and
 numbers, while the dense score still carries questions with no shared words
 (an English question over Chinese text gets all of its score from it).
+
+Then the front of the fused list is re-ranked by how many of the question's
+*distinctive* terms each passage holds: terms weighted by BM25 IDF and by how few of
+the top candidates share them.  The topic of a question (天心经开区) is in every
+candidate and so weighs nothing there; what it asks about (诉求解决率, 高新技术企业)
+decides.  Fusion alone put a summary paragraph that repeats the topic four times first
+for such questions.  On seed-dev among 1,000 distractor articles this lifted hit@1
+from 0.69 to 0.77 and MRR from 0.78 to 0.86, with hit@5, answer accuracy and
+abstention unchanged (weights 0.5 to 1.0 all helped, on the seed-only index too).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ class RetrievalSettings:
     candidates: int = 100  # per retriever, before fusion
     lexical_weight: float = 0.7  # convex fusion: share of the normalised BM25 score
     rrf_k: int = 60
+    rerank_weight: float = 0.5  # distinctive-term coverage added to the fused score (convex fusion)
+    rerank_depth: int = 20  # how many fused candidates are re-ranked
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -43,6 +54,9 @@ class RetrievalSettings:
             raise ConfigError(f"candidates must be greater than 0. Currently, candidates is {self.candidates}")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise ConfigError(f"lexical_weight must be between 0 and 1. Currently, it is {self.lexical_weight}")
+        if self.rerank_weight < 0 or self.rerank_depth < 1:
+            raise ConfigError(f"rerank_weight must be >= 0 and rerank_depth >= 1. Currently, they are "
+                              f"{self.rerank_weight} and {self.rerank_depth}")
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -89,8 +103,10 @@ def retrieve(
         for i in lexical.keys() - dense.keys():  # every candidate needs both scores
             dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
         if settings.fusion == "convex":
-            weight = settings.lexical_weight * _query_coverage(snap, query, lexical)
-            fused = _convex(dense, lexical, weight)
+            coverage = _query_coverage(snap, query, lexical)
+            fused = _convex(dense, lexical, settings.lexical_weight * coverage)
+            # trusted as far as BM25 explains the query, like the fusion weight
+            _rerank_distinctive(snap, query, fused, settings.rerank_weight * coverage, settings.rerank_depth)
         else:
             fused = _rrf(dense, lexical, settings.rrf_k)
     _boost_exact(snap, query, fused)
@@ -158,6 +174,28 @@ def _query_coverage(snap: Snapshot, query: str, lexical: dict[int, float]) -> fl
     weights = {t: snap.lexical.idf(t) for t in terms}
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in text) / total if total > 0 else 0.0
+
+
+def _rerank_distinctive(snap: Snapshot, query: str, fused: dict[int, float], weight: float, depth: int) -> None:
+    """Add ``weight`` x the share of the query's distinctive terms to each of the top ``depth`` candidates.
+
+    A term's weight is its IDF in the whole index times log((n + 1) / (df + 0.5)) with df the
+    number of the n candidates holding it, so a term every candidate holds adds nothing.
+    """
+    if weight <= 0 or not fused:
+        return
+    top = sorted(fused, key=lambda i: -fused[i])[:depth]
+    texts = {i: normalize_for_match(snap.chunks[i].text) for i in top}
+    weights: dict[str, float] = {}
+    for term in {t.lstrip("#") for t in index_terms(query)}:
+        df = sum(term in texts[i] for i in top)
+        if df:
+            weights[term] = snap.lexical.idf(term) * float(np.log((len(top) + 1) / (df + 0.5)))
+    total = sum(weights.values())
+    if total <= 0:
+        return
+    for i in top:
+        fused[i] += weight * sum(w for t, w in weights.items() if t in texts[i]) / total
 
 
 def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int, float]:

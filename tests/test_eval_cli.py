@@ -158,7 +158,7 @@ def test_out_writes_a_report_that_shows_why_questions_failed(runs):
     assert "evaluating" in b.stderr  # the progress bar, on stderr
     assert "report.html" in b.stdout and "questions: hit@1" in b.stdout
     failed = {r["id"]: r for r in _results(runs["dir"] / "b") if not r["passed"]}
-    assert {"d04", "d10"} <= set(failed)  # one passage is not enough for these two
+    assert "d10" in failed  # one passage is not enough: the relevant one ranks second
     for out in ("a", "b"):
         html = (runs["dir"] / out / "report.html").read_text(encoding="utf-8")
         assert "<section id=failed>" in html and "<svg" in html

@@ -99,3 +99,28 @@ def test_a_renamed_file_is_not_embedded_again(tmp_path):
     report = rag.index([corpus])
     assert report.added == ["renamed.txt"] and report.removed == ["a.txt"]
     assert report.chunks_embedded == 0 and report.chunks_reused == 1
+
+
+def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic(seed_rag):
+    """Re-ranking by distinctive terms: the topic (天心经开区) is in every candidate and weighs
+    nothing; what the question asks about (诉求解决率) decides."""
+    from rag.retriever import RetrievalSettings, _rerank_distinctive, retrieve
+
+    snap = seed_rag._snap
+    q = "天心经开区的企业诉求解决率是多少？"
+    texts = [c.text for c in snap.chunks]
+    repeats = next(i for i, t in enumerate(texts) if t.count("天心经开区") >= 3 and "诉求" not in t)
+    answer = next(i for i, t in enumerate(texts) if "诉求解决率" in t)
+    fused = {repeats: 1.0, answer: 0.8}
+    fused |= {i: 0.7 for i, t in enumerate(texts) if "天心经开区" in t and i not in fused}
+    _rerank_distinctive(snap, q, fused, weight=0.5, depth=20)
+    assert fused[answer] > fused[repeats]
+    assert fused[answer] - 0.8 > 0.4 and fused[repeats] - 1.0 < 0.1  # the topic term added almost nothing
+
+    ranks = {}
+    for w in (0.0, 0.5):
+        got = retrieve(snap, seed_rag.embedder, q, 5, RetrievalSettings(rerank_weight=w))
+        ranks[w] = next(p.rank for p in got if "诉求解决率" in p.chunk.text)
+    assert ranks[0.5] <= ranks[0.0] and ranks[0.5] == 1
+    with pytest.raises(ConfigError, match="rerank_weight"):
+        RetrievalSettings(rerank_weight=-1)
