@@ -127,6 +127,11 @@ def documents_dir(rag: RAG) -> Path:
     return Path(rag.index_dir) / "documents"
 
 
+def _public(doc: dict[str, Any], uploads: Path) -> dict[str, Any]:
+    path = Path(doc.get("path", ""))
+    return {**doc, "path": path.name, "uploaded": path.parent.resolve() == uploads}
+
+
 def _upload_lock(rag: RAG) -> threading.Lock:
     with _upload_locks_guard:
         return _upload_locks.setdefault(rag, threading.Lock())
@@ -356,7 +361,10 @@ def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | N
 
     @app.get("/api/documents", tags=["documents"])
     def list_documents() -> list[dict[str, Any]]:
-        return rag.documents()
+        """Indexed documents. ``path`` is the file name only and ``uploaded`` says whether it came
+        through this API: the server's folder layout is not the clients' business."""
+        uploads = documents_dir(rag).resolve()
+        return [_public(d, uploads) for d in rag.documents()]
 
     @app.post(
         "/api/documents", tags=["documents"], dependencies=[Depends(require_key)],

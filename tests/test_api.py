@@ -139,6 +139,7 @@ def test_list_documents(client):
     assert r.status_code == 200
     docs = {d["doc_id"]: d for d in r.json()}
     assert docs[SEED_DOC]["chunks"] > 0 and {"size", "indexed_at", "sha256"} <= set(docs[SEED_DOC])
+    assert docs[SEED_DOC]["path"] == SEED_DOC and docs[SEED_DOC]["uploaded"] is False  # no server paths
 
 
 def test_openapi_and_docs(client):
@@ -160,7 +161,8 @@ def test_upload_answer_delete(client, index_copy):
     assert r.status_code == 200, r.text
     assert r.json()["added"] == ["kite.txt"] and r.json()["chunks_embedded"] >= 1
     assert (index_copy / "documents" / "kite.txt").read_text(encoding="utf-8") == NEW_DOC
-    assert "kite.txt" in {d["doc_id"] for d in client.get("/api/documents").json()}
+    listed = {d["doc_id"]: d for d in client.get("/api/documents").json()}
+    assert listed["kite.txt"]["uploaded"] is True and "/" not in listed["kite.txt"]["path"]
 
     d = client.post("/api/ask", json={"question": NEW_Q}).json()
     assert "两万三千" in d["answer"] and d["citations"][0]["doc_id"] == "kite.txt"
