@@ -77,6 +77,24 @@ def test_a_pipeline_openvino_does_not_run_falls_back_to_torch(tmp_path):
     assert isinstance(load_embedder(str(model)), SentenceTransformerEmbedder)  # auto
     with pytest.raises(EmbedderError, match="RAG_EMBED_ENGINE=openvino, but .*neither mean nor CLS"):
         load_embedder(str(model), engine="openvino")
+    pooling.write_text("{not json")
+    with pytest.raises(EngineUnavailable, match="unreadable sentence-transformers config"):
+        read_model_config(model)
+
+
+def test_both_pooling_config_formats_are_read(tmp_path):
+    """sentence-transformers 6 saves ``pooling_mode: "mean"``; older models one flag per mode."""
+    model = tmp_path / "minilm-st6"
+    shutil.copytree(packaged_minilm_path(), model)
+    pooling = model / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": "mean", "include_prompt": True}))
+    cfg = read_model_config(model)
+    assert (cfg.dim, cfg.pooling) == (384, "mean")
+    pooling.write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": "cls"}))
+    assert read_model_config(model).pooling == "cls"
+    pooling.write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": "mean", "include_prompt": False}))
+    with pytest.raises(EngineUnavailable, match="include_prompt"):
+        read_model_config(model)
 
 
 def test_the_export_is_cached_and_a_leftover_temp_folder_is_harmless(tmp_path, monkeypatch):
@@ -138,3 +156,19 @@ def test_an_unwritable_cache_means_torch_not_a_crash(tmp_path, monkeypatch):
     assert isinstance(load_embedder(str(model)), SentenceTransformerEmbedder)
     with pytest.raises(EmbedderError, match="cannot write the OpenVINO copy .*set RAG_CACHE_DIR"):
         load_embedder(str(model), engine="openvino")
+
+
+def test_cls_pooling_models_like_bge_give_the_same_vectors(tmp_path):
+    """BGE models pool the first token: the same model with CLS pooling, on both engines."""
+    model = tmp_path / "minilm-cls"
+    shutil.copytree(packaged_minilm_path(), model)
+    pooling = model / "1_Pooling" / "config.json"
+    cfg = json.loads(pooling.read_text())
+    cfg["pooling_mode_mean_tokens"], cfg["pooling_mode_cls_token"] = False, True
+    pooling.write_text(json.dumps(cfg))
+    ov = load_embedder(str(model), engine="openvino")
+    ref = SentenceTransformerEmbedder(str(model), bf16=False)
+    assert isinstance(ov, OpenVINOEmbedder)
+    cos = (ov.embed_passages(TEXTS) * ref.embed_passages(TEXTS)).sum(1)
+    mean_pooled = load_embedder("all-MiniLM-L6-v2", engine="torch").embed_passages(TEXTS)
+    assert cos.min() >= 0.999 and (mean_pooled * ref.embed_passages(TEXTS)).sum(1).min() < 0.99
