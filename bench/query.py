@@ -165,32 +165,12 @@ def build_lexical(texts: list[str], ptr: np.ndarray, ids: np.ndarray, terms: lis
         rag.lexical.index_terms = real
 
 
-class _IdLists(list):
-    """bm25s's "list of lists of token ids" (it checks ``isinstance(list)``), made one document at a
-    time: a million documents' ids as Python ints all at once would take about 10 GB."""
-
-    def __init__(self, ptr: np.ndarray, ids: np.ndarray) -> None:
-        super().__init__()
-        self.ptr, self.ids = ptr, ids
-
-    def __len__(self) -> int:
-        return len(self.ptr) - 1
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for i in range(len(self)):
-            yield self.ids[self.ptr[i] : self.ptr[i + 1]].tolist()
-
-
 def build_lexical_from_ids(ptr: np.ndarray, ids: np.ndarray, terms: list[str]):
     """The BM25 index of ``LexicalIndex.build`` (bm25s, k1=1.2, b=0.75) from term ids, skipping
     bm25s's string-to-id pass: used with ``--tokens direct``, where the terms are ids already."""
-    import bm25s
+    from rag.lexical import DocIds, LexicalIndex
 
-    from rag.lexical import LexicalIndex
-
-    retriever = bm25s.BM25(k1=1.2, b=0.75)
-    retriever.index((_IdLists(ptr, ids), {t: i for i, t in enumerate(terms)}), show_progress=False)
-    return LexicalIndex(retriever, len(ptr) - 1)
+    return LexicalIndex.from_ids(DocIds(ids.astype(np.uint32), ptr.astype(np.int64)), {t: i for i, t in enumerate(terms)})
 
 
 # --------------------------------------------------------------------------- serve

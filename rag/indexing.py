@@ -63,7 +63,8 @@ def build_snapshot(
         }
     removed = _vanished(old, paths) if sync else []
     drop = set(removed) | set(new_chunks)
-    kept = [c for c in old.chunks if c.doc_id not in drop]
+    kept_at = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
+    kept = [old.chunks[i] for i in kept_at]
     fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
     same = old.chunking == asdict(chunking)
     vectors, embedded, reused = _vectors(old if same else None, kept, fresh, embedder, chunking, progress, batch_size)
@@ -71,7 +72,8 @@ def build_snapshot(
     documents = {k: v for k, v in old.documents.items() if k not in drop} | new_docs
     snap = Snapshot(
         chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim),
-        lexical=_lexical(chunks, chunking) if (drop or not old.chunks or not same) else old.lexical,
+        lexical=_lexical(chunks, chunking, old if same else None, kept_at) if (drop or not old.chunks or not same)
+        else old.lexical,
         documents=dict(sorted(documents.items())),
         embedder=_embedder_entry(embedder), chunking=asdict(chunking),
     )
@@ -90,7 +92,7 @@ def remove_documents(old: Snapshot, doc_ids: Sequence[str]) -> Snapshot:
     mat = old.vectors.reconstruct_n(0, old.size) if old.size else np.zeros((0, old.embedder["dim"]), np.float32)
     return Snapshot(
         chunks=chunks, vectors=new_faiss_index(mat[keep], int(old.embedder["dim"])),
-        lexical=_lexical(chunks, ChunkSettings(**old.chunking)),
+        lexical=_lexical(chunks, ChunkSettings(**old.chunking), old, keep),
         documents={k: v for k, v in old.documents.items() if k not in drop},
         embedder=old.embedder, chunking=old.chunking,
     )
@@ -107,8 +109,15 @@ def _vanished(old: Snapshot, paths: Sequence[str | Path]) -> list[str]:
     return sorted(gone)
 
 
-def _lexical(chunks: list[Chunk], chunking: ChunkSettings) -> LexicalIndex:
-    return LexicalIndex.build([indexed_text(c, chunking.headers, for_dense=False) for c in chunks])
+def _lexical(chunks: list[Chunk], chunking: ChunkSettings, old: Snapshot | None = None,
+             kept_at: Sequence[int] = ()) -> LexicalIndex:
+    """BM25 over ``chunks``, whose first ``len(kept_at)`` are ``old``'s chunks at those positions:
+    their stored terms are reused, only the rest are segmented (see ``lexical``)."""
+    texts = [indexed_text(c, chunking.headers, for_dense=False) for c in chunks]
+    if old is None or not kept_at:
+        return LexicalIndex.build(texts)
+    cached, vocab = old.lexical.cached_terms(kept_at)
+    return LexicalIndex.build_reusing(texts, cached + [None] * (len(chunks) - len(kept_at)), vocab)
 
 
 def _vectors(

@@ -180,6 +180,7 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
     }
     _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     _remove_stale(index_dir, keep=gen_name)
+    snap.lexical.saved_in(index_dir / gen_name / "bm25")
     snap.manifest = manifest
     return manifest
 

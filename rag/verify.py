@@ -107,6 +107,9 @@ def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Repor
         lexical = LexicalIndex.load(gen / "bm25", len(chunks))
         if lexical.n_docs and int(lexical._bm25.scores["num_docs"]) != len(chunks):
             report.errors.append(f"BM25 holds {lexical._bm25.scores['num_docs']} chunks, the store {len(chunks)}")
+        if lexical.n_docs:  # a cache only: without it the next change segments every chunk once
+            usable = lexical.cached_terms([0])[0][0] is not None
+            report.facts["bm25_term_cache"] = "ok" if usable else "absent or unusable: the next change re-segments"
     except (OSError, ValueError, KeyError) as exc:
         report.errors.append(f"BM25 index in {gen / 'bm25'} cannot be read: {exc}")
 
