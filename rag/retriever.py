@@ -103,10 +103,11 @@ def retrieve(
         for i in lexical.keys() - dense.keys():  # every candidate needs both scores
             dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
         if settings.fusion == "convex":
-            coverage = _query_coverage(snap, query, lexical)
+            idf = query_idf(snap, query)  # segmented once, for the fusion weight and the re-rank
+            coverage = _query_coverage(snap, idf, lexical)
             fused = _convex(dense, lexical, settings.lexical_weight * coverage)
             # trusted as far as BM25 explains the query, like the fusion weight
-            _rerank_distinctive(snap, query, fused, settings.rerank_weight * coverage, settings.rerank_depth)
+            _rerank_distinctive(snap, idf, fused, settings.rerank_weight * coverage, settings.rerank_depth)
         else:
             fused = _rrf(dense, lexical, settings.rrf_k)
     _boost_exact(snap, query, fused)
@@ -158,7 +159,12 @@ def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -
     return {i: float(w * a + (1 - w) * b) for i, a, b in zip(ids, ln, dn)}
 
 
-def _query_coverage(snap: Snapshot, query: str, lexical: dict[int, float]) -> float:
+def query_idf(snap: Snapshot, query: str) -> dict[str, float]:
+    """The query's BM25 terms (search-mode pieces unmarked) with their IDF in the index."""
+    return {t: snap.lexical.idf(t) for t in {t.lstrip("#") for t in index_terms(query)}}
+
+
+def _query_coverage(snap: Snapshot, idf: dict[str, float], lexical: dict[int, float]) -> float:
     """IDF-weighted share of the query's terms that the best BM25 hit contains.
 
     BM25 is trusted as far as it explains the query: a Chinese question over
@@ -170,13 +176,11 @@ def _query_coverage(snap: Snapshot, query: str, lexical: dict[int, float]) -> fl
         return 0.0
     best = max(lexical, key=lexical.get)
     text = normalize_for_match(snap.chunks[best].text)
-    terms = {t.lstrip("#") for t in index_terms(query)}
-    weights = {t: snap.lexical.idf(t) for t in terms}
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in text) / total if total > 0 else 0.0
+    total = sum(idf.values())
+    return sum(w for t, w in idf.items() if t in text) / total if total > 0 else 0.0
 
 
-def _rerank_distinctive(snap: Snapshot, query: str, fused: dict[int, float], weight: float, depth: int) -> None:
+def _rerank_distinctive(snap: Snapshot, idf: dict[str, float], fused: dict[int, float], weight: float, depth: int) -> None:
     """Add ``weight`` x the share of the query's distinctive terms to each of the top ``depth`` candidates.
 
     A term's weight is its IDF in the whole index times log((n + 1) / (df + 0.5)) with df the
@@ -187,10 +191,10 @@ def _rerank_distinctive(snap: Snapshot, query: str, fused: dict[int, float], wei
     top = sorted(fused, key=lambda i: -fused[i])[:depth]
     texts = {i: normalize_for_match(snap.chunks[i].text) for i in top}
     weights: dict[str, float] = {}
-    for term in {t.lstrip("#") for t in index_terms(query)}:
+    for term, term_idf in idf.items():
         df = sum(term in texts[i] for i in top)
         if df:
-            weights[term] = snap.lexical.idf(term) * float(np.log((len(top) + 1) / (df + 0.5)))
+            weights[term] = term_idf * float(np.log((len(top) + 1) / (df + 0.5)))
     total = sum(weights.values())
     if total <= 0:
         return
