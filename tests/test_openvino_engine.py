@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,13 +66,17 @@ def test_auto_picks_openvino_and_torch_is_a_choice(monkeypatch):
         load_embedder()
 
 
+def _minilm_pooled(folder: Path, **flags: bool) -> tuple[Path, Path]:
+    """A copy of the packaged MiniLM with its pooling flags changed: (model folder, pooling config)."""
+    shutil.copytree(packaged_minilm_path(), folder)
+    pooling = folder / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps(json.loads(pooling.read_text()) | flags))
+    return folder, pooling
+
+
 def test_a_pipeline_openvino_does_not_run_falls_back_to_torch(tmp_path):
-    model = tmp_path / "minilm-max-pooling"
-    shutil.copytree(packaged_minilm_path(), model)
-    pooling = model / "1_Pooling" / "config.json"
-    cfg = json.loads(pooling.read_text())
-    cfg["pooling_mode_mean_tokens"], cfg["pooling_mode_max_tokens"] = False, True
-    pooling.write_text(json.dumps(cfg))
+    model, pooling = _minilm_pooled(tmp_path / "minilm-max-pooling",
+                                    pooling_mode_mean_tokens=False, pooling_mode_max_tokens=True)
     with pytest.raises(EngineUnavailable, match="neither mean nor CLS"):
         read_model_config(model)
     assert isinstance(load_embedder(str(model)), SentenceTransformerEmbedder)  # auto
@@ -84,9 +89,7 @@ def test_a_pipeline_openvino_does_not_run_falls_back_to_torch(tmp_path):
 
 def test_both_pooling_config_formats_are_read(tmp_path):
     """sentence-transformers 6 saves ``pooling_mode: "mean"``; older models one flag per mode."""
-    model = tmp_path / "minilm-st6"
-    shutil.copytree(packaged_minilm_path(), model)
-    pooling = model / "1_Pooling" / "config.json"
+    model, pooling = _minilm_pooled(tmp_path / "minilm-st6")
     pooling.write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": "mean", "include_prompt": True}))
     cfg = read_model_config(model)
     assert (cfg.dim, cfg.pooling) == (384, "mean")
@@ -160,12 +163,7 @@ def test_an_unwritable_cache_means_torch_not_a_crash(tmp_path, monkeypatch):
 
 def test_cls_pooling_models_like_bge_give_the_same_vectors(tmp_path):
     """BGE models pool the first token: the same model with CLS pooling, on both engines."""
-    model = tmp_path / "minilm-cls"
-    shutil.copytree(packaged_minilm_path(), model)
-    pooling = model / "1_Pooling" / "config.json"
-    cfg = json.loads(pooling.read_text())
-    cfg["pooling_mode_mean_tokens"], cfg["pooling_mode_cls_token"] = False, True
-    pooling.write_text(json.dumps(cfg))
+    model, _ = _minilm_pooled(tmp_path / "minilm-cls", pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
     ov = load_embedder(str(model), engine="openvino")
     ref = SentenceTransformerEmbedder(str(model), bf16=False)
     assert isinstance(ov, OpenVINOEmbedder)
