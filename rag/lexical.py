@@ -40,7 +40,7 @@ class DocIds:
         return cls(ids.astype(width), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
     def of_doc(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i] : self.offsets[i + 1]].astype(np.int64)
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]  # a view: no copy per reused chunk
 
 
 class IdLists(list):
