@@ -101,19 +101,36 @@ def cmd_ask(args: argparse.Namespace) -> int:
         else:
             print_answer(answer)
         return 0
-    answer = None
+    answer, streamed = None, []
     for event in rag.ask_stream(args.question, top_k=args.top_k, retrieval=args.retrieval,
                                 filters=parse_filters(args.filter)):
         if args.json:  # one JSON object a line, as the events arrive
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
         elif event.type == "token":
+            streamed.append(event.text or "")
             print(event.text, end="", flush=True)
         elif event.type == "answer":
             answer = event.answer
     if answer is not None:
-        print()
-        print_answer(answer, with_text=False)
+        finish_stream(answer, "".join(streamed))
     return 0
+
+
+REPLACED = "（以上输出作废，最终答案 The text above is replaced by the final answer:）"
+
+
+def finish_stream(answer: Any, streamed: str) -> None:
+    """End a streamed answer; the final answer is printed again when it differs from what was streamed.
+
+    It differs when the LLM failed mid-answer (the extractive answer replaces its partial
+    text) or when its ``[n]`` markers were renumbered to the sources listed below.
+    """
+    print()
+    if streamed.strip() != answer.answer.strip():
+        if streamed.strip():
+            print(REPLACED)
+        print(answer.answer)
+    print_answer(answer, with_text=False)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -160,7 +160,12 @@ class RAG:
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
         generator: GeneratorSpec = None, history: History = None, filters: Filters = None,
     ) -> Iterator[AnswerEvent]:
-        """Yield the retrieved sources, then answer text as it arrives, then the final ``Answer``."""
+        """Yield the retrieved sources, then answer text as it arrives, then the final ``Answer``.
+
+        The ``answer`` event's text is authoritative: it can differ from the streamed tokens when
+        the LLM failed after some of them (the extractive answer replaces them) or its ``[n]``
+        markers were renumbered; a client shows ``answer.answer`` whenever it differs.
+        """
         t0 = time.perf_counter()
         question = self._check_question(question)
         k = self.settings.top_k if top_k is None else top_k
@@ -175,19 +180,24 @@ class RAG:
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
         draft = None
+        streamed = False
         if llm is not None:
             try:
                 for kind, value in llm.stream(query, passages):
                     if kind == "token":
+                        streamed = True
                         yield AnswerEvent("token", text=value)
                     else:
                         draft = value
             except GeneratorError as exc:
-                warnings.append(f"LLM {llm.name} failed ({exc}); showing the extractive answer instead")
+                replaced = "; it replaces the text streamed before the failure" if streamed else ""
+                warnings.append(f"LLM {llm.name} failed ({exc}); showing the extractive answer instead{replaced}")
         used = llm.name if draft is not None and llm is not None else "extractive"
         if draft is None:
             draft = ExtractiveGenerator(self.embedder, snap.lexical.idf).generate(query, passages, query_vector=qvec)
-            if llm is None:
+            # The fallback is streamed too, unless the failed LLM's tokens went first: appended to
+            # them it would read as one garbled answer. The `answer` event's text is authoritative.
+            if not streamed:
                 yield AnswerEvent("token", text=draft.text)
         t2 = time.perf_counter()
         citations = draft.citations if draft.citations is not None else [self._citation(passages, q) for q in draft.quotes]

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from test_llm import PARTIAL, QUESTION, failing_llm
+
+from rag.cli import REPLACED
 
 RAG_BIN = Path(sys.executable).parent / "rag"
 
@@ -91,3 +94,25 @@ def test_verify_folds_many_warnings_into_one_line(tmp_path):
     assert len(lines) == 11 and "… and 2 more" in lines[-1]
     every = rag("verify", "--quick", "--all", "--index-dir", idx)
     assert sum(ln.startswith("warning:") and "no longer exists" in ln for ln in every.stdout.splitlines()) == 12
+
+
+@pytest.mark.parametrize("when", ["before", "midway"])
+def test_ask_stream_prints_the_extractive_answer_when_the_llm_fails(seed_index, seed_rag, monkeypatch, when):
+    extractive = seed_rag.ask(QUESTION).answer
+    with failing_llm(when, monkeypatch):
+        out = rag("ask", QUESTION, "--stream", "--generator", "openai:test-model", "--index-dir", str(seed_index))
+    assert out.returncode == 0, out.stderr
+    text, sources = out.stdout.split("来源 Sources:")
+    assert text.count(extractive) == 1 and "[1]" in sources
+    assert "warning: LLM openai:test-model failed" in out.stderr
+    if when == "before":  # streamed as it came, printed once
+        assert text.strip() == extractive
+    else:  # the LLM's partial text was printed first: say it is replaced, then print the answer
+        assert text.strip() == f"{PARTIAL}\n{REPLACED}\n{extractive}"
+
+
+def test_ask_stream_prints_an_answer_once_when_it_was_streamed_whole(seed_index, seed_rag):
+    out = rag("ask", QUESTION, "--stream", "--index-dir", str(seed_index))
+    assert out.returncode == 0, out.stderr
+    text, _ = out.stdout.split("来源 Sources:")
+    assert text.strip() == seed_rag.ask(QUESTION).answer and REPLACED not in out.stdout

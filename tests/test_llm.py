@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from openai_server import FakeOpenAI, passage_numbers, prompt_text
@@ -10,6 +12,9 @@ from openai_server import FakeOpenAI, passage_numbers, prompt_text
 from rag import RAG
 from rag.citations import check, marker_numbers
 from rag.errors import ConfigError
+from rag.generators.llm import LLMGenerator, fit_passages
+from rag.tokens import count_tokens
+from rag.types import Chunk, Passage
 
 QUESTION = "蓝风微短剧基地从签约到试运营用了多少天？"
 REWRITTEN = "蓝风微短剧基地一年能拍摄多少部微短剧？"
@@ -95,6 +100,80 @@ def test_llm_failures_fall_back_to_the_extractive_answer_with_a_warning(seed_ind
     assert any(w.startswith("LLM openai:test-model failed") for w in a.warnings), a.warnings
 
 
+class FailsMidStream(FakeOpenAI):
+    """Streams the first pieces of its answer, then an error event, as a server does when generation dies."""
+
+    pieces = 3  # of 4 characters each (see FakeOpenAI._stream)
+
+    def _handler(self):
+        base = super()._handler()
+
+        class Handler(base):
+            def _stream(self, text: str, model: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for i in range(0, 4 * FailsMidStream.pieces, 4):
+                    delta = {"content": text[i : i + 4]}
+                    self._event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}, model)
+                self.wfile.write(b'data: {"error": {"message": "engine died", "type": "server_error"}}\n\n')
+                self.wfile.flush()
+
+        return Handler
+
+
+LLM_ANSWER = "蓝风微短剧基地从签约到试运营仅用时47天[1]。"
+PARTIAL = LLM_ANSWER[: 4 * FailsMidStream.pieces]  # what FailsMidStream sends of it before it fails
+
+
+@contextmanager
+def failing_llm(when: str, monkeypatch) -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible server on localhost that fails ``before`` the first token or ``midway``."""
+    server = (FailsMidStream if when == "midway" else FakeOpenAI)(lambda messages: LLM_ANSWER)
+    server.mode = "ok" if when == "midway" else "http500"
+    with server:
+        for name, value in {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
+                            "RAG_LLM_TIMEOUT": "2", "RAG_LLM_RETRIES": "0"}.items():
+            monkeypatch.setenv(name, value)
+        yield server
+
+
+@pytest.mark.parametrize("when", ["before", "midway"])
+def test_a_stream_whose_llm_fails_ends_with_the_extractive_answer(seed_index, seed_rag, monkeypatch, when):
+    extractive = seed_rag.ask(QUESTION).answer
+    with failing_llm(when, monkeypatch):
+        events = list(RAG.open(seed_index, generator="openai:test-model").ask_stream(QUESTION))
+    assert events[0].type == "sources" and events[-1].type == "answer"
+    assert {e.type for e in events[1:-1]} == {"token"}
+    streamed, answer = "".join(e.text for e in events if e.type == "token"), events[-1].answer
+    assert answer.answer == extractive and answer.generator == "extractive"
+    (warning,) = [w for w in answer.warnings if w.startswith("LLM openai:test-model failed")]
+    if when == "before":  # nothing of the LLM's was sent: the fallback is streamed like any answer
+        assert streamed == extractive and "replaces" not in warning
+    else:  # the LLM's partial text was sent: the answer event replaces it, and says so
+        assert streamed == PARTIAL and "replaces the text streamed before the failure" in warning
+
+
+@pytest.mark.parametrize("when", ["before", "midway"])
+def test_the_sse_stream_carries_the_extractive_answer_when_the_llm_fails(seed_index, seed_rag, monkeypatch, when):
+    from fastapi.testclient import TestClient
+    from test_api import parse_sse
+
+    from rag.api import create_api
+
+    extractive = seed_rag.ask(QUESTION).answer
+    with failing_llm(when, monkeypatch), TestClient(create_api(RAG.open(seed_index), api_key="")) as client:
+        r = client.post("/api/ask/stream", json={"question": QUESTION, "generator": "openai:test-model"})
+    assert r.status_code == 200, r.text
+    events = parse_sse(r.text)
+    assert events[0]["type"] == "sources" and events[-1]["type"] == "answer"
+    assert {e["type"] for e in events[1:-1]} == {"token"}
+    final = events[-1]["answer"]
+    assert final["answer"] == extractive and final["generator"] == "extractive" and final["citations"]
+    streamed = "".join(e["text"] for e in events if e["type"] == "token")
+    assert streamed == (extractive if when == "before" else PARTIAL)
+
+
 def test_follow_up_question_is_rewritten_for_retrieval(llm_rag, server):
     history = [{"role": "user", "content": "蓝风微短剧基地从签约到试运营用了多少天？"},
                {"role": "assistant", "content": "仅用时47天。"}]
@@ -144,6 +223,42 @@ def test_the_context_budget_drops_the_weakest_passages_whole(seed_index, server)
         assert any(text.strip() == p.chunk.text.strip() for p in a.passages)
 
 
+def _prompt_tokens(messages) -> int:
+    """cl100k tokens of the messages as built for (or received by) the server."""
+    return sum(count_tokens(m[1] if isinstance(m, tuple) else m["content"]) for m in messages)
+
+
+def test_a_shortened_passage_keeps_the_prompt_within_the_budget(seed_text):
+    long = seed_text[:3000]  # far over the budget on its own
+    best = Passage(Chunk("c1", "d.txt", long, 0, len(long)), 0.9, 1)
+    weaker = Passage(Chunk("c2", "d.txt", seed_text[3000:3600], 3000, 3600), 0.5, 2)
+    budget = 450
+    used, notes = fit_passages(QUESTION, [weaker, best], budget)
+    assert any("shortened to whole sentences" in n for n in notes) and any("1 weaker passage" in n for n in notes)
+    (short,) = used
+    assert short.chunk.chunk_id == "c1" and 0 < len(short.chunk.text) < len(long) and long.startswith(short.chunk.text)
+    assert short.chunk.text[-1] in "。！？；…”\n" and short.chunk.end == len(short.chunk.text)
+    assert _prompt_tokens(LLMGenerator(None).messages(QUESTION, used)) <= budget
+
+
+def test_the_prompt_sent_fits_a_budget_smaller_than_one_passage(seed_index, server):
+    budget = 340  # the instructions and the question take about 270 tokens, a chunk up to 192
+    a = RAG.open(seed_index, generator="openai:test-model", context_tokens=budget, llm_retries=0).ask(QUESTION)
+    sent = server.requests[-1]["messages"]
+    assert _prompt_tokens(sent) <= budget
+    assert any("shortened to whole sentences" in w for w in a.warnings), a.warnings
+    (text,) = passage_numbers(sent).values()
+    best = max(a.passages, key=lambda p: p.score)
+    assert best.chunk.text.startswith(text.strip()) and len(text.strip()) < len(best.chunk.text)
+    assert a.generator == "openai:test-model"
+
+
+def test_a_budget_without_room_for_one_sentence_falls_back_without_asking(seed_index, server):
+    a = RAG.open(seed_index, generator="openai:test-model", context_tokens=250, llm_retries=0).ask(QUESTION)
+    assert server.requests == [] and a.generator == "extractive" and "47天" in a.answer
+    assert any("not one sentence of the best passage fits the 250-token context window" in w for w in a.warnings)
+
+
 def test_a_langchain_model_object_can_be_given_directly(seed_index, server):
     from langchain_openai import ChatOpenAI
 
@@ -163,8 +278,6 @@ def test_bad_generator_specs_are_clear_errors(seed_index):
 
 def test_marker_parsing():
     assert marker_numbers("1, 2") == [1, 2] and marker_numbers("1-3") == [1, 2, 3] and marker_numbers("2，4") == [2, 4]
-    from rag.types import Chunk, Passage
-
     ps = [Passage(Chunk(f"c{i}", "d.txt", t, 0, len(t)), 1.0, i) for i, t in enumerate(["甲地有3座桥。", "乙地有河。"], 1)]
     checked = check("甲地有3座桥【1】。乙地有河［2］。丙地有山[1, 2]。", ps)
     assert [c.n for c in checked.citations] == [1, 2, 1, 2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import prompts
@@ -70,41 +70,59 @@ def load_chat_model(spec: str, settings: LLMSettings) -> Any:
         raise ConfigError(f"cannot set up LLM {spec!r}: {exc}") from exc
 
 
+def prompt_messages(question: str, passages: Sequence[Passage]) -> list[tuple[str, str]]:
+    """The chat messages that ask ``question`` over ``passages``, numbered [1]..[k] in the given order."""
+    blocks = "\n\n".join(_block(i, p) for i, p in enumerate(passages, 1))
+    return [
+        ("system", prompts.SYSTEM.format(not_found=not_found_message(question))),
+        ("human", prompts.USER.format(passages=blocks, question=question)),
+    ]
+
+
+def prompt_tokens(question: str, passages: Sequence[Passage]) -> int:
+    """cl100k tokens of the messages' text, which ``context_tokens`` budgets (chat-template tokens are the server's)."""
+    return sum(count_tokens(text) for _, text in prompt_messages(question, passages))
+
+
 def fit_passages(question: str, passages: Sequence[Passage], budget: int) -> tuple[list[Passage], list[str]]:
-    """Passages that fit the token budget: the weakest are dropped first, none is cut mid-sentence."""
-    used = count_tokens(prompts.SYSTEM) + count_tokens(prompts.USER.format(passages="", question=question))
+    """Passages whose prompt fits the token budget: the weakest are dropped first, none is cut mid-sentence.
+
+    Each candidate set is costed as the whole prompt it makes (instructions, numbering and
+    separators included), so what is returned always fits; it is empty only when not even
+    the first sentence of the best passage does.
+    """
+    order = {id(p): i for i, p in enumerate(passages)}
     kept: list[Passage] = []
     notes: list[str] = []
     for p in sorted(passages, key=lambda p: -p.score):
-        cost = count_tokens(_block(len(kept) + 1, p, p.chunk.text))
-        if used + cost <= budget:
-            kept.append(p)
-            used += cost
+        trial = sorted([*kept, p], key=lambda q: order[id(q)])
+        if prompt_tokens(question, trial) <= budget:
+            kept = trial
     if not kept and passages:
-        # Not even the best passage fits: keep its leading whole sentences.
-        best = max(passages, key=lambda p: p.score)
-        text = _leading_sentences(best.chunk.text, budget - used - count_tokens(_block(1, best, "")))
-        if text:
-            kept = [best]
+        short = _leading_sentences(question, max(passages, key=lambda p: p.score), budget)
+        if short is not None:
+            kept = [short]
             notes.append("the best passage was shortened to whole sentences to fit the context window")
     dropped = len(passages) - len(kept)
     if dropped:
         notes.append(f"{dropped} weaker passage(s) left out to fit the {budget}-token context window")
-    order = {id(p): i for i, p in enumerate(passages)}
-    return sorted(kept, key=lambda p: order[id(p)]), notes
+    return kept, notes
 
 
-def _leading_sentences(text: str, budget: int) -> str:
-    out = ""
+def _leading_sentences(question: str, p: Passage, budget: int) -> Passage | None:
+    """``p`` cut to the most leading whole sentences whose prompt fits ``budget``; None if not one fits."""
+    text, fitted = p.chunk.text, None
     for _, e in sentence_spans(text):
-        if count_tokens(text[: e]) > budget:
+        chunk = replace(p.chunk, text=text[:e], end=p.chunk.source_span(0, e)[1])
+        candidate = replace(p, chunk=chunk)
+        if prompt_tokens(question, [candidate]) > budget:
             break
-        out = text[:e]
-    return out
+        fitted = candidate
+    return fitted
 
 
-def _block(n: int, p: Passage, text: str) -> str:
-    return prompts.PASSAGE.format(n=n, source=p.chunk.doc_id, text=text)
+def _block(n: int, p: Passage) -> str:
+    return prompts.PASSAGE.format(n=n, source=p.chunk.doc_id, text=p.chunk.text)
 
 
 def _is_abstention(text: str) -> bool:
@@ -121,11 +139,7 @@ class LLMGenerator:
         self.settings = settings or LLMSettings()
 
     def messages(self, question: str, passages: Sequence[Passage]) -> list[tuple[str, str]]:
-        blocks = "\n\n".join(_block(i, p, p.chunk.text) for i, p in enumerate(passages, 1))
-        return [
-            ("system", prompts.SYSTEM.format(not_found=not_found_message(question))),
-            ("human", prompts.USER.format(passages=blocks, question=question)),
-        ]
+        return prompt_messages(question, passages)
 
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         draft = None
@@ -138,6 +152,9 @@ class LLMGenerator:
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[tuple[str, Any]]:
         """Yield ("token", text) as the model writes, then ("draft", Draft)."""
         used, notes = fit_passages(question, passages, self.settings.context_tokens)
+        if passages and not used:  # a prompt without the passages would only make the model say "not found"
+            raise GeneratorError(f"not one sentence of the best passage fits the {self.settings.context_tokens}-token "
+                                 "context window (context_tokens)")
         pieces: list[str] = []
         try:
             for chunk in self.model.stream(self.messages(question, used)):
@@ -156,8 +173,10 @@ class LLMGenerator:
                notes: list[str]) -> Draft:
         if _is_abstention(answer):
             return Draft(not_found_message(question), [], True, notes, support=None)
-        # The prompt numbered only the passages that fitted; map its numbers back to the full list.
-        renumber = {i: passages.index(p) + 1 for i, p in enumerate(used, 1)}
+        # The prompt numbered only the passages that fitted (the best one perhaps shortened, so
+        # not the same object): map its numbers back to the full list by chunk id.
+        position = {p.chunk.chunk_id: n for n, p in enumerate(passages, 1)}
+        renumber = {i: position[p.chunk.chunk_id] for i, p in enumerate(used, 1)}
         answer = _renumber(answer, renumber)
         checked = check(answer, passages)
         return Draft(checked.text, [], False, notes + checked.warnings, support=checked.support,
