@@ -8,6 +8,7 @@ from rag.chunking import ChunkSettings, chunk_document, sentence_spans
 from rag.cleaning import clean
 from rag.errors import ConfigError
 from rag.tokens import count_tokens
+from rag.types import Chunk
 
 
 def sentences(text: str) -> list[str]:
@@ -43,13 +44,29 @@ def test_chunk_offsets_point_into_the_source(seed_text, seed_chunks):
                 assert seed_text[c.source_span(i, i + 1)[0]] == c.text[i]
 
 
+def _shared_head(a: Chunk, b: Chunk) -> int:
+    """How many leading characters of ``b.text`` come from source text before ``a.end`` (``a`` holds them too)."""
+    m = 0
+    while m < len(b.text) and b.source_span(m, m + 1)[0] < a.end:
+        m += 1
+    return m
+
+
 def test_consecutive_chunks_overlap_by_whole_sentences(seed_chunks):
     overlaps = 0
     for a, b in zip(seed_chunks, seed_chunks[1:]):
-        if b.start < a.end:
-            overlaps += 1
-            assert a.text.endswith(b.text[: a.end - b.start].strip()[-5:]) or b.start >= a.start
-    assert overlaps > 0
+        assert a.start < b.start and a.end < b.end, (a.text[:20], b.text[:20])  # always moving forward
+        m = _shared_head(a, b)
+        if not m:
+            continue
+        overlaps += 1
+        shared = b.text[:m]
+        # The same text ends a and begins b (compared in clean text: the source may hold a repaired layout break)...
+        assert a.text.endswith(shared), (a.text[-30:], shared[:30])
+        # ...and it is whole sentences: it starts where one of a's sentences starts, ends where one of b's ends.
+        assert len(a.text) - m in {s for s, _ in sentence_spans(a.text)}, shared[:30]
+        assert m in {e for _, e in sentence_spans(b.text)}, shared[-30:]
+    assert overlaps > 10
 
 
 def test_chunks_never_straddle_a_page_marker(seed_text, seed_chunks):

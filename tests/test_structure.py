@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rag.chunking import ChunkSettings, chunk_document
-from rag.cleaning import clean
+from rag.cleaning import CleanText, clean
 from rag.structure import analyse
+from rag.types import Chunk
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +34,37 @@ def test_bylines_datelines_and_sections(structure):
     assert len(xinhua.sections) == 2
 
 
+def _clean_span(c: CleanText, ch: Chunk) -> tuple[int, int]:
+    """Where a chunk lies in the clean text (the articles' coordinates), from its source offset."""
+    start = int(np.searchsorted(c.offsets, ch.meta["offset_runs"][0][1]))
+    assert c.text[start : start + len(ch.text)] == ch.text
+    return start, start + len(ch.text)
+
+
 def test_chunks_carry_their_article_and_section(seed_text, structure):
     c = clean(seed_text)
     chunks = chunk_document("seed.txt", c, ChunkSettings(), structure)
-    by_article = {}
-    for ch in chunks:
-        by_article.setdefault(ch.meta["article"], []).append(ch)
-    assert len(by_article) == 4
+    assert {ch.meta["article"] for ch in chunks} == {a.title for a in structure.articles}
     hit = next(ch for ch in chunks if "高新技术企业224家" in ch.text)
     assert hit.meta["article"] == "数字潮涌产业兴 营商沃土育新机"
-    assert hit.meta["section"] in ("服务超前一步,为企业“硬支撑”", "布局未来赛道,培育新质生产力")
+    assert hit.meta["section"] == "布局未来赛道,培育新质生产力"
     assert hit.meta["byline"] == "匡小娟 成柳静"
-    for ch in chunks:  # a chunk lies inside one article
-        arts = [a for a in structure.articles if a.start <= ch.meta["offset_runs"][0][1] or True]
-        assert arts
+    for ch in chunks:
+        s, e = _clean_span(c, ch)
+        home = [a for a in structure.articles if a.start <= s and e <= a.end]
+        assert len(home) == 1, ch.text[:30]  # inside one article, never across two
+        art = home[0]
+        assert ch.meta["article"] == art.title, ch.text[:30]
+        # Its section is the last subheading printed before it in its article (none before the first).
+        before = [(pos, name) for pos, name in art.sections if pos <= s]
+        assert ch.meta.get("section") == (before[-1][1] if before else None), ch.text[:30]
+        if before:
+            assert c.text.startswith(before[-1][1], before[-1][0])
+        # A subheading inside the chunk is listed at its source offset, so a quote after it names it.
+        inner = [[int(c.offsets[pos]), name] for pos, name in art.sections if s < pos < e]
+        assert ch.meta.get("section_breaks", []) == inner, ch.text[:30]
+    assert sum("section_breaks" in ch.meta for ch in chunks) >= 4
+    assert sum(ch.meta.get("section") is None for ch in chunks) < len(chunks) // 2
 
 
 def test_full_dates_and_plain_documents():
