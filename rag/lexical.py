@@ -6,14 +6,15 @@ each chunk's terms are kept beside the index as vocabulary ids (``doc_terms.*.np
 A rebuild segments only the new chunks and reuses the ids of the kept ones; the
 vocabulary only grows (a term of a deleted chunk keeps its id, with no postings) until a
 full ``rag index --rebuild``.  The cache is an optimisation: when it is missing, from
-another term version, or damaged, the terms are segmented again.
+another term version, or damaged (its checksum in the manifest, checked when a change
+reads it), the terms are segmented again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # "Building index from IDs
 
 TERMS_VERSION = 1  # bump whenever index_terms changes what it returns
 _IDS, _OFFSETS, _META = "doc_terms.ids.npy", "doc_terms.offsets.npy", "doc_terms.json"
+CACHE_FILES = (_IDS, _OFFSETS, _META)  # the term cache: losing them costs time, never answers
 
 
 class DocIds:
@@ -62,12 +64,23 @@ class IdLists(list):
 
 class LexicalIndex:
     def __init__(
-        self, retriever=None, n_docs: int = 0, *, doc_ids: DocIds | None = None, folder: Path | None = None
+        self, retriever=None, n_docs: int = 0, *, doc_ids: DocIds | None = None, folder: Path | None = None,
+        cache_intact: Callable[[str], bool] | None = None,
     ) -> None:
         self._bm25 = retriever
         self.n_docs = n_docs
         self._doc_ids = doc_ids  # each chunk's terms as vocabulary ids, held from a build until saved
         self._folder = folder  # where the saved doc_terms files are (read only when a rebuild reuses them)
+        self._cache_intact = cache_intact  # name in CACHE_FILES -> still as saved (the store's checksums)
+
+    @property
+    def num_docs(self) -> int:
+        """How many chunks the BM25 arrays themselves say they hold (0 for an empty index)."""
+        return int(self._bm25.scores["num_docs"]) if self._bm25 is not None else 0
+
+    def has_term_cache(self) -> bool:
+        """Whether a rebuild could reuse every chunk's stored terms instead of segmenting them."""
+        return self._bm25 is not None and (self._doc_ids is not None or self._load_doc_ids() is not None)
 
     @classmethod
     def build(cls, texts: Sequence[str], show_progress: bool = False) -> LexicalIndex:
@@ -121,25 +134,29 @@ class LexicalIndex:
         np.save(folder / _OFFSETS, doc_ids.offsets, allow_pickle=False)
         (folder / _META).write_text(json.dumps({"terms_version": TERMS_VERSION, "docs": self.n_docs}))
 
-    def saved_in(self, folder: Path) -> None:
+    def saved_in(self, folder: Path, cache_intact: Callable[[str], bool] | None = None) -> None:
         """The index now lives in ``folder``: drop the in-memory term ids (1 KB a chunk), read them
-        from there if a later rebuild wants them."""
-        self._doc_ids, self._folder = None, folder
+        from there if a later rebuild wants them, if ``cache_intact`` says each file is as saved."""
+        self._doc_ids, self._folder, self._cache_intact = None, folder, cache_intact
 
     @classmethod
-    def load(cls, folder: Path, n_docs: int) -> LexicalIndex:
+    def load(cls, folder: Path, n_docs: int, cache_intact: Callable[[str], bool] | None = None) -> LexicalIndex:
+        """The BM25 arrays in ``folder``; the term cache beside them is read (and ``cache_intact``
+        asked about each of its files) only when a rebuild wants it: serving never does."""
         import bm25s  # noqa: PLC0415
 
         if n_docs == 0:
             return cls(None, 0)
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False)
-        return cls(retriever, n_docs, folder=folder)
+        return cls(retriever, n_docs, folder=folder, cache_intact=cache_intact)
 
     def _load_doc_ids(self) -> DocIds | None:
         folder = self._folder
         if folder is None:
             return None
         try:
+            if self._cache_intact is not None and not all(self._cache_intact(name) for name in CACHE_FILES):
+                return None  # damaged in a way the checks below could miss (ids still in range)
             meta = json.loads((folder / _META).read_text())
             ids = np.load(folder / _IDS, allow_pickle=False)
             offsets = np.load(folder / _OFFSETS, allow_pickle=False)

@@ -4,6 +4,13 @@ Every save writes a new generation folder and then atomically replaces
 ``manifest.json``, which names the generation in force.  A crash at any moment
 leaves either the old or the new manifest, each pointing at complete files, so
 an interrupted build never damages the previous index.  Nothing is pickled.
+
+The manifest holds a SHA-256 of every file of the generation, keyed by its path
+inside it (``chunks.jsonl``, ``bm25/params.index.json``).  Opening checks them all
+except the BM25 term cache, which only a change reads: it is checked then, and a
+damaged cache is dropped (the terms are segmented again), never a reason to refuse
+the index.  A manifest without a file's checksum (the BM25 files, before they were
+covered) leaves that file unchecked until the next save writes one.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +31,16 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
-from .lexical import LexicalIndex
+from .lexical import CACHE_FILES, LexicalIndex
 from .types import Chunk
 from .vector_index import describe as describe_index
 from .vector_index import tune_after_load
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_FILES = ("vectors.faiss", "chunks.jsonl", "documents.json")
+REQUIRED_FILES = ("vectors.faiss", "chunks.jsonl", "documents.json")  # bm25/ is empty in an empty index
+LEXICAL_DIR = "bm25"
+_REBUILD = "rebuild with `rag index --rebuild`"
 
 
 @dataclass
@@ -58,12 +68,82 @@ def new_faiss_index(vectors: np.ndarray, dim: int):
     return build_index(vectors, dim)
 
 
-def _sha256(path: Path) -> str:
+def file_checksum(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (a million chunks make GB-sized arrays)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_PARALLEL_HASH_BYTES = 64 << 20  # below this, starting threads costs more than it saves (seeds/: 0.3 vs 2.9 ms)
+
+
+def file_checksums(gen_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    """``file_checksum`` of each named file of a generation.  A large index hashes several at once:
+    hashlib releases the GIL, so the BM25 arrays are hashed while the (larger) FAISS file is."""
+    paths = {n: gen_dir / n for n in names}
+    workers = min(len(paths), os.cpu_count() or 1)
+    if workers < 2 or sum(p.stat().st_size for p in paths.values()) < _PARALLEL_HASH_BYTES:
+        return {n: file_checksum(p) for n, p in paths.items()}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(paths, pool.map(file_checksum, paths.values()), strict=True))
+
+
+def data_files(gen_dir: Path) -> list[str]:
+    """Every data file of a generation, as its ``/``-separated path inside it: what the manifest covers."""
+    return sorted(p.relative_to(gen_dir).as_posix() for p in gen_dir.rglob("*") if p.is_file())
+
+
+def is_cache_file(name: str) -> bool:
+    """Whether ``name`` (a path inside a generation) is the BM25 term cache: an optimisation that
+    costs time, never answers, when it is lost."""
+    folder, _, base = name.rpartition("/")
+    return folder == LEXICAL_DIR and base in CACHE_FILES
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A data file of a generation that is missing or does not match its checksum."""
+
+    name: str  # its path inside the generation, as in the manifest
+    path: Path
+    missing: bool  # else: present but fails its checksum
+
+    @property
+    def cache(self) -> bool:
+        return is_cache_file(self.name)
+
+    def message(self) -> str:
+        what = "is missing" if self.missing else "fails its checksum"
+        if self.cache:
+            return f"BM25 term cache {self.path} {what}; the next change segments every chunk once and rewrites it"
+        return f"index file {self.path} {what}; {_REBUILD}"
+
+
+def check_files(gen_dir: Path, manifest: dict[str, Any], *, cache: bool = False, verify: bool = True) -> list[FileProblem]:
+    """The required files and those the manifest has a checksum for that are missing or, with ``verify``,
+    damaged, in name order; the term cache only with ``cache`` (it is checked when it is read)."""
+    expected = manifest["checksums"]
+    names = sorted(n for n in set(REQUIRED_FILES) | set(expected) if cache or not is_cache_file(n))
+    missing = {n for n in names if not (gen_dir / n).is_file()}
+    present = [n for n in names if n in expected and n not in missing] if verify else []
+    actual = file_checksums(gen_dir, present)
+    damaged = {n for n in present if actual[n] != expected[n]}
+    return [FileProblem(n, gen_dir / n, n in missing) for n in names if n in missing | damaged]
+
+
+def cache_check(gen_dir: Path, manifest: dict[str, Any]) -> Callable[[str], bool]:
+    """For ``LexicalIndex``: whether a term cache file still has the checksum recorded for it
+    (true when none was recorded: an index saved before the cache was covered)."""
+    expected = manifest["checksums"]
+
+    def intact(name: str) -> bool:
+        want = expected.get(f"{LEXICAL_DIR}/{name}")
+        return want is None or file_checksum(gen_dir / LEXICAL_DIR / name) == want
+
+    return intact
 
 
 def _versions() -> dict[str, str]:
@@ -86,14 +166,14 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); rebuild with `rag index --rebuild`") from exc
+        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); {_REBUILD}") from exc
     for key in ("format_version", "generation", "embedder", "counts", "checksums"):
         if key not in manifest:
-            raise IndexCorruptError(f"{path} lacks the key {key!r}; rebuild with `rag index --rebuild`")
+            raise IndexCorruptError(f"{path} lacks the key {key!r}; {_REBUILD}")
     if manifest["format_version"] != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index format {manifest['format_version']} at {index_dir}, this version reads {FORMAT_VERSION}; "
-            "rebuild with `rag index --rebuild`"
+            f"{_REBUILD}"
         )
     return manifest
 
@@ -112,13 +192,9 @@ def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
 
     manifest = read_manifest(index_dir)
     gen = index_dir / manifest["generation"]
-    for name in _FILES:
-        path = gen / name
-        if not path.is_file():
-            raise IndexCorruptError(f"index file {path} is missing; rebuild with `rag index --rebuild`")
-        expected = manifest["checksums"].get(name)
-        if verify and expected and _sha256(path) != expected:
-            raise IndexCorruptError(f"index file {path} fails its checksum; rebuild with `rag index --rebuild`")
+    problems = check_files(gen, manifest, verify=verify)
+    if problems:
+        raise IndexCorruptError(problems[0].message())
     try:
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
     except RuntimeError as exc:
@@ -131,12 +207,12 @@ def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
     if not (len(chunks) == vectors.ntotal == n):
         raise IndexCorruptError(
             f"index at {index_dir} disagrees with itself: manifest {n} chunks, chunk store {len(chunks)}, "
-            f"FAISS {vectors.ntotal}; rebuild with `rag index --rebuild`"
+            f"FAISS {vectors.ntotal}; {_REBUILD}"
         )
     try:
-        lexical = LexicalIndex.load(gen / "bm25", len(chunks))
+        lexical = LexicalIndex.load(gen / LEXICAL_DIR, len(chunks), cache_intact=cache_check(gen, manifest))
     except (OSError, ValueError, KeyError) as exc:
-        raise IndexCorruptError(f"cannot read the BM25 index in {gen / 'bm25'}: {exc}") from exc
+        raise IndexCorruptError(f"cannot read the BM25 index in {gen / LEXICAL_DIR}: {exc}; {_REBUILD}") from exc
     return Snapshot(chunks, vectors, lexical, documents, manifest["embedder"], manifest.get("chunking", {}), manifest)
 
 
@@ -158,7 +234,7 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
             for c in snap.chunks:
                 f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
         (tmp / "documents.json").write_text(json.dumps(snap.documents, ensure_ascii=False, indent=1), encoding="utf-8")
-        snap.lexical.save(tmp / "bm25")
+        snap.lexical.save(tmp / LEXICAL_DIR)
         _fsync_tree(tmp)
         os.replace(tmp, index_dir / gen_name)
     except BaseException:
@@ -173,14 +249,14 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
         # kind and search parameters (IVF nlist/nprobe, HNSW M/efSearch); load_snapshot re-applies them
         "faiss": describe_index(snap.vectors),
         "counts": {"documents": len(snap.documents), "chunks": len(snap.chunks)},
-        "checksums": {name: _sha256(index_dir / gen_name / name) for name in _FILES},
+        "checksums": file_checksums(index_dir / gen_name, data_files(index_dir / gen_name)),
         "versions": _versions(),
         "created_at": (old or {}).get("created_at", now),
         "updated_at": now,
     }
     _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     _remove_stale(index_dir, keep=gen_name)
-    snap.lexical.saved_in(index_dir / gen_name / "bm25")
+    snap.lexical.saved_in(index_dir / gen_name / LEXICAL_DIR, cache_intact=cache_check(index_dir / gen_name, manifest))
     snap.manifest = manifest
     return manifest
 

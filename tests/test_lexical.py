@@ -65,16 +65,28 @@ def test_adding_a_file_segments_only_its_chunks_even_after_a_restart(writable_in
     assert again.search("黑茶产量", top_k=1)[0].chunk.doc_id == "tea.txt"
 
 
-@pytest.mark.parametrize("damage", ["missing", "other version", "truncated"])
+def _bm25(index_dir):
+    return index_dir / json.loads((index_dir / "manifest.json").read_text())["generation"] / "bm25"
+
+
+def _swap_one_term(bm25) -> None:
+    """Damage only the checksum can see: one chunk's first term id becomes another valid id."""
+    ids = np.load(bm25 / "doc_terms.ids.npy")
+    ids[0] = ids[1] if ids[1] != ids[0] else ids[0] + 1
+    np.save(bm25 / "doc_terms.ids.npy", ids, allow_pickle=False)
+
+
+@pytest.mark.parametrize("damage", ["missing", "other version", "truncated", "one id swapped"])
 def test_a_missing_or_damaged_term_cache_means_segmenting_again(writable_index, tmp_path, segment_calls, damage):
-    manifest = json.loads((writable_index / "manifest.json").read_text())
-    bm25 = writable_index / manifest["generation"] / "bm25"
+    bm25 = _bm25(writable_index)
     if damage == "missing":
         (bm25 / "doc_terms.ids.npy").unlink()
     elif damage == "other version":
         (bm25 / "doc_terms.json").write_text(json.dumps({"terms_version": 999}))
-    else:
+    elif damage == "truncated":
         np.save(bm25 / "doc_terms.offsets.npy", np.array([0, 5], dtype=np.int64))
+    else:
+        _swap_one_term(bm25)
     rag = RAG.open(writable_index, progress=False)
     n = rag.size
     rag.add(_doc(tmp_path, "kite", "潍坊国际风筝会今年有六十个国家参加。"))
@@ -83,3 +95,13 @@ def test_a_missing_or_damaged_term_cache_means_segmenting_again(writable_index, 
     segment_calls.clear()
     rag.add(_doc(tmp_path, "tea", "安化黑茶的产量去年增长了一成。"))
     assert len(segment_calls) == 1  # and the cache is whole again
+
+
+def test_verify_warns_of_a_damaged_term_cache_but_the_index_is_sound(writable_index):
+    from rag.verify import verify
+
+    _swap_one_term(_bm25(writable_index))
+    report = verify(writable_index, check_embedder=False)
+    assert report.ok, report.errors  # a cache: it costs the next change time, never an answer
+    assert report.facts["bm25_term_cache"].startswith("absent or unusable")
+    assert any("doc_terms.ids.npy fails its checksum" in w and "segments every chunk once" in w for w in report.warnings)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 
 import pytest
 
 from rag import RAG
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 from rag.store import write_lock
+from rag.verify import verify
+
+
+def _files_of(gen) -> set[str]:
+    """Every file of a generation, named as in the manifest (found here, not by the code under test)."""
+    return {p.relative_to(gen).as_posix() for p in gen.rglob("*") if p.is_file()}
 
 
 def test_missing_index_is_a_clear_error(tmp_path):
@@ -22,7 +29,10 @@ def test_manifest_describes_the_index(seed_index):
     assert m["embedder"] == {"name": "multilingual-e5-small", "dim": 384, "engine": "openvino"}
     assert m["chunking"] == {"chunk_tokens": 192, "overlap_tokens": 48, "headers": "none"}
     assert m["counts"]["documents"] == 1 and m["counts"]["chunks"] > 10
-    assert set(m["checksums"]) == {"vectors.faiss", "chunks.jsonl", "documents.json"}
+    gen = seed_index / m["generation"]
+    assert set(m["checksums"]) == _files_of(gen)  # every data file, BM25's included
+    assert {"vectors.faiss", "chunks.jsonl", "documents.json", "bm25/params.index.json",
+            "bm25/data.csc.index.npy", "bm25/vocab.index.json", "bm25/doc_terms.ids.npy"} <= set(m["checksums"])
     assert "faiss-cpu" in m["versions"]
     assert not list(seed_index.rglob("*.pkl")) and not list(seed_index.rglob("*.pickle"))
 
@@ -33,6 +43,53 @@ def test_a_damaged_file_fails_its_checksum(writable_index):
         f.write("\n")
     with pytest.raises(IndexCorruptError, match="checksum"):
         RAG.open(writable_index)
+
+
+def _flip_last_byte(path):
+    """Damage numpy or JSON can still read: the last byte of an array's data, or a JSON file's
+    last digit or brace turned into another character."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "name", ["data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json", "params.index.json"]
+)
+def test_a_damaged_bm25_file_is_refused_on_open_and_reported_by_verify(writable_index, name):
+    path = writable_index / json.loads((writable_index / "manifest.json").read_text())["generation"] / "bm25" / name
+    _flip_last_byte(path)
+    with pytest.raises(IndexCorruptError, match=re.escape(f"{path} fails its checksum; rebuild with `rag index --rebuild`")):
+        RAG.open(writable_index)
+    report = verify(writable_index, check_embedder=False)
+    assert not report.ok and any(f"bm25/{name} fails its checksum" in e for e in report.errors), report.errors
+
+
+def test_rag_verify_names_a_damaged_bm25_file_and_exits_4(writable_index):
+    from test_cli import rag as run_cli
+
+    gen = writable_index / json.loads((writable_index / "manifest.json").read_text())["generation"]
+    _flip_last_byte(gen / "bm25" / "data.csc.index.npy")
+    out = run_cli("verify", "--quick", "--index-dir", str(writable_index))
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert f"error: index file {gen / 'bm25' / 'data.csc.index.npy'} fails its checksum" in out.stdout
+
+
+def test_an_index_saved_before_bm25_was_covered_still_opens_and_is_covered_by_the_next_save(writable_index, tmp_path):
+    path = writable_index / "manifest.json"
+    m = json.loads(path.read_text())
+    m["checksums"] = {k: v for k, v in m["checksums"].items() if not k.startswith("bm25/")}
+    path.write_text(json.dumps(m))  # the manifest of a version that hashed the three main files only
+    rag = RAG.open(writable_index, progress=False)
+    assert rag.search("蓝风微短剧基地", top_k=1)[0].chunk.doc_id == "000_e58332798fe41e73.txt"
+    report = verify(writable_index, check_embedder=False)
+    assert report.ok and any("not covered" in w and "bm25/data.csc.index.npy" in w for w in report.warnings)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "kite.txt").write_text("潍坊国际风筝会今年有六十个国家参加。", encoding="utf-8")
+    rag.add(tmp_path / "new")
+    m = json.loads(path.read_text())
+    assert set(m["checksums"]) == _files_of(writable_index / m["generation"])
+    assert not [w for w in verify(writable_index, check_embedder=False).warnings if "not covered" in w]
 
 
 def test_a_truncated_faiss_file_is_reported(writable_index):
