@@ -1,13 +1,14 @@
 """The HTTP API (FastAPI) over one ``RAG``, with the Gradio chat mounted at ``/`` by ``build_app``/``serve``.
 
 Routes: ``GET /health``, ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
-``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``.
-Errors are ``{"error": message}`` with the status of ``STATUS_CODES``.
+``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``,
+``POST /api/session`` (the chat's upload cookie). Errors are ``{"error": message}`` with the status
+of ``STATUS_CODES``. Every request passes ``rag.http_guard.Guard`` first (host, origin, key, size).
 """
 
 from __future__ import annotations
 
-import hmac
+import dataclasses
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -38,6 +39,17 @@ from .errors import (
     LoaderError,
     RagError,
 )
+from .filters import check_text
+from .http_guard import (
+    MAX_JSON_BODY,
+    SESSION_COOKIE,
+    WRITE_PATHS,
+    Guard,
+    GuardConfig,
+    key_matches,
+    session_token,
+    supplied_key,
+)
 from .loaders import SUPPORTED_SUFFIXES
 from .pipeline import RAG
 
@@ -48,11 +60,9 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
 ]
 # Text formats only: binary formats the loaders may read (PDF, DOCX) are not accepted from the network.
 UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # exactly what the loaders read
-DEFAULT_MAX_UPLOAD_MB = 20.0
-MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
 MAX_UPLOAD_FILES = 20
 MAX_NAME_BYTES = 200
-WRITE_PATHS = re.compile(r"^/api/documents(/.*)?$")
+MAX_DOC_ID_CHARS = 1024  # a document id is a relative path; longer ones cannot exist on disk
 
 # Declared for the OpenAPI schema (the lock icon in /docs); the check itself is key_matches.
 BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server sets one")
@@ -62,37 +72,11 @@ _upload_locks: weakref.WeakKeyDictionary[RAG, threading.Lock] = weakref.WeakKeyD
 _upload_locks_guard = threading.Lock()
 
 
-# ---- settings from the environment -------------------------------------------------------------
-def max_upload_bytes(value: float | None = None) -> int:
-    """The upload size limit in bytes: ``value`` MB, else ``RAG_MAX_UPLOAD_MB``, else 20 MB."""
-    if value is None:
-        raw = os.environ.get("RAG_MAX_UPLOAD_MB", "").strip()
-        try:
-            value = float(raw) if raw else DEFAULT_MAX_UPLOAD_MB
-        except ValueError:
-            raise ConfigError(f"RAG_MAX_UPLOAD_MB must be a number. Currently, it is {raw!r}") from None
+def max_upload_bytes(value: float) -> int:
+    """``value`` MB in bytes (``ConfigError`` unless positive)."""
     if value <= 0:
-        raise ConfigError(f"RAG_MAX_UPLOAD_MB must be positive. Currently, it is {value}")
+        raise ConfigError(f"max_upload_mb (RAG_MAX_UPLOAD_MB) must be positive. Currently, it is {value}")
     return int(value * 1024 * 1024)
-
-
-def api_key_from_env() -> str | None:
-    return os.environ.get("RAG_API_KEY", "").strip() or None
-
-
-def key_matches(expected: str | None, supplied: str | None) -> bool:
-    """True when no key is configured, or ``supplied`` equals it (compared in constant time)."""
-    if not expected:
-        return True
-    return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
-
-
-def _supplied_key(headers: Any) -> str | None:
-    auth = headers.get("authorization") or ""
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return (headers.get("x-api-key") or "").strip() or None
 
 
 # ---- uploads -----------------------------------------------------------------------------------
@@ -140,13 +124,17 @@ def _upload_lock(rag: RAG) -> threading.Lock:
 def add_uploads(rag: RAG, files: Sequence[tuple[str, BinaryIO]], max_bytes: int | None = None) -> Any:
     """Save uploads under ``<index_dir>/documents/`` (sanitised names), then ``rag.add`` them.
 
+    Uploads and documents indexed from folders share one id space (the file name), so an upload
+    whose name is already a document from another source is stored under a name of its own
+    (``name-upload.txt``, then ``name-upload-2.txt`` …) and the report's ``renamed`` says so; an
+    upload of a name that is already an upload replaces it (a newer version).
     All names are checked before anything is written. Each file is written to a hidden temporary
     name and moved into place, so a half-written upload is never indexed. A file the loaders
     reject (empty, binary, ...) is removed again (or the earlier file of that name restored) and
     reported in ``skipped``; if embedding fails, the saved uploads stay on disk. Returns the
     ``IndexReport``.
     """
-    limit = max_upload_bytes() if max_bytes is None else max_bytes
+    limit = max_upload_bytes(rag.settings.max_upload_mb) if max_bytes is None else max_bytes
     if not files:
         raise ConfigError("no files were uploaded")
     if len(files) > MAX_UPLOAD_FILES:
@@ -157,11 +145,12 @@ def add_uploads(rag: RAG, files: Sequence[tuple[str, BinaryIO]], max_bytes: int 
         raise ConfigError(f"two uploads would be stored under the same name: {', '.join(dupes)}")
     folder = documents_dir(rag)
     with _upload_lock(rag):
+        stored = _stored_names(rag, names)
         folder.mkdir(parents=True, exist_ok=True)
         saved: list[tuple[Path, Path | None]] = []  # (file, backup of the file it replaced)
         try:
             for name, (_, stream) in zip(names, files, strict=True):
-                saved.append(_save(folder, name, stream, limit))
+                saved.append(_save(folder, stored[name], stream, limit))
         except BaseException:
             for path, backup in saved:
                 _restore(path, backup)
@@ -179,7 +168,26 @@ def add_uploads(rag: RAG, files: Sequence[tuple[str, BinaryIO]], max_bytes: int 
                 _restore(path, backup)
             elif backup is not None:
                 backup.unlink(missing_ok=True)
-    return report
+    renamed = {name: to for name, to in stored.items() if to != name}
+    return dataclasses.replace(report, renamed=renamed) if renamed else report
+
+
+def _stored_names(rag: RAG, names: Sequence[str]) -> dict[str, str]:
+    """The name each upload is stored (and so identified) under: its own, unless a document from
+    another source (a folder given to ``rag index``) already has that id."""
+    uploads = documents_dir(rag).resolve()
+    taken = {d["doc_id"] for d in rag.documents() if Path(d.get("path", "")).parent.resolve() != uploads}
+    used = set(names)
+    out: dict[str, str] = {}
+    for name in names:
+        candidate, n = name, 1
+        suffix = Path(name).suffix
+        while candidate in taken or (candidate != name and candidate in used):
+            candidate = f"{name[: -len(suffix)]}-upload{'' if n == 1 else f'-{n}'}{suffix}"
+            n += 1
+        used.add(candidate)
+        out[name] = candidate
+    return out
 
 
 def _save(folder: Path, name: str, stream: BinaryIO, limit: int) -> tuple[Path, Path | None]:
@@ -217,6 +225,7 @@ def delete_document(rag: RAG, doc_id: str) -> list[str]:
     then the tombstone: a crash at any point never lets the next start re-index an upload
     whose delete was acknowledged (hidden files are not indexed).
     """
+    check_doc_id(doc_id)
     folder = documents_dir(rag).resolve()
     stored = (folder / doc_id).resolve()
     tomb = None
@@ -234,6 +243,16 @@ def delete_document(rag: RAG, doc_id: str) -> list[str]:
     return removed
 
 
+def check_doc_id(doc_id: Any) -> str:
+    """A document id a client may name: text of a bounded length, without NUL or control characters."""
+    if not isinstance(doc_id, str) or not doc_id:
+        raise ConfigError("a document id is required")
+    check_text(doc_id, "document id", MAX_DOC_ID_CHARS)
+    if any(unicodedata.category(ch) == "Cc" for ch in doc_id):
+        raise ConfigError(f"document id {doc_id[:80]!r} contains control characters")
+    return doc_id
+
+
 class UploadTooLarge(RagError):
     """An upload is over ``RAG_MAX_UPLOAD_MB``."""
 
@@ -245,7 +264,9 @@ Retrieval = Literal["hybrid", "dense", "lexical"]
 class AskRequest(BaseModel):
     question: str = Field(description="the question (at most max_question_chars characters)")
     top_k: int | None = Field(None, ge=1, le=50, description="passages given to the generator (default: the top_k setting)")
-    generator: str | None = Field(None, max_length=200, description='"extractive" or "provider:model", e.g. openai:gpt-4o-mini')
+    generator: str | None = Field(
+        None, max_length=200,
+        description='one of the generators this server allows (GET /health: "generators"); default: the configured one')
     history: list[Any] | None = Field(None, description='earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
     retrieval: Retrieval | None = None
     filters: dict[str, str] | None = Field(
@@ -264,10 +285,19 @@ class SearchRequest(BaseModel):
 
 
 # ---- the app -----------------------------------------------------------------------------------
-def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None) -> FastAPI:
-    """The HTTP API over ``rag``. ``api_key`` (default ``RAG_API_KEY``) guards the document writes."""
-    key = api_key if api_key is not None else api_key_from_env()
-    upload_limit = max_upload_bytes(max_upload_mb)
+def create_api(
+    rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None,
+    allowed_hosts: frozenset[str] | None = None, resolve_staged: Any = None,
+) -> FastAPI:
+    """The HTTP API over ``rag``, behind ``Guard``.
+
+    ``api_key`` and ``max_upload_mb`` default to the settings (``RAG_API_KEY``, ``RAG_MAX_UPLOAD_MB``);
+    ``allowed_hosts`` (None: any) are the Host names answered; ``resolve_staged`` maps the chat's
+    staged-upload references to files (see ``ui.staging``).
+    """
+    settings = rag.settings
+    key = (api_key if api_key is not None else settings.api_key).strip() or None
+    upload_limit = max_upload_bytes(max_upload_mb if max_upload_mb is not None else settings.max_upload_mb)
     error = {"model": ErrorBody}
     app = FastAPI(
         title="rag-zh", version="0.1.0",
@@ -279,12 +309,17 @@ def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | N
     app.state.api_key = key
     app.state.max_upload_bytes = upload_limit
 
-    app.add_middleware(_Guard, api_key=key, upload_limit=upload_limit)
+    app.state.guard = GuardConfig(
+        api_key=key, upload_limit=upload_limit, allowed_hosts=allowed_hosts,
+        allowed_origins=frozenset(o.rstrip("/").lower() for o in settings.comma_list("allowed_origins")),
+        resolve_staged=resolve_staged,
+    )
+    app.add_middleware(Guard, config=app.state.guard)
 
     def require_key(
         request: Request, _b: Annotated[Any, Depends(BEARER)] = None, _h: Annotated[Any, Depends(HEADER_KEY)] = None,
     ) -> None:
-        if not key_matches(key, _supplied_key(request.headers)):
+        if not key_matches(key, supplied_key(request.headers)):
             raise HTTPException(401, "missing or wrong API key")
 
     @app.exception_handler(RagError)
@@ -323,14 +358,28 @@ def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | N
             "status": "ok", "documents": len(docs), "chunks": rag.size,
             "embedder": rag.settings.embedder, "generator": rag.settings.generator,
             "retrieval": rag.settings.retrieval, "top_k": rag.settings.top_k,
-            "write_protected": bool(key),
+            "write_protected": bool(key), "generators": [g for g in settings.network_generators() if g != "*"],
         }
+
+    @app.post("/api/session", tags=["status"], status_code=204,
+              responses={401: {"description": "missing or wrong API key"}})
+    def session(request: Request) -> Response:
+        """Check the key and set the chat's session cookie (HttpOnly, SameSite=Strict): the browser's
+        file box uploads with it, as it cannot send a header. Without a server key: nothing to do."""
+        if not key:
+            return Response(status_code=204)
+        if not key_matches(key, supplied_key(request.headers)):
+            raise HTTPException(401, "missing or wrong API key")
+        response = Response(status_code=204)
+        response.set_cookie(SESSION_COOKIE, session_token(key), httponly=True, samesite="strict", path="/")
+        return response
 
     @app.post("/api/ask", tags=["answers"])
     def ask(req: AskRequest) -> dict[str, Any]:
         """Answer with citations: the JSON of ``rag ask --json``."""
         return rag.ask(
-            req.question, top_k=req.top_k, retrieval=req.retrieval, generator=req.generator, history=req.history,
+            req.question, top_k=req.top_k, retrieval=req.retrieval,
+            generator=settings.check_network_generator(req.generator), history=req.history,
             filters=req.filters,
         ).to_dict()
 
@@ -342,7 +391,8 @@ def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | N
     def ask_stream(req: AskRequest) -> StreamingResponse:
         """Server-sent events: ``sources``, then ``token`` pieces, then the final ``answer``."""
         events = rag.ask_stream(
-            req.question, top_k=req.top_k, retrieval=req.retrieval, generator=req.generator, history=req.history,
+            req.question, top_k=req.top_k, retrieval=req.retrieval,
+            generator=settings.check_network_generator(req.generator), history=req.history,
             filters=req.filters,
         )
         first = next(events)  # bad input raises here, before the 200 is sent
@@ -375,6 +425,7 @@ def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | N
     ) -> dict[str, Any]:
         """Store the files under ``<index_dir>/documents/`` and index them: the ``IndexReport``."""
         report = add_uploads(rag, [(f.filename or "", f.file) for f in files], max_bytes=upload_limit)
+        # (a name taken by a folder-indexed document is stored under its own: see `renamed`)
         if report.skipped and not (report.added or report.updated or report.unchanged):
             reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in report.skipped.items())
             raise ConfigError(f"nothing could be indexed: {reasons}")
@@ -388,55 +439,6 @@ def create_api(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | N
         return {"deleted": delete_document(rag, doc_id)}
 
     return app
-
-
-class BodyTooLarge(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, "request body too large")
-
-
-class _Guard:
-    """ASGI middleware for ``/api/``: the API key on document writes, and request body limits.
-
-    Both act before the body is read: a write without the key gets 401, a declared
-    ``Content-Length`` over the limit gets 413 at once, and a body that grows past the limit
-    while it is read stops with 413 (through the app's JSON error handler).
-    """
-
-    def __init__(self, app: Any, api_key: str | None, upload_limit: int) -> None:
-        self.app = app
-        self.api_key = api_key
-        self.upload_limit = upload_limit + 64 * 1024  # room for the multipart framing
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/api/"):
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        write = WRITE_PATHS.match(path) is not None and scope["method"] in ("POST", "DELETE", "PUT", "PATCH")
-        if write and not key_matches(self.api_key, _supplied_key(headers)):
-            return await _unauthorized()(scope, receive, send)
-        limit = self.upload_limit if write else MAX_JSON_BODY
-        try:
-            declared = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            what = (f"upload too large: the limit is {(self.upload_limit - 64 * 1024) / 1024 / 1024:g} MB "
-                    "(RAG_MAX_UPLOAD_MB)") if write else f"request body too large: the limit is {MAX_JSON_BODY // 1024} KB"
-            return await JSONResponse({"error": what}, status_code=413)(scope, receive, send)
-        seen = 0
-
-        async def counted() -> dict:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge()
-            return message
-
-        await self.app(scope, counted, send)
 
 
 def _sse(first: Any, rest: Iterator[Any]) -> Iterator[str]:
@@ -453,25 +455,43 @@ def _event(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _unauthorized() -> JSONResponse:
-    return JSONResponse(
-        {"error": "missing or wrong API key (send Authorization: Bearer KEY or X-API-Key: KEY)"},
-        status_code=401, headers={"WWW-Authenticate": "Bearer"},
-    )
+def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None,
+              allowed_hosts: frozenset[str] | None = None) -> FastAPI:
+    """The API with the Gradio chat mounted at ``/`` (API routes first, so they take precedence).
 
+    The chat's uploads go to a staging folder of this server's own (``ui.staging``): Gradio's
+    upload route is replaced, and ``Guard`` lets event payloads name only files staged there.
+    """
+    import atexit  # noqa: PLC0415 - only the composed server needs these
+    import contextlib  # noqa: PLC0415
 
-def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None) -> FastAPI:
-    """The API with the Gradio chat mounted at ``/`` (API routes first, so they take precedence)."""
     import gradio as gr  # noqa: PLC0415 - the API alone (tests, scripts) must not pay for Gradio
 
     from ui.app import CSS, create_app  # noqa: PLC0415 - ui imports rag.api: import it late
+    from ui.staging import Staging, add_upload_route  # noqa: PLC0415
 
-    app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb)
-    blocks = create_app(rag, api_key=app.state.api_key)
-    return gr.mount_gradio_app(
-        app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
-        footer_links=[], run_history=False,
-    )
+    staging = Staging()
+    atexit.register(staging.cleanup)
+    app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb, allowed_hosts=allowed_hosts,
+                     resolve_staged=staging.resolve)
+    app.state.staging = staging
+    add_upload_route(app, staging, app.state.max_upload_bytes)
+    with staging.as_gradio_temp_dir():
+        blocks = create_app(rag, api_key=app.state.api_key, staging=staging)
+        mounted = gr.mount_gradio_app(
+            app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
+            footer_links=[], run_history=False,
+        )
+    inner = mounted.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> Any:
+        async with inner(application) as state:
+            yield state
+        staging.cleanup()  # staged files do not outlive the server
+
+    mounted.router.lifespan_context = lifespan
+    return mounted
 
 
 def open_index(index_dir: str | Path, seeds: Sequence[str | Path] | None = None, **settings: Any) -> RAG:
@@ -497,11 +517,13 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
     """Open (or build) the index, mount the chat on the API and run uvicorn until interrupted."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
+    from .http_guard import loopback_hosts  # noqa: PLC0415
+
     rag = open_index(index_dir, seeds)
     report = index_pending_uploads(rag)
     if report is not None and (report.added or report.updated):
         print(f"indexed {len(report.added) + len(report.updated)} stored upload(s) left from an earlier run")
-    app = build_app(rag)
+    app = build_app(rag, allowed_hosts=loopback_hosts(host, rag.settings.comma_list("allowed_hosts")))
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
         shown = "127.0.0.1"
@@ -514,6 +536,6 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
 
 
 __all__ = [
-    "add_uploads", "build_app", "create_api", "delete_document", "index_pending_uploads", "open_index",
-    "safe_filename", "serve",
+    "add_uploads", "build_app", "check_doc_id", "create_api", "delete_document", "index_pending_uploads",
+    "key_matches", "open_index", "safe_filename", "serve",
 ]

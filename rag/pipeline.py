@@ -14,7 +14,7 @@ from .chunking import ChunkSettings
 from .config import Settings
 from .embedders import Embedder, load_embedder
 from .errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
-from .filters import allowed_positions
+from .filters import allowed_positions, is_encodable
 from .filters import validate as validate_filters
 from .generators import ExtractiveGenerator
 from .generators.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
@@ -256,6 +256,8 @@ class RAG:
         q = question.translate(_CONTROL).strip()
         if not q:
             raise ConfigError("question is empty")
+        if not is_encodable(q):  # tokenizers, jieba and the JSON answer would all fail on it later
+            raise ConfigError("question contains a lone UTF-16 surrogate (invalid Unicode text)")
         if len(q) > self.settings.max_question_chars:
             raise ConfigError(
                 f"question is {len(q)} characters, over the limit of {self.settings.max_question_chars} "
@@ -270,6 +272,8 @@ def _history(history: History) -> list[tuple[str, str]]:
     for item in history or []:
         if isinstance(item, dict):
             role, text = str(item.get("role", "user")), item.get("content")
+            if isinstance(text, str) and not is_encodable(text):
+                raise ConfigError("a history message contains a lone UTF-16 surrogate (invalid Unicode text)")
             if isinstance(text, str) and text.strip():
                 turns.append(("assistant" if role == "assistant" else "user", text))
         elif isinstance(item, (list, tuple)) and len(item) == 2:

@@ -180,6 +180,7 @@ class IndexReport:
     chunks_reused: int
     total_chunks: int
     seconds: float
+    renamed: dict[str, str] = field(default_factory=dict)  # upload name -> the id it was stored under
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,3 +51,18 @@ def writable_index(seed_index, tmp_path) -> Path:
     dst = tmp_path / "index"
     shutil.copytree(seed_index, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def index_copy(seed_index, tmp_path_factory) -> Path:
+    """A copy of the seed index for one test module, which may change it."""
+    dst = tmp_path_factory.mktemp("module-index") / "index"
+    shutil.copytree(seed_index, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def rag(index_copy):
+    from rag import RAG
+
+    return RAG.open(index_copy, progress=False)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,20 +17,6 @@ SEED_Q = "蓝风微短剧基地从签约到试运营用了多少天？"
 SEED_DOC = SEED_FILE.name
 NEW_DOC = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
 NEW_Q = "紫藤镇风筝节今年吸引了多少游客？"
-
-
-@pytest.fixture(scope="module")
-def index_copy(seed_index, tmp_path_factory) -> Path:
-    dst = tmp_path_factory.mktemp("api") / "index"
-    shutil.copytree(seed_index, dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def rag(index_copy):
-    from rag import RAG
-
-    return RAG.open(index_copy, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +35,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(rag):
-    """The API with the Gradio UI mounted, served by uvicorn in a thread; yields its base URL."""
+@contextlib.contextmanager
+def serving(app):
+    """``app`` served by uvicorn in a thread on a free loopback port; yields its base URL."""
     import uvicorn
 
-    from rag.api import build_app
-
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(build_app(rag, api_key=""), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(rag):
+    """The API with the Gradio UI mounted, served by uvicorn in a thread; yields its base URL."""
+    from rag.api import build_app
+
+    with serving(build_app(rag, api_key="")) as base:
+        yield base
 
 
 def upload(c, name: str, data: bytes, **kw):
@@ -241,13 +236,14 @@ def test_an_oversized_upload_is_413(client, index_copy):
     assert not (index_copy / "documents" / "big.txt").exists()
 
 
-def test_the_upload_limit_comes_from_the_environment(rag, monkeypatch):
+def test_the_upload_limit_comes_from_the_environment(index_copy, monkeypatch):
     from fastapi.testclient import TestClient
 
+    from rag import RAG
     from rag.api import create_api
 
-    monkeypatch.setenv("RAG_MAX_UPLOAD_MB", "0.01")
-    with TestClient(create_api(rag, api_key="")) as c:
+    monkeypatch.setenv("RAG_MAX_UPLOAD_MB", "0.01")  # read with every other setting, when the index opens
+    with TestClient(create_api(RAG.open(index_copy, progress=False), api_key="")) as c:
         r = upload(c, "medium.txt", b"x" * 20_000)
     assert r.status_code == 413
 
@@ -283,13 +279,14 @@ def test_safe_filename():
     assert safe_filename("X.TXT") == "X.TXT"
 
 
-def test_the_api_key_guards_writes(rag, monkeypatch):
+def test_the_api_key_guards_writes(index_copy, monkeypatch):
     from fastapi.testclient import TestClient
 
+    from rag import RAG
     from rag.api import create_api
 
     monkeypatch.setenv("RAG_API_KEY", "s3cret")
-    with TestClient(create_api(rag)) as c:
+    with TestClient(create_api(RAG.open(index_copy, progress=False))) as c:
         assert upload(c, "k.txt", "钥匙测试。".encode()).status_code == 401
         assert upload(c, "k.txt", "钥匙测试。".encode(), headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.delete("/api/documents/k.txt").status_code == 401
@@ -399,7 +396,6 @@ def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_
 
 
 def test_a_deleted_upload_stays_deleted_after_a_restart_even_in_a_moved_index(writable_index, tmp_path):
-    import shutil
 
     from rag import RAG
     from rag.api import delete_document, documents_dir, index_pending_uploads

@@ -162,7 +162,7 @@ def test_the_sse_stream_carries_the_extractive_answer_when_the_llm_fails(seed_in
     from rag.api import create_api
 
     extractive = seed_rag.ask(QUESTION).answer
-    with failing_llm(when, monkeypatch), TestClient(create_api(RAG.open(seed_index), api_key="")) as client:
+    with failing_llm(when, monkeypatch), TestClient(create_api(RAG.open(seed_index, allowed_generators="openai:test-model"), api_key="")) as client:
         r = client.post("/api/ask/stream", json={"question": QUESTION, "generator": "openai:test-model"})
     assert r.status_code == 200, r.text
     events = parse_sse(r.text)

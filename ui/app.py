@@ -16,6 +16,7 @@ from rag.errors import RagError
 from rag.pipeline import RAG
 
 from . import render
+from .staging import Staging
 
 EXAMPLES = [
     "蓝风微短剧基地从签约到试运营用了多少天？",
@@ -58,9 +59,24 @@ mark.rag-quote { background: #fde68a; color: #111827; padding: 0 2px; border-rad
 """
 
 
-def create_app(rag: RAG, *, api_key: str | None = None) -> gr.Blocks:
-    """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads and deletes."""
+# The file box uploads before any event runs and cannot send a header: with a server key, the key
+# typed here is exchanged for the HttpOnly session cookie that the upload route accepts.
+SESSION_JS = """async (key) => {
+  try { await fetch('/api/session', {method: 'POST', headers: {'X-API-Key': key || ''}, credentials: 'same-origin'}); }
+  catch (e) {}
+}"""
+
+
+def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None = None) -> gr.Blocks:
+    """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads and deletes.
+
+    ``staging`` is the server's upload folder (``ui.staging``): the upload event reads only files
+    staged there, whatever path a client puts in its request. Without one (the UI built alone, not
+    served by ``rag.api.build_app``) uploads are refused.
+    """
     settings = rag.settings
+    generators = [g for g in settings.network_generators() if g != "*"]
+    any_generator = "*" in settings.network_generators()
 
     def summary() -> str:
         docs = rag.documents()
@@ -88,7 +104,7 @@ def create_app(rag: RAG, *, api_key: str | None = None) -> gr.Blocks:
         try:
             events = rag.ask_stream(
                 message, top_k=int(top_k), retrieval="hybrid" if hybrid else "dense",
-                generator=(generator or "").strip() or None, history=turns or None,
+                generator=settings.check_network_generator(generator), history=turns or None,
             )
             for event in events:
                 if event.type == "sources":
@@ -115,8 +131,12 @@ def create_app(rag: RAG, *, api_key: str | None = None) -> gr.Blocks:
             return render.status_html([("error", "API 密钥错误 Wrong or missing API key")]), *doc_state(), gr.skip()
         if not files:
             return render.status_html([("warn", "请先选择文件 Choose files first")]), *doc_state(), gr.skip()
+        staged = [staging.resolve(str(f)) if staging is not None else None for f in files]
+        if any(p is None for p in staged):  # a path the client made up: a server file, not an upload
+            return render.status_html([("error", "上传失败 Upload failed: not a file uploaded to this server")]), \
+                *doc_state(), None
         progress(0.05, desc="保存文件 Saving files…")
-        handles = [(Path(f).name, open(f, "rb")) for f in files]  # noqa: SIM115 - closed below
+        handles = [(Path(p).name, open(p, "rb")) for p in staged]  # noqa: SIM115 - closed below
         try:
             progress(0.15, desc="切分与嵌入 Chunking and embedding…")
             report = add_uploads(rag, handles)
@@ -125,8 +145,13 @@ def create_app(rag: RAG, *, api_key: str | None = None) -> gr.Blocks:
         finally:
             for _, fh in handles:
                 fh.close()
+            for p in staged:  # stored under documents/ by now, or refused: the staged copy goes
+                staging.release(p)
         progress(1.0, desc="完成 Done")
         lines: list[tuple[str, str]] = []
+        for name, stored in report.renamed.items():
+            lines.append(("warn", f"已改名 Stored as {stored}: 已有来自其他来源的同名文档 "
+                                  f"a document from another source is already named {name}"))
         if report.added or report.updated:
             names = ", ".join(report.added + report.updated)
             done = f"{report.chunks_embedded} 个段落 chunks embedded, {report.seconds:.1f} s"
@@ -177,9 +202,10 @@ def create_app(rag: RAG, *, api_key: str | None = None) -> gr.Blocks:
                     gr.Markdown("### 设置 Settings")
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="检索段落数 Passages (top-k)",
                                       elem_id="rag-topk")
-                    generator = gr.Textbox(
-                        value=settings.generator, label="生成器 Generator", elem_id="rag-generator",
-                        info="extractive（离线 offline）或 provider:model，如 openai:gpt-4o-mini",
+                    generator = gr.Dropdown(  # what the operator allows (RAG_ALLOWED_GENERATORS), no free text
+                        choices=generators, value=generators[0], label="生成器 Generator", elem_id="rag-generator",
+                        interactive=len(generators) > 1 or any_generator, allow_custom_value=any_generator,
+                        info="服务器允许的生成器 the generators this server allows (RAG_ALLOWED_GENERATORS)",
                     )
                     hybrid = gr.Checkbox(
                         value=settings.retrieval != "dense", label="混合检索 Hybrid retrieval",
@@ -228,6 +254,7 @@ def create_app(rag: RAG, *, api_key: str | None = None) -> gr.Blocks:
         add.click(upload, [files, key], [*doc_outputs, files], concurrency_limit=1, api_visibility="private")
         remove.click(delete, [doc_choice, key], doc_outputs, concurrency_limit=1, api_visibility="private")
         refresh.click(doc_state, None, [table, doc_choice, index_summary], api_visibility="private")
+        key.change(None, [key], None, js=SESSION_JS, api_visibility="private")
         demo.load(doc_state, None, [table, doc_choice, index_summary], api_visibility="private")
     return demo
 

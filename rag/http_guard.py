@@ -1,0 +1,287 @@
+"""ASGI middleware in front of the HTTP API and the mounted chat: every request is checked here first.
+
+Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some of its own checks
+(``processing_utils._check_allowed`` returns early), so nothing here relies on Gradio's:
+
+- **Host** (``allowed_hosts``): a server on loopback answers only requests addressed to loopback
+  names, so a web page whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) cannot reach it.
+- **Cross-site writes**: a POST, PUT, PATCH or DELETE that a browser marks as coming from another
+  origin (``Sec-Fetch-Site``, else ``Origin`` against ``Host``) is refused with 403, unless that
+  origin is in ``allowed_origins``. Requests without these headers are not a browser's (curl, SDKs).
+- **The API key**, when set: document writes (``/api/documents``) and Gradio's upload route need it
+  (``Authorization: Bearer``, ``X-API-Key``, or the chat's session cookie from ``POST /api/session``).
+- **Body size**: JSON bodies and uploads are bounded, on ``Content-Length`` and while they are read.
+- **Gradio file references**: every ``"path"`` in a JSON body sent to ``/gradio_api/`` must name a
+  file staged by this server's upload route; it is rewritten to that file, anything else is a 400.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
+MAX_GRADIO_BODY = 8 * 1024 * 1024  # the chat sends its whole visible conversation with each event
+MULTIPART_SLACK = 64 * 1024  # room for the multipart framing around the files
+WRITE_PATHS = re.compile(r"^/api/documents(/.*)?$")
+GRADIO_UPLOAD = "/gradio_api/upload"
+GRADIO_FILE = "/gradio_api/file="
+SESSION_COOKIE = "rag_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def key_matches(expected: str | None, supplied: str | None) -> bool:
+    """True when no key is configured, or ``supplied`` equals it (compared in constant time)."""
+    if not expected:
+        return True
+    return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def session_token(api_key: str) -> str:
+    """The chat's session cookie value: derived from the key, so the key itself is never stored."""
+    return hmac.new(api_key.encode(), b"rag-zh chat session", hashlib.sha256).hexdigest()
+
+
+def supplied_key(headers: Any) -> str | None:
+    auth = headers.get("authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return (headers.get("x-api-key") or "").strip() or None
+
+
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def host_name(value: str) -> str:
+    """``Host`` header or URL authority → the bare lower-case host (no port, no IPv6 brackets)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+@dataclass
+class GuardConfig:
+    api_key: str | None = None
+    upload_limit: int = 20 * 1024 * 1024
+    allowed_hosts: frozenset[str] | None = None  # None: any Host (a server reachable under many names)
+    allowed_origins: frozenset[str] = frozenset()
+    # maps a client's staged-file reference to the staged file's path, or None if it names no staged file
+    resolve_staged: Callable[[str], str | None] | None = None
+
+    def key_ok(self, headers: dict[str, str]) -> bool:
+        if not self.api_key:
+            return True
+        cookie = _cookie(headers, SESSION_COOKIE)
+        return key_matches(self.api_key, supplied_key(headers)) or bool(
+            cookie and hmac.compare_digest(cookie, session_token(self.api_key)))
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
+
+
+class Guard:
+    """The checks above, as raw ASGI middleware: they act before any body is parsed."""
+
+    def __init__(self, app: Any, config: GuardConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if path.startswith(GRADIO_FILE) and self.config.resolve_staged is not None:
+            scope = self._staged_file_scope(scope)
+        if method in UNSAFE_METHODS and path.startswith("/gradio_api/") and path != GRADIO_UPLOAD:
+            return await self._gradio_json(scope, receive, send)
+        limit = self._limit(path, method)
+        if limit is None:
+            return await self.app(scope, receive, send)
+        declared = _declared_length(headers)
+        if declared > limit:
+            return await _too_large(self._upload_path(path, method), self.config.upload_limit)(scope, receive, send)
+        await self.app(scope, _counted(receive, limit), send)
+
+    # ---- the checks ------------------------------------------------------------------------
+    def _refusal(self, scope: dict, headers: dict[str, str]) -> JSONResponse | None:
+        cfg = self.config
+        if cfg.allowed_hosts is not None and host_name(headers.get("host", "")) not in cfg.allowed_hosts:
+            return _error(421, f"this server does not answer for host {headers.get('host', '')!r} "
+                               "(RAG_ALLOWED_HOSTS lists more names)")
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if (method in UNSAFE_METHODS or scope["type"] == "websocket") and self._cross_site(headers):
+            return _error(403, f"cross-site request refused: origin {headers.get('origin') or '(unknown)'} may not "
+                               "write to this server (RAG_ALLOWED_ORIGINS lists origins that may)")
+        if method in UNSAFE_METHODS and self._upload_path(path, method) and not cfg.key_ok(headers):
+            return _unauthorized()
+        return None
+
+    def _cross_site(self, headers: dict[str, str]) -> bool:
+        origin = headers.get("origin")
+        if origin and origin.rstrip("/").lower() in self.config.allowed_origins:
+            return False
+        site = headers.get("sec-fetch-site")
+        if site in ("cross-site", "same-site"):  # same-site is still another origin (another port)
+            return True
+        if origin is None:
+            return False
+        if origin == "null":  # sandboxed frames, file:// pages
+            return True
+        return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
+
+    @staticmethod
+    def _upload_path(path: str, method: str) -> bool:
+        return method in UNSAFE_METHODS and (WRITE_PATHS.match(path) is not None or path == GRADIO_UPLOAD)
+
+    def _limit(self, path: str, method: str) -> int | None:
+        if self._upload_path(path, method):
+            return self.config.upload_limit + MULTIPART_SLACK
+        if path.startswith("/api/") or path.startswith("/v1/"):
+            return MAX_JSON_BODY
+        return None
+
+    # ---- Gradio's file references ------------------------------------------------------------
+    def _staged_file_scope(self, scope: dict) -> dict:
+        """``/gradio_api/file=<staged ref>`` (the link the upload box shows) → the staged file."""
+        ref = unquote(scope["path"][len(GRADIO_FILE):])
+        resolved = self.config.resolve_staged(ref) if self.config.resolve_staged else None
+        if resolved is None:
+            return scope
+        new_path = GRADIO_FILE + resolved
+        return {**scope, "path": new_path, "raw_path": new_path.encode()}
+
+    async def _gradio_json(self, scope: dict, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_GRADIO_BODY:
+                return await _too_large(False, 0, MAX_GRADIO_BODY)(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        try:
+            data = json.loads(body) if body.strip() else None
+        except ValueError:
+            data = None  # not JSON: Gradio refuses it itself, and it can name no file
+        if data is not None:
+            try:
+                data, changed = _rewrite_paths(data, self.config.resolve_staged)
+            except _ForeignPath as exc:
+                return await _error(400, f"file {exc} is not an upload to this server")(scope, receive, send)
+            if changed:
+                body = json.dumps(data, ensure_ascii=False).encode()
+                scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+                         + [(b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class _ForeignPath(ValueError):
+    pass
+
+
+def _rewrite_paths(data: Any, resolve: Callable[[str], str | None] | None) -> tuple[Any, bool]:
+    """Every ``{"path": str}`` inside ``data`` mapped through ``resolve``; a path it does not know raises."""
+    changed = False
+
+    def walk(node: Any, depth: int = 0) -> Any:
+        nonlocal changed
+        if depth > 64:
+            raise _ForeignPath("(nested too deeply)")
+        if isinstance(node, list):
+            return [walk(v, depth + 1) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v, depth + 1) for k, v in node.items()}
+        if isinstance(out.get("path"), str):
+            resolved = resolve(out["path"]) if resolve else None
+            if resolved is None:
+                raise _ForeignPath(repr(out["path"][:200]))
+            changed = changed or resolved != out["path"]
+            out["path"] = resolved
+        return out
+
+    return walk(data), changed
+
+
+def _declared_length(headers: dict[str, str]) -> int:
+    try:
+        return int(headers.get("content-length", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _counted(receive: Any, limit: int) -> Callable[[], Any]:
+    seen = 0
+
+    async def counted() -> dict:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return counted
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _too_large(upload: bool, upload_limit: int, json_limit: int = MAX_JSON_BODY) -> JSONResponse:
+    if upload:
+        return _error(413, f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
+    return _error(413, f"request body too large: the limit is {json_limit // 1024} KB")
+
+
+def _unauthorized() -> JSONResponse:
+    return _error(401, "missing or wrong API key (send Authorization: Bearer KEY or X-API-Key: KEY)",
+                  {"WWW-Authenticate": "Bearer"})
+
+
+def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
+    """The Host names to answer for when listening on ``host``: loopback names plus ``extra`` for a
+    loopback server; None (any) for one listening beyond the machine, which may have many names."""
+    if host_name(host) not in LOOPBACK_HOSTS and not host.startswith("127."):
+        return None
+    return frozenset({*LOOPBACK_HOSTS, host_name(host), *(host_name(h) for h in extra)})
+
+
+__all__ = ["Guard", "GuardConfig", "key_matches", "loopback_hosts", "session_token", "supplied_key"]
