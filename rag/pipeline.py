@@ -19,6 +19,7 @@ from .filters import validate as validate_filters
 from .generators import ExtractiveGenerator
 from .generators.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
 from .indexing import build_snapshot, empty_snapshot, remove_documents
+from .live_snapshot import LiveSnapshot
 from .retriever import RetrievalSettings, retrieve
 from .store import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
 from .textnorm import warm_up
@@ -33,12 +34,13 @@ _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 
 class RAG:
     def __init__(
-        self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings, generator: Any = None
+        self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings, generator: Any = None,
+        *, fresh: bool = False,
     ) -> None:
         self.index_dir = index_dir
         self.settings = settings
         self.embedder = embedder
-        self._snap = snap
+        self._live = LiveSnapshot(index_dir, snap, self._same_embedder, ignore_on_disk=fresh)
         self._write = threading.Lock()
         self._llm_cache: dict[str, LLMGenerator] = {}
         self._generator_default = generator if generator is not None else settings.generator
@@ -76,11 +78,19 @@ class RAG:
                 f"no index at {index_dir}; build one with `rag index [PATHS] --index-dir {index_dir}` "
                 "or use RAG.open(..., create=True)"
             )
-        return cls(index_dir, snap, embedder, cfg, generator=model_object)
+        return cls(index_dir, snap, embedder, cfg, generator=model_object, fresh=fresh)
 
     @staticmethod
     def _chunk_settings(cfg: Settings) -> ChunkSettings:
         return ChunkSettings(chunk_tokens=cfg.chunk_tokens, overlap_tokens=cfg.overlap_tokens, headers=cfg.headers)
+
+    @property
+    def _snap(self) -> Snapshot:
+        """The latest published snapshot: a newer generation written by another process is picked up."""
+        return self._live.current()
+
+    def _same_embedder(self, manifest: dict[str, Any]) -> None:
+        check_embedder(manifest, self.embedder.name, self.embedder.dim, self.index_dir)
 
     # ---- writing -------------------------------------------------------------------------
     def add(self, paths: str | Path | Iterable[str | Path]) -> IndexReport:
@@ -99,27 +109,30 @@ class RAG:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         with self._write, write_lock(self.index_dir):
+            # re-read under the lock: another process may have saved since this one last looked
             base = empty_snapshot(self.embedder, self._chunk_settings(self.settings)) if rebuild else self._snap
+            chunking = self._chunk_settings(self.settings) if rebuild or not base.chunking else ChunkSettings(**base.chunking)
             snap, report = build_snapshot(
-                base, list(paths), self.embedder, self._chunk_settings(self.settings),
+                base, list(paths), self.embedder, chunking,
                 sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
                 progress=self.settings.progress, batch_size=self.settings.batch_size,
             )
             if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
                 save_snapshot(self.index_dir, snap)
-            self._snap = snap
+            self._live.publish(snap)
         return report
 
     def delete(self, doc_ids: str | Sequence[str]) -> list[str]:
         """Remove documents by id; unknown ids raise ``DocumentNotFoundError`` and nothing is removed."""
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
         with self._write, write_lock(self.index_dir):
-            missing = [d for d in ids if d not in self._snap.documents]
+            base = self._snap  # the latest on disk, as in _update
+            missing = [d for d in ids if d not in base.documents]
             if missing:
                 raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
-            snap = remove_documents(self._snap, ids)
+            snap = remove_documents(base, ids)
             save_snapshot(self.index_dir, snap)
-            self._snap = snap
+            self._live.publish(snap)
         return ids
 
     # ---- reading -------------------------------------------------------------------------
@@ -133,7 +146,8 @@ class RAG:
     def search(
         self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None
     ) -> list[Passage]:
-        return self._retrieve(self._snap, self._check_question(question), top_k, retrieval, filters)
+        query = self._check_question(question)
+        return self._retrieve(self._snap, query, top_k, retrieval, filters)
 
     def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters,
                   query_vector: np.ndarray | None = None) -> list[Passage]:

@@ -153,3 +153,35 @@ def test_a_second_writer_gets_a_clear_message(tmp_path):
         proc.join(30)
     with write_lock(tmp_path):  # free again once the first writer is done
         pass
+
+
+def test_a_write_builds_on_what_another_process_saved(writable_index, tmp_path):
+    """A server (this process) and a CLI `rag index` (another) share one index: the server's next
+    upload keeps the CLI's documents, and its readers see them without a restart."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import SEED_FILE
+
+    from rag import RAG
+
+    server = RAG.open(writable_index, progress=False)
+    cli_folder = tmp_path / "cli"
+    cli_folder.mkdir()
+    (cli_folder / "kite.txt").write_text("紫藤镇风筝节今年吸引游客两万三千人，创历史新高。", encoding="utf-8")
+    rag_bin = Path(sys.executable).parent / "rag"
+    out = subprocess.run([str(rag_bin), "index", str(cli_folder), "--index-dir", str(writable_index)],
+                         capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "kite.txt" in {d["doc_id"] for d in server.documents()}  # a reader picks up the new generation
+    assert server.search("紫藤镇风筝节今年吸引了多少游客？", top_k=1)[0].chunk.doc_id == "kite.txt"
+    upload = tmp_path / "up" / "lantern.txt"
+    upload.parent.mkdir()
+    upload.write_text("青石村灯会共展出花灯八百盏。", encoding="utf-8")
+    server.add(upload)
+    on_disk = {d["doc_id"] for d in RAG.open(writable_index, progress=False).documents()}
+    assert on_disk == {SEED_FILE.name, "kite.txt", "lantern.txt"}
+    server.delete(["kite.txt"])  # a delete, too, starts from the latest generation
+    assert {d["doc_id"] for d in RAG.open(writable_index, progress=False).documents()} == {SEED_FILE.name, "lantern.txt"}
