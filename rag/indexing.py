@@ -16,7 +16,7 @@ from .cleaning import clean
 from .embedders import Embedder
 from .errors import LoaderError
 from .lexical import LexicalIndex
-from .loaders import find_files, load_file
+from .loaders import SourceFile, find_files, load_file
 from .store import Snapshot, new_faiss_index
 from .structure import analyse
 from .types import Chunk, IndexReport
@@ -37,15 +37,19 @@ def build_snapshot(
     """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders."""
     t0 = time.perf_counter()
     files, skipped = find_files(paths)
+    renamed = _renamed(old, files)
     added, updated, unchanged = [], [], []
     new_docs: dict[str, dict] = {}
     new_chunks: dict[str, list[Chunk]] = {}
     for src in files:
-        known = old.documents.get(src.doc_id)
+        known = None if src.doc_id in renamed else old.documents.get(src.doc_id)
         try:
             doc = load_file(src, max_bytes=max_bytes)
         except LoaderError as exc:
             skipped[str(src.path)] = str(exc)
+            continue
+        if known and (clash := _taken(src, doc.sha256, known)):
+            skipped[str(src.path)] = clash
             continue
         if known and known["sha256"] == doc.sha256 and old.chunking == asdict(chunking):
             unchanged.append(doc.doc_id)
@@ -61,7 +65,9 @@ def build_snapshot(
             "path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding,
             "chars": len(doc.text), "chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-    removed = _vanished(old, paths) if sync else []
+    # a file now named otherwise (its id qualified beside a namesake) is one document, not two
+    moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_chunks or new_id in unchanged}
+    removed = sorted(set(_vanished(old, paths) if sync else []) | moved)
     drop = set(removed) | set(new_chunks)
     kept_at = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
     kept = [old.chunks[i] for i in kept_at]
@@ -96,6 +102,27 @@ def remove_documents(old: Snapshot, doc_ids: Sequence[str]) -> Snapshot:
         documents={k: v for k, v in old.documents.items() if k not in drop},
         embedder=old.embedder, chunking=old.chunking,
     )
+
+
+def _renamed(old: Snapshot, files: Sequence[SourceFile]) -> dict[str, str]:
+    """Indexed documents whose file is among ``files`` under another id: old id -> new id."""
+    now = {str(src.path): src.doc_id for src in files}
+    return {doc_id: now[meta["path"]] for doc_id, meta in old.documents.items()
+            if now.get(meta["path"], doc_id) != doc_id}
+
+
+def _taken(src: SourceFile, sha256: str, known: dict) -> str | None:
+    """Why ``src`` may not have its id: another file that still exists, with other content, is indexed under it.
+
+    The same file, a copy of it (same bytes) or a file whose recorded path is gone (its
+    folder was moved) is the same document, updated as before.
+    """
+    other = Path(known["path"])
+    if other == src.path or known["sha256"] == sha256 or not other.is_file():
+        return None
+    return (f"{src.doc_id}: another document already has this id, {other}, and {src.path} would replace it; "
+            f"index a folder holding both (their ids then differ by their folders), rename one of them, "
+            f"or delete the indexed one first (rag delete {src.doc_id})")
 
 
 def _vanished(old: Snapshot, paths: Sequence[str | Path]) -> list[str]:

@@ -18,7 +18,7 @@ from rag.chunking import ChunkSettings, chunk_document
 from rag.cleaning import clean
 from rag.config import Settings
 from rag.errors import ConfigError, IndexCorruptError, IndexNotFoundError, LoaderError
-from rag.loaders import SourceFile, find_files, load_file
+from rag.loaders import SourceFile, decode_bytes, find_files, load_file
 from rag.verify import verify
 
 
@@ -37,6 +37,45 @@ def test_utf8_with_one_damaged_byte_is_read_with_a_replacement(tmp_path):
     p.write_bytes("湘江北去，橘子洲头。".encode() * 50 + b"\xff" + "看万山红遍。".encode())
     doc = _load(p)
     assert "\ufffd" in doc.text and "看万山红遍" in doc.text and "damaged" in doc.encoding
+
+
+def test_utf8_cut_off_mid_character_is_utf8_with_a_replacement(tmp_path):
+    """A truncated download: read as GB18030, most of these cuts are valid mojibake (淇\ue1bc\ue632浜嗚嫢骞)."""
+    full = "Release 2.4 修复了若干问题".encode()
+    cuts = [full[:end] for end in range(13, len(full)) if full[end] & 0xC0 == 0x80]  # inside a character
+    p = tmp_path / "cut.txt"
+    for raw in cuts:
+        p.write_bytes(raw)
+        doc = _load(p)
+        assert (doc.text, doc.encoding) == (raw.decode("utf-8", errors="replace"), "utf-8 (damaged bytes replaced)")
+
+
+def test_utf8_with_a_few_bad_bytes_is_read_with_replacements(tmp_path):
+    raw = bytearray(("湘江北去，橘子洲头。看万山红遍，层林尽染；漫江碧透，百舸争流。" * 7).encode())
+    for i in (10, 200, 401):  # a bad copy: three bytes overwritten, inside characters
+        raw[i] = 0xFF
+    p = tmp_path / "bad-copy.txt"
+    p.write_bytes(bytes(raw))
+    doc = _load(p)
+    assert doc.text == bytes(raw).decode("utf-8", errors="replace") and doc.encoding == "utf-8 (damaged bytes replaced)"
+
+
+def test_big5_cut_off_mid_character_is_big5_with_a_replacement(tmp_path):
+    text = "臺灣的夜市文化遠近馳名，每到傍晚，攤販便沿著街道擺出各式小吃。"
+    p = tmp_path / "cut.txt"
+    p.write_bytes(text.encode("cp950") + "吃".encode("cp950")[:1])
+    doc = _load(p)
+    assert (doc.text, doc.encoding) == (text + "\ufffd", "big5 (damaged bytes replaced)")
+
+
+def test_a_40_mb_big5_file_is_detected_from_a_sample_and_decoded_in_seconds():
+    text = "臺灣的夜市文化遠近馳名，每到傍晚，攤販便沿著街道擺出各式小吃，吸引許多觀光客。\n" * 540_000
+    raw = text.encode("cp950")
+    assert len(raw) > 40 * 2**20
+    t0 = time.perf_counter()
+    got, encoding = decode_bytes(raw, "big.txt")
+    assert time.perf_counter() - t0 < 10
+    assert encoding == "big5" and got == text
 
 
 def test_nul_bytes_inside_text_mean_binary(tmp_path):
@@ -82,6 +121,55 @@ def test_a_document_of_page_markers_only_is_skipped(tmp_path):
     (tmp_path / "docs" / "ok.txt").write_text("正常的内容。", encoding="utf-8")
     report = RAG.open(tmp_path / "idx", create=True, progress=False).index([tmp_path / "docs"])
     assert report.added == ["ok.txt"] and "no text left after cleaning" in " ".join(report.skipped.values())
+
+
+def _notes(folder, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.md").write_text(text, encoding="utf-8")
+    return folder / "notes.md"
+
+
+def test_two_notes_md_in_one_call_are_both_indexed(tmp_path):
+    a, b = _notes(tmp_path / "a", "甲队的会议纪要：周三交付。"), _notes(tmp_path / "b", "乙队的会议纪要：周五验收。")
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    assert rag.index([b, a]).added == ["a/notes.md", "b/notes.md"]
+    assert {d["doc_id"]: d["path"] for d in rag.documents()} == {"a/notes.md": str(a), "b/notes.md": str(b)}
+
+
+def test_another_file_claiming_an_indexed_id_is_skipped_naming_both_paths(tmp_path):
+    a, b = _notes(tmp_path / "a", "甲队的会议纪要：周三交付。"), _notes(tmp_path / "b", "乙队的会议纪要：周五验收。")
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    rag.add(a)
+    report = rag.add(b)
+    assert not report.added and not report.updated
+    reason = report.skipped[str(b)]
+    assert str(a) in reason and str(b) in reason and "index a folder holding both" in reason and "rag delete notes.md" in reason
+    assert [(d["doc_id"], d["path"]) for d in rag.documents()] == [("notes.md", str(a))]
+    assert "甲队" in rag.search("会议纪要", top_k=1)[0].chunk.text
+
+
+def test_a_moved_folder_or_a_copy_still_updates_its_document(tmp_path):
+    a = _notes(tmp_path / "a", "甲队的会议纪要：周三交付。")
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    rag.add(a)
+    copy = _notes(tmp_path / "copy", "甲队的会议纪要：周三交付。")  # the same bytes: the same document
+    assert rag.add(copy).unchanged == ["notes.md"]
+    (tmp_path / "a").rename(tmp_path / "moved")
+    moved = tmp_path / "moved" / "notes.md"
+    moved.write_text("甲队的会议纪要：改为周四交付。", encoding="utf-8")
+    report = rag.add(moved)  # the recorded path is gone: the folder moved, this is its document
+    assert report.updated == ["notes.md"] and not report.skipped
+    assert [(d["doc_id"], d["path"]) for d in rag.documents()] == [("notes.md", str(moved))]
+
+
+def test_an_indexed_file_renamed_beside_a_namesake_is_one_document(tmp_path):
+    a, b = _notes(tmp_path / "a", "甲队的会议纪要：周三交付。"), _notes(tmp_path / "b", "乙队的会议纪要：周五验收。")
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    rag.add(a)
+    report = rag.add([a, b])
+    assert report.added == ["a/notes.md", "b/notes.md"] and report.removed == ["notes.md"]
+    assert sorted(d["doc_id"] for d in rag.documents()) == ["a/notes.md", "b/notes.md"]
+    assert len(rag.search("甲队的会议纪要", top_k=10)) == 2  # not three: a's text is in the index once
 
 
 def test_control_characters_in_a_question_are_removed(seed_rag):
