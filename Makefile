@@ -22,9 +22,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/rag model
 	touch $(STAMP)
 
-# The chat UI and HTTP API on http://127.0.0.1:7860 (builds the index from seeds/ on first start).
+# The chat UI and HTTP API on http://$(HOST):$(PORT) (builds the index from seeds/ on first start):
+# `make run PORT=8000`, `make run HOST=0.0.0.0` (only together with RAG_API_KEY).
+PORT ?= 7860
+# HOST only from the command line: tcsh and some CI images export HOST as the machine's name,
+# which would silently serve beyond this machine.
+ifneq ($(origin HOST),command line)
+HOST := 127.0.0.1
+endif
 run: setup
-	$(BIN)/rag serve --index-dir $(INDEX) seeds
+	$(BIN)/rag serve --index-dir $(INDEX) --host $(HOST) --port $(PORT) seeds
 
 test: setup test-deps
 	$(BIN)/python -m pytest -q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import SHARED_DATA
@@ -46,6 +47,9 @@ def test_english_question_over_chinese_text_is_answered_by_meaning_with_a_warnin
         assert a.answer.startswith("The documents do not contain")
     else:
         assert "3000" in a.answer and any("different languages" in w for w in a.warnings)
+        from ui.render import answer_html
+
+        assert "注意 Warning: 低置信度：问题与段落语言不同" in answer_html(a)  # Chinese first in the chat
 
 
 def test_an_unanswerable_number_question_abstains_in_english():
@@ -84,3 +88,42 @@ def test_dev_set_accuracy_on_the_seed_alone(seed_rag):
     assert summary["retrieval"]["hit@k"] >= 0.9
     assert summary["answer"]["accuracy"] >= 0.75
     assert summary["abstention"]["unanswerable_abstained"] >= 0.66
+
+
+def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index, seed_rag, seed_text, monkeypatch):
+    """Each warning an answer can carry, raised by the code that writes it, has its Chinese in the chat."""
+    from test_llm import failing_llm
+
+    from rag import RAG
+    from rag.citations import check
+    from rag.generators.llm import fit_passages
+    from rag.types import Chunk, Passage
+    from ui.render import WARNINGS_ZH, esc, warning_html, warning_zh
+
+    question = QUESTIONS[0][0]
+    passages = seed_rag.search(question)
+    n = next(i for i, p in enumerate(passages, 1) if "47天" in p.chunk.text)
+    raised = list(seed_rag.ask("How many drama shoots per year can the Lanfeng micro-drama base handle?").warnings)
+    for answer in (f"仅用时47天，投资额达到12亿元[{n}]。",  # a number no cited passage holds
+                   f"蓝风微短剧基地的董事长毕业于北京大学光华管理学院[{n}]。",  # a claim its passage does not support
+                   "蓝风微短剧基地从签约到试运营仅用时47天[9]。",  # a marker out of range, so nothing cited
+                   f"仅用时47天[{n}]。园区已吸引超1500家相关企业落户。"):  # a sentence without a marker
+        raised += check(answer, passages).warnings
+    long = Passage(Chunk("c1", "d.txt", seed_text[:3000], 0, 3000), 0.9, 1)
+    weaker = Passage(Chunk("c2", "d.txt", seed_text[3000:3600], 3000, 3600), 0.5, 2)
+    raised += fit_passages(question, [weaker, long], 450)[1]  # shortened, and a weaker one left out
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": "仅用时47天。"}]
+    for when in ("before", "midway"):  # the LLM fails before its first token (the rewrite too), or midway
+        with failing_llm(when, monkeypatch):
+            events = list(RAG.open(seed_index, generator="openai:test-model").ask_stream("那它一年能拍多少部？",
+                                                                                      history=history))
+        raised += events[-1].answer.warnings
+
+    untranslated = [w for w in raised if warning_zh(w) is None]
+    assert not untranslated, f"warnings with no Chinese in the chat: {untranslated}"
+    unused = [p.pattern for p, _ in WARNINGS_ZH if not any(p.fullmatch(w) for w in raised)]
+    assert not unused, f"Chinese for warnings this test did not raise (reworded?): {unused}"
+    for w in raised:
+        zh, html = warning_zh(w), warning_html(w)
+        assert re.search(r"[\u4e00-\u9fff]", zh), zh
+        assert html.startswith('<div class="rag-warning">注意 Warning: ') and html.index(esc(zh)) < html.index(esc(w))

@@ -209,3 +209,48 @@ def test_ask_upload_and_ask_again(served, browser, tmp_path):
     driver.find_element(By.XPATH, "//button[contains(., '军门社区的老党员')]").click()
     last_answer(driver, 120, "邱沛霖")
     driver.save_screenshot(str(SHOTS / "ui-example.png"))
+
+
+def _chat_view(driver) -> dict[str, float]:
+    """The chat's scroll box (the nearest scrolling ancestor of a question) and where the newest answer sits in it."""
+    return driver.execute_script("""
+      const q = document.querySelector('#rag-chat .rag-q');
+      let box = q.parentElement;
+      while (box && !(box.scrollHeight > box.clientHeight && /auto|scroll/.test(getComputedStyle(box).overflowY))) {
+        box = box.parentElement;
+      }
+      const last = [...document.querySelectorAll('#rag-chat .rag-answer')].pop().getBoundingClientRect();
+      const view = box.getBoundingClientRect();
+      return {top: box.scrollTop, height: box.scrollHeight, client: box.clientHeight,
+              answer_top: last.top - view.top, answer_bottom: last.bottom - view.top};""")
+
+
+def test_the_chat_scrolls_to_a_new_answer_after_closest_passages_were_opened_and_read(served, browser):
+    """Gradio follows new messages only while the view is within 100 px of the bottom: an open
+    "closest passages" block below the fold, read by scrolling into it, left every later answer
+    out of sight."""
+    from selenium.webdriver.common.by import By
+
+    base, _ = served
+    driver = browser
+    driver.get(base + "/")
+    wait_for(driver, "#rag-question textarea", 90)
+    ask(driver, "火星上有多少座城市？")  # not answered: all passages are in the folded "closest passages"
+    answer = last_answer(driver, 120, "资料中没有找到相关信息")
+    more = answer.find_element(By.CSS_SELECTOR, "details.rag-more")
+    more.find_element(By.TAG_NAME, "summary").click()
+    wait_for(driver, "#rag-chat details.rag-more[open] .rag-source", 10)
+    # read the passages from their start: the box scrolls, far from its bottom
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", more)
+    time.sleep(0.5)
+    before = _chat_view(driver)
+    assert before["top"] + before["client"] < before["height"] - 100, before  # the state that used to stick
+
+    ask(driver, "李发顺邀请总书记一起制作什么？")
+    last_answer(driver, 120, "大米粑粑")
+    time.sleep(1.0)  # Gradio's own scrolling waits 300 ms after a render
+    view = _chat_view(driver)
+    driver.save_screenshot(str(SHOTS / "ui-scroll-after-open-passages.png"))
+    assert more.get_attribute("open") is not None  # still open: the reader's choice is kept
+    assert 0 <= view["answer_top"] < view["client"], f"the new answer is out of sight: {view}"
+    assert view["top"] + view["client"] >= view["height"] - 2, f"not scrolled to the bottom: {view}"

@@ -67,6 +67,32 @@ SESSION_JS = """async (key) => {
 }"""
 
 
+# Gradio follows new messages only while the chat is within 100 px of its bottom, and stops for
+# good once the reader scrolls elsewhere: an opened "closest passages" block, read from its start,
+# left every later answer out of sight. A question the reader has just asked is always shown:
+# when a new question appears, the chat's scroll box goes to its bottom, where Gradio's own
+# following takes over for the streamed answer. Runs on every change; acts only on a new question.
+FOLLOW_JS = """() => {
+  const chat = document.getElementById('rag-chat');
+  if (!chat) return [];
+  requestAnimationFrame(() => requestAnimationFrame(() => {  // after the update is rendered
+    const questions = chat.querySelectorAll('.rag-q');
+    const seen = Number(chat.dataset.ragQuestions || 0);
+    chat.dataset.ragQuestions = String(questions.length);  // fewer after "clear": start again
+    if (questions.length <= seen) return;
+    let box = questions[questions.length - 1].parentElement;
+    while (box && box !== chat.parentElement) {
+      if (box.scrollHeight > box.clientHeight && /auto|scroll/.test(getComputedStyle(box).overflowY)) {
+        box.scrollTop = box.scrollHeight;
+        return;
+      }
+      box = box.parentElement;
+    }
+  }));
+  return [];
+}"""
+
+
 def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None = None) -> gr.Blocks:
     """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads and deletes.
 
@@ -249,6 +275,7 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
                          api_visibility="private")
         clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
         chatbot.clear(list, None, turns, api_visibility="private")  # the chat's own trash button
+        chatbot.change(None, None, None, js=FOLLOW_JS, api_visibility="private")
 
         doc_outputs = [doc_status, table, doc_choice, index_summary]
         add.click(upload, [files, key], [*doc_outputs, files], concurrency_limit=1, api_visibility="private")

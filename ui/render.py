@@ -12,10 +12,11 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rag.generators import NOT_FOUND_EN, NOT_FOUND_ZH
+from rag.generators.extractive import CROSS_LINGUAL_WARNING
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;"})
@@ -43,6 +44,52 @@ def pending(note: str, partial: str = "") -> str:
 
 def error_message(message: str) -> str:
     return f'<div class="rag-answer"><div class="rag-error">错误 Error: {esc(message)}</div></div>'
+
+
+# The library's warnings stay English: API clients, logs and tests match their wording. The chat
+# shows every kind an answer can carry (rag.citations, rag.generators, rag.pipeline) in Chinese
+# first, like the rest of the page; tests/test_answers.py raises each one from the code that
+# writes it, so a reworded warning cannot silently lose its Chinese. Technical details (an
+# exception's text) stay in the English half only.
+WARNINGS_ZH: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(re.escape(CROSS_LINGUAL_WARNING)),
+     lambda m: "低置信度：问题与段落语言不同，答案只按语义选出，无法核对字词；请核对引用的段落"),
+    (re.compile(r"the number (?P<num>.+) in the answer occurs in no cited passage"),
+     lambda m: f"答案中的数字 {m['num']} 不在任何被引用的段落中"),
+    (re.compile(r"citation \[(?P<n>\d+)\] does not support “(?P<claim>.*)” \(support (?P<score>[\d.]+)\)", re.S),
+     lambda m: f"引用 [{m['n']}] 不支持“{m['claim']}”（支持度 {m['score']}）"),
+    (re.compile(r"citation number\(s\) (?P<ns>[\d, ]+) point at no retrieved passage \((?P<span>1-\d+)\); dropped"),
+     lambda m: f"引用编号 {m['ns']} 不对应任何检索到的段落（{m['span']}），已略去"),
+    (re.compile(r"the answer cites no passage: it is not grounded in the documents"),
+     lambda m: "答案没有引用任何段落，没有文档依据"),
+    (re.compile(r"(?P<n>\d+) sentence\(s\) of the answer cite no passage"),
+     lambda m: f"答案中有 {m['n']} 句没有引用段落"),
+    (re.compile(r"the best passage was shortened to whole sentences to fit the context window"),
+     lambda m: "最相关的段落按整句截短，以放进上下文窗口"),
+    (re.compile(r"(?P<n>\d+) weaker passage\(s\) left out to fit the (?P<budget>\d+)-token context window"),
+     lambda m: f"为放进 {m['budget']} 个词元的上下文窗口，略去了 {m['n']} 个较弱的段落"),
+    (re.compile(r"LLM (?P<name>.+?) failed \(.*\); showing the extractive answer instead"
+                r"(?P<replaced>; it replaces the text streamed before the failure)?", re.S),
+     lambda m: f"大模型 {m['name']} 调用失败，改为显示抽取式答案" + ("，替换了失败前已输出的文字" if m["replaced"] else "")),
+    (re.compile(r"could not rewrite the follow-up question with (?P<name>.+?) \(.*\); searched for it as asked", re.S),
+     lambda m: f"无法用 {m['name']} 改写追问，已按原问题检索"),
+)
+
+
+def warning_zh(warning: str) -> str | None:
+    """The Chinese of a warning the library writes; None for one it does not know (shown as it is)."""
+    for pattern, zh in WARNINGS_ZH:
+        m = pattern.fullmatch(warning)
+        if m:
+            return zh(m)
+    return None
+
+
+def warning_html(warning: str) -> str:
+    """One warning of an answer: Chinese first, then the library's English text (escaped)."""
+    zh = warning_zh(warning)
+    text = esc(warning) if zh is None else f"{esc(zh)} · {esc(warning)}"
+    return f'<div class="rag-warning">注意 Warning: {text}</div>'
 
 
 def _with_refs(text: str) -> str:
@@ -111,8 +158,7 @@ def answer_html(answer: Any) -> str:
             parts.append(f'<div class="rag-text rag-muted">{_with_refs(answer.answer)}</div>')
     else:
         parts.append(f'<div class="rag-text">{_with_refs(answer.answer)}</div>')
-    for warning in answer.warnings:
-        parts.append(f'<div class="rag-warning">注意 Warning: {esc(warning)}</div>')
+    parts.extend(warning_html(w) for w in answer.warnings)
 
     quotes: dict[int, list[str]] = {}
     for c in answer.citations:

@@ -42,6 +42,7 @@ _CATEGORY_NOUNS = frozenset(
 )
 
 
+# English, like every warning of an answer; the chat shows its Chinese (ui/render.py WARNINGS_ZH).
 CROSS_LINGUAL_WARNING = (
     "low confidence: the question and the passages are in different languages, so the answer was "
     "chosen by meaning alone and no words could be checked; verify the cited passage"
