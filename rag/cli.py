@@ -28,10 +28,12 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 
-def _quiet_libraries() -> None:
-    """Keep library chatter (HF warnings, tokenizer fork notices) off the user's terminal."""
+def _quiet_libraries(allow_downloads: bool) -> None:
+    """Keep library chatter (HF warnings, tokenizer fork notices) off the user's terminal, and the
+    Hugging Face libraries off the network unless the user allowed downloads (RAG_ALLOW_DOWNLOADS)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not allow_downloads:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import warnings  # noqa: PLC0415
 
@@ -45,7 +47,14 @@ def _quiet_libraries() -> None:
 def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
     from .pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
 
-    return RAG.open(args.index_dir, create=create, **settings)
+    rag = RAG.open(args.index_dir, create=create, **settings)
+    _print_notices(rag)
+    return rag
+
+
+def _print_notices(rag: Any) -> None:
+    for notice in getattr(rag, "notices", []):
+        print(f"note: {notice}", file=sys.stderr)
 
 
 def _print_json(obj: Any) -> None:
@@ -154,6 +163,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"building the index in {index_dir} from {', '.join(args.paths or ['seeds'])} …")
         RAG.open(index_dir, create=True).index(args.paths or ["seeds"])
     rag = RAG.open(index_dir)
+    _print_notices(rag)
     print(f"{rag.size} passages from {len(rag.documents())} documents. 输入问题，回车提问；空行或 Ctrl-D 退出。")
     while True:
         try:
@@ -275,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_index(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--index-dir", default=os.environ.get("RAG_INDEX_DIR", "index"), help="index folder (default: index)")
+        sp.add_argument("--index-dir", help="index folder (default: RAG_INDEX_DIR, else index)")
         return sp
 
     sp = with_index(sub.add_parser("index", help="index files or folders (default: seeds/)"))
@@ -345,8 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries()
     try:
+        from .config import Settings  # noqa: PLC0415 - the one reader of RAG_* variables
+
+        settings = Settings.from_env()  # a bad RAG_* value is refused here, exit 2
+        _quiet_libraries(settings.allow_downloads)
+        if hasattr(args, "index_dir") and args.index_dir is None:
+            args.index_dir = settings.index_dir
         return int(args.func(args) or 0)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

