@@ -41,6 +41,19 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(seed_index, tmp_path_factory):
     """`rag serve` over a copy of the seed index; yields (base URL, log file)."""
+    yield from _rag_serve(seed_index, tmp_path_factory, api_key=None)
+
+
+@pytest.fixture(scope="module")
+def served_with_key(seed_index, tmp_path_factory):
+    """The same with RAG_API_KEY set: uploads need the key typed into the page."""
+    yield from _rag_serve(seed_index, tmp_path_factory, api_key=SERVER_KEY)
+
+
+SERVER_KEY = "page-k3y"
+
+
+def _rag_serve(seed_index, tmp_path_factory, api_key: str | None):
     for tool in (CHROMIUM, CHROMEDRIVER):
         if not tool.exists():
             pytest.skip(f"{tool} is missing (install chromium and chromium-driver: make test-deps)")
@@ -51,6 +64,8 @@ def served(seed_index, tmp_path_factory):
     log = tmp / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"}
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", RAG_PROGRESS="false", GRADIO_ANALYTICS_ENABLED="False")
+    if api_key:
+        env["RAG_API_KEY"] = api_key
     with log.open("w") as out:
         proc = subprocess.Popen(
             [str(RAG_BIN), "serve", "--index-dir", str(index), "--host", "127.0.0.1", "--port", str(port)],
@@ -254,3 +269,35 @@ def test_the_chat_scrolls_to_a_new_answer_after_closest_passages_were_opened_and
     assert more.get_attribute("open") is not None  # still open: the reader's choice is kept
     assert 0 <= view["answer_top"] < view["client"], f"the new answer is out of sight: {view}"
     assert view["top"] + view["client"] >= view["height"] - 2, f"not scrolled to the bottom: {view}"
+
+
+def test_with_a_server_key_the_page_uploads_once_the_key_is_typed(served_with_key, browser, tmp_path):
+    """The file box uploads before any event runs and cannot send a header: the key typed in the
+    page buys the HttpOnly session cookie that the upload route accepts."""
+    from selenium.webdriver.common.by import By
+
+    base, _ = served_with_key
+    doc = tmp_path / "lantern.txt"
+    doc.write_text("青石村灯会共展出花灯八百盏，吸引游客一万二千人。", encoding="utf-8")
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(base + "/")
+    wait_for(driver, "#rag-question textarea", 90)
+    open_tab(driver, "Documents")
+    # without the key the route refuses the file
+    assert httpx.post(f"{base}/gradio_api/upload", files=[("files", ("x.txt", b"x", "text/plain"))]).status_code == 401
+    key = wait_for(driver, "#rag-key input", 30)[0]
+    key.send_keys(SERVER_KEY)
+    key.send_keys("\t")  # leave the box: its change event exchanges the key for the cookie
+    deadline = time.monotonic() + 30
+    while not any(c["name"] == "rag_session" for c in driver.get_cookies()):
+        assert time.monotonic() < deadline, f"no session cookie: {driver.get_cookies()}"
+        time.sleep(0.3)
+    cookie = next(c for c in driver.get_cookies() if c["name"] == "rag_session")
+    assert cookie["httpOnly"] and cookie.get("sameSite") == "Strict" and SERVER_KEY not in cookie["value"]
+    driver.find_element(By.CSS_SELECTOR, "#rag-upload input[type=file]").send_keys(str(doc))
+    wait_for(driver, "#rag-upload", 60, text="lantern")
+    wait_for(driver, "#rag-add", 10)[0].click()
+    wait_for(driver, "#rag-doc-status .rag-status-ok", 120, text="lantern.txt")
+    wait_for(driver, "#rag-documents", 30, text="lantern.txt")
+    driver.save_screenshot(str(SHOTS / "ui-upload-with-key.png"))

@@ -246,7 +246,7 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
                 )
                 refresh = gr.Button("刷新 Refresh", size="sm", variant="secondary")
                 key = gr.Textbox(
-                    label="API 密钥 API key", type="password", visible=bool(api_key),
+                    label="API 密钥 API key", type="password", visible=bool(api_key), elem_id="rag-key",
                     info="上传和删除需要服务器的 RAG_API_KEY · uploads and deletes need the server's RAG_API_KEY",
                 )
                 with gr.Row():
