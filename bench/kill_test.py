@@ -37,7 +37,7 @@ def run_index(corpus: Path, index: Path) -> subprocess.Popen:
 def state(index: Path) -> tuple[int, int]:
     """(documents, chunks) of an index that opens and verifies; raises if it does not."""
     from rag import RAG
-    from rag.verify import verify
+    from rag.storage.verify import verify
 
     report = verify(index, check_embedder=False)
     if not report.ok:

@@ -1,6 +1,6 @@
 """The lexical baseline: BM25 as first written, a dict of posting lists scored in a pure-Python loop.
 
-Same formula and parameters as bm25s in ``rag.lexical`` (Lucene idf, k1=1.2, b=0.75,
+Same formula and parameters as bm25s in ``rag.storage.lexical`` (Lucene idf, k1=1.2, b=0.75,
 repeated query terms counted again), so the scores agree and only the speed differs.
 It offers the two methods the retriever calls, ``scores`` and ``idf``.
 """
@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from rag.textnorm import index_terms
+from rag.text.normalize import index_terms
 
 K1, B = 1.2, 0.75
 

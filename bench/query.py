@@ -4,8 +4,8 @@
                           [--tokens auto|jieba|direct] [--ann ivf|ivf-sq8|hnsw]
 
 Real: the Snapshot pieces (``LexicalIndex.build`` over the texts' BM25 terms, the FAISS
-index of ``rag.vector_index``, ``save_snapshot``/``load_snapshot``) and
-``rag.retriever.retrieve`` (dense + BM25 + fusion, no LLM, top_k=5).
+index of ``rag.storage.vectors``, ``save_snapshot``/``load_snapshot``) and
+``rag.retrieval.retrieve.retrieve`` (dense + BM25 + fusion, no LLM, top_k=5).
 Synthetic (see bench/synth.py): the texts (seed sentences with words swapped), the
 vectors (FAKE: random vectors correlated with the bag of words; they time the index,
 they say nothing about relevance) and the questions (cut from random chunks, with a
@@ -76,9 +76,9 @@ def timer(out: dict, key: str) -> Iterator[None]:
 
 def stage_build(args: argparse.Namespace, wd: Path) -> dict:
     from bench import synth
-    from rag.store import Snapshot, save_snapshot
+    from rag.storage.snapshot import Snapshot, save_snapshot
+    from rag.storage.vectors import build_index, describe
     from rag.types import Chunk
-    from rag.vector_index import build_index, describe
 
     out: dict = {"tokens": args.tokens}
     with timer(out, "generate_s"):
@@ -133,7 +133,7 @@ def jieba_terms(texts: list[str], procs: int = 2) -> tuple[np.ndarray, np.ndarra
     """The real ``index_terms`` (jieba) over every text, in ``procs`` processes, as (ptr, ids, terms)."""
     import multiprocessing
 
-    from rag.textnorm import index_terms
+    from rag.text.normalize import index_terms
 
     index_terms("预热")  # load jieba's dictionary once, before forking
     term_ids: dict[str, int] = {}
@@ -149,7 +149,7 @@ def jieba_terms(texts: list[str], procs: int = 2) -> tuple[np.ndarray, np.ndarra
 def build_lexical(texts: list[str], ptr: np.ndarray, ids: np.ndarray, terms: list[str]):
     """``LexicalIndex.build`` itself, fed the precomputed terms of each text (in order) instead of
     running ``index_terms`` again, so tokenising is timed (and parallelised) on its own."""
-    import rag.lexical
+    import rag.storage.lexical
 
     order = iter(range(len(texts)))
 
@@ -157,18 +157,18 @@ def build_lexical(texts: list[str], ptr: np.ndarray, ids: np.ndarray, terms: lis
         i = next(order)
         return [terms[j] for j in ids[ptr[i] : ptr[i + 1]].tolist()]
 
-    real = rag.lexical.index_terms
-    rag.lexical.index_terms = precomputed
+    real = rag.storage.lexical.index_terms
+    rag.storage.lexical.index_terms = precomputed
     try:
-        return rag.lexical.LexicalIndex.build(texts)
+        return rag.storage.lexical.LexicalIndex.build(texts)
     finally:
-        rag.lexical.index_terms = real
+        rag.storage.lexical.index_terms = real
 
 
 def build_lexical_from_ids(ptr: np.ndarray, ids: np.ndarray, terms: list[str]):
     """The BM25 index of ``LexicalIndex.build`` (bm25s, k1=1.2, b=0.75) from term ids, skipping
     bm25s's string-to-id pass: used with ``--tokens direct``, where the terms are ids already."""
-    from rag.lexical import DocIds, LexicalIndex
+    from rag.storage.lexical import DocIds, LexicalIndex
 
     return LexicalIndex.from_ids(DocIds(ids.astype(np.uint32), ptr.astype(np.int64)), {t: i for i, t in enumerate(terms)})
 
@@ -205,7 +205,7 @@ def time_each(fn: Callable[[int], object], rows: range, warmup: int, cpu: list[f
 
 def measure(snap, texts: list[str], qvecs: np.ndarray, m: int, warmup: int) -> dict:
     """First, then warm latencies of retrieve(), the dense search and BM25 alone; top ids for agreement."""
-    from rag.retriever import RetrievalSettings, _top, retrieve
+    from rag.retrieval.retrieve import RetrievalSettings, _top, retrieve
 
     settings = RetrievalSettings()
     rows = range(m)
@@ -235,9 +235,9 @@ def measure(snap, texts: list[str], qvecs: np.ndarray, m: int, warmup: int) -> d
 
 
 def stage_serve(args: argparse.Namespace, wd: Path) -> dict:
-    from rag.store import load_snapshot
-    from rag.textnorm import index_terms
-    from rag.vector_index import tune_after_load
+    from rag.storage.snapshot import load_snapshot
+    from rag.storage.vectors import tune_after_load
+    from rag.text.normalize import index_terms
 
     index_terms("预热")  # jieba's dictionary: a per-process start-up cost, not an index cost
     single_thread_faiss()
@@ -258,8 +258,8 @@ def stage_baseline(args: argparse.Namespace, wd: Path) -> dict:
     import faiss
 
     from bench.naive_bm25 import NaiveBM25
-    from rag.store import Snapshot, read_manifest
-    from rag.textnorm import index_terms
+    from rag.storage.snapshot import Snapshot, read_manifest
+    from rag.text.normalize import index_terms
     from rag.types import Chunk
 
     index_terms("预热")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.textnorm import STOPWORDS, words
+from rag.text.normalize import STOPWORDS, words
 
 ROOT = Path(__file__).resolve().parents[1]
 P_SWAP = 0.35  # share of content words swapped: most text stays seed-like, the rest varies
@@ -216,7 +216,7 @@ def _mix(ptr: np.ndarray, ids: np.ndarray, topics: np.ndarray, content: np.ndarr
 def direct_terms(corpus: Corpus, block: int = 50_000) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """BM25 terms straight from the word lists, without running jieba over the texts (labelled as such).
 
-    Like ``rag.textnorm.index_terms``: jieba search-mode words without stop words (of each
+    Like ``rag.text.normalize.index_terms``: jieba search-mode words without stop words (of each
     generated word on its own, not of the running text) plus "#"-prefixed character bigrams
     of CJK runs, including bigrams across word boundaries.  Returns (ptr, term ids, terms).
     """

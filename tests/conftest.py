@@ -24,7 +24,7 @@ def seed_text() -> str:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embedders import load_embedder
+    from rag.embedding.backends import load_embedder
 
     return load_embedder()
 

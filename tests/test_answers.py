@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import SHARED_DATA
 
-from rag.generators import NOT_FOUND_ZH
+from rag.generation import NOT_FOUND_ZH
 
 QUESTIONS = [
     ("蓝风微短剧基地从签约到试运营用了多少天？", "47天"),
@@ -53,7 +53,7 @@ def test_english_question_over_chinese_text_is_answered_by_meaning_with_a_warnin
 
 
 def test_an_unanswerable_number_question_abstains_in_english():
-    from rag.generators import ExtractiveGenerator
+    from rag.generation import ExtractiveGenerator
 
     class Flat:
         dim = 2
@@ -82,7 +82,7 @@ def test_answer_json_has_the_documented_shape(seed_rag):
 
 def test_dev_set_accuracy_on_the_seed_alone(seed_rag):
     """On the seed alone nearly every answerable dev question must be answered right."""
-    from rag.evaluation import load_dataset, run
+    from rag.evaluation.run import load_dataset, run
 
     summary, _ = run(seed_rag, load_dataset(SHARED_DATA / "seed-dev.jsonl"), progress=False)
     assert summary["retrieval"]["hit@k"] >= 0.9
@@ -95,8 +95,8 @@ def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index
     from test_llm import failing_llm
 
     from rag import RAG
-    from rag.citations import check
-    from rag.generators.llm import fit_passages
+    from rag.generation.citations import check
+    from rag.generation.llm import fit_passages
     from rag.types import Chunk, Passage
     from ui.render import WARNINGS_ZH, esc, warning_html, warning_zh
 

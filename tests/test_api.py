@@ -23,7 +23,7 @@ NEW_Q = "紫藤镇风筝节今年吸引了多少游客？"
 def client(rag):
     from fastapi.testclient import TestClient
 
-    from rag.api import create_api
+    from rag.http.app import create_api
 
     with TestClient(create_api(rag, api_key="", max_upload_mb=1)) as c:
         yield c
@@ -58,7 +58,7 @@ def serving(app):
 @pytest.fixture(scope="module")
 def server(rag):
     """The API with the Gradio UI mounted, served by uvicorn in a thread; yields its base URL."""
-    from rag.api import build_app
+    from rag.http.app import build_app
 
     with serving(build_app(rag, api_key="")) as base:
         yield base
@@ -240,7 +240,7 @@ def test_the_upload_limit_comes_from_the_environment(index_copy, monkeypatch):
     from fastapi.testclient import TestClient
 
     from rag import RAG
-    from rag.api import create_api
+    from rag.http.app import create_api
 
     monkeypatch.setenv("RAG_MAX_UPLOAD_MB", "0.01")  # read with every other setting, when the index opens
     with TestClient(create_api(RAG.open(index_copy, progress=False), api_key="")) as c:
@@ -265,8 +265,8 @@ def test_unsupported_or_empty_names_are_400(client, name):
 
 
 def test_safe_filename():
-    from rag.api import safe_filename
     from rag.errors import ConfigError
+    from rag.http.app import safe_filename
 
     assert safe_filename("../../etc/passwd.txt") == "passwd.txt"
     assert safe_filename("C:\\Users\\x\\报告.md") == "报告.md"
@@ -283,7 +283,7 @@ def test_the_api_key_guards_writes(index_copy, monkeypatch):
     from fastapi.testclient import TestClient
 
     from rag import RAG
-    from rag.api import create_api
+    from rag.http.app import create_api
 
     monkeypatch.setenv("RAG_API_KEY", "s3cret")
     with TestClient(create_api(RAG.open(index_copy, progress=False))) as c:
@@ -364,7 +364,7 @@ def test_answer_html_escapes_everything_user_supplied():
 
 
 def test_answer_html_shows_the_not_found_state():
-    from rag.generators import NOT_FOUND_ZH
+    from rag.generation import NOT_FOUND_ZH
     from ui.render import NOT_FOUND, answer_html
 
     out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]))
@@ -383,7 +383,7 @@ def test_metadata_filters_are_passed_through(client):
 
 def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_index):
     from rag import RAG
-    from rag.api import documents_dir, index_pending_uploads
+    from rag.http.app import documents_dir, index_pending_uploads
 
     rag = RAG.open(writable_index, progress=False)
     folder = documents_dir(rag)
@@ -398,7 +398,7 @@ def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_
 def test_a_deleted_upload_stays_deleted_after_a_restart_even_in_a_moved_index(writable_index, tmp_path):
 
     from rag import RAG
-    from rag.api import delete_document, documents_dir, index_pending_uploads
+    from rag.http.app import delete_document, documents_dir, index_pending_uploads
 
     rag = RAG.open(writable_index, progress=False)
     folder = documents_dir(rag)

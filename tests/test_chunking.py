@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import ChunkSettings, chunk_document, sentence_spans
-from rag.cleaning import clean
 from rag.errors import ConfigError
-from rag.tokens import count_tokens
+from rag.ingest.chunking import ChunkSettings, chunk_document, sentence_spans
+from rag.ingest.cleaning import clean
+from rag.text.tokens import count_tokens
 from rag.types import Chunk
 
 

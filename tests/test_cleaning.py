@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.cleaning import clean
+from rag.ingest.cleaning import clean
 
 SEED_JOINS = [("南洞艺", "谷景区"), ("中图", "通"), ("助", "力"), ("执政", "理念"), ("我", "小儿子"), ("绿色算力", "新标杆")]
 

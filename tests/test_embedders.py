@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag import RAG
-from rag.embedders import SentenceTransformerEmbedder, _guess_prompts, load_embedder, packaged_minilm_path
+from rag.embedding.backends import SentenceTransformerEmbedder, _guess_prompts, load_embedder, packaged_minilm_path
 from rag.errors import EmbedderError
 
 

@@ -266,7 +266,7 @@ def test_the_shipped_example_question_set_runs_as_the_readme_shows(seed_index, s
     the set is in the repository (not in shared/), every row is well formed, its answers are the seed's own text."""
     import re
 
-    from rag.evaluation import load_dataset
+    from rag.evaluation.run import load_dataset
 
     path = "docs/examples/seed-questions.jsonl"  # relative to the repository root, as a clone has it
     rows = load_dataset(ROOT / path, strict=True).rows  # strict: a malformed row fails here

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rag.evaluation import DatasetError, char_f1, evaluate_row, fact_found, load_dataset, relevant, summarize
+from rag.evaluation.run import DatasetError, char_f1, evaluate_row, fact_found, load_dataset, relevant, summarize
 from rag.types import Answer, Chunk, Citation, Passage
 
 
@@ -29,7 +29,7 @@ def _answer(text, abstained, passages_text, cite=(1,)):
 
 
 def _row(**kw):
-    from rag.evaluation import Row
+    from rag.evaluation.run import Row
 
     base = dict(id="x", question="q", answer="47天", key_facts=[["47天"]], gold_docs=[], topic="t", line=1)
     return Row(**{**base, **kw})
@@ -78,7 +78,7 @@ def test_csv_and_missing_files(tmp_path):
         load_dataset(tmp_path / "none.jsonl")
 
 
-# ---- precise metric definitions (see the module docstring of rag.evaluation) -----------------
+# ---- precise metric definitions (see the module docstring of rag.evaluation.run) -----------------
 
 
 def test_a_citation_marker_is_not_a_stated_fact():
@@ -114,7 +114,7 @@ def test_citation_precision_needs_a_stated_fact_in_the_cited_passage():
 
 
 def test_citation_supports_without_key_facts():
-    from rag.evaluation import citation_supports
+    from rag.evaluation.run import citation_supports
 
     gold = _row(key_facts=[], gold_docs=["a.txt"])
     assert citation_supports(gold, [], "a.txt", "x") and not citation_supports(gold, [], "b.txt", "x")
@@ -123,7 +123,7 @@ def test_citation_supports_without_key_facts():
 
 
 def test_relevance_is_one_passage_recall_is_all_k():
-    from rag.evaluation import retrieval_recall
+    from rag.evaluation.run import retrieval_recall
 
     row = _row(key_facts=[["47天"], ["60多个"]])
     r = evaluate_row(row, _answer("47天，60多个 [1]", False, ["用时47天", "60多个实景棚"]), 1.0)
@@ -157,14 +157,14 @@ def test_abstention_rates_and_latency_percentiles():
 
 
 def test_dicts_are_a_dataset_too():
-    from rag.evaluation import dataset_from_dicts
+    from rag.evaluation.run import dataset_from_dicts
 
     ds = dataset_from_dicts([{"question": "多少天？", "key_facts": [["47天"]]}, {"answer": "no question"}])
     assert [r.id for r in ds.rows] == ["line-1"] and ds.errors == ["rows line 2: missing or empty 'question'"]
 
 
 def test_generator_is_passed_only_to_an_ask_that_takes_it():
-    from rag.evaluation import accepts_keyword
+    from rag.evaluation.run import accepts_keyword
 
     def old_ask(question, *, top_k=None, retrieval=None): ...
     def new_ask(question, *, top_k=None, retrieval=None, generator=None): ...
@@ -177,7 +177,7 @@ def test_generator_is_passed_only_to_an_ask_that_takes_it():
 
 
 def test_judge_verdicts_are_parsed_strictly():
-    from rag.eval_judge import parse_verdict
+    from rag.evaluation.judge import parse_verdict
 
     plain = '{"correct": 1, "faithful": 0, "reason": "ok"}'
     assert parse_verdict(plain) == {"correct": 1, "faithful": 0, "reason": "ok"}
@@ -191,7 +191,7 @@ def test_judge_verdicts_are_parsed_strictly():
 
 
 def test_judge_prompt_holds_the_cited_passages_only():
-    from rag.eval_judge import build_prompt
+    from rag.evaluation.judge import build_prompt
 
     r = evaluate_row(_row(), _answer("仅用时47天 [2]", False, ["无关段落", "仅用时47天"], cite=(2,)), 1.0)
     prompt = build_prompt(r)
@@ -204,7 +204,7 @@ def test_judge_prompt_holds_the_cited_passages_only():
 
 
 def _run_dir(path, passed: dict[str, bool]):
-    from rag.evaluation import EvalReport
+    from rag.evaluation.run import EvalReport
 
     results = []
     for rid, ok in passed.items():
@@ -230,7 +230,7 @@ def test_report_html_is_escaped_and_self_contained(tmp_path):
 
 
 def test_compare_lists_flipped_questions(tmp_path):
-    from rag.eval_report import compare_runs, format_comparison
+    from rag.evaluation.report import compare_runs, format_comparison
 
     _run_dir(tmp_path / "a", {"x": True, "y": False, "z": True, "only-a": True})
     _run_dir(tmp_path / "b", {"x": False, "y": True, "z": True, "only-b": False})
@@ -246,7 +246,7 @@ def test_compare_lists_flipped_questions(tmp_path):
 
 def test_compare_refuses_a_folder_that_is_no_run(tmp_path):
     from rag.errors import ConfigError
-    from rag.eval_report import compare_runs
+    from rag.evaluation.report import compare_runs
 
     with pytest.raises(ConfigError, match="not a `rag eval --out` folder"):
         compare_runs(tmp_path, tmp_path)
@@ -258,7 +258,7 @@ def test_compare_refuses_a_folder_that_is_no_run(tmp_path):
 def test_evaluate_on_the_seed_index(seed_index, tmp_path):
     from rag import RAG
     from rag.errors import ConfigError
-    from rag.evaluation import EvalReport, evaluate
+    from rag.evaluation.run import EvalReport, evaluate
 
     rag = RAG.open(seed_index, progress=False, max_question_chars=40)
     rows = [{"id": "long", "question": "蓝风微短剧基地" * 10, "key_facts": [["270度"]]},

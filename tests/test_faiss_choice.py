@@ -8,7 +8,7 @@ import pytest
 faiss = pytest.importorskip("faiss")
 
 from rag.errors import ConfigError  # noqa: E402
-from rag.vector_index import (  # noqa: E402
+from rag.storage.vectors import (  # noqa: E402
     ANN_ENV,
     FLAT_MAX_ENV,
     HNSW_EF_CONSTRUCTION,

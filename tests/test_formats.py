@@ -6,7 +6,7 @@ import pytest
 
 from rag import RAG
 from rag.errors import LoaderError
-from rag.loaders import SourceFile, load_file
+from rag.ingest.files import SourceFile, load_file
 
 
 def _pdf(path, pages):

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag import RAG
-from rag.chunking import ChunkSettings, chunk_document
-from rag.cleaning import clean
 from rag.config import Settings
 from rag.errors import ConfigError, IndexCorruptError, IndexNotFoundError, LoaderError
-from rag.loaders import SourceFile, decode_bytes, find_files, load_file
-from rag.verify import verify
+from rag.ingest.chunking import ChunkSettings, chunk_document
+from rag.ingest.cleaning import clean
+from rag.ingest.files import SourceFile, decode_bytes, find_files, load_file
+from rag.storage.verify import verify
 
 
 def _load(path):

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-import rag.lexical as lexical
+import rag.storage.lexical as lexical
 from rag import RAG
-from rag.lexical import LexicalIndex
+from rag.storage.lexical import LexicalIndex
 
 QUERIES = ["蓝风微短剧基地从签约到试运营用了多少天？", "军门社区的老党员", "天心经开区高新技术企业", "低空经济 无人机"]
 
@@ -98,7 +98,7 @@ def test_a_missing_or_damaged_term_cache_means_segmenting_again(writable_index, 
 
 
 def test_verify_warns_of_a_damaged_term_cache_but_the_index_is_sound(writable_index):
-    from rag.verify import verify
+    from rag.storage.verify import verify
 
     _swap_one_term(_bm25(writable_index))
     report = verify(writable_index, check_embedder=False)

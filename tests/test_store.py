@@ -10,8 +10,8 @@ import pytest
 
 from rag import RAG
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
-from rag.store import write_lock
-from rag.verify import verify
+from rag.storage.snapshot import write_lock
+from rag.storage.verify import verify
 
 
 def _files_of(gen) -> set[str]:
@@ -118,7 +118,7 @@ def test_a_failed_save_leaves_the_previous_index_intact(writable_index, tmp_path
     new.mkdir()
     (new / "extra.txt").write_text("一段新的文字，讲述长沙的湘江。" * 5, encoding="utf-8")
 
-    import rag.store as store
+    import rag.storage.snapshot as store
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.chunking import ChunkSettings, chunk_document
-from rag.cleaning import CleanText, clean
-from rag.structure import analyse
+from rag.ingest.chunking import ChunkSettings, chunk_document
+from rag.ingest.cleaning import CleanText, clean
+from rag.ingest.structure import analyse
 from rag.types import Chunk
 
 

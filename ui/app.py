@@ -1,6 +1,6 @@
 """The Gradio chat: a thin adapter over ``rag.RAG`` (no retrieval logic here).
 
-``create_app(rag)`` returns the ``gr.Blocks``; ``rag.api.build_app`` mounts it on the HTTP API
+``create_app(rag)`` returns the ``gr.Blocks``; ``rag.http.app.build_app`` mounts it on the HTTP API
 (pass ``CSS`` to ``gr.mount_gradio_app`` or ``launch``, where Gradio 6 takes app-level styling).
 """
 
@@ -11,12 +11,11 @@ from typing import Any
 
 import gradio as gr
 
-from rag.api import UPLOAD_SUFFIXES, add_uploads, delete_document, key_matches
 from rag.errors import RagError
+from rag.http.app import UPLOAD_SUFFIXES, add_uploads, delete_document, key_matches
 from rag.pipeline import RAG
-
-from . import render
-from .staging import Staging
+from ui import render
+from ui.staging import Staging
 
 EXAMPLES = [
     "蓝风微短剧基地从签约到试运营用了多少天？",
@@ -98,7 +97,7 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
 
     ``staging`` is the server's upload folder (``ui.staging``): the upload event reads only files
     staged there, whatever path a client puts in its request. Without one (the UI built alone, not
-    served by ``rag.api.build_app``) uploads are refused.
+    served by ``rag.http.app.build_app``) uploads are refused.
     """
     settings = rag.settings
     generators = [g for g in settings.network_generators() if g != "*"]

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from rag.generators import NOT_FOUND_EN, NOT_FOUND_ZH
-from rag.generators.extractive import CROSS_LINGUAL_WARNING
+from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
+from rag.generation.extractive import CROSS_LINGUAL_WARNING
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;"})
@@ -47,7 +47,7 @@ def error_message(message: str) -> str:
 
 
 # The library's warnings stay English: API clients, logs and tests match their wording. The chat
-# shows every kind an answer can carry (rag.citations, rag.generators, rag.pipeline) in Chinese
+# shows every kind an answer can carry (rag.generation.citations, rag.generation, rag.pipeline) in Chinese
 # first, like the rest of the page; tests/test_answers.py raises each one from the code that
 # writes it, so a reworded warning cannot silently lose its Chinese. Technical details (an
 # exception's text) stay in the English half only.

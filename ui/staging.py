@@ -6,7 +6,7 @@ with absolute server paths; this one replaces it (it is registered before Gradio
 takes precedence): names and types are checked as in the HTTP API, the count and total size are
 bounded, each file lands in a random folder of a per-server staging directory, and the client gets
 back only a reference ``<random>/<name>``. ``Guard`` maps those references, and nothing else, back
-to files (see ``rag.http_guard``). Staged files are deleted once indexed, after ``max_age`` seconds
+to files (see ``rag.http.guard``). Staged files are deleted once indexed, after ``max_age`` seconds
 if never used, and with the whole folder when the server stops.
 """
 
@@ -26,8 +26,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from rag.api import MAX_UPLOAD_FILES, UploadTooLarge, safe_filename
 from rag.errors import ConfigError
+from rag.http.app import MAX_UPLOAD_FILES, UploadTooLarge, safe_filename
 
 _REF_CHARS = frozenset("0123456789abcdef")
 

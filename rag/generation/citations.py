@@ -1,0 +1,126 @@
+"""Citation markers in generated answers: parse them, map them to passages, and check them.
+
+An LLM may cite the wrong passage, cite nothing, or state a number that no
+passage holds.  Each cited sentence is checked against its passages by the
+overlap of its key terms and by its numbers, so an answer is never passed off
+as grounded when it is not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag.ingest.chunking import sentence_spans
+from rag.text.normalize import content_words, normalize_for_match
+from rag.types import Citation, Passage
+
+# [1] [1, 2] [1-3] 【1】 ［1］ [^1]
+MARKER = re.compile(r"[\[【［]\^?\s*(\d{1,3}(?:\s*[,，、\-–~]\s*\d{1,3})*)\s*[\]】］]")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
+SUPPORTED = 0.5  # below this share of a sentence's key terms in its passage, it is flagged
+
+
+@dataclass
+class Checked:
+    text: str  # the answer, markers kept as the model wrote them
+    citations: list[Citation]
+    support: float | None  # mean support of the citations; None when nothing is cited
+    warnings: list[str] = field(default_factory=list)
+    out_of_range: list[int] = field(default_factory=list)
+
+
+def marker_numbers(group: str) -> list[int]:
+    nums: list[int] = []
+    for part in re.split(r"\s*[,，、]\s*", group.strip()):
+        bounds = re.split(r"\s*[\-–~]\s*", part)
+        if len(bounds) == 2 and all(b.isdigit() for b in bounds) and int(bounds[0]) <= int(bounds[1]) <= int(bounds[0]) + 20:
+            nums.extend(range(int(bounds[0]), int(bounds[1]) + 1))
+        elif part.isdigit():
+            nums.append(int(part))
+    return nums
+
+
+def _claims(answer: str) -> list[tuple[str, list[int]]]:
+    """(sentence without markers, passage numbers it cites) for each sentence of the answer."""
+    out = []
+    for s, e in sentence_spans(answer):
+        sentence = answer[s:e]
+        # A marker right after the sentence end ("…。[1]") belongs to the sentence before it.
+        tail = MARKER.match(answer, e) if e < len(answer) else None
+        while tail:
+            sentence += tail.group(0)
+            e = tail.end()
+            tail = MARKER.match(answer, e)
+        nums = [n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group(1))]
+        claim = MARKER.sub("", sentence).strip()
+        if claim and not (not nums and out and MARKER.fullmatch(sentence.strip())):
+            out.append((claim, nums))
+    return out
+
+
+def _overlap(claim: str, passage_norm: str) -> float:
+    terms = set(content_words(claim))
+    if not terms:
+        return 1.0
+    return sum(1 for t in terms if normalize_for_match(t) in passage_norm) / len(terms)
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in NUMBER.findall(normalize_for_match(text))}
+
+
+def _best_quote(claim: str, passage: Passage) -> tuple[int, int]:
+    """The passage sentence that best backs the claim (offsets within the chunk text)."""
+    text = passage.chunk.text
+    spans = list(sentence_spans(text)) or [(0, len(text))]
+    return max(spans, key=lambda se: _overlap(claim, normalize_for_match(text[se[0] : se[1]])))
+
+
+def check(answer: str, passages: Sequence[Passage]) -> Checked:
+    """Map markers to passages and score how well each cited sentence is supported."""
+    k = len(passages)
+    norms = [normalize_for_match(p.chunk.text) for p in passages]
+    citations: list[Citation] = []
+    warnings: list[str] = []
+    out_of_range: set[int] = set()
+    supports: list[float] = []
+    uncited = 0
+    for claim, nums in _claims(answer):
+        valid = [n for n in dict.fromkeys(nums) if 1 <= n <= k]
+        out_of_range.update(n for n in nums if not 1 <= n <= k)
+        if not valid:
+            if len(normalize_for_match(claim)) > 8:
+                uncited += 1
+            continue
+        claim_numbers = _numbers(claim)
+        cited_numbers = set().union(*(_numbers(passages[n - 1].chunk.text) for n in valid))
+        for missing in sorted(claim_numbers - cited_numbers):
+            warnings.append(f"the number {missing} in the answer occurs in no cited passage")
+        for n in valid:
+            p = passages[n - 1]
+            score = _overlap(claim, norms[n - 1])
+            if claim_numbers - _numbers(p.chunk.text):
+                score *= 0.5
+            supports.append(score)
+            if score < SUPPORTED:
+                warnings.append(f"citation [{n}] does not support “{_short(claim)}” (support {score:.2f})")
+            s, e = _best_quote(claim, p)
+            quote = p.chunk.text[s:e].strip()
+            lead = len(p.chunk.text[s:e]) - len(p.chunk.text[s:e].lstrip())
+            citations.append(Citation.of(n, p.chunk, s + lead, s + lead + len(quote), round(score, 3)))
+    if out_of_range:
+        warnings.append(
+            f"citation number(s) {', '.join(map(str, sorted(out_of_range)))} point at no retrieved passage (1-{k}); dropped"
+        )
+    if not citations:
+        warnings.append("the answer cites no passage: it is not grounded in the documents")
+    elif uncited:
+        warnings.append(f"{uncited} sentence(s) of the answer cite no passage")
+    support = round(sum(supports) / len(supports), 3) if supports else None
+    return Checked(answer, citations, support, warnings, sorted(out_of_range))
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

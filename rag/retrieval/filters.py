@@ -1,0 +1,114 @@
+"""Metadata filters for search and ask: by document, by article, by date range.
+
+    {"doc": "000_*.txt", "article": "数字潮涌", "date_from": "2023-01-01", "date_to": "2023-12-31"}
+
+``doc`` matches document ids (shell-style wildcards allowed), ``article`` is a
+substring of the article title, and a date range keeps only chunks whose date
+is known and inside it.
+
+Filters arrive from the network, so their size is bounded before any matching:
+a value is at most ``MAX_VALUE_CHARS`` characters and a ``doc`` pattern holds at
+most ``MAX_WILDCARDS`` wildcards. The pattern is compiled once per request and
+tried once per document (not per chunk); ``fnmatch`` compiles ``*`` runs into
+atomic look-ahead groups, so a bounded pattern matches in time linear in the id.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ConfigError
+from rag.types import Chunk
+
+KEYS = ("doc", "article", "date_from", "date_to")
+MAX_VALUE_CHARS = 256  # document ids and article titles are far shorter
+MAX_WILDCARDS = 16  # '*', '?' and '[' together; glob cost grows with their number
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse(items: Sequence[str]) -> dict[str, str]:
+    """``["doc=a.txt", "date_from=2023-01-01"]`` (the CLI's --filter) → a filter dict."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise ConfigError(f"a filter is KEY=VALUE with KEY one of {', '.join(KEYS)}. Currently, it is {item!r}")
+        out[key.strip()] = value.strip()
+    return validate(out)
+
+
+def validate(filters: Mapping[str, Any] | None) -> dict[str, str]:
+    if not filters:
+        return {}
+    unknown = sorted(set(filters) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
+    out = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+    for key, value in out.items():
+        check_text(value, f"filter {key}", MAX_VALUE_CHARS)
+    if "doc" in out:
+        wild = sum(out["doc"].count(c) for c in "*?[")
+        if wild > MAX_WILDCARDS:
+            raise ConfigError(
+                f"filter doc may hold at most {MAX_WILDCARDS} wildcards (* ? [). Currently, it holds {wild}"
+            )
+    for key in ("date_from", "date_to"):
+        if key in out and not _ISO.match(out[key]):
+            raise ConfigError(f"{key} must be a date like 2023-08-03. Currently, it is {out[key]!r}")
+    return out
+
+
+def allowed_positions(chunks: Sequence[Chunk], filters: Mapping[str, str]) -> np.ndarray | None:
+    """Positions of the chunks that pass ``filters`` (None when there is no filter)."""
+    if not filters:
+        return None
+    docs = _matching_docs({c.doc_id for c in chunks}, filters.get("doc"))
+    keep = [i for i, c in enumerate(chunks) if (docs is None or c.doc_id in docs) and _passes(c, filters)]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _matching_docs(doc_ids: set[str], pattern: str | None) -> set[str] | None:
+    """The ids ``pattern`` selects, matched once per document; None when there is no doc filter."""
+    if pattern is None:
+        return None
+    matcher = re.compile(fnmatch.translate(pattern), re.DOTALL).match
+    return {d for d in doc_ids if d == pattern or matcher(d)}
+
+
+def check_text(value: str, what: str, max_chars: int) -> str:
+    """``value`` if it is text a client may send: bounded, no NUL, no lone UTF-16 surrogate."""
+    if len(value) > max_chars:
+        raise ConfigError(f"{what} is {len(value)} characters, over the limit of {max_chars}")
+    if "\x00" in value:
+        raise ConfigError(f"{what} contains a NUL character")
+    if not is_encodable(value):
+        raise ConfigError(f"{what} contains a lone UTF-16 surrogate (invalid Unicode text)")
+    return value
+
+
+def is_encodable(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON allows ``\\ud800``; UTF-8 cannot encode it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _passes(chunk: Chunk, f: Mapping[str, str]) -> bool:
+    if "article" in f and f["article"] not in (chunk.meta.get("article") or ""):
+        return False
+    if "date_from" in f or "date_to" in f:
+        date = chunk.meta.get("date")
+        if not date:
+            return False
+        if "date_from" in f and date < f["date_from"]:
+            return False
+        if "date_to" in f and date > f["date_to"]:
+            return False
+    return True

@@ -1,0 +1,221 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates, fused by a convex combination of normalised scores.
+
+Measured on shared/data/seed-dev.jsonl among 1,000 distractor articles (see the
+README): min-max normalised score fusion with a lexical weight of 0.7 ranked the
+right passage better than reciprocal rank fusion (kept as ``fusion="rrf"``),
+because BM25 over words and bigrams is far sharper than e5-small on names and
+numbers, while the dense score still carries questions with no shared words
+(an English question over Chinese text gets all of its score from it).
+
+Then the front of the fused list is re-ranked by how many of the question's
+*distinctive* terms each passage holds: terms weighted by BM25 IDF and by how few of
+the top candidates share them.  The topic of a question (天心经开区) is in every
+candidate and so weighs nothing there; what it asks about (诉求解决率, 高新技术企业)
+decides.  Fusion alone put a summary paragraph that repeats the topic four times first
+for such questions.  On seed-dev among 1,000 distractor articles this lifted hit@1
+from 0.69 to 0.77 and MRR from 0.78 to 0.86, with hit@5, answer accuracy and
+abstention unchanged (weights 0.5 to 1.0 all helped, on the seed-only index too).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embedding.backends import Embedder
+from rag.errors import ConfigError
+from rag.storage.snapshot import Snapshot
+from rag.text.normalize import index_terms, normalize_for_match
+from rag.types import Passage
+
+MODES = ("hybrid", "dense", "lexical")
+FUSIONS = ("convex", "rrf")
+_STRIP = re.compile(r"[\s\"'“”‘’?？!！。,，、:：;；()（）《》]+")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"
+    fusion: str = "convex"
+    candidates: int = 100  # per retriever, before fusion
+    lexical_weight: float = 0.7  # convex fusion: share of the normalised BM25 score
+    rrf_k: int = 60
+    rerank_weight: float = 0.5  # distinctive-term coverage added to the fused score (convex fusion)
+    rerank_depth: int = 20  # how many fused candidates are re-ranked
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}. Currently, mode is {self.mode!r}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}. Currently, fusion is {self.fusion!r}")
+        if self.candidates < 1:
+            raise ConfigError(f"candidates must be greater than 0. Currently, candidates is {self.candidates}")
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ConfigError(f"lexical_weight must be between 0 and 1. Currently, it is {self.lexical_weight}")
+        if self.rerank_weight < 0 or self.rerank_depth < 1:
+            raise ConfigError(f"rerank_weight must be >= 0 and rerank_depth >= 1. Currently, they are "
+                              f"{self.rerank_weight} and {self.rerank_depth}")
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k]
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+def retrieve(
+    snap: Snapshot, embedder: Embedder, query: str, top_k: int, settings: RetrievalSettings,
+    query_vector: np.ndarray | None = None, allowed: np.ndarray | None = None,
+) -> list[Passage]:
+    """The ``top_k`` best chunks for ``query`` (fewer when the index is smaller).
+
+    ``allowed`` is an optional array of chunk positions that metadata filters let through.
+    """
+    if top_k < 1:
+        raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
+    n = snap.size if allowed is None else len(allowed)
+    if n == 0:
+        return []
+    cand = min(max(settings.candidates, top_k), n)
+    dense: dict[int, float] = {}
+    lexical: dict[int, float] = {}
+    q = None
+    if settings.mode in ("hybrid", "dense"):
+        q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
+        d, ids = _dense_search(snap.vectors, q, cand, allowed)
+        dense = {int(i): float(s) for i, s in zip(ids[0], d[0]) if i >= 0}
+    if settings.mode in ("hybrid", "lexical"):
+        scores = snap.lexical.scores(query)
+        if allowed is not None and len(scores):
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[allowed] = True
+            scores = np.where(mask, scores, 0.0)
+        lexical = {int(i): float(scores[i]) for i in _top(scores, cand) if scores[i] > 0}
+    if settings.mode == "dense":
+        fused = dict(dense)
+    elif settings.mode == "lexical":
+        fused = dict(lexical)
+    else:
+        for i in lexical.keys() - dense.keys():  # every candidate needs both scores
+            dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+        if settings.fusion == "convex":
+            idf = query_idf(snap, query)  # segmented once, for the fusion weight and the re-rank
+            coverage = _query_coverage(snap, idf, lexical)
+            fused = _convex(dense, lexical, settings.lexical_weight * coverage)
+            # trusted as far as BM25 explains the query, like the fusion weight
+            _rerank_distinctive(snap, idf, fused, settings.rerank_weight * coverage, settings.rerank_depth)
+        else:
+            fused = _rrf(dense, lexical, settings.rrf_k)
+    _boost_exact(snap, query, fused)
+    order = sorted(fused, key=lambda i: -fused[i])[:top_k]
+    if q is None and settings.mode == "lexical" and embedder is not None:
+        q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
+    if q is not None:
+        for i in order:
+            if i not in dense:
+                dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+    return [
+        Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0))
+        for r, i in enumerate(order, 1)
+    ]
+
+
+def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):
+    import faiss  # noqa: PLC0415
+
+    x = q.reshape(1, -1).astype(np.float32)
+    if allowed is None:
+        return index.search(x, k)
+    if len(allowed) <= 20_000:
+        # Exact scores over the allowed chunks: ANN indexes with an ID filter can miss most of a
+        # small allowed set (HNSW found 1 of 3 in a test), and a few thousand dot products are cheap.
+        vecs = index.reconstruct_batch(np.asarray(allowed, dtype=np.int64))
+        scores = vecs @ x[0]
+        order = np.argsort(-scores, kind="stable")[:k]
+        return scores[order].reshape(1, -1), np.asarray(allowed)[order].reshape(1, -1)
+    sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    if isinstance(index, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(index.hnsw.efSearch, k))
+    elif isinstance(index, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe)
+    else:
+        params = faiss.SearchParameters(sel=sel)
+    return index.search(x, k, params=params)
+
+
+def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -> dict[int, float]:
+    """weight × BM25/max(BM25) + (1 − weight) × min-max normalised cosine, over the union of candidates."""
+    ids = list(dense.keys() | lexical.keys())
+    d = np.array([dense[i] for i in ids])
+    lo, hi = d.min(), d.max()
+    dn = (d - lo) / (hi - lo) if hi > lo else np.ones_like(d)
+    top_lex = max(lexical.values(), default=0.0)
+    ln = np.array([lexical.get(i, 0.0) / top_lex if top_lex > 0 else 0.0 for i in ids])
+    w = weight if top_lex > 0 else 0.0  # no shared words at all: the dense score decides alone
+    return {i: float(w * a + (1 - w) * b) for i, a, b in zip(ids, ln, dn)}
+
+
+def query_idf(snap: Snapshot, query: str) -> dict[str, float]:
+    """The query's BM25 terms (search-mode pieces unmarked) with their IDF in the index."""
+    return {t: snap.lexical.idf(t) for t in {t.lstrip("#") for t in index_terms(query)}}
+
+
+def _query_coverage(snap: Snapshot, idf: dict[str, float], lexical: dict[int, float]) -> float:
+    """IDF-weighted share of the query's terms that the best BM25 hit contains.
+
+    BM25 is trusted as far as it explains the query: a Chinese question over
+    Chinese text is covered well, while an English question over Chinese news
+    matches only stray Latin words ("micro", "3D") and then leaves the ranking
+    to the dense retriever.
+    """
+    if not lexical:
+        return 0.0
+    best = max(lexical, key=lexical.get)
+    text = normalize_for_match(snap.chunks[best].text)
+    total = sum(idf.values())
+    return sum(w for t, w in idf.items() if t in text) / total if total > 0 else 0.0
+
+
+def _rerank_distinctive(snap: Snapshot, idf: dict[str, float], fused: dict[int, float], weight: float, depth: int) -> None:
+    """Add ``weight`` x the share of the query's distinctive terms to each of the top ``depth`` candidates.
+
+    A term's weight is its IDF in the whole index times log((n + 1) / (df + 0.5)) with df the
+    number of the n candidates holding it, so a term every candidate holds adds nothing.
+    """
+    if weight <= 0 or not fused:
+        return
+    top = sorted(fused, key=lambda i: -fused[i])[:depth]
+    texts = {i: normalize_for_match(snap.chunks[i].text) for i in top}
+    weights: dict[str, float] = {}
+    for term, term_idf in idf.items():
+        df = sum(term in texts[i] for i in top)
+        if df:
+            weights[term] = term_idf * float(np.log((len(top) + 1) / (df + 0.5)))
+    total = sum(weights.values())
+    if total <= 0:
+        return
+    for i in top:
+        fused[i] += weight * sum(w for t, w in weights.items() if t in texts[i]) / total
+
+
+def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for scores in (dense, lexical):
+        for rank, i in enumerate(sorted(scores, key=lambda i: -scores[i]), 1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _boost_exact(snap: Snapshot, query: str, fused: dict[int, float]) -> None:
+    """A short query found verbatim in a chunk (a name, a number) ranks that chunk first."""
+    needle = normalize_for_match(_STRIP.sub("", query))
+    if not needle or len(needle) > 24 or not fused:
+        return
+    top = max(fused.values())
+    for i in list(fused):
+        if needle in normalize_for_match(snap.chunks[i].text):
+            fused[i] += top

@@ -1,0 +1,206 @@
+"""Turn source files into a new index snapshot: load, clean, chunk, embed what changed, rebuild search structures."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embedding.backends import Embedder
+from rag.errors import LoaderError
+from rag.ingest.chunking import ChunkSettings, chunk_document, indexed_text
+from rag.ingest.cleaning import clean
+from rag.ingest.files import SourceFile, find_files, load_file
+from rag.ingest.structure import analyse
+from rag.storage.lexical import LexicalIndex
+from rag.storage.snapshot import Snapshot, new_faiss_index
+from rag.types import Chunk, IndexReport
+
+
+def empty_snapshot(embedder: Embedder, chunking: ChunkSettings) -> Snapshot:
+    return Snapshot(
+        chunks=[], vectors=new_faiss_index(np.zeros((0, embedder.dim), np.float32), embedder.dim),
+        lexical=LexicalIndex(None, 0), documents={},
+        embedder=_embedder_entry(embedder), chunking=asdict(chunking),
+    )
+
+
+def build_snapshot(
+    old: Snapshot, paths: Sequence[str | Path], embedder: Embedder, chunking: ChunkSettings, *,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int = 32, settings: Settings | None = None,
+) -> tuple[Snapshot, IndexReport]:
+    """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders."""
+    t0 = time.perf_counter()
+    files, skipped = find_files(paths)
+    renamed = _renamed(old, files)
+    added, updated, unchanged = [], [], []
+    new_docs: dict[str, dict] = {}
+    new_chunks: dict[str, list[Chunk]] = {}
+    for src in files:
+        known = None if src.doc_id in renamed else old.documents.get(src.doc_id)
+        try:
+            doc = load_file(src, max_bytes=max_bytes)
+        except LoaderError as exc:
+            skipped[str(src.path)] = str(exc)
+            continue
+        if known and (clash := _taken(src, doc.sha256, known)):
+            skipped[str(src.path)] = clash
+            continue
+        if known and known["sha256"] == doc.sha256 and old.chunking == asdict(chunking):
+            unchanged.append(doc.doc_id)
+            continue
+        cleaned = clean(doc.text)
+        chunks = chunk_document(doc.doc_id, cleaned, chunking, analyse(cleaned, doc.text, doc.doc_id))
+        if not chunks:
+            skipped[str(src.path)] = f"{doc.doc_id}: no text left after cleaning"
+            continue
+        (updated if known else added).append(doc.doc_id)
+        new_chunks[doc.doc_id] = chunks
+        new_docs[doc.doc_id] = {
+            "path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding,
+            "chars": len(doc.text), "chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    # a file now named otherwise (its id qualified beside a namesake) is one document, not two
+    moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_chunks or new_id in unchanged}
+    removed = sorted(set(_vanished(old, paths) if sync else []) | moved)
+    drop = set(removed) | set(new_chunks)
+    kept_at = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
+    kept = [old.chunks[i] for i in kept_at]
+    fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
+    same = old.chunking == asdict(chunking)
+    vectors, embedded, reused = _vectors(old if same else None, kept, fresh, embedder, chunking, progress, batch_size)
+    chunks = kept + fresh
+    documents = {k: v for k, v in old.documents.items() if k not in drop} | new_docs
+    snap = Snapshot(
+        chunks=chunks, vectors=new_faiss_index(vectors, embedder.dim, settings),
+        lexical=_lexical(chunks, chunking, old if same else None, kept_at) if (drop or not old.chunks or not same)
+        else old.lexical,
+        documents=dict(sorted(documents.items())),
+        embedder=_embedder_entry(embedder), chunking=asdict(chunking),
+    )
+    report = IndexReport(
+        added=added, updated=updated, unchanged=unchanged, removed=removed, skipped=skipped,
+        chunks_embedded=embedded, chunks_reused=reused, total_chunks=len(chunks),
+        seconds=time.perf_counter() - t0,
+    )
+    return snap, report
+
+
+def remove_documents(old: Snapshot, doc_ids: Sequence[str], settings: Settings | None = None) -> Snapshot:
+    drop = set(doc_ids)
+    keep = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
+    chunks = [old.chunks[i] for i in keep]
+    mat = old.vectors.reconstruct_n(0, old.size) if old.size else np.zeros((0, old.embedder["dim"]), np.float32)
+    return Snapshot(
+        chunks=chunks, vectors=new_faiss_index(mat[keep], int(old.embedder["dim"]), settings),
+        lexical=_lexical(chunks, ChunkSettings(**old.chunking), old, keep),
+        documents={k: v for k, v in old.documents.items() if k not in drop},
+        embedder=old.embedder, chunking=old.chunking,
+    )
+
+
+def _renamed(old: Snapshot, files: Sequence[SourceFile]) -> dict[str, str]:
+    """Indexed documents whose file is among ``files`` under another id: old id -> new id."""
+    now = {str(src.path): src.doc_id for src in files}
+    return {doc_id: now[meta["path"]] for doc_id, meta in old.documents.items()
+            if now.get(meta["path"], doc_id) != doc_id}
+
+
+def _taken(src: SourceFile, sha256: str, known: dict) -> str | None:
+    """Why ``src`` may not have its id: another file that still exists, with other content, is indexed under it.
+
+    The same file, a copy of it (same bytes) or a file whose recorded path is gone (its
+    folder was moved) is the same document, updated as before.
+    """
+    other = Path(known["path"])
+    if other == src.path or known["sha256"] == sha256 or not other.is_file():
+        return None
+    return (f"{src.doc_id}: another document already has this id, {other}, and {src.path} would replace it; "
+            f"index a folder holding both (their ids then differ by their folders), rename one of them, "
+            f"or delete the indexed one first (rag delete {src.doc_id})")
+
+
+def _vanished(old: Snapshot, paths: Sequence[str | Path]) -> list[str]:
+    """Indexed documents whose source file, inside one of the scanned folders, no longer exists."""
+    roots = [Path(p).expanduser().resolve() for p in paths if Path(p).is_dir()]
+    gone = []
+    for doc_id, meta in old.documents.items():
+        path = Path(meta["path"])
+        if any(path.is_relative_to(r) for r in roots) and not path.is_file():
+            gone.append(doc_id)
+    return sorted(gone)
+
+
+def _lexical(chunks: list[Chunk], chunking: ChunkSettings, old: Snapshot | None = None,
+             kept_at: Sequence[int] = ()) -> LexicalIndex:
+    """BM25 over ``chunks``, whose first ``len(kept_at)`` are ``old``'s chunks at those positions:
+    their stored terms are reused, only the rest are segmented (see ``lexical``)."""
+    texts = [indexed_text(c, chunking.headers, for_dense=False) for c in chunks]
+    if old is None or not kept_at:
+        return LexicalIndex.build(texts)
+    cached, vocab = old.lexical.cached_terms(kept_at)
+    return LexicalIndex.build_reusing(texts, cached + [None] * (len(chunks) - len(kept_at)), vocab)
+
+
+def _vectors(
+    old: Snapshot | None, kept: list[Chunk], fresh: list[Chunk], embedder: Embedder, chunking: ChunkSettings,
+    progress: bool, batch_size: int,
+) -> tuple[np.ndarray, int, int]:
+    """Vectors for kept + fresh chunks; a text already embedded (here or in the old index) is never embedded again.
+
+    The cache key is the hash of the exact text the embedder sees, so a renamed file or a
+    paragraph repeated across articles costs nothing.  ``old`` is None when the chunking
+    settings changed: then the stored vectors are for other texts and nothing is reused.
+    """
+    chunks = kept + fresh
+    keys = [_text_key(indexed_text(c, chunking.headers, for_dense=True)) for c in chunks]
+    cache: dict[str, np.ndarray] = {}
+    if old is not None and old.chunks:
+        mat = old.vectors.reconstruct_n(0, old.size)
+        for c, row in zip(old.chunks, mat):
+            cache.setdefault(_text_key(indexed_text(c, chunking.headers, for_dense=True)), row)
+    todo: dict[str, str] = {}
+    for c, key in zip(chunks, keys):
+        if key not in cache and key not in todo:
+            todo[key] = indexed_text(c, chunking.headers, for_dense=True)
+    cache.update(zip(todo, embed_with_progress(embedder, list(todo.values()), progress, batch_size)))
+    rows = [cache[k] for k in keys]
+    out = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
+    fresh_keys = keys[len(kept):]
+    return out, len(todo), sum(1 for k in fresh_keys if k not in todo)
+
+
+def _embedder_entry(embedder: Embedder) -> dict[str, object]:
+    """What the manifest says of the embedder; the engine is for the record (engines' vectors agree)."""
+    return {"name": embedder.name, "dim": embedder.dim, "engine": getattr(embedder, "engine", "unknown")}
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def embed_with_progress(embedder: Embedder, texts: list[str], progress: bool, batch_size: int = 32) -> np.ndarray:
+    """Embed passages in length-sorted blocks, showing chunks and chars/s on a progress bar."""
+    if not texts:
+        return np.zeros((0, embedder.dim), np.float32)
+    from tqdm import tqdm  # noqa: PLC0415
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), embedder.dim), np.float32)
+    block = max(batch_size * 4, 64)
+    t0 = time.perf_counter()
+    chars = 0
+    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr) as bar:
+        for b in range(0, len(order), block):
+            idx = order[b : b + block]
+            out[idx] = embedder.embed_passages([texts[i] for i in idx])
+            chars += sum(len(texts[i]) for i in idx)
+            bar.update(len(idx))
+            bar.set_postfix_str(f"{chars / max(time.perf_counter() - t0, 1e-9):,.0f} chars/s")
+    return out
