@@ -18,7 +18,8 @@ from rag.config import Settings
 from rag.errors import ConfigError, IndexCorruptError, IndexNotFoundError, LoaderError
 from rag.ingest.chunking import ChunkSettings, chunk_document
 from rag.ingest.cleaning import clean
-from rag.ingest.files import SourceFile, decode_bytes, find_files, load_file
+from rag.ingest.decoding import decode_bytes
+from rag.ingest.files import SourceFile, find_files, load_file
 from rag.storage.verify import verify
 
 

@@ -9,7 +9,8 @@ import pytest
 from conftest import SEED_FILE, SHARED_DATA
 
 from rag.errors import LoaderError
-from rag.ingest.files import SourceFile, decode_bytes, find_files, load_file
+from rag.ingest.decoding import decode_bytes
+from rag.ingest.files import SourceFile, find_files, load_file
 
 TEXT = "天心经开区有高新技术企业224家。"
 TRADITIONAL = "臺灣的夜市文化遠近馳名，每到傍晚，攤販便沿著街道擺出各式小吃，吸引許多觀光客前來品嚐。"

@@ -10,7 +10,7 @@ import pytest
 
 from rag import RAG
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
-from rag.storage.snapshot import write_lock
+from rag.storage.lock import write_lock
 from rag.storage.verify import verify
 
 

@@ -16,14 +16,10 @@ covered) leaves that file unchecked until the next save writes one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,17 +27,22 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
-from rag.storage.lexical import CACHE_FILES, LexicalIndex
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from rag.storage.checksums import (
+    LEXICAL_DIR,
+    REBUILD,
+    cache_check,
+    check_files,
+    data_files,
+    file_checksums,
+)
+from rag.storage.lexical import LexicalIndex
 from rag.storage.vectors import describe as describe_index
 from rag.storage.vectors import tune_after_load
 from rag.types import Chunk
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-REQUIRED_FILES = ("vectors.faiss", "chunks.jsonl", "documents.json")  # bm25/ is empty in an empty index
-LEXICAL_DIR = "bm25"
-_REBUILD = "rebuild with `rag index --rebuild`"
 
 
 @dataclass
@@ -69,84 +70,6 @@ def new_faiss_index(vectors: np.ndarray, dim: int, settings: Settings | None = N
     return build_index(vectors, dim, settings=settings)
 
 
-def file_checksum(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks (a million chunks make GB-sized arrays)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-_PARALLEL_HASH_BYTES = 64 << 20  # below this, starting threads costs more than it saves (seeds/: 0.3 vs 2.9 ms)
-
-
-def file_checksums(gen_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    """``file_checksum`` of each named file of a generation.  A large index hashes several at once:
-    hashlib releases the GIL, so the BM25 arrays are hashed while the (larger) FAISS file is."""
-    paths = {n: gen_dir / n for n in names}
-    workers = min(len(paths), os.cpu_count() or 1)
-    if workers < 2 or sum(p.stat().st_size for p in paths.values()) < _PARALLEL_HASH_BYTES:
-        return {n: file_checksum(p) for n, p in paths.items()}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(paths, pool.map(file_checksum, paths.values()), strict=True))
-
-
-def data_files(gen_dir: Path) -> list[str]:
-    """Every data file of a generation, as its ``/``-separated path inside it: what the manifest covers."""
-    return sorted(p.relative_to(gen_dir).as_posix() for p in gen_dir.rglob("*") if p.is_file())
-
-
-def is_cache_file(name: str) -> bool:
-    """Whether ``name`` (a path inside a generation) is the BM25 term cache: an optimisation that
-    costs time, never answers, when it is lost."""
-    folder, _, base = name.rpartition("/")
-    return folder == LEXICAL_DIR and base in CACHE_FILES
-
-
-@dataclass(frozen=True)
-class FileProblem:
-    """A data file of a generation that is missing or does not match its checksum."""
-
-    name: str  # its path inside the generation, as in the manifest
-    path: Path
-    missing: bool  # else: present but fails its checksum
-
-    @property
-    def cache(self) -> bool:
-        return is_cache_file(self.name)
-
-    def message(self) -> str:
-        what = "is missing" if self.missing else "fails its checksum"
-        if self.cache:
-            return f"BM25 term cache {self.path} {what}; the next change segments every chunk once and rewrites it"
-        return f"index file {self.path} {what}; {_REBUILD}"
-
-
-def check_files(gen_dir: Path, manifest: dict[str, Any], *, cache: bool = False, verify: bool = True) -> list[FileProblem]:
-    """The required files and those the manifest has a checksum for that are missing or, with ``verify``,
-    damaged, in name order; the term cache only with ``cache`` (it is checked when it is read)."""
-    expected = manifest["checksums"]
-    names = sorted(n for n in set(REQUIRED_FILES) | set(expected) if cache or not is_cache_file(n))
-    missing = {n for n in names if not (gen_dir / n).is_file()}
-    present = [n for n in names if n in expected and n not in missing] if verify else []
-    actual = file_checksums(gen_dir, present)
-    damaged = {n for n in present if actual[n] != expected[n]}
-    return [FileProblem(n, gen_dir / n, n in missing) for n in names if n in missing | damaged]
-
-
-def cache_check(gen_dir: Path, manifest: dict[str, Any]) -> Callable[[str], bool]:
-    """For ``LexicalIndex``: whether a term cache file still has the checksum recorded for it
-    (true when none was recorded: an index saved before the cache was covered)."""
-    expected = manifest["checksums"]
-
-    def intact(name: str) -> bool:
-        want = expected.get(f"{LEXICAL_DIR}/{name}")
-        return want is None or file_checksum(gen_dir / LEXICAL_DIR / name) == want
-
-    return intact
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
@@ -167,14 +90,14 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); {_REBUILD}") from exc
+        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); {REBUILD}") from exc
     for key in ("format_version", "generation", "embedder", "counts", "checksums"):
         if key not in manifest:
-            raise IndexCorruptError(f"{path} lacks the key {key!r}; {_REBUILD}")
+            raise IndexCorruptError(f"{path} lacks the key {key!r}; {REBUILD}")
     if manifest["format_version"] != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index format {manifest['format_version']} at {index_dir}, this version reads {FORMAT_VERSION}; "
-            f"{_REBUILD}"
+            f"{REBUILD}"
         )
     return manifest
 
@@ -208,12 +131,12 @@ def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
     if not (len(chunks) == vectors.ntotal == n):
         raise IndexCorruptError(
             f"index at {index_dir} disagrees with itself: manifest {n} chunks, chunk store {len(chunks)}, "
-            f"FAISS {vectors.ntotal}; {_REBUILD}"
+            f"FAISS {vectors.ntotal}; {REBUILD}"
         )
     try:
         lexical = LexicalIndex.load(gen / LEXICAL_DIR, len(chunks), cache_intact=cache_check(gen, manifest))
     except (OSError, ValueError, KeyError) as exc:
-        raise IndexCorruptError(f"cannot read the BM25 index in {gen / LEXICAL_DIR}: {exc}; {_REBUILD}") from exc
+        raise IndexCorruptError(f"cannot read the BM25 index in {gen / LEXICAL_DIR}: {exc}; {REBUILD}") from exc
     return Snapshot(chunks, vectors, lexical, documents, manifest["embedder"], manifest.get("chunking", {}), manifest)
 
 
@@ -299,25 +222,3 @@ def _remove_stale(index_dir: Path, keep: str) -> None:
     for p in index_dir.iterdir():
         if p.is_dir() and p.name != keep and (p.name.startswith("gen-") or p.name.startswith(".gen-")):
             shutil.rmtree(p, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def write_lock(index_dir: Path) -> Iterator[None]:
-    """One writer per index directory, across processes (an flock on ``.lock``)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise IndexLockedError(
-                f"index at {index_dir} is being written by another process (pid {holder}); "
-                "wait for it to finish and try again"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
+from rag.storage import checksums
 from rag.storage import snapshot as store
 
 
@@ -58,13 +59,13 @@ def verify(index_dir: str | Path, check_embedder: bool = True, sample: int = 3) 
 
 
 def _check_files(manifest, gen: Path, report: Report) -> None:
-    for problem in store.check_files(gen, manifest, cache=True):
+    for problem in checksums.check_files(gen, manifest, cache=True):
         (report.warnings if problem.cache else report.errors).append(problem.message())
-    checksums = manifest["checksums"]
-    for name in store.REQUIRED_FILES:  # always written: a manifest without one was edited
-        if name not in checksums:
+    recorded = manifest["checksums"]
+    for name in checksums.REQUIRED_FILES:  # always written: a manifest without one was edited
+        if name not in recorded:
             report.errors.append(f"the manifest has no checksum for {name}; rebuild with `rag index --rebuild`")
-    uncovered = [n for n in store.data_files(gen) if n not in checksums and n not in store.REQUIRED_FILES]
+    uncovered = [n for n in checksums.data_files(gen) if n not in recorded and n not in checksums.REQUIRED_FILES]
     if uncovered:
         report.warnings.append(
             f"{len(uncovered)} file(s) not covered by the manifest's checksums, so not checked: "
@@ -115,14 +116,14 @@ def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Repor
     try:
         from rag.storage.lexical import LexicalIndex  # noqa: PLC0415
 
-        lexical = LexicalIndex.load(gen / store.LEXICAL_DIR, len(chunks), cache_intact=store.cache_check(gen, manifest))
+        lexical = LexicalIndex.load(gen / checksums.LEXICAL_DIR, len(chunks), cache_intact=checksums.cache_check(gen, manifest))
         if lexical.n_docs and lexical.num_docs != len(chunks):
             report.errors.append(f"BM25 holds {lexical.num_docs} chunks, the store {len(chunks)}")
         if lexical.n_docs:  # a cache only: without it the next change segments every chunk once
             usable = lexical.has_term_cache()
             report.facts["bm25_term_cache"] = "ok" if usable else "absent or unusable: the next change re-segments"
     except (OSError, ValueError, KeyError) as exc:
-        report.errors.append(f"BM25 index in {gen / store.LEXICAL_DIR} cannot be read: {exc}")
+        report.errors.append(f"BM25 index in {gen / checksums.LEXICAL_DIR} cannot be read: {exc}")
 
 
 def _check_vectors(manifest, chunks, vectors, sample: int, report: Report) -> None:

@@ -1,0 +1,123 @@
+"""Formats to text: HTML (main text via trafilatura), PDF (text layer, pages kept) and DOCX (headings kept)."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import ClassVar
+
+from rag.errors import LoaderError
+
+_FORMATS_HINT = "pip install 'rag-zh[formats]'"
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML page: scripts, styles and navigation dropped, blocks on new lines."""
+
+    _SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "noscript", "template", "nav", "header", "footer", "svg"})
+    _BLOCK: ClassVar[frozenset[str]] = frozenset(
+        {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_main_text(html: str) -> str:
+    """The article text of a web page (trafilatura drops menus, ads and footers), headings kept as Markdown."""
+    try:
+        import lxml.html  # noqa: PLC0415 - optional, heavy (comes with trafilatura)
+        import trafilatura  # noqa: PLC0415
+    except ImportError:
+        return html_to_text(html)
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return html_to_text(html)
+    # trafilatura keeps menus of short pages; drop the page furniture before it looks.
+    for el in tree.xpath("//nav|//footer|//aside|//header|//script|//style|//form|//noscript|//template"):
+        el.drop_tree()
+    text = trafilatura.extract(tree, output_format="markdown", include_formatting=True, include_comments=False,
+                               include_tables=True, favor_recall=True)
+    return text or html_to_text(html)
+
+
+def pdf_to_text(raw: bytes, name: str) -> str:
+    """Text layer of a PDF, pages separated by form feeds so chunks know their page."""
+    try:
+        from pypdf import PdfReader  # noqa: PLC0415
+        from pypdf.errors import PdfReadError  # noqa: PLC0415
+    except ImportError as exc:
+        raise LoaderError(f"{name}: reading PDF needs pypdf: {_FORMATS_HINT}") from exc
+    import io  # noqa: PLC0415
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoaderError(f"{name}: PDF is encrypted")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise LoaderError(f"{name}: damaged or unreadable PDF ({exc})") from exc
+    if not any(pages):
+        raise LoaderError(f"{name}: PDF has no text layer (scanned images need OCR first)")
+    return "\f".join(pages)
+
+
+def docx_to_text(raw: bytes, name: str) -> str:
+    """Paragraphs of a Word file; headings become Markdown headings so they are kept as titles."""
+    try:
+        import docx  # noqa: PLC0415
+    except ImportError as exc:
+        raise LoaderError(f"{name}: reading DOCX needs python-docx: {_FORMATS_HINT}") from exc
+    import io  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoaderError(f"{name}: damaged or unreadable DOCX ({exc})") from exc
+    lines = []
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name or "") if para.style is not None else ""
+        level = _heading_level(style)
+        lines.append(("#" * level + " " + text) if level else text)
+    for table in document.tables:
+        for row in table.rows:
+            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+    return "\n\n".join(lines)
+
+
+def _heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    if style.startswith("Heading"):
+        digits = style.removeprefix("Heading").strip()
+        return min(int(digits), 6) if digits.isdigit() else 1
+    return 0
+
+
+def html_to_text(html: str) -> str:
+    parser = _HTMLText()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts)
