@@ -150,3 +150,14 @@ def test_the_python_api_does_not_reach_the_hub_unless_allowed(tmp_path, fake_hub
         assert _Hub.hits == [] and "RAG_ALLOW_DOWNLOADS=1" in out.stdout
     else:  # the opt-in really asks the hub: the test above can tell the difference
         assert any("not-on-this-machine" in h for h in _Hub.hits)
+
+
+def test_the_readme_settings_table_lists_every_setting():
+    """The README's table is written from `Settings`: each field in it once, and nothing else."""
+    from dataclasses import fields
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    assert named == {f.name for f in fields(Settings)}
