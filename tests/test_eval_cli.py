@@ -1,5 +1,9 @@
 """`rag eval` end to end as a user runs it: JSON summary, report.html, --compare, bad input, LLM judge.
 
+What the command only passes on is checked once, in test_evaluation.py, on hand-made runs: the metric
+definitions, escaping in report.html, what a comparison holds, the judge's prompt and parsing. Here
+each is checked to arrive: on real runs, through the console script and its options.
+
 The judge talks to a tiny real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions
 API; it answers every other request with garbage, so one run shows both good verdicts and failed
 calls. The slow runs (each loads the embedding model) start together in one module fixture, so
@@ -108,8 +112,8 @@ def runs(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     subset = _subset(tmp / "subset.jsonl", ["d04", "d05", "d10", "d13"])
     malformed = _subset(tmp / "malformed.jsonl", ["d05"], (
         "{broken json",
-        json.dumps({"id": "x<b>", "question": "<script>alert(1)</script>福建福州市军门社区的老党员叫什么名字？",
-                    "answer": "不是他", "key_facts": [["不是他"]], "topic": "<i>evil</i>"}, ensure_ascii=False),
+        json.dumps({"id": "x", "question": "福建福州市军门社区的老党员叫什么名字？",
+                    "answer": "不是他", "key_facts": [["不是他"]], "topic": "other"}, ensure_ascii=False),
     ))
     judged = _subset(tmp / "judged.jsonl", ["d05", "d08", "d12", "d13"])
     server = FakeOpenAI()
@@ -162,11 +166,8 @@ def test_out_writes_a_report_that_shows_why_questions_failed(runs):
     assert "report.html" in b.stdout and "questions: hit@1" in b.stdout
     failed = {r["id"]: r for r in _results(runs["dir"] / "b") if not r["passed"]}
     assert "d10" in failed  # one passage is not enough: the relevant one ranks second
-    for out in ("a", "b"):
-        html = (runs["dir"] / out / "report.html").read_text(encoding="utf-8")
-        assert "<section id=failed>" in html and "<svg" in html
-        assert "<script" not in html.lower() and "<link" not in html and "src=" not in html
     html = (runs["dir"] / "b" / "report.html").read_text(encoding="utf-8")
+    assert html.count("<svg") == 2
     section = html[html.index("<section id=failed>"):html.index("<section id=all>")]
     for rid, r in failed.items():
         assert f'id="q-{rid}"' in section
@@ -176,18 +177,17 @@ def test_out_writes_a_report_that_shows_why_questions_failed(runs):
 
 
 def test_compare_shows_metrics_side_by_side_and_the_flipped_questions(runs):
+    from rag.evaluation import compare_runs, format_comparison
+
     a, b = str(runs["dir"] / "a"), str(runs["dir"] / "b")
     passed_in_a = {r["id"] for r in _results(runs["dir"] / "a") if r["passed"]}
     flipped = [r["id"] for r in _results(runs["dir"] / "b") if not r["passed"] and r["id"] in passed_in_a]
     assert flipped
     out = rag("eval", "--compare", a, b)
     assert out.returncode == 0, out.stderr
-    head, tail = out.stdout.split("passed in A, failed in B")
-    assert "retrieval.hit@k" in head and "delta" in head.splitlines()[3]
-    down = tail.split("failed in A, passed in B")[0]
-    assert all(f"  {i}  " in down for i in flipped)
-    assert "only in A (12)" in out.stdout
+    assert out.stdout == format_comparison(compare_runs(a, b)) + "\n" and "only in A (12)" in out.stdout
     back = json.loads(rag("eval", "--compare", b, a, "--json").stdout)
+    assert back == compare_runs(b, a)
     assert [f["id"] for f in back["failed_in_a_passed_in_b"]] == flipped and not back["passed_in_a_failed_in_b"]
     k = next(m for m in back["metrics"] if m["metric"] == "retrieval.k")
     assert (k["a"], k["b"], k["delta"]) == (1, 5, 4)
@@ -198,10 +198,10 @@ def test_malformed_rows_are_reported_and_skipped(runs):
     assert m.returncode == 0, m.stderr
     assert "skipped malformed.jsonl line 2: not valid JSON" in m.stderr
     s = json.loads(m.stdout)
-    assert s["n"] == 2 and s["skipped_rows"][0].startswith("malformed.jsonl line 2:")
+    assert s["n"] == 2 and len(s["skipped_rows"]) == 1
+    assert s["skipped_rows"][0].startswith("malformed.jsonl line 2: not valid JSON")
     html = (runs["dir"] / "m" / "report.html").read_text(encoding="utf-8")
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html.lower()
-    assert "&lt;i&gt;evil&lt;/i&gt;" in html and "<i>evil" not in html and "malformed.jsonl line 2" in html
+    assert "<section id=skipped>" in html and "malformed.jsonl line 2: not valid JSON" in html
 
 
 def test_strict_fails_on_the_first_malformed_row_with_one_line(runs):
@@ -212,12 +212,11 @@ def test_strict_fails_on_the_first_malformed_row_with_one_line(runs):
     assert out.stderr.startswith("error: malformed.jsonl line 2: not valid JSON")
 
 
-@needs_dev
 @pytest.mark.parametrize(("args", "message"), [
     ((), "give a DATASET to evaluate"),
-    ((str(DEV), "--compare", "a", "b"), "not both"),
-    (("--compare", "/nonexistent/a", "/nonexistent/b"), "not a `rag eval --out` folder"),
-    ((str(DEV), "--judge", "no-provider"), "--judge must be provider:model"),
+    pytest.param((str(DEV), "--compare", "a", "b"), "not both", marks=needs_dev),
+    (("--compare", str(ROOT / "docs"), "/nonexistent/b"), "not a `rag eval --out` folder"),  # a folder, but no run
+    pytest.param((str(DEV), "--judge", "no-provider"), "--judge must be provider:model", marks=needs_dev),
 ])
 def test_usage_errors_are_one_line(args, message):
     out = rag("eval", *args, "--index-dir", "/nonexistent/idx")
@@ -233,6 +232,8 @@ def _judged(runs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def test_judge_verdicts_are_kept_apart_from_the_metrics(runs):
+    from rag.evaluation.judge import SYSTEM_PROMPT, build_prompt
+
     s, answered = _judged(runs)
     good = answered[::2]  # the server answers every other call properly
     assert all(r["judge"] == VERDICT for r in good)
@@ -246,9 +247,8 @@ def test_judge_verdicts_are_kept_apart_from_the_metrics(runs):
     assert len(requests) == len(answered) and {r["path"] for r in requests} == {"/v1/chat/completions"}
     body = requests[0]["body"]
     assert body["model"] == "test-model"
-    prompt = body["messages"][-1]["content"]
-    first = answered[0]
-    assert first["question"] in prompt and first["reference"] in prompt and first["retrieved"][0]["doc_id"] in prompt
+    # what the prompt holds is tested on build_prompt; here, that it is what goes to the model
+    assert [m["content"] for m in body["messages"]] == [SYSTEM_PROMPT, build_prompt(answered[0])]
 
 
 def test_a_judge_that_returns_garbage_is_counted_not_fatal(runs):
@@ -266,7 +266,7 @@ def test_the_shipped_example_question_set_runs_as_the_readme_shows(seed_index, s
     the set is in the repository (not in shared/), every row is well formed, its answers are the seed's own text."""
     import re
 
-    from rag.evaluation.run import load_dataset
+    from rag.evaluation import load_dataset
 
     path = "docs/examples/seed-questions.jsonl"  # relative to the repository root, as a clone has it
     rows = load_dataset(ROOT / path, strict=True).rows  # strict: a malformed row fails here

@@ -1,12 +1,17 @@
-"""Metric functions on hand-made cases, and question-set parsing with line numbers."""
+"""Metric functions on hand-made cases, question-set parsing with line numbers, the report and the comparison.
+
+What the `rag eval` command adds on top (printing, --out, --compare, --judge over HTTP) is in test_eval_cli.py.
+"""
 
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 
-from rag.evaluation.run import DatasetError, char_f1, evaluate_row, fact_found, load_dataset, relevant, summarize
+from rag.evaluation import DatasetError, EvalReport, load_dataset
+from rag.evaluation.metrics import char_f1, evaluate_row, fact_found, relevant, summarize
 from rag.types import Answer, Chunk, Citation, Passage
 
 
@@ -29,7 +34,7 @@ def _answer(text, abstained, passages_text, cite=(1,)):
 
 
 def _row(**kw):
-    from rag.evaluation.run import Row
+    from rag.evaluation.dataset import Row
 
     base = dict(id="x", question="q", answer="47天", key_facts=[["47天"]], gold_docs=[], topic="t", line=1)
     return Row(**{**base, **kw})
@@ -78,7 +83,7 @@ def test_csv_and_missing_files(tmp_path):
         load_dataset(tmp_path / "none.jsonl")
 
 
-# ---- precise metric definitions (see the module docstring of rag.evaluation.run) -----------------
+# ---- precise metric definitions (see the module docstring of rag.evaluation.metrics) -------------
 
 
 def test_a_citation_marker_is_not_a_stated_fact():
@@ -114,7 +119,7 @@ def test_citation_precision_needs_a_stated_fact_in_the_cited_passage():
 
 
 def test_citation_supports_without_key_facts():
-    from rag.evaluation.run import citation_supports
+    from rag.evaluation.metrics import citation_supports
 
     gold = _row(key_facts=[], gold_docs=["a.txt"])
     assert citation_supports(gold, [], "a.txt", "x") and not citation_supports(gold, [], "b.txt", "x")
@@ -123,7 +128,7 @@ def test_citation_supports_without_key_facts():
 
 
 def test_relevance_is_one_passage_recall_is_all_k():
-    from rag.evaluation.run import retrieval_recall
+    from rag.evaluation.metrics import retrieval_recall
 
     row = _row(key_facts=[["47天"], ["60多个"]])
     r = evaluate_row(row, _answer("47天，60多个 [1]", False, ["用时47天", "60多个实景棚"]), 1.0)
@@ -157,7 +162,7 @@ def test_abstention_rates_and_latency_percentiles():
 
 
 def test_dicts_are_a_dataset_too():
-    from rag.evaluation.run import dataset_from_dicts
+    from rag.evaluation import dataset_from_dicts
 
     ds = dataset_from_dicts([{"question": "多少天？", "key_facts": [["47天"]]}, {"answer": "no question"}])
     assert [r.id for r in ds.rows] == ["line-1"] and ds.errors == ["rows line 2: missing or empty 'question'"]
@@ -195,7 +200,7 @@ def test_judge_prompt_holds_the_cited_passages_only():
 
     r = evaluate_row(_row(), _answer("仅用时47天 [2]", False, ["无关段落", "仅用时47天"], cite=(2,)), 1.0)
     prompt = build_prompt(r)
-    assert "仅用时47天" in prompt and "47天" in prompt and "[2] (doc.txt)" in prompt and "无关段落" not in prompt
+    assert prompt.startswith("Question:\nq\n") and "[2] (doc.txt) 仅用时47天" in prompt and "无关段落" not in prompt
     unanswerable = evaluate_row(_row(answer=None, key_facts=[]), _answer("乱答", False, ["x"], cite=()), 1.0)
     assert "(none)" in build_prompt(unanswerable) and "(no passage cited)" in build_prompt(unanswerable)
 
@@ -203,37 +208,68 @@ def test_judge_prompt_holds_the_cited_passages_only():
 # ---- the report and the comparison, on hand-made runs ---------------------------------------------
 
 
-def _run_dir(path, passed: dict[str, bool]):
-    from rag.evaluation.run import EvalReport
+HOSTILE = '<script>alert("x")</script>'
 
+
+class _Page(HTMLParser):
+    """What a browser makes of a page: its elements, their attributes, and the text between them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += attrs
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _report(passed: dict[str, bool], extra=()) -> EvalReport:
     results = []
     for rid, ok in passed.items():
         text = "仅用时47天 [1]" if ok else "资料中没有找到相关信息。"
         row = _row(id=rid, question=f"<script>alert('{rid}')</script>多少天？")
         results.append(evaluate_row(row, _answer(text, not ok, ["仅用时47天" if ok else "<b>无关</b>"]), 12.5))
-    report = EvalReport(summarize(results, k=5), results, ["q.jsonl line 9: not valid JSON"])
-    report.write(path)
-    return report
+    results += extra
+    return EvalReport(summarize(results, k=5), results, ["q.jsonl line 9: not valid JSON"])
 
 
 def test_report_html_is_escaped_and_self_contained(tmp_path):
-    report = _run_dir(tmp_path, {"a": True, "b": False})
+    """Every text from the data is text in the page: a question, answer, reference, topic or id holding
+    ``<script>``, ``"`` or a tag never becomes an element or an attribute (here, and for `rag eval --out`)."""
+    evil_id = 'c" onclick="alert(1)'
+    wrong = evaluate_row(_row(id=evil_id, question=f"{HOSTILE}多少天？", answer=f'{HOSTILE}"47天"', topic='<i>"evil"</i>'),
+                         _answer(f'{HOSTILE} "60天" [1]', False, ['<b>无关</b> "引号"']), 3.0)
+    report = _report({"a": True, "b": False}, [wrong])
+    paths = report.write(tmp_path)
+    assert [p.name for p in paths] == ["summary.json", "results.jsonl", "report.html"]
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<script" not in html.lower() and "&lt;script&gt;" in html and "&lt;b&gt;无关&lt;/b&gt;" in html
+    page = _Page(html)
+    assert "<script" not in html.lower() and {"script", "i", "link", "img", "iframe"}.isdisjoint(page.tags)
+    assert not any(name.startswith("on") or name == "src" for name, _ in page.attrs)
+    assert ("id", f"q-{evil_id}") in page.attrs and ("href", f"#q-{evil_id}") in page.attrs  # the id, whole, in its attribute
+    texts = set(page.text)
+    assert {f"{HOSTILE}多少天？", f'{HOSTILE} "60天" [1]', f'{HOSTILE}"47天"', '<i>"evil"</i>', '<b>无关</b> "引号"',
+            "<script>alert('b')</script>多少天？"} <= texts
     assert 'id=failed' in html and 'id="q-b"' in html and 'id="q-a"' not in html  # only failures in detail
-    assert "abstained on an answerable question" in html and "not relevant" in html
-    assert html.count("<svg") == 2 and "<link" not in html and "src=" not in html and "url(" not in html
+    assert "abstained on an answerable question" in html and "missing facts: 47天" in html and "not relevant" in html
+    assert html.count("<svg") == 2 and "url(" not in html  # no external stylesheet, font or image
     assert "q.jsonl line 9" in html
-    assert [r["id"] for r in report.failed] == ["b"]
+    assert [r["id"] for r in report.failed] == ["b", evil_id]
     assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8")) == report.summary
-    assert len((tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    assert len((tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 3
 
 
 def test_compare_lists_flipped_questions(tmp_path):
-    from rag.evaluation.report import compare_runs, format_comparison
+    from rag.evaluation import compare_runs, format_comparison
 
-    _run_dir(tmp_path / "a", {"x": True, "y": False, "z": True, "only-a": True})
-    _run_dir(tmp_path / "b", {"x": False, "y": True, "z": True, "only-b": False})
+    _report({"x": True, "y": False, "z": True, "only-a": True}).write(tmp_path / "a")
+    _report({"x": False, "y": True, "z": True, "only-b": False}).write(tmp_path / "b")
     cmp = compare_runs(tmp_path / "a", tmp_path / "b")
     assert [f["id"] for f in cmp["passed_in_a_failed_in_b"]] == ["x"]
     assert [f["id"] for f in cmp["failed_in_a_passed_in_b"]] == ["y"]
@@ -241,24 +277,18 @@ def test_compare_lists_flipped_questions(tmp_path):
     passed = next(m for m in cmp["metrics"] if m["metric"] == "passed")
     assert passed == {"metric": "passed", "a": 0.75, "b": 0.5, "delta": -0.25}
     text = format_comparison(cmp)
-    assert "passed in A, failed in B (1):\n  x" in text and "failed in A, passed in B (1):\n  y" in text
-
-
-def test_compare_refuses_a_folder_that_is_no_run(tmp_path):
-    from rag.errors import ConfigError
-    from rag.evaluation.report import compare_runs
-
-    with pytest.raises(ConfigError, match="not a `rag eval --out` folder"):
-        compare_runs(tmp_path, tmp_path)
+    assert text.splitlines()[3].split() == ["metric", "A", "B", "delta"] and "\nretrieval.hit@k " in text
+    assert "passed in A, failed in B (1):\n  x  " in text and "failed in A, passed in B (1):\n  y  " in text
+    assert "only in A (1): only-a" in text and "only in B (1): only-b" in text
 
 
 # ---- evaluate() on the real pipeline --------------------------------------------------------------
 
 
-def test_evaluate_on_the_seed_index(seed_index, tmp_path):
+def test_evaluate_on_the_seed_index(seed_index):
     from rag import RAG
     from rag.errors import ConfigError
-    from rag.evaluation.run import EvalReport, evaluate
+    from rag.evaluation import evaluate
 
     rag = RAG.open(seed_index, progress=False, max_question_chars=40)
     rows = [{"id": "long", "question": "蓝风微短剧基地" * 10, "key_facts": [["270度"]]},
@@ -269,7 +299,6 @@ def test_evaluate_on_the_seed_index(seed_index, tmp_path):
     assert long["error"].startswith("question is") and long["reasons"][0].startswith("error: ") and not long["passed"]
     assert ok["passed"] and ok["retrieved"][ok["first_relevant_rank"] - 1]["relevant"]
     assert report.summary["run"]["top_k"] == 3 and report.summary["retrieval"]["k"] == 3
-    assert {p.name for p in report.write(tmp_path)} == {"summary.json", "results.jsonl", "report.html"}
     with pytest.raises(ConfigError, match="question is"):  # every question failing is a setting problem
         evaluate(rag, rows[:1])
     with pytest.raises(ConfigError, match="top_k"):

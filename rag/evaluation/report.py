@@ -1,8 +1,9 @@
 """Presenting finished ``rag eval`` runs: the self-contained report.html, and comparing two runs.
 
 The report is one HTML file with inline CSS and inline SVG charts drawn here: no script, no
-external stylesheet or font, so it opens offline and can be mailed around. Every piece of text
-from the data goes through ``html.escape``.
+external stylesheet or font, so it opens offline and can be mailed around. The page is rendered from
+the Jinja2 templates in ``rag.evaluation.templates`` with autoescape on; the SVG charts are built
+here, every piece of text in them through ``html.escape``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 
 from rag.errors import ConfigError
+from rag.evaluation.templates import TEMPLATES
 
 # (label, path in the summary, path of its "over n", what it means)
 METRICS: list[tuple[str, tuple[str, ...], tuple[str, ...] | None, str]] = [
@@ -42,16 +45,6 @@ TOPIC_BARS = [("hit@1", ("retrieval", "hit@1")), ("hit@k", ("retrieval", "hit@k"
               ("accuracy", ("answer", "accuracy")), ("cit. precision", ("citation", "precision")),
               ("passed", ("passed",))]
 COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"]
-CSS = """
-body{font:14px/1.5 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","Microsoft YaHei",sans-serif;
-margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;
-vertical-align:top}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.meta{color:#555}.fail{border:1px solid #e6b0b0;border-left:5px solid #d9534f;padding:.3em 1em;margin:1em 0}
-.reasons{color:#a33;font-weight:600}.ok{color:#2a7a2a}.bad{color:#b22}.muted{color:#888}
-.excerpt{max-width:640px;white-space:pre-wrap}svg text{font-size:11px;fill:#333}
-"""
 
 
 def _get(d: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -150,18 +143,11 @@ def latency_histogram(latencies: list[float], p50: float | None, p95: float | No
     return "".join(parts)
 
 
-def topic_table(by_topic: dict[str, dict[str, Any]]) -> str:
-    """The figures behind the topic chart, for reading exact values."""
-    head = "".join(f"<th>{_e(label)}</th>" for label, _ in TOPIC_BARS)
-    rows = "".join(
-        f"<tr><td>{_e(t)}</td><td class=num>{_e(s.get('n'))}</td>"
-        + "".join(f"<td class=num>{_e(_get(s, path))}</td>" for _, path in TOPIC_BARS) + "</tr>"
-        for t, s in by_topic.items()
-    )
-    return f"<table><tr><th>topic</th><th>n</th>{head}</tr>{rows}</table>" if rows else ""
-
-
 # ---- the page --------------------------------------------------------------------------------
+
+_ENV = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_ENV.filters["fmt"] = _fmt
 
 
 def _excerpt(text: str, limit: int = 600) -> str:  # a default chunk fits whole
@@ -169,92 +155,21 @@ def _excerpt(text: str, limit: int = 600) -> str:  # a default chunk fits whole
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _failure(r: dict[str, Any]) -> str:
-    """One failed question: why, what was answered, what was expected, and what was retrieved."""
+def _failure(r: dict[str, Any]) -> dict[str, Any]:
+    """What the failure template shows of one failed question."""
     cited = {c["n"] for c in r.get("citations") or []}
-    facts = "".join(
-        f'<li class="{"ok" if ok else "bad"}">{"✓" if ok else "✗"} {_e(" / ".join(f))}</li>'
-        for f, ok in zip(r.get("key_facts") or [], r.get("facts_found") or [])
-    )
-    rows = "".join(
-        f'<tr><td class=num>{i}</td><td>{_e(p["doc_id"])}<br><span class=muted>{_e(p["chunk_id"])}</span></td>'
-        f'<td class=num>{_e(p["score"])}</td><td class="{"ok" if p["relevant"] else "bad"}">'
-        f'{"relevant" if p["relevant"] else "not relevant"}</td><td>{f"[{i}]" if i in cited else ""}</td>'
-        f'<td class=excerpt>{_e(_excerpt(p.get("text", "")))}</td></tr>'
-        for i, p in enumerate(r.get("retrieved") or [], 1)
-    )
     judge = r.get("judge")
-    judge_html = f"<dt>Judge</dt><dd>{_e(json.dumps(judge, ensure_ascii=False))}</dd>" if judge else ""
-    reference = r.get("reference") or ("— (unanswerable)" if not r.get("answerable") else "—")
-    return (
-        f'<article class=fail id="q-{_e(r["id"])}"><h3>{_e(r["id"])} · {_e(r.get("topic"))}</h3>'
-        f'<p><b>{_e(r["question"])}</b></p>'
-        f'<ul class=reasons>{"".join(f"<li>{_e(x)}</li>" for x in r.get("reasons") or [])}</ul>'
-        f'<dl><dt>Answer{" (abstained)" if r.get("abstained") else ""}</dt><dd>{_e(r.get("answer") or "—")}</dd>'
-        f'<dt>Reference</dt><dd>{_e(reference)}</dd>'
-        + (f"<dt>Key facts</dt><dd><ul>{facts}</ul></dd>" if facts else "")
-        + judge_html
-        + (f'<dt>Warnings</dt><dd>{_e("; ".join(r["warnings"]))}</dd>' if r.get("warnings") else "")
-        + (f'<dt>Generator</dt><dd>{_e(r["generator"])}</dd>' if r.get("generator") else "")
-        + f'<dt>Latency</dt><dd>{_e(r.get("latency_ms"))} ms</dd></dl>'
-        + (f"<table><tr><th>#</th><th>document</th><th>score</th><th>relevant</th><th>cited</th>"
-           f"<th>text</th></tr>{rows}</table>" if rows else "<p class=muted>no passage retrieved</p>")
-        + "</article>"
-    )
-
-
-def render_html(summary: dict[str, Any], results: list[dict[str, Any]], errors: list[str] | None = None) -> str:
-    """The whole report.html for one run."""
-    run = summary.get("run") or {}
-    failed = [r for r in results if not r.get("passed")]
-    metric_rows = "".join(
-        f"<tr><td>{_e(label)}</td><td class=num>{_e(_get(summary, path))}</td>"
-        f"<td class=num>{_e(_get(summary, over)) if over else ''}</td><td>{_e(text)}</td></tr>"
-        for label, path, over, text in METRICS
-    )
-    judge = summary.get("judge")
-    judge_html = "" if not judge else (
-        "<section id=judge><h2>LLM judge (kept apart from the metrics above)</h2><table>"
-        + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in judge.items()) + "</table></section>"
-    )
-    all_rows = "".join(_question_line(r) for r in results)
-    skipped = errors if errors is not None else summary.get("skipped_rows") or []
-    skipped_html = "" if not skipped else (
-        "<section id=skipped><h2>Skipped rows</h2><ul>" + "".join(f"<li>{_e(x)}</li>" for x in skipped)
-        + "</ul></section>"
-    )
-    meta = " · ".join(f"{k}: {_fmt(v)}" for k, v in run.items() if v not in (None, ""))
-    lat = summary.get("latency_ms") or {}
-    return (
-        '<!doctype html>\n<html lang="zh"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>rag eval report</title><style>{CSS}</style></head><body>"
-        f"<h1>rag eval report</h1><p class=meta>{_e(meta)}</p>"
-        f"<p>{_e(summary.get('n'))} questions, {len(results) - len(failed)} passed, {len(failed)} failed"
-        f"{f', {len(skipped)} rows skipped' if skipped else ''}.</p>"
-        "<section id=summary><h2>Summary</h2><table><tr><th>metric</th><th>value</th><th>over n</th>"
-        f"<th>meaning</th></tr>{metric_rows}</table></section>{judge_html}"
-        f"<section id=by-topic><h2>By topic</h2>{topic_chart(summary.get('by_topic') or {})}"
-        "<p class=muted>A grey stub: no question of that topic counts for that rate.</p>"
-        f"{topic_table(summary.get('by_topic') or {})}</section>"
-        "<section id=latency><h2>Latency</h2>"
-        f"{latency_histogram([r['latency_ms'] for r in results], lat.get('p50'), lat.get('p95'))}</section>"
-        f"<section id=failed><h2>Failed questions ({len(failed)})</h2>"
-        + ("".join(_failure(r) for r in failed) or "<p class=ok>No question failed.</p>")
-        + "</section><section id=all><h2>All questions</h2><table><tr><th>id</th><th>topic</th><th>question</th>"
-        f"<th>result</th><th>first relevant</th><th>ms</th><th>judge</th></tr>{all_rows}</table></section>"
-        f"{skipped_html}</body></html>\n"
-    )
-
-
-def _question_line(r: dict[str, Any]) -> str:
-    """A row of the all-questions table; a failed one links to its details above."""
-    ok = bool(r.get("passed"))
-    ident = _e(r["id"]) if ok else f'<a href="#q-{_e(r["id"])}">{_e(r["id"])}</a>'
-    return (f'<tr><td>{ident}</td><td>{_e(r.get("topic"))}</td><td>{_e(r["question"])}</td>'
-            f'<td class="{"ok" if ok else "bad"}">{"pass" if ok else "FAIL"}</td>'
-            f'<td class=num>{_e(r.get("first_relevant_rank"))}</td><td class=num>{_e(r.get("latency_ms"))}</td>'
-            f'<td>{_e(_judge_cell(r.get("judge")))}</td></tr>')
+    return {
+        "id": r["id"], "topic": r.get("topic"), "question": r["question"], "reasons": r.get("reasons") or [],
+        "abstained": bool(r.get("abstained")), "answer": r.get("answer") or "—",
+        "reference": r.get("reference") or ("— (unanswerable)" if not r.get("answerable") else "—"),
+        "facts": [(" / ".join(f), ok) for f, ok in zip(r.get("key_facts") or [], r.get("facts_found") or [])],
+        "judge": json.dumps(judge, ensure_ascii=False) if judge else "",
+        "warnings": r.get("warnings") or [], "generator": r.get("generator") or "", "latency_ms": r.get("latency_ms"),
+        "passages": [{"n": i, "doc_id": p["doc_id"], "chunk_id": p["chunk_id"], "score": p["score"],
+                      "relevant": p["relevant"], "cited": i in cited, "excerpt": _excerpt(p.get("text", ""))}
+                     for i, p in enumerate(r.get("retrieved") or [], 1)],
+    }
 
 
 def _judge_cell(judge: dict[str, Any] | None) -> str:
@@ -263,6 +178,32 @@ def _judge_cell(judge: dict[str, Any] | None) -> str:
     if "error" in judge:
         return "error"
     return f"correct {judge['correct']} · faithful {judge['faithful']}"
+
+
+def render_html(summary: dict[str, Any], results: list[dict[str, Any]], errors: list[str] | None = None) -> str:
+    """The whole report.html for one run (templates in ``rag.evaluation.templates``)."""
+    run = summary.get("run") or {}
+    by_topic = summary.get("by_topic") or {}
+    failed = [r for r in results if not r.get("passed")]
+    lat = summary.get("latency_ms") or {}
+    return _ENV.get_template("report.html").render(
+        meta=" · ".join(f"{k}: {_fmt(v)}" for k, v in run.items() if v not in (None, "")),
+        n=summary.get("n"), passed=len(results) - len(failed),
+        failed=[_failure(r) for r in failed],
+        skipped=errors if errors is not None else summary.get("skipped_rows") or [],
+        metrics=[{"label": label, "value": _get(summary, path), "has_over": over is not None,
+                  "over": _get(summary, over) if over else None, "meaning": text}
+                 for label, path, over, text in METRICS],
+        judge=summary.get("judge") or {},
+        topic_chart=topic_chart(by_topic),
+        topic_labels=[label for label, _ in TOPIC_BARS],
+        topics=[{"topic": t, "n": s.get("n"), "values": [_get(s, path) for _, path in TOPIC_BARS]}
+                for t, s in by_topic.items()],
+        latency_chart=latency_histogram([r["latency_ms"] for r in results], lat.get("p50"), lat.get("p95")),
+        results=[{"id": r["id"], "topic": r.get("topic"), "question": r["question"], "passed": bool(r.get("passed")),
+                  "first_relevant": r.get("first_relevant_rank"), "latency_ms": r.get("latency_ms"),
+                  "judge": _judge_cell(r.get("judge"))} for r in results],
+    )
 
 
 # ---- comparing two runs ----------------------------------------------------------------------
