@@ -13,20 +13,21 @@ import numpy as np
 from rag.config import Settings, differences
 from rag.embedding.backends import Embedder, load_embedder
 from rag.errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
-from rag.generation import ExtractiveGenerator
-from rag.generation.llm import GeneratorError, LLMGenerator, LLMSettings, load_chat_model
+from rag.generation.base import Context
+from rag.generation.dispatch import answer_pieces, chat_turns, standalone, to_answer
+from rag.generation.resolve import Generators, GeneratorSpec
 from rag.ingest.chunking import ChunkSettings
 from rag.retrieval.filters import allowed_positions, is_encodable
 from rag.retrieval.filters import validate as validate_filters
 from rag.retrieval.retrieve import RetrievalSettings, retrieve
 from rag.storage.build import build_snapshot, empty_snapshot, remove_documents
 from rag.storage.live import LiveSnapshot
-from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot, write_lock
+from rag.storage.lock import write_lock
+from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot
 from rag.text.normalize import warm_up
-from rag.types import Answer, AnswerEvent, Citation, IndexReport, Passage
+from rag.types import Answer, AnswerEvent, IndexReport, Passage
 
 Filters = dict[str, str] | None  # see rag.retrieval.filters: doc, article, date_from, date_to
-GeneratorSpec = Any  # "extractive", "provider:model", or a LangChain BaseChatModel; None = the configured one
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
@@ -34,7 +35,7 @@ _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 
 class RAG:
     def __init__(
-        self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings, generator: Any = None,
+        self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings, generator: GeneratorSpec = None,
         *, fresh: bool = False,
     ) -> None:
         self.index_dir = index_dir
@@ -42,10 +43,9 @@ class RAG:
         self.embedder = embedder
         self._live = LiveSnapshot(index_dir, snap, self._same_embedder, ignore_on_disk=fresh)
         self._write = threading.Lock()
-        self._llm_cache: dict[str, LLMGenerator] = {}
         self.notices: list[str] = []  # settings that were not used, e.g. RAG_CHUNK_TOKENS on a built index
-        self._generator_default = generator if generator is not None else settings.generator
-        self._llm(None)  # a bad generator spec fails at open, not at the first question
+        # a spec, a chat model or a Generator (see rag.generation.resolve); a bad one fails here, at open
+        self._generators = Generators(generator if generator is not None else settings.generator, settings)
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -63,6 +63,7 @@ class RAG:
         """
         index_dir = Path(index_dir)
         warm_up()  # jieba's dictionary loads while the model does: a question needs both
+        # a chat model or Generator object is not a setting (Settings.generator is a spec string)
         model_object = settings.pop("generator") if not isinstance(settings.get("generator", ""), (str, type(None))) else None
         env = Settings.from_env()
         cfg = env.with_overrides(**settings)
@@ -172,7 +173,8 @@ class RAG:
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
         generator: GeneratorSpec = None, history: History = None, filters: Filters = None,
     ) -> Answer:
-        """Answer with citations; ``generator`` overrides the configured one for this call."""
+        """Answer with citations; ``generator`` (a spec, a LangChain chat model or a ``rag.generation.Generator``)
+        overrides the configured one for this call."""
         answer = None
         for event in self.ask_stream(question, top_k=top_k, retrieval=retrieval, generator=generator, history=history,
                                      filters=filters):
@@ -188,52 +190,31 @@ class RAG:
         """Yield the retrieved sources, then answer text as it arrives, then the final ``Answer``.
 
         The ``answer`` event's text is authoritative: it can differ from the streamed tokens when
-        the LLM failed after some of them (the extractive answer replaces them) or its ``[n]``
+        the generator failed after some of them (the extractive answer replaces them) or its ``[n]``
         markers were renumbered; a client shows ``answer.answer`` whenever it differs.
         """
         t0 = time.perf_counter()
         question = self._check_question(question)
         k = self.settings.top_k if top_k is None else top_k
-        if k < 1:  # checked before the LLM is asked to rewrite anything
+        if k < 1:  # checked before the generator is asked to rewrite anything
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {k}")
-        llm = self._llm(generator)
+        gen = self._generators.get(generator)
         warnings: list[str] = []
-        query = self._standalone(question, _history(history), llm, warnings)
+        query = standalone(gen, question, chat_turns(history), warnings)
         snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
         qvec = self.embedder.embed_queries([query])[0]  # once, for retrieval and the extractive answer
         passages = self._retrieve(snap, query, k, retrieval, filters, query_vector=qvec)
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
-        draft = None
-        streamed = False
-        if llm is not None:
-            try:
-                for kind, value in llm.stream(query, passages):
-                    if kind == "token":
-                        streamed = True
-                        yield AnswerEvent("token", text=value)
-                    else:
-                        draft = value
-            except GeneratorError as exc:
-                replaced = "; it replaces the text streamed before the failure" if streamed else ""
-                warnings.append(f"LLM {llm.name} failed ({exc}); showing the extractive answer instead{replaced}")
-        used = llm.name if draft is not None and llm is not None else "extractive"
-        if draft is None:
-            draft = ExtractiveGenerator(self.embedder, snap.lexical.idf).generate(query, passages, query_vector=qvec)
-            # The fallback is streamed too, unless the failed LLM's tokens went first: appended to
-            # them it would read as one garbled answer. The `answer` event's text is authoritative.
-            if not streamed:
-                yield AnswerEvent("token", text=draft.text)
+        ctx = Context(self.embedder, snap.lexical.idf, qvec)
+        for piece in answer_pieces(gen, self._generators.extractive, query, passages, ctx, warnings):
+            if isinstance(piece, str):
+                yield AnswerEvent("token", text=piece)
+            else:
+                outcome = piece
         t2 = time.perf_counter()
-        citations = draft.citations if draft.citations is not None else [self._citation(passages, q) for q in draft.quotes]
-        answer = Answer(
-            question=question, answer=draft.text, abstained=draft.abstained, citations=citations,
-            passages=list(passages), warnings=warnings + list(draft.warnings),
-            timings={"retrieve_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000},
-            generator=used,
-            query=query if query != question else None, support=draft.support,
-        )
-        yield AnswerEvent("answer", answer=answer)
+        timings = {"retrieve_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000}
+        yield AnswerEvent("answer", answer=to_answer(question, query, passages, outcome, warnings, timings))
 
     def evaluate(self, dataset: Any, **options: Any) -> Any:
         """Ask every question of a question set and score the answers (see ``rag.evaluation.run``).
@@ -243,37 +224,6 @@ class RAG:
         from rag.evaluation.run import evaluate  # noqa: PLC0415 - keeps evaluation out of `import rag`
 
         return evaluate(self, dataset, **options)
-
-    def _llm(self, spec: GeneratorSpec) -> LLMGenerator | None:
-        """The LLM generator for a spec or chat-model object (cached per spec); None for extractive."""
-        spec = self._generator_default if spec is None else spec
-        if spec is None or (isinstance(spec, str) and spec.strip() in ("", "extractive")):
-            return None
-        if not isinstance(spec, str):
-            return LLMGenerator(spec, name=type(spec).__name__, settings=self._llm_settings())
-        key = spec.strip()
-        if key not in self._llm_cache:
-            self._llm_cache[key] = LLMGenerator(load_chat_model(key, self._llm_settings()), key, self._llm_settings())
-        return self._llm_cache[key]
-
-    def _llm_settings(self) -> LLMSettings:
-        s = self.settings
-        return LLMSettings(context_tokens=s.context_tokens, timeout=s.llm_timeout, retries=s.llm_retries)
-
-    @staticmethod
-    def _standalone(question: str, history: list[tuple[str, str]], llm: LLMGenerator | None, warnings: list[str]) -> str:
-        """Rewrite a follow-up into a standalone query with the LLM; the extractive path keeps it as is."""
-        if not history or llm is None:
-            return question
-        try:
-            return llm.rewrite(question, history)
-        except GeneratorError as exc:
-            warnings.append(f"could not rewrite the follow-up question with {llm.name} ({exc}); searched for it as asked")
-            return question
-
-    @staticmethod
-    def _citation(passages: Sequence[Passage], quote: Any) -> Citation:
-        return Citation.of(quote.n, passages[quote.n - 1].chunk, quote.start, quote.end)
 
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str):
@@ -289,27 +239,6 @@ class RAG:
                 "(max_question_chars)"
             )
         return q
-
-
-def _history(history: History) -> list[tuple[str, str]]:
-    """Chat history as (role, text) turns, from OpenAI-style messages or (user, assistant) pairs."""
-    turns: list[tuple[str, str]] = []
-    for item in history or []:
-        if isinstance(item, dict):
-            role, text = str(item.get("role", "user")), item.get("content")
-            if isinstance(text, str) and not is_encodable(text):
-                raise ConfigError("a history message contains a lone UTF-16 surrogate (invalid Unicode text)")
-            if isinstance(text, str) and text.strip():
-                turns.append(("assistant" if role == "assistant" else "user", text))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            user, bot = item
-            if user:
-                turns.append(("user", str(user)))
-            if bot:
-                turns.append(("assistant", str(bot)))
-        else:
-            raise ConfigError(f"history items must be {{'role', 'content'}} messages or (user, assistant) pairs, not {item!r}")
-    return turns
 
 
 def _check_recorded(index_dir: Path, asked: dict[str, Any], env: Settings, recorded: dict[str, Any]) -> list[str]:

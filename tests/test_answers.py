@@ -53,7 +53,7 @@ def test_english_question_over_chinese_text_is_answered_by_meaning_with_a_warnin
 
 
 def test_an_unanswerable_number_question_abstains_in_english():
-    from rag.generation import ExtractiveGenerator
+    from rag.generation import Context, ExtractiveGenerator
 
     class Flat:
         dim = 2
@@ -67,7 +67,7 @@ def test_an_unanswerable_number_question_abstains_in_english():
     from rag.types import Chunk, Passage
 
     p = Passage(Chunk("c", "d.txt", "The river is long and wide. It flows north.", 0, 44), 1.0, 1, 0.9)
-    draft = ExtractiveGenerator(Flat(), lambda w: 1.0).generate("How many bridges cross the river?", [p])
+    draft = ExtractiveGenerator().generate("How many bridges cross the river?", [p], Context(Flat(), lambda w: 1.0))
     assert draft.abstained and draft.text.startswith("The documents do not contain")
 
 

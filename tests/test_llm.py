@@ -11,7 +11,6 @@ from openai_server import FakeOpenAI, passage_numbers, prompt_text
 
 from rag import RAG
 from rag.errors import ConfigError
-from rag.generation.citations import check, marker_numbers
 from rag.generation.llm import LLMGenerator, fit_passages
 from rag.text.tokens import count_tokens
 from rag.types import Chunk, Passage
@@ -275,10 +274,3 @@ def test_bad_generator_specs_are_clear_errors(seed_index):
     with pytest.raises(ConfigError, match="provider:model"):
         RAG.open(seed_index, generator="gpt4")
 
-
-def test_marker_parsing():
-    assert marker_numbers("1, 2") == [1, 2] and marker_numbers("1-3") == [1, 2, 3] and marker_numbers("2，4") == [2, 4]
-    ps = [Passage(Chunk(f"c{i}", "d.txt", t, 0, len(t)), 1.0, i) for i, t in enumerate(["甲地有3座桥。", "乙地有河。"], 1)]
-    checked = check("甲地有3座桥【1】。乙地有河［2］。丙地有山[1, 2]。", ps)
-    assert [c.n for c in checked.citations] == [1, 2, 1, 2]
-    assert checked.out_of_range == [] and any("丙地有山" in w for w in checked.warnings)

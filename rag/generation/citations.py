@@ -18,6 +18,7 @@ from rag.types import Citation, Passage
 
 # [1] [1, 2] [1-3] 【1】 ［1］ [^1]
 MARKER = re.compile(r"[\[【［]\^?\s*(\d{1,3}(?:\s*[,，、\-–~]\s*\d{1,3})*)\s*[\]】］]")
+_TAIL = re.compile(r"[ \t\u3000]*" + MARKER.pattern)  # a marker after a sentence, spaces between
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
 SUPPORTED = 0.5  # below this share of a sentence's key terms in its passage, it is flagged
 
@@ -45,18 +46,25 @@ def marker_numbers(group: str) -> list[int]:
 def _claims(answer: str) -> list[tuple[str, list[int]]]:
     """(sentence without markers, passage numbers it cites) for each sentence of the answer."""
     out = []
+    taken = 0  # the end of the markers given to the sentence before
     for s, e in sentence_spans(answer):
+        s = max(s, taken)  # they are not the next sentence's too
+        if s >= e:
+            continue
         sentence = answer[s:e]
-        # A marker right after the sentence end ("…。[1]") belongs to the sentence before it.
-        tail = MARKER.match(answer, e) if e < len(answer) else None
+        # A marker right after the sentence end ("…。[1]", "…。 [1]") belongs to the sentence before it.
+        tail = _TAIL.match(answer, e)
         while tail:
             sentence += tail.group(0)
             e = tail.end()
-            tail = MARKER.match(answer, e)
+            tail = _TAIL.match(answer, e)
+        taken = e
         nums = [n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group(1))]
         claim = MARKER.sub("", sentence).strip()
-        if claim and not (not nums and out and MARKER.fullmatch(sentence.strip())):
+        if claim:
             out.append((claim, nums))
+        elif out:  # markers on a line of their own cite the sentence before them
+            out[-1][1].extend(nums)
     return out
 
 

@@ -14,10 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from rag.embedding.backends import Embedder
-from rag.generation.base import Draft, Quote, not_found_message
+from rag.generation.base import Context, Draft, Quote, not_found_message
 from rag.ingest.chunking import sentence_spans
 from rag.text.normalize import content_words, has_cjk, normalize_for_match, segment
 from rag.types import Passage
@@ -105,22 +102,20 @@ def _type_ok(kind: str | None, text: str) -> bool:
 
 
 class ExtractiveGenerator:
+    """Stateless but for its settings: the embedder, the snapshot's IDF and the question's vector
+    come with each call in the ``Context``, so one instance serves every index and snapshot."""
+
     name = "extractive"
 
-    def __init__(
-        self, embedder: Embedder, idf: Callable[[str], float], settings: ExtractiveSettings | None = None
-    ) -> None:
-        self.embedder = embedder
-        self.idf = idf
+    def __init__(self, settings: ExtractiveSettings | None = None) -> None:
         self.settings = settings or ExtractiveSettings()
 
-    def generate(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray | None = None) -> Draft:
-        """``query_vector``: the question's embedding when the caller already has it (retrieval made one)."""
+    def generate(self, question: str, passages: Sequence[Passage], ctx: Context) -> Draft:
         cands = self._candidates(passages)
         if not cands:
             return Draft(not_found_message(question), [], True, support=0.0)
         lexical = has_cjk(question) == any(has_cjk(p.chunk.text) for p in passages)
-        self._score(question, passages, cands, lexical, query_vector)
+        self._score(question, passages, cands, lexical, ctx)
         best = max(cands, key=lambda c: c.score)
         if self._abstain(question, best, cands, passages, lexical):
             return Draft(not_found_message(question), [], True, support=best.support)
@@ -141,10 +136,10 @@ class ExtractiveGenerator:
         return out
 
     def _score(self, question: str, passages: Sequence[Passage], cands: list[_Candidate], lexical: bool,
-               query_vector: np.ndarray | None) -> None:
+               ctx: Context) -> None:
         passage_text = {n: normalize_for_match(p.chunk.text) for n, p in enumerate(passages, 1)}
-        focus_w = self._weights(question, list(passage_text.values()))
-        topic_w = {w: self.idf(w) for w in focus_w}
+        focus_w = self._weights(question, list(passage_text.values()), ctx.idf)
+        topic_w = {w: ctx.idf(w) for w in focus_w}
         kind, head = answer_type(question), asked_for(question)
         for c in cands:
             norm = normalize_for_match(c.text)
@@ -161,14 +156,14 @@ class ExtractiveGenerator:
         # Dense similarity refines the order; embedding only the front-runners keeps
         # answering fast (with shared words, the rest cannot catch up).
         pool = sorted(cands, key=lambda c: -c.score)[: self.settings.dense_pool] if lexical else cands
-        q = query_vector if query_vector is not None else self.embedder.embed_queries([question])[0]
-        sims = self.embedder.embed_passages([c.text for c in pool]) @ q
+        q = ctx.query_vector if ctx.query_vector is not None else ctx.embedder.embed_queries([question])[0]
+        sims = ctx.embedder.embed_passages([c.text for c in pool]) @ q
         z = (sims - sims.mean()) / (sims.std() + 1e-6)
         for c, sim, zs in zip(pool, sims, z):
             c.dense = float(sim)
             c.score += 0.08 * float(zs)
 
-    def _weights(self, question: str, passage_texts: list[str]) -> dict[str, float]:
+    def _weights(self, question: str, passage_texts: list[str], idf: Callable[[str], float]) -> dict[str, float]:
         """Corpus IDF, damped for words found in every retrieved passage.
 
         Words that all passages share (the topic, e.g. 天心经开区) say little about
@@ -178,7 +173,7 @@ class ExtractiveGenerator:
         category = _category_noun(question)
         for w in set(content_words(question)) - {category}:
             local = sum(1 for t in passage_texts if w in t)
-            out[w] = self.idf(w) * (1.0 - local / (len(passage_texts) + 1))
+            out[w] = idf(w) * (1.0 - local / (len(passage_texts) + 1))
         return out
 
     def _abstain(self, question: str, best: _Candidate, cands: list[_Candidate], passages: Sequence[Passage],

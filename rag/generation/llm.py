@@ -2,8 +2,8 @@
 
 The prompt numbers the retrieved passages; the model is told to cite them and to
 say so when they do not hold the answer.  Its citations are then parsed and
-checked (``rag.generation.citations``); the pipeline falls back to the extractive answer
-when the model cannot be reached.
+checked (``rag.generation.citations``); a model that cannot be reached raises
+``GeneratorError``, and the pipeline falls back to the extractive answer.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError
 from rag.generation import prompts
-from rag.generation.base import NOT_FOUND_EN, NOT_FOUND_ZH, Draft, not_found_message
+from rag.generation.base import NOT_FOUND_EN, NOT_FOUND_ZH, Context, Draft, GeneratorError, not_found_message
 from rag.generation.citations import check
 from rag.ingest.chunking import sentence_spans
 from rag.text.tokens import count_tokens
@@ -24,10 +24,6 @@ from rag.types import Passage
 # Providers whose LangChain classes take timeout= and max_retries= (the OpenAI-style clients).
 _TIMEOUT_KWARGS = {"openai", "azure_openai", "deepseek", "groq", "mistralai", "xai", "together", "fireworks", "openrouter"}
 _ABSTAIN = re.compile(r"资料中没有|没有找到相关|无法从资料|未提及|do(?:es)? not contain|no information|not mentioned", re.I)
-
-
-class GeneratorError(RagError):
-    """The LLM could not produce an answer (connection, timeout, HTTP error, malformed reply)."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +41,11 @@ def known_providers() -> list[str]:
 
 
 def load_chat_model(spec: str, settings: LLMSettings) -> Any:
-    """``provider:model`` → a LangChain chat model, through ``init_chat_model``."""
+    """``provider:model`` → a LangChain chat model, through ``init_chat_model`` (``llamacpp:`` is
+    ``rag.generation.llamacpp``'s, see ``rag.generation.resolve``)."""
     from langchain.chat_models import init_chat_model  # noqa: PLC0415
 
     provider, sep, model = spec.partition(":")
-    if provider == "llamacpp" and model:
-        from rag.generation.llamacpp import chat_model  # noqa: PLC0415 - optional extra
-
-        return chat_model(model, n_ctx=max(2048, settings.context_tokens + 1024))
     if not sep or not provider or not model:
         raise ConfigError(f"generator must be 'extractive' or 'provider:model' (e.g. openai:gpt-4o-mini). Currently, it is {spec!r}")
     providers = known_providers()
@@ -131,7 +124,10 @@ def _is_abstention(text: str) -> bool:
 
 
 class LLMGenerator:
-    """Wraps a LangChain chat model; ``stream`` yields text pieces, then the checked ``Draft``."""
+    """A Generator over a LangChain chat model; ``stream`` yields text pieces, then the checked ``Draft``.
+
+    ``ctx`` is not needed: the model reads the passages themselves.
+    """
 
     def __init__(self, model: Any, name: str | None = None, settings: LLMSettings | None = None) -> None:
         self.model = model
@@ -141,16 +137,13 @@ class LLMGenerator:
     def messages(self, question: str, passages: Sequence[Passage]) -> list[tuple[str, str]]:
         return prompt_messages(question, passages)
 
-    def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
-        draft = None
-        for kind, value in self.stream(question, passages):
-            if kind == "draft":
-                draft = value
-        assert draft is not None
+    def generate(self, question: str, passages: Sequence[Passage], ctx: Context | None = None) -> Draft:
+        *_, draft = self.stream(question, passages, ctx)
+        assert isinstance(draft, Draft)
         return draft
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[tuple[str, Any]]:
-        """Yield ("token", text) as the model writes, then ("draft", Draft)."""
+    def stream(self, question: str, passages: Sequence[Passage], ctx: Context | None = None) -> Iterator[str | Draft]:
+        """Yield the text as the model writes it, then the checked ``Draft``."""
         used, notes = fit_passages(question, passages, self.settings.context_tokens)
         if passages and not used:  # a prompt without the passages would only make the model say "not found"
             raise GeneratorError(f"not one sentence of the best passage fits the {self.settings.context_tokens}-token "
@@ -161,13 +154,13 @@ class LLMGenerator:
                 text = _text_of(chunk)
                 if text:
                     pieces.append(text)
-                    yield "token", text
+                    yield text
         except Exception as exc:
             raise GeneratorError(f"{type(exc).__name__}: {_short(str(exc))}") from exc
         answer = "".join(pieces).strip()
         if not answer:
             raise GeneratorError("the model returned an empty answer")
-        yield "draft", self._draft(question, answer, passages, used, notes)
+        yield self._draft(question, answer, passages, used, notes)
 
     def _draft(self, question: str, answer: str, passages: Sequence[Passage], used: list[Passage],
                notes: list[str]) -> Draft:
