@@ -45,7 +45,7 @@ def start_server(index_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str
     env.pop("RAG_API_KEY", None)
     log = log_path.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(index_dir), "--port", str(port), str(ROOT / "seeds")],
+        [sys.executable, "-m", "ui.cli", "serve", "--index-dir", str(index_dir), "--port", str(port), str(ROOT / "seeds")],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

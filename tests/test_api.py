@@ -58,7 +58,7 @@ def serving(app):
 @pytest.fixture(scope="module")
 def server(rag):
     """The API with the Gradio UI mounted, served by uvicorn in a thread; yields its base URL."""
-    from rag.http.app import build_app
+    from ui.server import build_app
 
     with serving(build_app(rag, api_key="")) as base:
         yield base
@@ -266,7 +266,7 @@ def test_unsupported_or_empty_names_are_400(client, name):
 
 def test_safe_filename():
     from rag.errors import ConfigError
-    from rag.http.app import safe_filename
+    from rag.uploads import safe_filename
 
     assert safe_filename("../../etc/passwd.txt") == "passwd.txt"
     assert safe_filename("C:\\Users\\x\\报告.md") == "报告.md"
@@ -383,7 +383,7 @@ def test_metadata_filters_are_passed_through(client):
 
 def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_index):
     from rag import RAG
-    from rag.http.app import documents_dir, index_pending_uploads
+    from rag.uploads import documents_dir, index_pending_uploads
 
     rag = RAG.open(writable_index, progress=False)
     folder = documents_dir(rag)
@@ -398,7 +398,7 @@ def test_a_stored_upload_left_unindexed_is_picked_up_at_the_next_start(writable_
 def test_a_deleted_upload_stays_deleted_after_a_restart_even_in_a_moved_index(writable_index, tmp_path):
 
     from rag import RAG
-    from rag.http.app import delete_document, documents_dir, index_pending_uploads
+    from rag.uploads import delete_document, documents_dir, index_pending_uploads
 
     rag = RAG.open(writable_index, progress=False)
     folder = documents_dir(rag)
@@ -412,3 +412,22 @@ def test_a_deleted_upload_stays_deleted_after_a_restart_even_in_a_moved_index(wr
     assert not (documents_dir(rag2) / "gone.txt").exists() and not list(documents_dir(rag2).glob(".deleted-*"))
     index_pending_uploads(rag2)  # what the next start does
     assert "gone.txt" not in {d["doc_id"] for d in RAG.open(moved).documents()}
+
+
+def test_the_library_never_imports_the_ui():
+    """Imports go one way, ui → rag: the HTTP layer and the uploads load without ui, and no module
+    of rag/ imports it, even late inside a function."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = "import sys, rag.http.app, rag.uploads; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ui'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    imports_ui = re.compile(r"^\s*(from\s+ui(\.\w+)*\s+import|import\s+ui(\.|\s|$))", re.M)
+    offenders = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "rag").rglob("*.py"))
+                 if imports_ui.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from test_llm import PARTIAL, QUESTION, failing_llm
 
-from rag.cli import REPLACED
+from ui.commands import REPLACED
 
 RAG_BIN = Path(sys.executable).parent / "rag"
 
@@ -116,3 +116,23 @@ def test_ask_stream_prints_an_answer_once_when_it_was_streamed_whole(seed_index,
     assert out.returncode == 0, out.stderr
     text, _ = out.stdout.split("来源 Sources:")
     assert text.strip() == seed_rag.ask(QUESTION).answer and REPLACED not in out.stdout
+
+
+@pytest.mark.parametrize("user_options", [None, "default"])
+def test_the_cli_hides_the_libraries_warnings_only(user_options):
+    """`rag` keeps library warnings off the terminal, but not the user's own, and none when the user
+    chose what to see (PYTHONWARNINGS)."""
+    code = (
+        "import warnings\n"
+        "from ui.cli import quiet_libraries\n"
+        "quiet_libraries(allow_downloads=False)\n"
+        "warnings.warn_explicit('LIBRARY-NOISE', FutureWarning, 'modeling_utils.py', 1, module='transformers.modeling_utils')\n"
+        "warnings.warn_explicit('USER-WARNING', UserWarning, 'mine.py', 1, module='mine')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    if user_options:
+        env["PYTHONWARNINGS"] = user_options
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "USER-WARNING" in out.stderr
+    assert ("LIBRARY-NOISE" in out.stderr) == bool(user_options)

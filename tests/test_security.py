@@ -26,8 +26,8 @@ SECRET = "SECRET-7731：服务器上的秘密口令是蓝鲸九号，绝不可�
 @pytest.fixture(scope="module")
 def served(rag):
     """The chat mounted on the API as `rag serve` runs it: loopback Host names only, no key."""
-    from rag.http.app import build_app
     from rag.http.guard import loopback_hosts
+    from ui.server import build_app
 
     app = build_app(rag, api_key="", allowed_hosts=loopback_hosts("127.0.0.1", []))
     with serving(app) as base:
@@ -37,7 +37,7 @@ def served(rag):
 @pytest.fixture(scope="module")
 def keyed(rag):
     """The same with RAG_API_KEY set."""
-    from rag.http.app import build_app
+    from ui.server import build_app
 
     app = build_app(rag, api_key="k3y")
     with serving(app) as base:

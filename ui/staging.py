@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from rag.errors import ConfigError
-from rag.http.app import MAX_UPLOAD_FILES, UploadTooLarge, safe_filename
+from rag.uploads import MAX_UPLOAD_FILES, UploadTooLarge, safe_filename
 
 _REF_CHARS = frozenset("0123456789abcdef")
 

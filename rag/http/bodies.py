@@ -1,0 +1,35 @@
+"""The JSON bodies of the HTTP API: what a request may carry, and the one shape of every error."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Retrieval = Literal["hybrid", "dense", "lexical"]
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="the question (at most max_question_chars characters)")
+    top_k: int | None = Field(None, ge=1, le=50, description="passages given to the generator (default: the top_k setting)")
+    generator: str | None = Field(
+        None, max_length=200,
+        description='one of the generators this server allows (GET /health: "generators"); default: the configured one')
+    history: list[Any] | None = Field(None, description='earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
+    retrieval: Retrieval | None = None
+    filters: dict[str, str] | None = Field(
+        None, description='metadata filters: {"doc": "a*.txt", "article": "…", "date_from": "2023-01-01", "date_to": "…"}')
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class SearchRequest(BaseModel):
+    question: str
+    top_k: int | None = Field(None, ge=1, le=50)
+    retrieval: Retrieval | None = None
+    filters: dict[str, str] | None = None
+
+
+__all__ = ["AskRequest", "ErrorBody", "Retrieval", "SearchRequest"]

@@ -1,0 +1,247 @@
+"""Uploads stored under ``<index_dir>/documents/``: names made safe, written atomically, indexed, deleted.
+
+Shared by every way a file reaches the server (the HTTP API, the chat); nothing here knows about HTTP.
+``add_uploads`` saves and indexes a batch, ``delete_document`` removes a document and its stored
+upload, ``index_pending_uploads`` catches up on uploads whose embedding an earlier run did not finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+import unicodedata
+import uuid
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rag.errors import ConfigError, RagError
+from rag.ingest.files import SUPPORTED_SUFFIXES
+from rag.pipeline import RAG
+from rag.retrieval.filters import check_text
+
+# Text formats only: binary formats the loaders may read (PDF, DOCX) are not accepted from the network.
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # exactly what the loaders read
+MAX_UPLOAD_FILES = 20
+MAX_NAME_BYTES = 200
+MAX_DOC_ID_CHARS = 1024  # a document id is a relative path; longer ones cannot exist on disk
+
+_upload_locks: weakref.WeakKeyDictionary[RAG, threading.Lock] = weakref.WeakKeyDictionary()
+_upload_locks_guard = threading.Lock()
+
+
+class UploadTooLarge(RagError):
+    """An upload is over ``RAG_MAX_UPLOAD_MB``."""
+
+
+def max_upload_bytes(value: float) -> int:
+    """``value`` MB in bytes (``ConfigError`` unless positive)."""
+    if value <= 0:
+        raise ConfigError(f"max_upload_mb (RAG_MAX_UPLOAD_MB) must be positive. Currently, it is {value}")
+    return int(value * 1024 * 1024)
+
+
+def safe_filename(name: Any) -> str:
+    """The base name an upload is stored under; ``ConfigError`` if nothing usable is left.
+
+    Directory parts (``/`` and ``\\``) are dropped, control and invisible format characters
+    (e.g. right-to-left overrides) removed, leading dots stripped (no hidden files, no ``..``),
+    and the suffix must be one the loaders read.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("the upload has no file name")
+    if "\x00" in name:
+        raise ConfigError("file name contains a NUL character")
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", name))[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".").strip()
+    if not base:
+        raise ConfigError(f"file name {name!r} has no usable base name")
+    suffix = Path(base).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ConfigError(
+            f"unsupported file type {suffix or '(none)'} in {base!r}; allowed: {', '.join(UPLOAD_SUFFIXES)}"
+        )
+    while len(base.encode()) > MAX_NAME_BYTES:  # keep the suffix, shorten the stem
+        stem = base[: -len(suffix)]
+        base = stem[:-1] + suffix
+    return base
+
+
+def check_doc_id(doc_id: Any) -> str:
+    """A document id a client may name: text of a bounded length, without NUL or control characters."""
+    if not isinstance(doc_id, str) or not doc_id:
+        raise ConfigError("a document id is required")
+    check_text(doc_id, "document id", MAX_DOC_ID_CHARS)
+    if any(unicodedata.category(ch) == "Cc" for ch in doc_id):
+        raise ConfigError(f"document id {doc_id[:80]!r} contains control characters")
+    return doc_id
+
+
+def documents_dir(rag: RAG) -> Path:
+    """Where uploads are kept: ``<index_dir>/documents/``."""
+    return Path(rag.index_dir) / "documents"
+
+
+# ---- adding ------------------------------------------------------------------------------------
+def add_uploads(rag: RAG, files: Sequence[tuple[str, BinaryIO]], max_bytes: int | None = None) -> Any:
+    """Save uploads under ``<index_dir>/documents/`` (sanitised names), then ``rag.add`` them.
+
+    Uploads and documents indexed from folders share one id space (the file name), so an upload
+    whose name is already a document from another source is stored under a name of its own
+    (``name-upload.txt``, then ``name-upload-2.txt`` …) and the report's ``renamed`` says so; an
+    upload of a name that is already an upload replaces it (a newer version).
+    All names are checked before anything is written. Each file is written to a hidden temporary
+    name and moved into place, so a half-written upload is never indexed. A file the loaders
+    reject (empty, binary, ...) is removed again (or the earlier file of that name restored) and
+    reported in ``skipped``; if embedding fails, the saved uploads stay on disk. Returns the
+    ``IndexReport``.
+    """
+    limit = max_upload_bytes(rag.settings.max_upload_mb) if max_bytes is None else max_bytes
+    names = _checked_names(files)
+    folder = documents_dir(rag)
+    with _upload_lock(rag):
+        stored = _stored_names(rag, names)
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = _save_all(folder, [stored[name] for name in names], [stream for _, stream in files], limit)
+        report = _index_saved(rag, saved)
+    renamed = {name: to for name, to in stored.items() if to != name}
+    return dataclasses.replace(report, renamed=renamed) if renamed else report
+
+
+def _checked_names(files: Sequence[tuple[str, BinaryIO]]) -> list[str]:
+    """The safe name of every upload, or ``ConfigError`` before anything is written."""
+    if not files:
+        raise ConfigError("no files were uploaded")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise ConfigError(f"at most {MAX_UPLOAD_FILES} files per upload; got {len(files)}")
+    names = [safe_filename(name) for name, _ in files]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"two uploads would be stored under the same name: {', '.join(dupes)}")
+    return names
+
+
+def _upload_lock(rag: RAG) -> threading.Lock:
+    with _upload_locks_guard:
+        return _upload_locks.setdefault(rag, threading.Lock())
+
+
+def _stored_names(rag: RAG, names: Sequence[str]) -> dict[str, str]:
+    """The name each upload is stored (and so identified) under: its own, unless a document from
+    another source (a folder given to ``rag index``) already has that id."""
+    uploads = documents_dir(rag).resolve()
+    taken = {d["doc_id"] for d in rag.documents() if Path(d.get("path", "")).parent.resolve() != uploads}
+    used = set(names)
+    out: dict[str, str] = {}
+    for name in names:
+        candidate, n = name, 1
+        suffix = Path(name).suffix
+        while candidate in taken or (candidate != name and candidate in used):
+            candidate = f"{name[: -len(suffix)]}-upload{'' if n == 1 else f'-{n}'}{suffix}"
+            n += 1
+        used.add(candidate)
+        out[name] = candidate
+    return out
+
+
+def _save_all(folder: Path, names: Sequence[str], streams: Sequence[BinaryIO],
+              limit: int) -> list[tuple[Path, Path | None]]:
+    """Every upload saved, each as (file, backup of the file it replaced); or, on any failure, none."""
+    saved: list[tuple[Path, Path | None]] = []
+    try:
+        for name, stream in zip(names, streams, strict=True):
+            saved.append(_save(folder, name, stream, limit))
+    except BaseException:
+        for path, backup in saved:
+            _restore(path, backup)
+        raise
+    return saved
+
+
+def _index_saved(rag: RAG, saved: Sequence[tuple[Path, Path | None]]) -> Any:
+    """``rag.add`` the saved uploads: the ones the loaders reject are undone, the backups of the rest dropped."""
+    try:
+        report = rag.add([p for p, _ in saved])  # if this fails the uploads stay: nothing is lost
+    except BaseException:
+        for _, backup in saved:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        raise
+    rejected = {str(Path(k).resolve()) for k in report.skipped}
+    for path, backup in saved:
+        if str(path.resolve()) in rejected:
+            _restore(path, backup)
+        elif backup is not None:
+            backup.unlink(missing_ok=True)
+    return report
+
+
+def _save(folder: Path, name: str, stream: BinaryIO, limit: int) -> tuple[Path, Path | None]:
+    dest = folder / name
+    tmp = folder / f".{name}.{uuid.uuid4().hex}.part"
+    try:
+        size = 0
+        with tmp.open("wb") as out:
+            while block := stream.read(1024 * 1024):
+                size += len(block)
+                if size > limit:
+                    raise UploadTooLarge(f"{name} is over the upload limit of {limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
+                out.write(block)
+        backup = None
+        if dest.exists():
+            backup = folder / f".{name}.{uuid.uuid4().hex}.bak"
+            os.replace(dest, backup)
+        os.replace(tmp, dest)
+        return dest, backup
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _restore(path: Path, backup: Path | None) -> None:
+    if backup is not None:
+        os.replace(backup, path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# ---- deleting and catching up ------------------------------------------------------------------
+def delete_document(rag: RAG, doc_id: str) -> list[str]:
+    """Remove a document from the index; its upload stored under ``documents/`` is deleted too.
+
+    The stored file is first renamed to a hidden tombstone, then the index entry is removed,
+    then the tombstone: a crash at any point never lets the next start re-index an upload
+    whose delete was acknowledged (hidden files are not indexed).
+    """
+    check_doc_id(doc_id)
+    folder = documents_dir(rag).resolve()
+    stored = (folder / doc_id).resolve()
+    tomb = None
+    if stored.parent == folder and stored.is_file() and any(d["doc_id"] == doc_id for d in rag.documents()):
+        tomb = stored.with_name(f".deleted-{stored.name}")
+        os.replace(stored, tomb)
+    try:
+        removed = rag.delete([doc_id])
+    except BaseException:
+        if tomb is not None:
+            os.replace(tomb, stored)
+        raise
+    if tomb is not None:
+        tomb.unlink(missing_ok=True)
+    return removed
+
+
+def index_pending_uploads(rag: RAG) -> Any:
+    """Index uploads stored under ``documents/`` whose embedding failed or was interrupted earlier."""
+    folder = documents_dir(rag)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    return rag.add(folder)
+
+
+__all__ = [
+    "MAX_UPLOAD_FILES", "UPLOAD_SUFFIXES", "UploadTooLarge", "add_uploads", "check_doc_id", "delete_document",
+    "documents_dir", "index_pending_uploads", "max_upload_bytes", "safe_filename",
+]

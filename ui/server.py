@@ -1,0 +1,94 @@
+"""The composition root: the HTTP API with the Gradio chat mounted on it, served by uvicorn.
+
+``build_app`` composes the app (``rag.http.app.create_api``, ``ui.staging``, ``ui.app``);
+``open_index`` opens an index, building it from the seeds first when there is none; ``serve``
+is ``rag serve``. Only this module knows both the library's HTTP layer and the UI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from rag.http.app import create_api
+from rag.http.guard import loopback_hosts
+from rag.pipeline import RAG
+from rag.uploads import index_pending_uploads
+from ui.app import CSS, create_app
+from ui.staging import Staging, add_upload_route
+
+
+def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None,
+              allowed_hosts: frozenset[str] | None = None) -> FastAPI:
+    """The API with the Gradio chat mounted at ``/`` (API routes first, so they take precedence).
+
+    The chat's uploads go to a staging folder of this server's own (``ui.staging``): Gradio's
+    upload route is replaced, and ``Guard`` lets event payloads name only files staged there.
+    """
+    staging = Staging()
+    atexit.register(staging.cleanup)
+    app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb, allowed_hosts=allowed_hosts,
+                     resolve_staged=staging.resolve)
+    app.state.staging = staging
+    add_upload_route(app, staging, app.state.max_upload_bytes)
+    with staging.as_gradio_temp_dir():
+        blocks = create_app(rag, api_key=app.state.api_key, staging=staging)
+        mounted = gr.mount_gradio_app(
+            app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
+            footer_links=[], run_history=False,
+        )
+    _clean_up_on_shutdown(mounted, staging)
+    return mounted
+
+
+def _clean_up_on_shutdown(app: FastAPI, staging: Staging) -> None:
+    """Wrap the app's lifespan (Gradio's) so that the staged files do not outlive the server."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> Any:
+        async with inner(application) as state:
+            yield state
+        staging.cleanup()
+
+    app.router.lifespan_context = lifespan
+
+
+def open_index(index_dir: str | Path, seeds: Sequence[str | Path] | None = None, **settings: Any) -> RAG:
+    """Open the index, first building it from ``seeds`` (default ``seeds/``) if there is none."""
+    index_dir = Path(index_dir)
+    if not (index_dir / "manifest.json").is_file():
+        sources = [str(s) for s in (seeds or ["seeds"])]
+        print(f"building the index in {index_dir} from {', '.join(sources)} …", flush=True)
+        RAG.open(index_dir, create=True, **settings).index(sources)
+    return RAG.open(index_dir, **settings)
+
+
+def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 7860,
+          seeds: Sequence[str | Path] | None = None) -> None:
+    """Open (or build) the index, mount the chat on the API and run uvicorn until interrupted."""
+    rag = open_index(index_dir, seeds)
+    report = index_pending_uploads(rag)
+    if report is not None and (report.added or report.updated):
+        print(f"indexed {len(report.added) + len(report.updated)} stored upload(s) left from an earlier run")
+    app = build_app(rag, allowed_hosts=loopback_hosts(host, rag.settings.comma_list("allowed_hosts")))
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = "127.0.0.1"
+    print(f"{rag.size} passages from {len(rag.documents())} documents in {index_dir}")
+    print(f"chat 问答: http://{shown}:{port}/   API docs: http://{shown}:{port}/docs", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1") and not app.state.api_key:
+        print("warning: listening beyond this machine without RAG_API_KEY; anyone who can reach it "
+              "can upload and delete documents", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+__all__ = ["build_app", "open_index", "serve"]
