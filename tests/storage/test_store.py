@@ -66,7 +66,7 @@ def test_a_damaged_bm25_file_is_refused_on_open_and_reported_by_verify(writable_
 
 
 def test_rag_verify_names_a_damaged_bm25_file_and_exits_4(writable_index):
-    from test_cli import rag as run_cli
+    from cli_runner import rag as run_cli
 
     gen = writable_index / json.loads((writable_index / "manifest.json").read_text())["generation"]
     _flip_last_byte(gen / "bm25" / "data.csc.index.npy")

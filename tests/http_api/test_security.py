@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import SEED_FILE
 from gradio_raw import call
-from test_api import serving
+from servers import serving
 
 SEED_DOC = SEED_FILE.name
 SEED_Q = "蓝风微短剧基地从签约到试运营用了多少天？"

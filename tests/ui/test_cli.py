@@ -6,20 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from cli_runner import RAG_BIN, rag
 from conftest import ROOT
-from test_llm import PARTIAL, QUESTION, failing_llm
+from llm_faults import PARTIAL, QUESTION, failing_llm
 
 from ui.commands import REPLACED
-
-RAG_BIN = Path(sys.executable).parent / "rag"
-
-
-def rag(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([str(RAG_BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 
 def test_the_console_script_is_installed():

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import shutil
-import socket
 import threading
-import time
 
 import httpx
 import pytest
 from conftest import SEED_FILE
+from servers import parse_sse, serving
 
 SEED_Q = "蓝风微短剧基地从签约到试运营用了多少天？"
 SEED_DOC = SEED_FILE.name
@@ -27,32 +24,6 @@ def client(rag):
 
     with TestClient(create_api(rag, api_key="", max_upload_mb=1)) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(app):
-    """``app`` served by uvicorn in a thread on a free loopback port; yields its base URL."""
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +62,6 @@ def test_ask_options_are_passed_through(client):
     r = client.post("/api/ask", json={"question": SEED_Q, "top_k": 2, "retrieval": "dense", "generator": "extractive"})
     assert r.status_code == 200, r.text
     assert len(r.json()["passages"]) == 2 and "47天" in r.json()["answer"]
-
-
-def parse_sse(text: str) -> list[dict]:
-    events = []
-    for block in text.split("\n\n"):
-        lines = [ln[len("data: "):] for ln in block.splitlines() if ln.startswith("data: ")]
-        if lines:
-            events.append(json.loads("\n".join(lines)))
-    return events
 
 
 def test_stream_sends_sources_then_tokens_then_the_answer(server):
@@ -332,44 +294,6 @@ def test_concurrent_asks_while_a_document_is_added(server):
         assert all(status == 200 and "47天" in answer for status, answer in results), results
         assert "kites-many.txt" in {d["doc_id"] for d in c.get("/api/documents").json()}
         assert c.delete("/api/documents/kites-many.txt").status_code == 200
-
-
-# ---- the chat's HTML (ui.render): escaped text, not-found state, warnings ----------------------
-def _answer(**kw):
-    from rag.types import Answer, Chunk, Citation, Passage
-
-    chunk = Chunk("c1", "<img src=x onerror=alert(1)>.txt", "前文。<script>alert(1)</script>答案是$$42$${{x}}。后文。", 0, 40)
-    base = {
-        "question": "q", "answer": "答案是<b>42</b> [1]", "abstained": False,
-        "citations": [Citation(1, chunk.doc_id, "c1", "<script>alert(1)</script>答案是$$42$${{x}}。", 3, 30)],
-        "passages": [Passage(chunk, 0.5, 1), Passage(Chunk("c2", "other.md", "无关段落。", 0, 5), 0.1, 2)],
-        "timings": {"total_ms": 12.0}, "warnings": ["LLM <x> failed"],
-    }
-    return Answer(**{**base, **kw})
-
-
-def test_answer_html_escapes_everything_user_supplied():
-    from ui.render import answer_html, user_message
-
-    out = answer_html(_answer())
-    for raw in ("<script>", "<img", "<b>42", "$$", "{{", "<x>"):
-        assert raw not in out
-    assert "&lt;script&gt;" in out and "&lt;img src=x onerror=alert(1)&gt;.txt" in out
-    assert '<mark class="rag-quote">&lt;script&gt;alert(1)&lt;/script&gt;答案是' in out  # quote marked in its passage
-    assert '<sup class="rag-ref">[1]</sup>' in out and "score 0.5000" in out
-    assert "注意 Warning: LLM &lt;x&gt; failed" in out  # warnings are shown
-    assert "其他检索到的段落" in out and "other.md" in out  # uncited passages, folded
-    assert "\n\n" not in out  # one raw HTML block for the Markdown renderer
-    assert user_message("<i>hi</i>\n\nthere") == '<div class="rag-q">&lt;i&gt;hi&lt;/i&gt;<br><br>there</div>'
-
-
-def test_answer_html_shows_the_not_found_state():
-    from rag.generation import NOT_FOUND_ZH
-    from ui.render import NOT_FOUND, answer_html
-
-    out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]))
-    assert f'<div class="rag-notfound">{NOT_FOUND}</div>' in out
-    assert "最接近的段落 Closest passages (2)" in out and "来源 Sources" not in out
 
 
 def test_metadata_filters_are_passed_through(client):

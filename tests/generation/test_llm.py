@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
+from llm_faults import PARTIAL, QUESTION, failing_llm
 from openai_server import FakeOpenAI, passage_numbers, prompt_text
 
 from rag import RAG
@@ -15,7 +14,6 @@ from rag.generation.llm import LLMGenerator, fit_passages
 from rag.text.tokens import count_tokens
 from rag.types import Chunk, Passage
 
-QUESTION = "蓝风微短剧基地从签约到试运营用了多少天？"
 REWRITTEN = "蓝风微短剧基地一年能拍摄多少部微短剧？"
 
 
@@ -99,44 +97,6 @@ def test_llm_failures_fall_back_to_the_extractive_answer_with_a_warning(seed_ind
     assert any(w.startswith("LLM openai:test-model failed") for w in a.warnings), a.warnings
 
 
-class FailsMidStream(FakeOpenAI):
-    """Streams the first pieces of its answer, then an error event, as a server does when generation dies."""
-
-    pieces = 3  # of 4 characters each (see FakeOpenAI._stream)
-
-    def _handler(self):
-        base = super()._handler()
-
-        class Handler(base):
-            def _stream(self, text: str, model: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                for i in range(0, 4 * FailsMidStream.pieces, 4):
-                    delta = {"content": text[i : i + 4]}
-                    self._event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}, model)
-                self.wfile.write(b'data: {"error": {"message": "engine died", "type": "server_error"}}\n\n')
-                self.wfile.flush()
-
-        return Handler
-
-
-LLM_ANSWER = "蓝风微短剧基地从签约到试运营仅用时47天[1]。"
-PARTIAL = LLM_ANSWER[: 4 * FailsMidStream.pieces]  # what FailsMidStream sends of it before it fails
-
-
-@contextmanager
-def failing_llm(when: str, monkeypatch) -> Iterator[FakeOpenAI]:
-    """An OpenAI-compatible server on localhost that fails ``before`` the first token or ``midway``."""
-    server = (FailsMidStream if when == "midway" else FakeOpenAI)(lambda messages: LLM_ANSWER)
-    server.mode = "ok" if when == "midway" else "http500"
-    with server:
-        for name, value in {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
-                            "RAG_LLM_TIMEOUT": "2", "RAG_LLM_RETRIES": "0"}.items():
-            monkeypatch.setenv(name, value)
-        yield server
-
-
 @pytest.mark.parametrize("when", ["before", "midway"])
 def test_a_stream_whose_llm_fails_ends_with_the_extractive_answer(seed_index, seed_rag, monkeypatch, when):
     extractive = seed_rag.ask(QUESTION).answer
@@ -156,7 +116,7 @@ def test_a_stream_whose_llm_fails_ends_with_the_extractive_answer(seed_index, se
 @pytest.mark.parametrize("when", ["before", "midway"])
 def test_the_sse_stream_carries_the_extractive_answer_when_the_llm_fails(seed_index, seed_rag, monkeypatch, when):
     from fastapi.testclient import TestClient
-    from test_api import parse_sse
+    from servers import parse_sse
 
     from rag.http.app import create_api
 

@@ -92,7 +92,7 @@ def test_dev_set_accuracy_on_the_seed_alone(seed_rag):
 
 def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index, seed_rag, seed_text, monkeypatch):
     """Each warning an answer can carry, raised by the code that writes it, has its Chinese in the chat."""
-    from test_llm import failing_llm
+    from llm_faults import failing_llm
 
     from rag import RAG
     from rag.generation.citations import check
