@@ -5,7 +5,7 @@ prompts for each.  Batch is the primitive: a single text is a batch of one.
 
 A sentence-transformers model runs on one of two engines (``embed_engine``, ``RAG_EMBED_ENGINE``):
 ``openvino`` (default where it can: faster, and no torch import on the query path; see
-``openvino_engine``) or ``torch`` (sentence-transformers itself, for every model).
+``rag.embedding.openvino``) or ``torch`` (sentence-transformers itself, for every model).
 
 Models are never downloaded unless ``allow_downloads`` (``RAG_ALLOW_DOWNLOADS=1``) says so: a hub
 name must already be in the local Hugging Face cache, whatever ``HF_HUB_OFFLINE`` says, so that

@@ -64,7 +64,7 @@ class Snapshot:
 
 def new_faiss_index(vectors: np.ndarray, dim: int, settings: Settings | None = None):
     """Inner-product search over unit vectors (cosines): exact for small corpora, approximate above
-    ``faiss_flat_max`` vectors (see ``vector_index``); row i is always chunk i."""
+    ``faiss_flat_max`` vectors (see ``rag.storage.vectors``); row i is always chunk i."""
     from rag.storage.vectors import build_index  # noqa: PLC0415 - kept beside its siblings' imports
 
     return build_index(vectors, dim, settings=settings)
