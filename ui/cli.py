@@ -124,8 +124,18 @@ def _add_serve(sub: Any) -> None:
 
 
 def _add_eval(sub: Any) -> None:
-    sp = _with_index(sub.add_parser("eval", help="evaluate over a question set (JSONL or CSV), or compare two runs"))
-    sp.add_argument("dataset", nargs="?", help="question set (JSONL or CSV); not with --compare")
+    sp = sub.add_parser("eval", help="evaluate over a question set (JSONL, CSV or SQuAD-format JSON), or compare two runs")
+    # its own dest: for a SQuAD file only an --index-dir given here is used, never RAG_INDEX_DIR's default
+    sp.add_argument("--index-dir", dest="eval_index_dir",
+                    help="index folder (default: RAG_INDEX_DIR, else index); for a SQuAD-format file, an index "
+                         "built from its paragraphs (built there if missing; default: a fresh one)")
+    sp.add_argument("dataset", nargs="?",
+                    help="question set (JSONL, CSV, or SQuAD-format .json such as CMRC/DRCD); not with --compare")
+    sp.add_argument("--holdout-every", type=int, metavar="N",
+                    help="SQuAD file: leave every N-th paragraph out of the index; its questions must be refused")
+    sp.add_argument("--every", type=int, default=1, metavar="N",
+                    help="ask only every N-th question (a fixed slice; the index still holds every paragraph)")
+    sp.add_argument("--limit", type=int, metavar="N", help="ask at most N questions (after --every)")
     sp.add_argument("--top-k", type=int)
     sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
     sp.add_argument("--generator", help="passed to RAG.ask(generator=...) when it takes one, e.g. openai:gpt-4o-mini")

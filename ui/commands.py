@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -217,22 +218,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _print_json(comparison) if args.json else print(format_comparison(comparison))
         return 0
     if not args.dataset:
-        raise ConfigError("give a DATASET to evaluate (JSONL or CSV), or --compare OUT_A OUT_B")
+        raise ConfigError("give a DATASET to evaluate (JSONL, CSV or SQuAD-format JSON), or --compare OUT_A OUT_B")
+    from rag.config import Settings  # noqa: PLC0415
     from rag.evaluation.run import evaluate, load_dataset  # noqa: PLC0415
 
     # The question set and the judge come before the model loads, so their mistakes fail in a moment.
-    dataset = load_dataset(args.dataset, strict=args.strict)
+    dataset = load_dataset(args.dataset, strict=args.strict).protocol(args.holdout_every, args.every, args.limit)
     for err in dataset.errors:
         print(f"skipped {err}", file=sys.stderr)
     judge = None
+    settings = Settings.from_env()
     if args.judge:
-        from rag.config import Settings  # noqa: PLC0415
         from rag.evaluation.judge import Judge  # noqa: PLC0415
 
-        settings = Settings.from_env()
         judge = Judge.from_spec(args.judge, timeout=settings.llm_timeout, retries=settings.llm_retries)
-    report = evaluate(_open(args), dataset, top_k=args.top_k, retrieval=args.retrieval, generator=args.generator,
-                      progress=not args.json, judge=judge)
+    with ExitStack() as stack:
+        if dataset.paragraphs:
+            from rag.evaluation.collection import open_collection  # noqa: PLC0415
+            from rag.pipeline import RAG  # noqa: PLC0415
+
+            rag = stack.enter_context(open_collection(dataset, RAG, index_dir=args.eval_index_dir, out=args.out,
+                                                      progress=not args.json))
+            _print_notices(rag)
+        else:
+            args.index_dir = args.eval_index_dir or settings.index_dir
+            rag = _open(args)
+        report = evaluate(rag, dataset, top_k=args.top_k, retrieval=args.retrieval, generator=args.generator,
+                          progress=not args.json, judge=judge)
     written = report.write(args.out) if args.out else []
     if args.json:
         _print_json(report.summary)
@@ -247,6 +259,15 @@ def _print_eval_summary(summary: dict[str, Any], written: list[Any]) -> None:
           f"accuracy {a['accuracy']}  abstained on unanswerable {ab['unanswerable_abstained']}  "
           f"on answerable {ab['answerable_abstained']}  p50 {summary['latency_ms']['p50']} ms  "
           f"passed {summary['passed']}")
+    span, gen = summary.get("span") or {}, (summary.get("stages_ms") or {}).get("generate") or {}
+    if span.get("n"):
+        print(f"answers: contains {span['contains']}  span F1 {span['span_f1']} (on {span['f1_source']})  "
+              f"answer stage p50 {gen.get('p50')} ms p95 {gen.get('p95')} ms")
+    if summary.get("run", {}).get("holdout_every"):
+        for topic, s in summary.get("by_topic", {}).items():
+            kind = "unanswerable_abstained" if topic == "left-out" else "answerable_abstained"
+            print(f"  {topic}: {s['n']} questions, abstained {s['abstention'][kind]}  contains {s['span']['contains']}"
+                  f"  span F1 {s['span']['span_f1']}  hit@1 {s['retrieval']['hit@1']}")
     if "judge" in summary:
         j = summary["judge"]
         print(f"judge {j['model']}: correctness {j['correctness']}  faithfulness {j['faithfulness']}  "

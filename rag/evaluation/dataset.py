@@ -1,4 +1,4 @@
-"""Question sets: reading JSON Lines, CSV or Python dicts into rows, and reporting the malformed ones.
+"""Question sets: reading JSON Lines, CSV, SQuAD-format JSON or Python dicts into rows, reporting the malformed ones.
 
 Question set
     JSON Lines, or CSV whose ``key_facts``/``gold_docs`` columns hold JSON. A row has ``question``
@@ -8,6 +8,16 @@ Question set
     A malformed row is reported as ``FILE line N: what is wrong`` and skipped; with ``strict``
     the first one is an error.
 
+SQuAD-format file (CMRC 2018, DRCD, SQuAD, a user's own)
+    A ``.json`` file ``{"data": [{"paragraphs": [{"context": ..., "qas": [{"id", "question",
+    "answers": [{"text", "answer_start"}]}]}]}]}``. Every paragraph becomes one document of the
+    collection to index (``Dataset.paragraphs``, written out by ``write_paragraphs``); every
+    question a row whose ``answers`` are its gold answer texts and whose ``gold_docs`` is its
+    paragraph's document. A malformed entry is reported by its position, e.g.
+    ``FILE data[3].paragraphs[1].qas[2]: empty question``, and skipped. ``with_holdout(n)``
+    leaves every n-th paragraph out of the collection; its questions become unanswerable
+    (``held_out``, topic ``left-out``; the others topic ``kept``).
+
 What the fields mean for scoring is defined in the docstring of ``rag.evaluation.metrics``.
 """
 
@@ -16,7 +26,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +45,26 @@ class Row:
     key_facts: list[list[str]]
     gold_docs: list[str]
     topic: str
-    line: int
+    line: int  # the line (JSONL, CSV) or the position among the questions (SQuAD, dicts), from 1
+    answers: list[str] = field(default_factory=list)  # SQuAD: the gold answer texts
+    paragraph: str = ""  # SQuAD: the id of the paragraph the question was written on
+    held_out: bool = False  # SQuAD with a hold-out: its paragraph is not in the index
 
     @property
     def answerable(self) -> bool:
-        return bool(self.answer or self.key_facts or self.gold_docs)
+        if self.held_out:
+            return False
+        return bool(self.answer or self.key_facts or self.gold_docs or self.answers)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph of a SQuAD-format file: indexed as the document ``doc_id``."""
+
+    id: str  # the file's paragraph id, else its position "data[i].paragraphs[j]"
+    doc_id: str  # the file name it is written to (so the document id of its passages)
+    context: str
+    held_out: bool = False
 
 
 @dataclass
@@ -47,6 +72,40 @@ class Dataset:
     rows: list[Row]
     errors: list[str] = field(default_factory=list)  # "FILE line N: what is wrong"
     source: str = ""  # where the rows came from, for the report
+    paragraphs: list[Paragraph] = field(default_factory=list)  # SQuAD: the collection to index
+    holdout_every: int = 0  # SQuAD: every n-th paragraph is left out of the index (0: none)
+    sample_every: int = 1  # only every n-th question of the file is asked
+
+    def with_holdout(self, every: int) -> Dataset:
+        """Leave every ``every``-th paragraph (the 2nd, 4th, … for 2) out; its questions become unanswerable."""
+        if every < 2:
+            raise DatasetError(f"--holdout-every must be at least 2. Currently, it is {every}")
+        if not self.paragraphs:
+            raise DatasetError(f"{self.source} is not a SQuAD-format file: there are no paragraphs to leave out")
+        paragraphs = [replace(p, held_out=i % every == every - 1) for i, p in enumerate(self.paragraphs)]
+        out = {p.doc_id for p in paragraphs if p.held_out}
+        rows = [replace(r, held_out=True, gold_docs=[], topic="left-out") if r.gold_docs[0] in out
+                else replace(r, topic="kept") for r in self.rows]
+        return Dataset(rows, list(self.errors), self.source, paragraphs, every, self.sample_every)
+
+    def protocol(self, holdout_every: int | None = None, every: int = 1, limit: int | None = None) -> Dataset:
+        """``rag eval``'s options applied: the hold-out (when given), then the slice of questions."""
+        out = self if holdout_every is None else self.with_holdout(holdout_every)
+        return out if every == 1 and limit is None else out.sample(every, limit)
+
+    def sample(self, every: int = 1, limit: int | None = None) -> Dataset:
+        """Every ``every``-th question (the 1st, then the 1+every-th, …), at most ``limit``: a fixed slice.
+
+        The paragraphs stay whole, so the collection searched is the same as for the full set."""
+        if every < 1:
+            raise DatasetError(f"--every must be at least 1. Currently, it is {every}")
+        if limit is not None and limit < 1:
+            raise DatasetError(f"--limit must be at least 1. Currently, it is {limit}")
+        rows = self.rows[::every][:limit]
+        if not rows:
+            raise DatasetError(f"{self.source}: the slice holds no question")
+        return Dataset(rows, list(self.errors), self.source, list(self.paragraphs), self.holdout_every,
+                       self.sample_every * every)
 
 
 def load_dataset(path: str | Path, strict: bool = False) -> Dataset:
@@ -54,6 +113,8 @@ def load_dataset(path: str | Path, strict: bool = False) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"question set {path} does not exist")
+    if path.suffix.lower() == ".json":
+        return load_squad(path, strict=strict)
     raw_rows = _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
     return _collect(raw_rows, path.name, str(path), strict)
 
@@ -133,3 +194,96 @@ def _row(obj: Any, line: int) -> Row:
         id=str(obj.get("id") or f"line-{line}"), question=question.strip(), answer=answer or None,
         key_facts=facts, gold_docs=gold, topic=str(obj.get("topic") or "all"), line=line,
     )
+
+
+# ---- SQuAD format ----------------------------------------------------------------------------
+
+
+def load_squad(path: str | Path, strict: bool = False) -> Dataset:
+    """A SQuAD-format file: its paragraphs (the collection) and its questions (see the module docstring)."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc})") from None
+    data = obj.get("data") if isinstance(obj, dict) else None
+    if not isinstance(data, list):
+        raise DatasetError(f"{path} is not a SQuAD-format file: expected an object with a 'data' list")
+    rows: list[Row] = []
+    paragraphs: list[Paragraph] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+
+    def bad(where: str, what: str) -> None:
+        msg = f"{path.name} {where}: {what}"
+        if strict:
+            raise DatasetError(msg)
+        errors.append(msg)
+
+    for i, article in enumerate(data):
+        paras = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paras, list):
+            bad(f"data[{i}]", "expected an object with a 'paragraphs' list")
+            continue
+        for j, para in enumerate(paras):
+            where = f"data[{i}].paragraphs[{j}]"
+            context = para.get("context") if isinstance(para, dict) else None
+            if not isinstance(context, str) or not context.strip():
+                bad(where, "missing or empty 'context'")
+                continue
+            doc_id = f"p{len(paragraphs):05d}.txt"
+            paragraphs.append(Paragraph(str(para.get("id") or where), doc_id, context))
+            qas = para.get("qas") or []
+            if not isinstance(qas, list):
+                bad(where, "'qas' must be a list")
+                continue
+            for q, qa in enumerate(qas):
+                try:
+                    row = _squad_row(qa, paragraphs[-1], f"{where}.qas[{q}]", len(rows) + 1)
+                    if row.id in seen:
+                        raise ValueError(f"duplicate id {row.id!r}")
+                except (ValueError, TypeError) as exc:
+                    bad(f"{where}.qas[{q}]", str(exc))
+                    continue
+                seen.add(row.id)
+                rows.append(row)
+    if not rows:
+        raise DatasetError(f"{path} holds no usable question" + (f" ({errors[0]})" if errors else ""))
+    return Dataset(rows, errors, str(path), paragraphs)
+
+
+def _squad_row(qa: Any, paragraph: Paragraph, where: str, line: int) -> Row:
+    if not isinstance(qa, dict):
+        raise TypeError(f"expected a JSON object, got {type(qa).__name__}")
+    question = qa.get("question")
+    if not isinstance(question, str):
+        raise ValueError("missing 'question'")
+    if not question.strip():
+        raise ValueError("empty question")
+    answers = qa.get("answers")
+    if not isinstance(answers, list) or not answers:
+        raise ValueError("'answers' must be a non-empty list")
+    texts: list[str] = []
+    for a in answers:
+        text = a.get("text") if isinstance(a, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("every answer needs a non-empty 'text'")
+        if text not in texts:
+            texts.append(text)
+    return Row(id=str(qa.get("id") or where), question=question.strip(), answer=None, key_facts=[],
+               gold_docs=[paragraph.doc_id], topic="all", line=line, answers=texts, paragraph=paragraph.id)
+
+
+def write_paragraphs(dataset: Dataset, folder: str | Path) -> Path:
+    """Write each paragraph that is not held out as its own document ``folder/<doc_id>``, for indexing."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = {p.doc_id: p.context for p in dataset.paragraphs if not p.held_out}
+    for stale in folder.glob("p*.txt"):  # left by an earlier run with another file or hold-out
+        if stale.name not in kept:
+            stale.unlink()
+    for doc_id, context in kept.items():
+        path = folder / doc_id
+        if not path.is_file() or path.read_text(encoding="utf-8") != context:  # unchanged files keep their vectors
+            path.write_text(context, encoding="utf-8")
+    return folder

@@ -36,15 +36,22 @@ METRICS: list[tuple[str, tuple[str, ...], tuple[str, ...] | None, str]] = [
      "share of unanswerable questions abstained on: higher is better"),
     ("abstained, answerable", ("abstention", "answerable_abstained"), ("abstention", "n_answerable"),
      "share of answerable questions abstained on: lower is better"),
+    ("contains", ("span", "contains"), ("span", "n"),
+     "SQuAD-format set: answered, and the answer holds a gold answer (normalised)"),
+    ("span F1", ("span", "span_f1"), ("span", "n"), "CMRC 2018's character F1 against the gold answers (max over them)"),
+    ("span F1 measured on", ("span", "f1_source"), None, "answer_span when the answer has one, else the answer text"),
     ("latency p50 (ms)", ("latency_ms", "p50"), ("n",), "median time of one ask"),
     ("latency p95 (ms)", ("latency_ms", "p95"), ("n",), "95th percentile time of one ask"),
+    ("retrieval p95 (ms)", ("stages_ms", "retrieve", "p95"), ("n",), "the answer's retrieve_ms: query embedding and search"),
+    ("answer stage p50 (ms)", ("stages_ms", "generate", "p50"), ("n",), "the answer's generate_ms, retrieval excluded"),
+    ("answer stage p95 (ms)", ("stages_ms", "generate", "p95"), ("n",), "95th percentile of generate_ms"),
     ("passed", ("passed",), ("n",), "share of questions with no failure reason"),
 ]
 # rates drawn per topic (all in 0..1)
 TOPIC_BARS = [("hit@1", ("retrieval", "hit@1")), ("hit@k", ("retrieval", "hit@k")), ("MRR", ("retrieval", "mrr")),
-              ("accuracy", ("answer", "accuracy")), ("cit. precision", ("citation", "precision")),
-              ("passed", ("passed",))]
-COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"]
+              ("accuracy", ("answer", "accuracy")), ("contains", ("span", "contains")),
+              ("cit. precision", ("citation", "precision")), ("passed", ("passed",))]
+COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#edc948", "#76b7b2", "#b07aa1"]
 
 
 def _get(d: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -143,6 +150,30 @@ def latency_histogram(latencies: list[float], p50: float | None, p95: float | No
     return "".join(parts)
 
 
+def confidence_chart(points: list[dict[str, Any]]) -> str:
+    """The answered share (x) against the accuracy of the answers given (y), one dot per threshold."""
+    if not points:
+        return "<p class=muted>the answers carry no confidence</p>"
+    left, top, w, h = 44, 16, 420, 220
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + w + 20}" height="{top + h + 44}" '
+              f'role="img" aria-label="answered share vs accuracy">')]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        x, y = left + tick * w, top + h - tick * h
+        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>'
+                     f'<text x="{x:.1f}" y="{top + h + 14}" text-anchor="middle">{tick:g}</text>')
+    xy = [(left + float(p["answered"]) * w, top + h - float(p["accuracy"]) * h) for p in points]
+    parts.append('<polyline fill="none" stroke="#4e79a7" stroke-width="2" points="'
+                 + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>')
+    for (x, y), p in zip(xy, points):
+        tip = f"confidence ≥ {_fmt(p['threshold'])}: answered {_fmt(p['answered'])}, accuracy {_fmt(p['accuracy'])}"
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#4e79a7"><title>{_e(tip)}</title></circle>')
+    parts.append(f'<text x="{left + w / 2}" y="{top + h + 32}" text-anchor="middle">answered share</text>'
+                 f'<text x="12" y="{top + h / 2}" transform="rotate(-90 12 {top + h / 2})" text-anchor="middle">'
+                 f'accuracy of the answers given</text></svg>')
+    return "".join(parts)
+
+
 # ---- the page --------------------------------------------------------------------------------
 
 _ENV = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
@@ -199,6 +230,8 @@ def render_html(summary: dict[str, Any], results: list[dict[str, Any]], errors: 
         topic_labels=[label for label, _ in TOPIC_BARS],
         topics=[{"topic": t, "n": s.get("n"), "values": [_get(s, path) for _, path in TOPIC_BARS]}
                 for t, s in by_topic.items()],
+        curve=summary.get("confidence_curve") or {"field": None, "points": []},
+        curve_chart=confidence_chart((summary.get("confidence_curve") or {}).get("points") or []),
         latency_chart=latency_histogram([r["latency_ms"] for r in results], lat.get("p50"), lat.get("p95")),
         results=[{"id": r["id"], "topic": r.get("topic"), "question": r["question"], "passed": bool(r.get("passed")),
                   "first_relevant": r.get("first_relevant_rank"), "latency_ms": r.get("latency_ms"),

@@ -116,6 +116,11 @@ def evaluate(rag: Any, dataset_or_path: Dataset | str | Path | Iterable[dict[str
         "top_k": summary["retrieval"]["k"], "retrieval": retrieval or getattr(settings, "retrieval", None),
         "generator": generator or getattr(settings, "generator", None),
     }
+    if dataset.paragraphs:
+        summary["run"].update({"paragraphs": len(dataset.paragraphs),
+                               "indexed_paragraphs": sum(not p.held_out for p in dataset.paragraphs),
+                               "holdout_every": dataset.holdout_every or None,
+                               "questions_every": dataset.sample_every if dataset.sample_every > 1 else None})
     if judge is not None:
         from rag.evaluation.judge import judge_results  # noqa: PLC0415
 

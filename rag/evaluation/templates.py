@@ -2,7 +2,7 @@
 
 Strings in a module rather than files beside it: they ship inside the package with no
 package-data setting, and load with a ``DictLoader`` whatever way the package is installed.
-Autoescape is on for every template, so no value needs escaping by hand. The two SVG charts are
+Autoescape is on for every template, so no value needs escaping by hand. The three SVG charts are
 the only values marked ``|safe``: ``rag.evaluation.report`` builds them, escaping every text in
 them. The ``fmt`` filter writes a number, None or a bool the way the report shows it.
 """
@@ -92,6 +92,21 @@ PAGE = """\
 {% for value in t["values"] %}<td class=num>{{ value|fmt }}</td>{% endfor %}</tr>
 {% endfor %}
 </table>
+{% endif %}
+</section>
+<section id=confidence><h2>Answered share vs accuracy</h2>
+{% if curve.points %}
+<p>Keeping only the answers whose {{ curve.field }} is at least the threshold (the rest abstain):
+the share of all questions answered, and how many of those answers are right.</p>
+{{ curve_chart|safe }}
+<table><tr><th>{{ curve.field }} ≥</th><th>answered</th><th>accuracy</th><th>answers</th></tr>
+{% for p in curve.points %}
+<tr><td class=num>{{ p.threshold|fmt }}</td><td class=num>{{ p.answered|fmt }}</td>\
+<td class=num>{{ p.accuracy|fmt }}</td><td class=num>{{ p.n }}</td></tr>
+{% endfor %}
+</table>
+{% else %}
+<p class=muted>The answers carry no confidence (neither confidence nor support).</p>
 {% endif %}
 </section>
 <section id=latency><h2>Latency</h2>

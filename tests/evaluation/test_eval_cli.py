@@ -167,7 +167,7 @@ def test_out_writes_a_report_that_shows_why_questions_failed(runs):
     failed = {r["id"]: r for r in _results(runs["dir"] / "b") if not r["passed"]}
     assert "d10" in failed  # one passage is not enough: the relevant one ranks second
     html = (runs["dir"] / "b" / "report.html").read_text(encoding="utf-8")
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 3  # topics, the confidence curve (the answers carry support), latency
     section = html[html.index("<section id=failed>"):html.index("<section id=all>")]
     for rid, r in failed.items():
         assert f'id="q-{rid}"' in section
