@@ -1,6 +1,7 @@
-"""Question sets to scores: datasets (JSONL, CSV), metrics, the run, the HTML report, an optional LLM judge.
+"""Question sets to scores: datasets (JSONL, CSV, SQuAD), metrics, the run, the HTML report, an optional LLM judge.
 
-    dataset   reading a question set, with the malformed rows reported by line
+    dataset   reading a question set, with the malformed rows reported by line (SQuAD: by position)
+    collection  a SQuAD-format file's paragraphs as the indexed collection (the open-domain protocol)
     metrics   what every figure means (its docstring defines each one) and the code that computes it
     run       asking the questions, the summary of a run, ``EvalReport`` and its ``write()``
     report    the self-contained report.html (Jinja2 templates in ``templates``), comparing two runs
