@@ -8,12 +8,19 @@ vocabulary only grows (a term of a deleted chunk keeps its id, with no postings)
 full ``rag index --rebuild``.  The cache is an optimisation: when it is missing, from
 another term version, or damaged (its checksum in the manifest, checked when a change
 reads it), the terms are segmented again.
+
+The terms themselves depend on ``index_terms`` (version 2 folds traditional to simplified), so
+the version that made them is saved beside the arrays (``terms.json``, covered by the manifest's
+checksums; an index without it was made by version 1).  Opening an index whose terms are from
+another version rebuilds its BM25 in memory from the stored chunk texts (one segmentation pass,
+logged), so its queries and its terms are always folded alike; the next change saves the new terms.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -23,9 +30,11 @@ from rag.text.normalize import index_terms
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # "Building index from IDs" on every rebuild
 
-TERMS_VERSION = 1  # bump whenever index_terms changes what it returns
+TERMS_VERSION = 2  # bump whenever index_terms changes what it returns (2: traditional folded to simplified)
 _IDS, _OFFSETS, _META = "doc_terms.ids.npy", "doc_terms.offsets.npy", "doc_terms.json"
 CACHE_FILES = (_IDS, _OFFSETS, _META)  # the term cache: losing them costs time, never answers
+TERMS_FILE = "terms.json"  # {"terms_version": N}: which index_terms made the BM25 arrays
+_log = logging.getLogger(__name__)
 
 
 class DocIds:
@@ -72,6 +81,8 @@ class LexicalIndex:
         self._doc_ids = doc_ids  # each chunk's terms as vocabulary ids, held from a build until saved
         self._folder = folder  # where the saved doc_terms files are (read only when a rebuild reuses them)
         self._cache_intact = cache_intact  # name in CACHE_FILES -> still as saved (the store's checksums)
+        self.upgraded_from: int | None = None  # the terms version on disk, when load rebuilt the terms
+        self.stale_terms: int | None = None  # the older terms version of arrays loaded without rebuilding
 
     @property
     def num_docs(self) -> int:
@@ -127,6 +138,7 @@ class LexicalIndex:
         if self._bm25 is None:
             return
         self._bm25.save(str(folder), allow_pickle=False)
+        (folder / TERMS_FILE).write_text(json.dumps({"terms_version": TERMS_VERSION}))
         doc_ids = self._doc_ids if self._doc_ids is not None else self._load_doc_ids()
         if doc_ids is None:
             return  # an index from before the cache: the next rebuild segments everything once
@@ -140,15 +152,38 @@ class LexicalIndex:
         self._doc_ids, self._folder, self._cache_intact = None, folder, cache_intact
 
     @classmethod
-    def load(cls, folder: Path, n_docs: int, cache_intact: Callable[[str], bool] | None = None) -> LexicalIndex:
+    def load(
+        cls, folder: Path, n_docs: int, cache_intact: Callable[[str], bool] | None = None,
+        texts: Callable[[], Sequence[str]] | None = None,
+    ) -> LexicalIndex:
         """The BM25 arrays in ``folder``; the term cache beside them is read (and ``cache_intact``
-        asked about each of its files) only when a rebuild wants it: serving never does."""
+        asked about each of its files) only when a rebuild wants it: serving never does.
+
+        Arrays made by another ``TERMS_VERSION`` are rebuilt from ``texts()`` (the chunk texts, in
+        order).  Without ``texts`` they are loaded as they are, for checks (``rag verify``) only:
+        ``stale_terms`` names their version, and scoring them raises ``ValueError``."""
         import bm25s  # noqa: PLC0415
 
         if n_docs == 0:
             return cls(None, 0)
+        version = saved_terms_version(folder)
+        if version != TERMS_VERSION and texts is not None:
+            t0 = time.perf_counter()
+            chunk_texts = texts()
+            if len(chunk_texts) != n_docs:
+                raise ValueError(f"{len(chunk_texts)} chunk texts for {n_docs} chunks")
+            index = cls.build(chunk_texts)
+            index.upgraded_from = version
+            _log.warning(
+                "BM25 terms in %s are from term version %s, not %s: rebuilt from the %d chunk texts in %.1f s "
+                "(the next change to the index, or `rag index --rebuild`, saves them)",
+                folder, version, TERMS_VERSION, n_docs, time.perf_counter() - t0,
+            )
+            return index
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False)
-        return cls(retriever, n_docs, folder=folder, cache_intact=cache_intact)
+        index = cls(retriever, n_docs, folder=folder, cache_intact=cache_intact)
+        index.stale_terms = version if version != TERMS_VERSION else None
+        return index
 
     def _load_doc_ids(self) -> DocIds | None:
         folder = self._folder
@@ -168,10 +203,16 @@ class LexicalIndex:
             return None  # missing or damaged: segment again
         return DocIds(ids, offsets)
 
+    def _check_terms(self) -> None:
+        if self.stale_terms is not None:  # unfolded terms against folded queries: wrong, not just worse
+            raise ValueError(f"these BM25 terms are from term version {self.stale_terms}, not {TERMS_VERSION}: "
+                             "load them with the chunk texts to rebuild them")
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is known)."""
         if self._bm25 is None:
             return np.zeros(0, dtype=np.float32)
+        self._check_terms()
         ids = self._bm25.get_tokens_ids(index_terms(query))
         if not ids:
             return np.zeros(self.n_docs, dtype=np.float32)
@@ -182,9 +223,20 @@ class LexicalIndex:
         n = max(self.n_docs, 1)
         df = 0
         if self._bm25 is not None:  # one vocabulary lookup: no table built on the first question
+            self._check_terms()
             tid = self._bm25.vocab_dict.get(word)
             indptr = self._bm25.scores["indptr"]
             if tid is not None and tid + 1 < len(indptr):
                 df = int(indptr[tid + 1] - indptr[tid])
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
+
+
+def saved_terms_version(folder: Path) -> int:
+    """The ``TERMS_VERSION`` that made the BM25 arrays in ``folder`` (1: saved before it was recorded)."""
+    try:
+        return int(json.loads((folder / TERMS_FILE).read_text())["terms_version"])
+    except FileNotFoundError:
+        return 1
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"unreadable {folder / TERMS_FILE}: {exc}") from exc

@@ -134,7 +134,8 @@ def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
             f"FAISS {vectors.ntotal}; {REBUILD}"
         )
     try:
-        lexical = LexicalIndex.load(gen / LEXICAL_DIR, len(chunks), cache_intact=cache_check(gen, manifest))
+        lexical = LexicalIndex.load(gen / LEXICAL_DIR, len(chunks), cache_intact=cache_check(gen, manifest),
+                                    texts=lambda: [c.text for c in chunks])  # older terms: rebuilt from these
     except (OSError, ValueError, KeyError) as exc:
         raise IndexCorruptError(f"cannot read the BM25 index in {gen / LEXICAL_DIR}: {exc}; {REBUILD}") from exc
     return Snapshot(chunks, vectors, lexical, documents, manifest["embedder"], manifest.get("chunking", {}), manifest)

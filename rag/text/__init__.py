@@ -1,4 +1,5 @@
-"""Text shared by every stage: normalisation (width folding, simplified/traditional folding, jieba words) and token counts.
+"""Text shared by every stage: normalisation (width folding, jieba words), traditional folded to simplified
+(``script.fold_script``, re-exported by ``normalize``) and token counts.
 
-Imports nothing else of rag.
+Imports nothing else of rag but rag.errors.
 """

@@ -8,6 +8,13 @@ import threading
 import unicodedata
 from functools import lru_cache
 
+from rag.text.script import fold_script
+
+__all__ = [
+    "QUESTION_WORDS", "STOPWORDS", "cjk_ratio", "content_words", "fold_script", "fold_width", "has_cjk",
+    "index_terms", "is_chinese", "normalize_for_match", "segment", "warm_up", "words",
+]
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WS = re.compile(r"\s+")
 _PUNCT_TOKEN = re.compile(r"^[\W_]+$")
@@ -40,8 +47,9 @@ def fold_width(text: str) -> str:
 
 
 def normalize_for_match(text: str) -> str:
-    """The matching form used by evaluation and citation checks: no whitespace, width folded, lower case."""
-    return _WS.sub("", fold_width(text)).lower()
+    """The matching form used by evaluation and citation checks: no whitespace, width folded, lower case,
+    traditional folded to simplified (``fold_script``), so either script matches the other."""
+    return fold_script(_WS.sub("", fold_width(text)).lower())
 
 
 def has_cjk(text: str) -> bool:
@@ -74,11 +82,20 @@ def warm_up() -> None:
     threading.Thread(target=_jieba, name="jieba-warm-up", daemon=True).start()
 
 
+def _folded(text: str) -> str:
+    """NFKC, lower case, traditional folded to simplified: the form words and BM25 terms are taken from."""
+    return fold_script(unicodedata.normalize("NFKC", text).lower())
+
+
 def words(text: str) -> list[str]:
-    """jieba search-mode words (finer pieces added) of the normalised text, lower-cased, no punctuation."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """jieba search-mode words (finer pieces added) of the normalised text, lower-cased, no punctuation,
+    in simplified script (``fold_script``): a traditional text gives the words of its simplified form."""
+    return _words(_folded(text))
+
+
+def _words(folded: str) -> list[str]:
     out = []
-    for w in _jieba().cut_for_search(text):
+    for w in _jieba().cut_for_search(folded):
         w = w.strip()
         if w and not _PUNCT_TOKEN.match(w):
             out.append(w)
@@ -89,20 +106,22 @@ _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 
 
 def index_terms(text: str) -> list[str]:
-    """BM25 terms: jieba words without stop words, plus character bigrams of CJK runs.
+    """BM25 terms: jieba words without stop words, plus character bigrams of CJK runs, all taken
+    from the folded text (traditional as simplified), so 實驗室 and 实验室 give the same terms.
 
     Bigrams make matching robust to segmentation that differs between a short
     question and a long passage (``解决率`` vs ``解决`` + ``率``).
     """
-    terms = [w for w in words(text) if w not in STOPWORDS]
-    norm = unicodedata.normalize("NFKC", text)
-    for run in _CJK_RUN.findall(norm):
+    folded = _folded(text)
+    terms = [w for w in _words(folded) if w not in STOPWORDS]
+    for run in _CJK_RUN.findall(folded):
         terms.extend("#" + run[i : i + 2] for i in range(len(run) - 1))
     return terms
 
 
 def segment(text: str) -> list[str]:
-    """jieba precise-mode words (no sub-word pieces), punctuation dropped."""
+    """jieba precise-mode words (no sub-word pieces), punctuation dropped, in the text's own script
+    (pieces of the text itself: fold them with ``fold_script`` to compare across scripts)."""
     return [w for w in _jieba().lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
 
 

@@ -105,3 +105,108 @@ def test_verify_warns_of_a_damaged_term_cache_but_the_index_is_sound(writable_in
     assert report.ok, report.errors  # a cache: it costs the next change time, never an answer
     assert report.facts["bm25_term_cache"].startswith("absent or unusable")
     assert any("doc_terms.ids.npy fails its checksum" in w and "segments every chunk once" in w for w in report.warnings)
+
+
+# ---- simplified and traditional alike --------------------------------------------------------------------
+
+TRADITIONAL_DOCS = {
+    "zoo.txt": "臺北市立動物園位於文山區，園區面積約一百六十五公頃，飼養的動物超過四百種。",
+    "library.txt": "國家圖書館的館藏書籍超過四百萬冊，閱覽室每週開放六天，週一休館。",
+    "port.txt": "高雄港是臺灣最大的國際商港，貨櫃裝卸量長年居全國之冠，港區設有五個貨櫃中心。",
+}
+SIMPLIFIED_DOCS = {"tea.txt": "湖南安化县的黑茶产业去年继续扩张，茶园面积扩大到三十万亩，带动两万农户增收。"}
+SIMPLIFIED_QUESTIONS = {"动物园饲养的动物超过多少种？": "zoo.txt", "国家图书馆的馆藏书籍有多少册？": "library.txt",
+                        "高雄港设有几个货柜中心？": "port.txt"}
+TRADITIONAL_QUESTIONS = {"安化縣茶園面積擴大到多少畝？": "tea.txt", "帶動多少農戶增收？": "tea.txt"}
+
+
+def _corpus(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in (TRADITIONAL_DOCS | SIMPLIFIED_DOCS).items():
+        (folder / name).write_text(text + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def two_scripts(tmp_path_factory, embedder):
+    tmp = tmp_path_factory.mktemp("two-scripts")
+    folder = _corpus(tmp)
+    rag = RAG.open(tmp / "index", create=True, progress=False)
+    rag.index([folder])
+    return rag, folder
+
+
+@pytest.mark.parametrize("question,doc_id", list(SIMPLIFIED_QUESTIONS.items()) + list(TRADITIONAL_QUESTIONS.items()))
+def test_a_question_finds_a_passage_in_the_other_script_by_bm25(two_scripts, question, doc_id):
+    rag, folder = two_scripts
+    best = rag.search(question, top_k=1, retrieval="lexical")[0]
+    assert best.chunk.doc_id == doc_id and best.lexical_score > 0
+    # the passage, its text and its offsets are the document's own, in its own script
+    source = (folder / doc_id).read_text(encoding="utf-8")
+    assert best.chunk.text == source[best.chunk.start : best.chunk.end]
+    own = (TRADITIONAL_DOCS | SIMPLIFIED_DOCS)[doc_id]
+    assert best.chunk.text == own
+
+
+def _old_style_index(tmp_path, monkeypatch):
+    """An index whose BM25 terms are unfolded, as every index built before folding has them."""
+    import rag.text.normalize as normalize
+
+    with monkeypatch.context() as m:
+        m.setattr(normalize, "fold_script", lambda text: text)
+        RAG.open(tmp_path / "index", create=True, progress=False).index([_corpus(tmp_path)])
+    return tmp_path / "index"
+
+
+def _as_saved_by_version_1(index_dir, how: str) -> None:
+    manifest_path = index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    terms = index_dir / manifest["generation"] / "bm25" / lexical.TERMS_FILE
+    key = f"bm25/{lexical.TERMS_FILE}"
+    assert key in manifest["checksums"]
+    if how == "no terms file":  # the layout an index saved before the version was recorded has
+        terms.unlink()
+        del manifest["checksums"][key]
+    else:
+        from rag.storage.checksums import file_checksum
+
+        terms.write_text(json.dumps({"terms_version": 1}))
+        manifest["checksums"][key] = file_checksum(terms)
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("how", ["no terms file", "version 1"])
+def test_an_index_from_an_older_normaliser_gets_its_bm25_rebuilt_on_open(tmp_path, monkeypatch, caplog, how,
+                                                                         embedder):
+    index_dir = _old_style_index(tmp_path, monkeypatch)
+    question, doc_id = "国家图书馆的馆藏书籍有多少册？", "library.txt"
+    stale = RAG.open(index_dir, progress=False)  # as if its terms were folded: they are not
+    assert all(p.chunk.doc_id != doc_id for p in stale.search(question, top_k=3, retrieval="lexical"))
+
+    _as_saved_by_version_1(index_dir, how)
+    with caplog.at_level("WARNING", logger="rag.storage.lexical"):
+        opened = RAG.open(index_dir, progress=False)
+        assert opened.search(question, top_k=1, retrieval="lexical")[0].chunk.doc_id == doc_id
+    assert opened._snap.lexical.upgraded_from == 1
+    assert any("term version 1, not 2: rebuilt from the 4 chunk texts" in r.getMessage() for r in caplog.records)
+
+    opened.add(_doc(tmp_path, "kite", "濰坊國際風箏會今年有六十個國家參加。"))  # the next change saves the new terms
+    again = RAG.open(index_dir, progress=False)
+    assert again._snap.lexical.upgraded_from is None
+    assert lexical.saved_terms_version(_bm25(index_dir)) == lexical.TERMS_VERSION
+    assert again.search(question, top_k=1, retrieval="lexical")[0].chunk.doc_id == doc_id
+    assert again.search("潍坊国际风筝会", top_k=1, retrieval="lexical")[0].chunk.doc_id == "kite.txt"
+
+
+def test_without_the_chunk_texts_older_terms_are_for_checks_only(tmp_path, monkeypatch, embedder):
+    from rag.storage.verify import verify
+
+    index_dir = _old_style_index(tmp_path, monkeypatch)
+    _as_saved_by_version_1(index_dir, "version 1")
+    old = LexicalIndex.load(_bm25(index_dir), 4)
+    assert old.stale_terms == 1 and old.num_docs == 4
+    with pytest.raises(ValueError, match="term version 1, not 2"):
+        old.scores("国家图书馆")
+    report = verify(index_dir, check_embedder=False)
+    assert report.ok, report.errors  # older terms are not damage: opening rebuilds them
