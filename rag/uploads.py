@@ -183,13 +183,7 @@ def _save(folder: Path, name: str, stream: BinaryIO, limit: int) -> tuple[Path, 
     dest = folder / name
     tmp = folder / f".{name}.{uuid.uuid4().hex}.part"
     try:
-        size = 0
-        with tmp.open("wb") as out:
-            while block := stream.read(1024 * 1024):
-                size += len(block)
-                if size > limit:
-                    raise UploadTooLarge(f"{name} is over the upload limit of {limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
-                out.write(block)
+        copy_bounded(stream, tmp, name, limit)
         backup = None
         if dest.exists():
             backup = folder / f".{name}.{uuid.uuid4().hex}.bak"
@@ -198,6 +192,18 @@ def _save(folder: Path, name: str, stream: BinaryIO, limit: int) -> tuple[Path, 
         return dest, backup
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def copy_bounded(stream: BinaryIO, dest: Path, name: str, limit: int) -> None:
+    """Copy ``stream`` to ``dest`` in 1 MiB blocks, stopping with ``UploadTooLarge`` past ``limit`` bytes
+    (so an upload's size is enforced while it is read, not after)."""
+    size = 0
+    with dest.open("wb") as out:
+        while block := stream.read(1024 * 1024):
+            size += len(block)
+            if size > limit:
+                raise UploadTooLarge(f"{name} is over the upload limit of {limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
+            out.write(block)
 
 
 def _restore(path: Path, backup: Path | None) -> None:

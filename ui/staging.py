@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from rag.errors import ConfigError
-from rag.uploads import MAX_UPLOAD_FILES, UploadTooLarge, safe_filename
+from rag.uploads import MAX_UPLOAD_FILES, UploadTooLarge, copy_bounded, safe_filename
 
 _REF_CHARS = frozenset("0123456789abcdef")
 
@@ -49,15 +49,8 @@ class Staging:
         ref = f"{uuid.uuid4().hex}/{name}"
         dest = self.root / ref
         dest.parent.mkdir(mode=0o700)
-        size = 0
         try:
-            with dest.open("wb") as out:
-                while block := stream.read(1024 * 1024):
-                    size += len(block)
-                    if size > limit:
-                        raise UploadTooLarge(
-                            f"{name} is over the upload limit of {limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
-                    out.write(block)
+            copy_bounded(stream, dest, name, limit)
         except BaseException:
             shutil.rmtree(dest.parent, ignore_errors=True)
             raise
