@@ -131,6 +131,8 @@ class Answer:
     generator: str = "extractive"
     query: str | None = None  # the standalone question used for retrieval, when rewritten from a follow-up
     support: float | None = None  # how well the citations back the answer (0-1), when it was checked
+    confidence: float | None = None  # p(the answer is right), from a calibrated generator (the extractive one)
+    answer_span: dict[str, Any] | None = None  # the exact answer: {"text", "start", "end", "n"}, source offsets
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON printed by ``rag ask --json`` (and returned by the HTTP API)."""
@@ -145,6 +147,8 @@ class Answer:
             "generator": self.generator,
             "query": self.query or self.question,
             "support": self.support,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "answer_span": dict(self.answer_span) if self.answer_span else None,
         }
 
 

@@ -56,7 +56,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def print_answer(answer: Any, with_text: bool = True) -> None:
     if with_text:
-        print(answer.answer)
+        text, exact = answer.answer, (getattr(answer, "answer_span", None) or {}).get("text")
+        if exact and not answer.abstained and exact in text and exact.strip() != text.split(" [")[0].strip():
+            # The exact answer inside the quoted sentence: ANSI bold on a terminal, else in 【】.
+            left, right = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("【", "】")
+            text = text.replace(exact, f"{left}{exact}{right}", 1)
+        print(text)
     if answer.query and answer.query != answer.question:
         print(f"(searched for: {answer.query})")
     if answer.citations:

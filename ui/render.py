@@ -97,8 +97,10 @@ def _with_refs(text: str) -> str:
     return _MARKER.sub(r'<sup class="rag-ref">[\1]</sup>', _lines(text))
 
 
-def highlight(text: str, quotes: Iterable[str]) -> tuple[str, list[str]]:
-    """``text`` escaped, with each quote found in it wrapped in ``<mark>``; also the quotes not found."""
+def highlight(text: str, quotes: Iterable[str], exact: str | None = None) -> tuple[str, list[str]]:
+    """``text`` escaped, with each quote found in it wrapped in ``<mark>``; also the quotes not found.
+
+    ``exact``, the answer's exact span, is shown bold (``<strong>``) inside the first quote holding it."""
     spans: list[tuple[int, int]] = []
     missing: list[str] = []
     for quote in quotes:
@@ -119,7 +121,15 @@ def highlight(text: str, quotes: Iterable[str]) -> tuple[str, list[str]]:
     out, pos = [], 0
     for start, end in merged:
         out.append(_lines_inline(text[pos:start]))
-        out.append(f'<mark class="rag-quote">{_lines_inline(text[start:end])}</mark>')
+        quoted = text[start:end]
+        i = quoted.find(exact) if exact else -1
+        if exact and i >= 0:
+            inner = (f'{_lines_inline(quoted[:i])}<strong class="rag-answer-span">{_lines_inline(exact)}</strong>'
+                     f'{_lines_inline(quoted[i + len(exact):])}')
+            exact = None
+        else:
+            inner = _lines_inline(quoted)
+        out.append(f'<mark class="rag-quote">{inner}</mark>')
         pos = end
     out.append(_lines_inline(text[pos:]))
     return "".join(out), missing
@@ -129,9 +139,9 @@ def _lines_inline(text: str) -> str:
     return "<br>".join(esc(line) for line in text.split("\n"))
 
 
-def _source(n: int, passage: Any, quotes: Sequence[str]) -> str:
+def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = None) -> str:
     chunk = passage.chunk
-    body, missing = highlight(chunk.text, quotes)
+    body, missing = highlight(chunk.text, quotes, exact)
     extra = "".join(f'<div class="rag-cited">“{esc(q)}”</div>' for q in missing)
     loc = getattr(chunk, "location", None) or {}
     where = "".join(
@@ -167,7 +177,9 @@ def answer_html(answer: Any) -> str:
     cited = [n for n in sorted(quotes) if 1 <= n <= len(passages)]
     if cited:
         parts.append('<div class="rag-sources"><div class="rag-sources-title">来源 Sources</div>')
-        parts.extend(_source(n, passages[n - 1], quotes[n]) for n in cited)
+        span = getattr(answer, "answer_span", None) or {}
+        parts.extend(_source(n, passages[n - 1], quotes[n], span.get("text") if span.get("n", n) == n else None)
+                     for n in cited)
         parts.append("</div>")
     others = [n for n in range(1, len(passages) + 1) if n not in quotes]
     if others:

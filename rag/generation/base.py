@@ -52,6 +52,8 @@ class Draft:
     warnings: list[str] = field(default_factory=list)
     support: float | None = None
     citations: list[Citation] | None = None  # set by generators that check their own citations (quotes unused)
+    confidence: float | None = None  # p(the answer is right), from a calibrated generator
+    span: Quote | None = None  # the exact answer, inside one of the quotes
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,19 @@ def to_answer(question: str, query: str, passages: Sequence[Passage], outcome: O
         question=question, answer=draft.text, abstained=draft.abstained, citations=citations,
         passages=list(passages), warnings=warnings + list(draft.warnings), timings=timings,
         generator=outcome.generator, query=query if query != question else None, support=draft.support,
+        confidence=draft.confidence, answer_span=_span(passages, draft.span),
     )
+
+
+def _span(passages: Sequence[Passage], span: Quote | None) -> dict[str, Any] | None:
+    """The exact answer as text and source offsets (``Chunk.source_span``), or None."""
+    if span is None or not 1 <= span.n <= len(passages):
+        return None
+    chunk = passages[span.n - 1].chunk
+    if not 0 <= span.start < span.end <= len(chunk.text):
+        return None
+    start, end = chunk.source_span(span.start, span.end)
+    return {"text": chunk.text[span.start : span.end], "start": start, "end": end, "n": span.n}
 
 
 def _citation(passages: Sequence[Passage], quote: Quote, generator: str) -> Citation:

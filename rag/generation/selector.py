@@ -1,0 +1,75 @@
+"""The learned answer selector at answer time: the JSON model of ``rag.generation.train``, NumPy only.
+
+``Selector.rank`` scores the candidate sentences (``rag.generation.features``) with the selector's
+logistic regression; ``Selector.confidence`` turns the best one into p(it answers the question)
+with the answerability model, compared with the stored ``threshold`` to abstain.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ConfigError
+from rag.generation.features import FEATURES, Candidate
+
+MODEL_PATH = Path(__file__).with_name("answerer.json")
+
+
+class _Linear:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.mean = np.asarray(spec["mean"], dtype=np.float64)
+        self.std = np.asarray(spec["std"], dtype=np.float64)
+        self.coef = np.asarray(spec["coef"], dtype=np.float64)
+
+    def logit(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.std) @ self.coef
+
+
+class Selector:
+    def __init__(self, model: dict[str, Any]) -> None:
+        if list(model.get("features", [])) != list(FEATURES):
+            raise ConfigError("the answer selector model was trained on other features than rag.generation.features "
+                              "computes: retrain it with python -m rag.generation.train")
+        self.model = model
+        self.selector = _Linear(model["selector"])
+        self.answerability = _Linear(model["answerability"])
+        self.stage2 = list(model["answerability"]["features"])
+        self.threshold = float(model["threshold"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> Selector:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def rank(self, cands: list[Candidate]) -> np.ndarray:
+        """Each candidate's selector logit (set as its ``score`` too)."""
+        if not cands:
+            return np.zeros(0)
+        logits = self.selector.logit(np.array([c.x for c in cands], dtype=np.float64))
+        for c, s in zip(cands, logits):
+            c.score = float(s)
+        return logits
+
+    def confidence(self, cands: list[Candidate], logits: np.ndarray) -> float:
+        """p(the best candidate answers the question)."""
+        if not cands:
+            return 0.0
+        order = np.argsort(-logits, kind="stable")
+        best = int(order[0])
+        margin = float(logits[best] - logits[order[1]]) if len(order) > 1 else 5.0
+        index = {n: i for i, n in enumerate(FEATURES)}
+        z = [float(logits[best]), margin] + [cands[best].x[index[n]] for n in self.stage2[2:-1]] + [1.0]
+        return float(1.0 / (1.0 + np.exp(-self.answerability.logit(np.array([z]))[0])))
+
+
+@lru_cache(maxsize=1)
+def default_selector() -> Selector:
+    """The shipped model (``rag/generation/answerer.json``), loaded once."""
+    return Selector.load(MODEL_PATH)
+
+
+__all__ = ["MODEL_PATH", "Selector", "default_selector"]
