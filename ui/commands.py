@@ -206,6 +206,17 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_answerer(args: argparse.Namespace) -> int:
+    from rag.generation.train import CACHE, train_to  # noqa: PLC0415 - scikit-learn loads only here
+
+    model = train_to([Path(d) for d in args.datasets], Path(args.out), Path(args.cache) if args.cache else CACHE,
+                     args.folds, args.limit)
+    print(f"wrote {args.out}: threshold {model['threshold']}, top-1 sentence accuracy (grouped CV) "
+          f"{model['cv']['top1_sentence_accuracy']['model']:.3f} (rules {model['cv']['top1_sentence_accuracy']['rules']:.3f}, "
+          f"naive {model['cv']['top1_sentence_accuracy']['naive']:.3f})")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
 

@@ -47,6 +47,7 @@ class Row:
     topic: str
     line: int  # the line (JSONL, CSV) or the position among the questions (SQuAD, dicts), from 1
     answers: list[str] = field(default_factory=list)  # SQuAD: the gold answer texts
+    answer_starts: list[int] = field(default_factory=list)  # SQuAD: each answer's offset in its paragraph (-1: none)
     paragraph: str = ""  # SQuAD: the id of the paragraph the question was written on
     held_out: bool = False  # SQuAD with a hold-out: its paragraph is not in the index
 
@@ -264,14 +265,18 @@ def _squad_row(qa: Any, paragraph: Paragraph, where: str, line: int) -> Row:
     if not isinstance(answers, list) or not answers:
         raise ValueError("'answers' must be a non-empty list")
     texts: list[str] = []
+    starts: list[int] = []
     for a in answers:
         text = a.get("text") if isinstance(a, dict) else None
         if not isinstance(text, str) or not text.strip():
             raise ValueError("every answer needs a non-empty 'text'")
         if text not in texts:
+            start = a.get("answer_start")
             texts.append(text)
+            starts.append(start if isinstance(start, int) and not isinstance(start, bool) and start >= 0 else -1)
     return Row(id=str(qa.get("id") or where), question=question.strip(), answer=None, key_facts=[],
-               gold_docs=[paragraph.doc_id], topic="all", line=line, answers=texts, paragraph=paragraph.id)
+               gold_docs=[paragraph.doc_id], topic="all", line=line, answers=texts, answer_starts=starts,
+               paragraph=paragraph.id)
 
 
 def write_paragraphs(dataset: Dataset, folder: str | Path) -> Path:

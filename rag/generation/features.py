@@ -77,8 +77,13 @@ def question_type(question: str) -> str:
 
 # ---- what a sentence holds --------------------------------------------------------------------
 _CN_NUM = "零〇一二两兩三四五六七八九十百千万萬亿億"
-HAS_NUMBER = re.compile(rf"[0-9]|[{_CN_NUM}]{{2,}}|[{_CN_NUM}][个個家年天人项項部度倍成米元岁歲次所座条條名位辆輛台件吨噸里分秒时時月号號种種只隻支本届屆]")
-HAS_TIME = re.compile(rf"[0-9]{{1,4}}年|[{_CN_NUM}]{{2,4}}年|[0-9{_CN_NUM}]{{1,3}}月|[0-9]{{1,2}}日|世纪|世紀|年代|时期|時期|[朝代]|春|夏|秋|冬")
+HAS_NUMBER = re.compile(rf"[0-9]|[{_CN_NUM}]{{2,}}|[{_CN_NUM}][个個家年天人项項部度倍成米元岁歲次所座条條名位辆輛台件吨噸里分秒时時月号號种種只隻支本届屆]"
+                        r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+                        r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+                        r"|hundred|thousand|million|billion|dozen|half|twice)\b", re.I)
+HAS_TIME = re.compile(rf"[0-9]{{1,4}}年|[{_CN_NUM}]{{2,4}}年|[0-9{_CN_NUM}]{{1,3}}月|[0-9]{{1,2}}日|世纪|世紀|年代|时期|時期|[朝代]|春|夏|秋|冬"
+                      r"|\b(?:1[0-9]{3}|20[0-9]{2})s?\b|\b(?:January|February|March|April|May|June|July|August|September"
+                      r"|October|November|December|century|centuries|spring|summer|autumn|winter|today|yesterday)\b", re.I)
 _QUOTED = re.compile(r"《[^》]+》|“[^”]+”|「[^」]+」|『[^』]+』")
 _TERMINAL = "。！？!?；;…."
 ENTITY_TAGS = {"person": ("nr",), "place": ("ns",), "org": ("nt",)}
@@ -110,10 +115,10 @@ def pos_tags(text: str, hmm: bool = False) -> list[tuple[str, str, int]]:
 
 # ---- features ---------------------------------------------------------------------------------
 FEATURES = (
-    "w_s", "w_win", "w_p", "b_s", "b_win", "b_p",
+    "w_s", "w_win", "w_p", "b_s", "b_win", "b_p", "t_s", "t_win", "w_key_miss", "w_all", "b_all",
     "w_s_gap", "b_s_gap", "b_win_gap", "b_s_rank1",
-    "rank_inv", "p_score", "p_score_gap", "dense",
-    "sent_first", "sent_rel", "len_log", "short", "no_terminal", "novel", "q_in_s",
+    "rank_inv", "p_score", "p_score_gap", "dense", "lex_log",
+    "sent_first", "sent_rel", "len_log", "short", "pair", "no_terminal", "novel", "q_in_s",
     *(f"q_{t}" for t in QTYPES),
     "has_num", "has_time", "has_person", "has_place", "has_org", "has_quoted",
     "who_person", "when_time", "where_place", "where_org", "num_num", "what_quoted", "type_match", "typed_miss",
@@ -129,10 +134,15 @@ class Candidate:
     start: int  # offsets in the passage's chunk text
     end: int
     text: str
-    index: int  # sentence number in its passage
+    index: int  # sentence number in its passage (the first, for a pair)
     x: list[float] = field(default_factory=list)
     tags: list[tuple[str, str, int]] | None = None  # posseg of text, when tagged
     score: float = 0.0
+    last: int = -1  # the last sentence's number: ``index`` for one sentence, ``index + 1`` for a pair
+
+    def __post_init__(self) -> None:
+        if self.last < 0:
+            self.last = self.index
 
 
 def question_terms(question: str) -> tuple[list[str], list[str]]:
@@ -146,6 +156,27 @@ def question_terms(question: str) -> tuple[list[str], list[str]]:
     for run in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}", stripped):
         bigrams.extend("#" + run[i : i + 2] for i in range(len(run) - 1))
     return ws, list(dict.fromkeys(bigrams))
+
+
+def question_trigrams(question: str) -> list[str]:
+    """The question's CJK character trigrams, interrogatives removed: close paraphrase of the answer sentence."""
+    stripped = _INTERROGATIVE.sub(" ", fold(question))
+    out = []
+    for run in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{3,}", stripped):
+        out.extend(run[i : i + 3] for i in range(len(run) - 2))
+    return list(dict.fromkeys(out))
+
+
+def _key_miss(weights: dict[str, float], text: str) -> float:
+    """The IDF of the rarest question word the text lacks, relative to the rarest question word: 1 when the key word is missing."""
+    top = max(weights.values(), default=0.0)
+    if top <= 0:
+        return 0.0
+    return max((w for t, w in weights.items() if t not in text), default=0.0) / top
+
+
+def _plain_share(terms: list[str], text: str) -> float:
+    return sum(1 for t in terms if t in text) / len(terms) if terms else 0.0
 
 
 def _share(weights: dict[str, float], text: str, strip: int = 0) -> float:
@@ -169,57 +200,76 @@ def sentences(passages: Sequence[Passage]) -> list[Candidate]:
     return out
 
 
+def pairs(sents: list[Candidate], passages: Sequence[Passage]) -> list[Candidate]:
+    """Two adjacent sentences of one paragraph as one candidate: the question's words in one, the answer in
+    the next. Not across a line break, which would join a heading or an unrelated paragraph to a sentence."""
+    out = []
+    for a, b in zip(sents, sents[1:]):
+        text = passages[a.n - 1].chunk.text[a.start : b.end]
+        if a.n == b.n and "\n" not in text:
+            out.append(Candidate(a.n, a.start, b.end, text, a.index, last=b.index))
+    return out
+
+
 def candidates(question: str, passages: Sequence[Passage], idf: Callable[[str], float]) -> list[Candidate]:
-    """Every sentence of ``passages`` with its feature vector ``x`` (in ``FEATURES`` order)."""
-    cands = sentences(passages)
-    if not cands:
-        return cands
+    """Every sentence of ``passages``, and every two adjacent ones, with its feature vector ``x`` (``FEATURES`` order)."""
+    sents = sentences(passages)
+    if not sents:
+        return sents
+    cands = sents + pairs(sents, passages)
     ws, bgs = question_terms(question)
     w_weights = {w: idf(w) for w in ws}
     b_weights = {b: idf(b) for b in bgs}
     q_fold = fold(question)
     qtype = question_type(question)
     head = asked_for(question)
-    folded = [fold(c.text) for c in cands]
-    by_passage: dict[int, list[int]] = {}
-    for i, c in enumerate(cands):
-        by_passage.setdefault(c.n, []).append(i)
+    folded = {(c.n, c.index): fold(c.text) for c in sents}
+    count = {n: 1 + max(c.index for c in sents if c.n == n) for n in {c.n for c in sents}}
     passage_text = {n: fold(p.chunk.text) for n, p in enumerate(passages, 1)}
+    tris = question_trigrams(question)
+    everything = "\n".join(passage_text.values())
+    w_all, b_all = _share(w_weights, everything), _share(b_weights, everything, 1)
     top_score = max(float(p.score) for p in passages)
     rows = []
-    for i, c in enumerate(cands):
-        idx = by_passage[c.n]
-        k = idx.index(i)
-        window = "".join(folded[j] for j in idx[max(0, k - 1) : k + 2])
-        s = folded[i]
+    for c in cands:
+        s = "".join(folded[(c.n, k)] for k in range(c.index, c.last + 1))
+        window = "".join(folded.get((c.n, k), "") for k in range(c.index - 1, c.last + 2))
         cjk = [ch for ch in s if "\u4e00" <= ch <= "\u9fff"]
         p = passages[c.n - 1]
+        plain = unicodedata.normalize("NFKC", c.text)
         rows.append({
             "w_s": _share(w_weights, s), "w_win": _share(w_weights, window), "w_p": _share(w_weights, passage_text[c.n]),
             "b_s": _share(b_weights, s, 1), "b_win": _share(b_weights, window, 1),
             "b_p": _share(b_weights, passage_text[c.n], 1),
+            "t_s": _plain_share(tris, s), "t_win": _plain_share(tris, window),
+            "w_key_miss": _key_miss(w_weights, window), "w_all": w_all, "b_all": b_all,
+            "lex_log": math.log1p(max(float(p.lexical_score or 0.0), 0.0)),
             "rank_inv": 1.0 / c.n, "p_score": float(p.score), "p_score_gap": float(p.score) - top_score,
             "dense": float(p.dense_score) if p.dense_score is not None else 0.0,
-            "sent_first": float(k == 0), "sent_rel": k / max(len(idx) - 1, 1),
-            "len_log": math.log1p(len(s)), "short": float(len(s) < 12),
+            "sent_first": float(c.index == 0), "sent_rel": c.index / max(count[c.n] - 1, 1),
+            "len_log": math.log1p(len(s)), "short": float(len(s) < 12), "pair": float(c.last > c.index),
             "no_terminal": float(not any(ch in _TERMINAL for ch in c.text[-3:])),
             "novel": sum(1 for ch in cjk if ch not in q_fold) / max(len(cjk), 1),
             "q_in_s": sum(1 for ch in set(q_fold) if ch in s) / max(len(set(q_fold)), 1),
-            "has_num": float(bool(HAS_NUMBER.search(s))), "has_time": float(bool(HAS_TIME.search(s))),
+            # on the text with its spaces (English number words need their word boundaries), width-folded
+            "has_num": float(bool(HAS_NUMBER.search(plain))), "has_time": float(bool(HAS_TIME.search(plain))),
             "has_quoted": float(bool(_QUOTED.search(c.text))),
             "has_head": float(bool(head) and head in s), "head_win": float(bool(head) and head in window),
             "head_asked": float(bool(head)),
         })
+    # jieba.posseg on the cheap score's front-runners among single sentences; a pair holds its sentences' tags.
+    single = range(len(sents))
+    order = sorted(single, key=lambda j: -(rows[j]["b_win"] + rows[j]["b_s"] + rows[j]["w_s"]))
+    for j in order[:POS_POOL]:
+        sents[j].tags = pos_tags(sents[j].text)
+    flags_of = {(c.n, c.index): {f for w, f, _ in c.tags or () if fold(w) not in q_fold} for c in sents}
     best_w = max(r["w_s"] for r in rows)
     best_b = max(r["b_s"] for r in rows)
     best_bw = max(r["b_win"] for r in rows)
-    order = sorted(range(len(rows)), key=lambda j: -(rows[j]["b_win"] + rows[j]["b_s"] + rows[j]["w_s"]))
-    for j in order[:POS_POOL]:
-        cands[j].tags = pos_tags(cands[j].text)
     for i, (c, r) in enumerate(zip(cands, rows)):
         r["w_s_gap"], r["b_s_gap"], r["b_win_gap"] = r["w_s"] - best_w, r["b_s"] - best_b, r["b_win"] - best_bw
         r["b_s_rank1"] = float(i == order[0])
-        flags = {f for w, f, _ in c.tags or () if fold(w) not in q_fold}
+        flags = set().union(*(flags_of[(c.n, k)] for k in range(c.index, c.last + 1)))
         for kind, tags in ENTITY_TAGS.items():
             r[f"has_{kind}"] = float(any(f in tags for f in flags))
         for t in QTYPES:
@@ -249,6 +299,7 @@ __all__ = [
     "candidates",
     "feature",
     "fold",
+    "pairs",
     "pos_tags",
     "question_terms",
     "question_type",

@@ -15,7 +15,7 @@ from typing import Any
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.generation.base import Generator
-from rag.generation.extractive import ExtractiveGenerator
+from rag.generation.extractive import ExtractiveGenerator, ExtractiveSettings
 from rag.generation.llm import LLMGenerator, LLMSettings, load_chat_model
 
 # str | Generator | BaseChatModel; None = the configured one. Any: LangChain is imported only when used.
@@ -37,7 +37,8 @@ class Generators:
 
     def __init__(self, default: GeneratorSpec, settings: Settings) -> None:
         self.llm_settings = llm_settings(settings)
-        self.extractive = ExtractiveGenerator()  # also the fallback when another generator fails
+        # also the fallback when another generator fails
+        self.extractive = ExtractiveGenerator(ExtractiveSettings(model=settings.answerer or None))
         self._cache: dict[str, Generator] = {}
         self.default = self.get("extractive" if default is None else default)
 

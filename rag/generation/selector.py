@@ -1,7 +1,7 @@
 """The learned answer selector at answer time: the JSON model of ``rag.generation.train``, NumPy only.
 
-``Selector.rank`` scores the candidate sentences (``rag.generation.features``) with the selector's
-logistic regression; ``Selector.confidence`` turns the best one into p(it answers the question)
+``Selector.rank`` scores the candidate sentences (``rag.generation.features``) with the selector
+(gradient-boosted trees, ``rag.generation.trees``, or a logistic regression); ``Selector.confidence`` turns the best one into p(it answers the question)
 with the answerability model, compared with the stored ``threshold`` to abstain.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.generation.features import FEATURES, Candidate
+from rag.generation.trees import Forest
 
 MODEL_PATH = Path(__file__).with_name("answerer.json")
 
@@ -30,14 +31,18 @@ class _Linear:
         return ((X - self.mean) / self.std) @ self.coef
 
 
+def _scorer(spec: dict[str, Any]) -> _Linear | Forest:
+    return Forest(spec) if spec.get("kind") == "trees" else _Linear(spec)
+
+
 class Selector:
     def __init__(self, model: dict[str, Any]) -> None:
         if list(model.get("features", [])) != list(FEATURES):
             raise ConfigError("the answer selector model was trained on other features than rag.generation.features "
                               "computes: retrain it with python -m rag.generation.train")
         self.model = model
-        self.selector = _Linear(model["selector"])
-        self.answerability = _Linear(model["answerability"])
+        self.selector = _scorer(model["selector"])
+        self.answerability = _scorer(model["answerability"])
         self.stage2 = list(model["answerability"]["features"])
         self.threshold = float(model["threshold"])
 

@@ -18,8 +18,11 @@ from rag.generation.train import build_indexes, collect, featurize, fit_logistic
 def test_the_shipped_model_is_data_only_and_matches_the_features():
     model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     assert model["features"] == list(FEATURES)
-    assert len(model["selector"]["coef"]) == len(FEATURES) == len(model["selector"]["mean"])
-    assert len(model["answerability"]["coef"]) == len(model["answerability"]["features"])
+    assert model["selector"]["kind"] == "trees" and model["selector"]["trees"]
+    used = {f for tree in model["selector"]["trees"] for f in tree["feature"]}
+    assert max(used) < len(FEATURES) and min(used) == -1  # feature numbers of this schema, and leaves
+    stage2 = {f for tree in model["answerability"]["trees"] for f in tree["feature"]}
+    assert max(stage2) < len(model["answerability"]["features"])
     assert 0.0 < model["threshold"] < 1.0
     assert MODEL_PATH.stat().st_size < 25_000_000
     assert default_selector().threshold == model["threshold"]
@@ -90,3 +93,32 @@ def test_the_answer_span_points_into_the_source_and_is_bold_in_the_quote(seed_ra
     assert seed_text[span["start"] : span["end"]] == "47天"
     assert any(c.start <= span["start"] and span["end"] <= c.end for c in a.citations)
     assert '<strong class="rag-answer-span">47天</strong>' in answer_html(a)
+
+
+def test_two_adjacent_sentences_are_one_candidate_too():
+    from rag.generation.features import candidates
+    from rag.types import Chunk, Passage
+
+    text = "长沙有一座古老的书院。它建于公元976年，是四大书院之一。"
+    chunk = Chunk(chunk_id="c0", doc_id="d.txt", text=text, start=0, end=len(text))
+    cands = candidates("长沙的古老书院建于哪一年？", [Passage(chunk, 1.0, 1, 0.9, 3.0)], lambda t: 1.0)
+    spans = [(c.start, c.end, c.index, c.last) for c in cands]
+    assert (0, len(text), 0, 1) in spans  # the pair: the question's words in one, the year in the next
+    assert all(text[c.start : c.end] == c.text and len(c.x) == len(FEATURES) for c in cands)
+    assert sum(c.last > c.index for c in cands) == 1
+
+
+def test_rag_train_answerer_trains_a_loadable_model_and_refuses_bad_input(tmp_path):
+    from cli_runner import rag
+
+    out = tmp_path / "model.json"
+    r = rag("train-answerer", str(SHARED_DATA / "cmrc2018-trial.json"), "--limit", "50", "--folds", "2",
+            "--cache", str(tmp_path / "cache"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "top-1 sentence accuracy" in r.stdout
+    model = Selector.load(out)  # the shipped format: it loads, with a threshold chosen on held-back data
+    assert model.model["features"] == list(FEATURES) and 0.0 < model.threshold < 1.0
+    assert model.model["cv"]["folds"] == 2 and model.model["trained_on"][0] == "cmrc2018-trial.json"
+    bad = rag("train-answerer", str(tmp_path / "missing.json"), "--out", str(out))
+    assert bad.returncode == 2 and "no such question set" in bad.stderr
+    assert Selector.load(out).threshold == model.threshold  # the model written before is untouched
