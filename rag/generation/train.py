@@ -317,28 +317,33 @@ def hash_group(q: dict[str, Any]) -> int:
     return zlib.crc32(f"{q.get('set', '')}:{q['row']['pi']}".encode())
 
 
-def choose_threshold(s2: list[tuple], p: np.ndarray) -> tuple[float, list[dict[str, float]]]:
+def choose_threshold(s2: list[tuple], p: np.ndarray) -> tuple[float, list[dict[str, Any]]]:
     """The threshold meeting the targets on out-of-fold predictions, and the curve around it.
 
-    Targets: wrongly abstained on the full index ≤ 0.03; with every second paragraph left out,
-    left-out questions abstained ≥ 0.80 and kept questions answered right ≥ 0.85. The highest
-    threshold that keeps wrongly abstained ≤ 0.03 is taken (refusing more never helps the
-    answerable ones); the curve records every figure for the report.
+    Targets, for every training set alike: wrongly abstained on the full index ≤ 0.03; with every
+    second paragraph left out, left-out questions abstained ≥ 0.80 and kept questions answered right
+    ≥ 0.85. The highest threshold that keeps wrongly abstained ≤ 0.03 in every set is taken (refusing
+    more never helps the answerable ones); the curve records every figure, overall and by set.
     """
     kind = np.array([r[3] for r in s2])
     ok = np.array([r[4] for r in s2])
     label = np.array([r[1] for r in s2])
-    full, left, kept = kind == "full", (kind == "held") & ~ok, (kind == "held") & ok
+    sets = np.array([r[5] if len(r) > 5 else "" for r in s2])
+
+    def figures(ans: np.ndarray, m: np.ndarray) -> dict[str, float]:
+        full, left, kept = m & (kind == "full"), m & (kind == "held") & ~ok, m & (kind == "held") & ok
+        return {"full_abstained": float(np.mean(~ans[full])) if full.any() else 0.0,
+                "full_contains": float(np.mean(ans[full] & (label[full] == 1))) if full.any() else 0.0,
+                "left_out_abstained": float(np.mean(~ans[left])) if left.any() else 0.0,
+                "kept_contains": float(np.mean(ans[kept] & (label[kept] == 1))) if kept.any() else 0.0,
+                "answered_accuracy": float(np.mean(label[full][ans[full]])) if ans[full].any() else 1.0}
+
     curve = []
     for t in np.round(np.arange(0.01, 0.9, 0.01), 2):
         ans = p >= t
-        curve.append({"threshold": float(t),
-                      "full_abstained": float(np.mean(~ans[full])),
-                      "full_contains": float(np.mean(ans[full] & (label[full] == 1))),
-                      "left_out_abstained": float(np.mean(~ans[left])) if left.any() else 0.0,
-                      "kept_contains": float(np.mean(ans[kept] & (label[kept] == 1))) if kept.any() else 0.0,
-                      "answered_accuracy": float(np.mean(label[full][ans[full]])) if ans[full].any() else 1.0})
-    fine = [c for c in curve if c["full_abstained"] <= 0.03]
+        by_set = {name: figures(ans, sets == name) for name in dict.fromkeys(sets.tolist())}
+        curve.append({"threshold": float(t), **figures(ans, np.ones(len(p), dtype=bool)), "by_set": by_set})
+    fine = [c for c in curve if all(f["full_abstained"] <= 0.03 for f in c["by_set"].values())]
     best = max(fine, key=lambda c: c["threshold"]) if fine else curve[0]
     return best["threshold"], curve
 
