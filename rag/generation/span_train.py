@@ -34,32 +34,29 @@ SHARES = (0.65, 0.35)
 
 
 def gold_sentences(path: Path | str) -> list[dict[str, Any]]:
-    """Each question of a SQuAD-format set with its gold sentence: the stripped sentence (by
-    ``sentence_spans``) of its paragraph that holds the first gold answer's start; ``group`` numbers
-    the paragraph (for grouped folds), ``answers`` the gold texts, ``start`` the first answer's offset in
-    the sentence (may run past its end when a gold answer crosses a sentence boundary)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    out, group = [], 0
-    for article in data["data"]:
-        for para in article["paragraphs"]:
-            context = para["context"]
-            spans = list(sentence_spans(context))
-            for qa in para["qas"]:
-                answers = [a["text"] for a in qa.get("answers", []) if a.get("text")]
-                if not answers:
-                    continue
-                a0 = qa["answers"][0]
-                pos = int(a0["answer_start"])
-                hit = next(((s, e) for s, e in spans if s <= pos < e), None)
-                if hit is None:
-                    continue
-                s, e = hit
-                raw = context[s:e]
-                text = raw.strip()
-                lead = len(raw) - len(raw.lstrip())
-                out.append({"question": qa["question"], "sentence": text, "answers": answers, "group": group,
-                            "start": pos - s - lead, "gold": a0["text"]})
-            group += 1
+    """Each question of a SQuAD-format set (read by ``rag eval``'s reader: malformed entries are skipped,
+    as there) with its gold sentence: the stripped sentence (by ``sentence_spans``) of its paragraph
+    that holds the first gold answer's start; ``group`` numbers the paragraph (for grouped folds),
+    ``answers`` the gold texts, ``start`` the first answer's offset in the sentence (may run past its
+    end when a gold answer crosses a sentence boundary)."""
+    from rag.evaluation.dataset import load_squad  # noqa: PLC0415
+
+    ds = load_squad(path)
+    group = {p.doc_id: i for i, p in enumerate(ds.paragraphs)}
+    context = {p.doc_id: p.context for p in ds.paragraphs}
+    spans = {doc: list(sentence_spans(text)) for doc, text in context.items()}
+    out = []
+    for row in ds.rows:
+        doc, pos = row.gold_docs[0], row.answer_starts[0]
+        hit = next(((s, e) for s, e in spans[doc] if s <= pos < e), None)
+        if pos < 0 or hit is None:
+            continue
+        s, e = hit
+        raw = context[doc][s:e]
+        text = raw.strip()
+        lead = len(raw) - len(raw.lstrip())
+        out.append({"question": row.question, "sentence": text, "answers": row.answers, "group": group[doc],
+                    "start": pos - s - lead, "gold": row.answers[0]})
     return out
 
 
