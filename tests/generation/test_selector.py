@@ -12,7 +12,7 @@ from conftest import SHARED_DATA
 from rag.generation.features import FEATURES, question_type
 from rag.generation.selector import MODEL_PATH, Selector, default_selector
 from rag.generation.span import answer_span
-from rag.generation.train import build_indexes, collect, featurize, fit_logistic, load_squad, logit_of
+from rag.generation.train import build_indexes, collect, featurize, fit_selector, load_squad, score_of
 
 
 def test_the_shipped_model_is_data_only_and_matches_the_features():
@@ -46,13 +46,16 @@ def test_training_on_a_slice_ranks_gold_first_on_held_back_questions(tmp_path):
     train = [q for q in qs if q["row"]["pi"] % 3 != 0 and len(q["cands"])]
     held = [q for q in qs if q["row"]["pi"] % 3 == 0 and q["y"].any()]
     assert len(train) > 20 and len(held) > 5
-    model = fit_logistic(np.vstack([q["X"] for q in train]), np.concatenate([q["y"] for q in train]))
-    hits = [q["y"][int(np.argmax(logit_of(model, q["X"])))] for q in held]
+    model = fit_selector(np.vstack([q["X"] for q in train]), np.concatenate([q["y"] for q in train]))
+    hits = [q["y"][int(np.argmax(score_of(model, q["X"])))] for q in held]
     chance = np.mean([q["y"].mean() for q in held])
     assert np.mean(hits) > max(2 * chance, 0.4), (np.mean(hits), chance)
     # Deterministic: the same data gives the same weights.
-    again = fit_logistic(np.vstack([q["X"] for q in train]), np.concatenate([q["y"] for q in train]))
-    assert again["coef"] == model["coef"]
+    again = fit_selector(np.vstack([q["X"] for q in train]), np.concatenate([q["y"] for q in train]))
+    assert again == model
+    shipped = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    logits = Selector({**shipped, "selector": model}).rank(held[0]["cands"])  # the answering side reads it alike
+    assert np.allclose(logits, score_of(model, held[0]["X"]))
 
 
 @pytest.mark.parametrize(("question", "kind"), [
