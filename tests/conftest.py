@@ -11,6 +11,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Imported here, before any test starts a server thread: pytest rewrites anyio (a pytest plugin) on its first
+# import, and that compile, done inside a test while its loopback server thread ran, failed once in CI with
+# CPython 3.11's "AST constructor recursion depth mismatch" (python/cpython#106905, seen in threaded programs).
+import fastapi.testclient  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_e58332798fe41e73.txt"
