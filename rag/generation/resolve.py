@@ -39,6 +39,8 @@ class Generators:
         self.llm_settings = llm_settings(settings)
         # also the fallback when another generator fails
         self.extractive = ExtractiveGenerator(ExtractiveSettings(model=settings.answerer or None))
+        if settings.answerer:
+            self.extractive.selector  # noqa: B018 - a bad RAG_ANSWERER fails at open, not at the first question
         self._cache: dict[str, Generator] = {}
         self.default = self.get("extractive" if default is None else default)
 

@@ -39,7 +39,7 @@ class Selector:
     def __init__(self, model: dict[str, Any]) -> None:
         if list(model.get("features", [])) != list(FEATURES):
             raise ConfigError("the answer selector model was trained on other features than rag.generation.features "
-                              "computes: retrain it with python -m rag.generation.train")
+                              "computes: retrain it with rag train-answerer")
         self.model = model
         self.selector = _scorer(model["selector"])
         self.answerability = _scorer(model["answerability"])
@@ -48,7 +48,22 @@ class Selector:
 
     @classmethod
     def load(cls, path: str | Path) -> Selector:
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+        """A model JSON of ``rag train-answerer``; ConfigError naming the file when it is not one."""
+        path = Path(path)
+        try:
+            model = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the answer selector model {path} (RAG_ANSWERER): "
+                              f"{exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not an answer selector model (RAG_ANSWERER): invalid JSON ({exc})") from None
+        if not isinstance(model, dict):
+            raise ConfigError(f"{path} is not an answer selector model (RAG_ANSWERER): expected a JSON object")
+        try:
+            return cls(model)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ConfigError(f"{path} is not an answer selector model (RAG_ANSWERER): "
+                              f"{type(exc).__name__} {exc}") from None
 
     def rank(self, cands: list[Candidate]) -> np.ndarray:
         """Each candidate's selector logit (set as its ``score`` too)."""

@@ -125,3 +125,28 @@ def test_rag_train_answerer_trains_a_loadable_model_and_refuses_bad_input(tmp_pa
     bad = rag("train-answerer", str(tmp_path / "missing.json"), "--out", str(out))
     assert bad.returncode == 2 and "no such question set" in bad.stderr
     assert Selector.load(out).threshold == model.threshold  # the model written before is untouched
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "cannot read the answer selector model"),
+    ("{broken", "invalid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    ('{"features": FEATURES}', "KeyError"),
+])
+def test_a_bad_answerer_model_is_refused_at_open_with_the_file_named(tmp_path, seed_index, monkeypatch, content, message):
+    from cli_runner import rag
+
+    from rag import RAG
+    from rag.errors import ConfigError
+
+    path = tmp_path / "model.json"
+    if content is not None:
+        path.write_text(content.replace("FEATURES", json.dumps(list(FEATURES))), encoding="utf-8")
+    monkeypatch.setenv("RAG_ANSWERER", str(path))
+    with pytest.raises(ConfigError, match=message) as exc:
+        RAG.open(seed_index, progress=False)
+    assert str(path) in str(exc.value)
+    if content is None:  # the CLI: one line, exit 2
+        r = rag("ask", "--index-dir", str(seed_index), "天心经开区有多少家高新技术企业？")
+        assert r.returncode == 2 and r.stderr.startswith("error: cannot read the answer selector model")
+        assert "Traceback" not in r.stderr
