@@ -119,6 +119,7 @@ def test_rag_train_answerer_trains_a_loadable_model_and_refuses_bad_input(tmp_pa
             "--cache", str(tmp_path / "cache"), "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "top-1 sentence accuracy" in r.stdout
+    assert "skipped: cmrc2018-trial.json data[188].paragraphs[0].qas[4]: empty question" in r.stdout  # named, as by rag eval
     model = Selector.load(out)  # the shipped format: it loads, with a threshold chosen on held-back data
     assert model.model["features"] == list(FEATURES) and 0.0 < model.threshold < 1.0
     assert model.model["cv"]["folds"] == 2 and model.model["trained_on"][0] == "cmrc2018-trial.json"
