@@ -2,7 +2,8 @@
 
 Routes: ``GET /health``, ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
 ``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``,
-``POST /api/session`` (the chat's upload cookie). Errors are ``{"error": message}`` with the status
+``POST /api/session`` (the chat's upload cookie), and the OpenAI chat API (``GET /v1/models``,
+``POST /v1/chat/completions``: ``rag.http.openai_api``). Errors are ``{"error": message}`` with the status
 of ``STATUS_CODES``. Every request passes ``rag.http.guard.Guard`` first (host, origin, key, size).
 """
 
@@ -42,6 +43,7 @@ from rag.http.guard import (
     session_token,
     supplied_key,
 )
+from rag.http.openai_api import add_openai_routes
 from rag.pipeline import RAG
 from rag.uploads import UploadTooLarge, add_uploads, delete_document, documents_dir, max_upload_bytes
 
@@ -89,6 +91,7 @@ def create_api(
     _add_status_routes(app, rag, key)
     _add_answer_routes(app, rag)
     _add_document_routes(app, rag, key, upload_limit)
+    add_openai_routes(app, rag, _key_check(key))
     return app
 
 
@@ -96,18 +99,18 @@ def _add_error_handlers(app: FastAPI, upload_limit: int) -> None:
     """Every error as ``{"error": message}``: ours by ``STATUS_CODES``, FastAPI's validation as 400."""
 
     @app.exception_handler(RagError)
-    async def rag_error(_: Request, exc: RagError) -> JSONResponse:
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         status = 413 if isinstance(exc, UploadTooLarge) else next(s for kind, s in STATUS_CODES if isinstance(exc, kind))
         headers = {"Retry-After": "5"} if status == 503 else None
-        return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+        return _error(request, str(exc), status, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return JSONResponse({"error": "; ".join(parts) or "bad request"}, status_code=400)
+        return _error(request, "; ".join(parts) or "bad request", 400)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -117,12 +120,27 @@ def _add_error_handlers(app: FastAPI, upload_limit: int) -> None:
                 message = f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)"
             else:
                 message = f"request body too large: the limit is {MAX_JSON_BODY // 1024} KB"
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return _error(request, message, exc.status_code, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+        return _error(request, f"internal error ({type(exc).__name__})", 500)
+
+
+# OpenAI's error types by status, for the /v1/ routes (their clients read error.type and error.message)
+OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                      404: "not_found_error", 413: "invalid_request_error", 503: "server_error"}
+
+
+def _error(request: Request, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    """``{"error": message}``; on ``/v1/`` routes OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
+    if request.url.path.startswith("/v1/"):
+        kind = OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None,
+                                          "code": None}}
+        return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:

@@ -1,0 +1,81 @@
+"""The OpenAI chat API, asked by the official ``openai`` client over a real loopback server."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from servers import serving
+
+SEED_Q = "蓝风微短剧基地从签约到试运营用了多少天？"
+KEY = "sk-test-key"
+
+
+@pytest.fixture(scope="module")
+def base(rag):
+    from ui.server import build_app
+
+    with serving(build_app(rag, api_key=KEY)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base):
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0, timeout=60)
+
+
+def test_models_list_the_knowledge_base(client):
+    assert [m.id for m in client.models.list().data] == ["rag"]
+
+
+def test_a_plain_completion_answers_with_its_sources(client):
+    r = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": SEED_Q}])
+    text = r.choices[0].message.content
+    assert "47天" in text and r.choices[0].finish_reason == "stop"
+    assert "来源 Sources:\n[1] 000_e58332798fe41e73.txt" in text  # any client shows the sources
+    extra = r.model_extra
+    assert extra["abstained"] is False and extra["references"][0]["doc_id"] == "000_e58332798fe41e73.txt"
+    assert "47天" in extra["references"][0]["quote"] and extra["answer_span"]["text"] == "47天"
+
+
+def test_a_streamed_completion_is_openai_chunks_with_the_same_answer(client):
+    stream = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": SEED_Q}], stream=True)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "47天" in text and "来源 Sources:" in text
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["references"] and chunks[-1].model_extra["abstained"] is False
+
+
+def test_a_follow_up_uses_the_history(client):
+    messages = [{"role": "system", "content": "你是助手"},
+                {"role": "user", "content": "蓝风微短剧基地有多少个实景棚？"},
+                {"role": "assistant", "content": "已建成60多个实景棚。"},
+                {"role": "user", "content": [{"type": "text", "text": "它从签约到试运营用了多少天？"}]}]
+    r = client.chat.completions.create(model="rag", messages=messages)
+    assert "47天" in r.choices[0].message.content
+
+
+def test_an_unanswerable_question_abstains(client):
+    r = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "天心经开区管委会主任余磊是哪一年出生的？"}])
+    assert r.model_extra["abstained"] is True and r.model_extra["references"] == []
+    assert "资料中没有找到相关信息" in r.choices[0].message.content
+
+
+def test_errors_have_openais_shape(base, client):
+    bad = openai.OpenAI(base_url=f"{base}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as exc:
+        bad.models.list()
+    assert exc.value.status_code == 401 and exc.value.body["type"] == "authentication_error"
+    with pytest.raises(openai.NotFoundError) as exc:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": SEED_Q}])
+    assert "does not exist" in exc.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(model="rag", messages=[{"role": "assistant", "content": "hi"}])
+    assert exc.value.body["message"] == "the last message must be the user's question"
+    r = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "rag", "messages": [{"role": "user", "content": "x" * 5000}]})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert "over the limit" in r.json()["error"]["message"]
+    assert httpx.get(f"{base}/health").json()["status"] == "ok"  # the rest of the API keeps its own shape
+    assert httpx.post(f"{base}/api/ask", json={}).json()["error"].startswith("question")
