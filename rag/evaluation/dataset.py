@@ -200,6 +200,11 @@ def _row(obj: Any, line: int) -> Row:
 # ---- SQuAD format ----------------------------------------------------------------------------
 
 
+def paragraph_doc_id(i: int) -> str:
+    """The document id (and file name) of a SQuAD set's ``i``-th paragraph, from 0."""
+    return f"p{i:05d}.txt"
+
+
 def load_squad(path: str | Path, strict: bool = False) -> Dataset:
     """A SQuAD-format file: its paragraphs (the collection) and its questions (see the module docstring)."""
     path = Path(path)
@@ -232,7 +237,7 @@ def load_squad(path: str | Path, strict: bool = False) -> Dataset:
             if not isinstance(context, str) or not context.strip():
                 bad(where, "missing or empty 'context'")
                 continue
-            doc_id = f"p{len(paragraphs):05d}.txt"
+            doc_id = paragraph_doc_id(len(paragraphs))
             paragraphs.append(Paragraph(str(para.get("id") or where), doc_id, context))
             qas = para.get("qas") or []
             if not isinstance(qas, list):

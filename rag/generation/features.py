@@ -20,16 +20,14 @@ from functools import lru_cache
 
 from rag.ingest.chunking import sentence_spans
 from rag.text import normalize as _norm
-from rag.text.normalize import QUESTION_WORDS, STOPWORDS, words
+from rag.text.normalize import QUESTION_WORDS, STOPWORDS, fold_script, words
 from rag.types import Passage
-
-_fold_script: Callable[[str], str] | None = getattr(_norm, "fold_script", None)
 
 
 def fold(text: str) -> str:
     """The matching form: NFKC, lower case, no whitespace; traditional folded when OpenCC folding exists."""
     text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
-    return _fold_script(text) if _fold_script is not None else text
+    return fold_script(text)
 
 
 # ---- question types, simplified and traditional -----------------------------------------------
@@ -103,8 +101,7 @@ def pos_tags(text: str, hmm: bool = False) -> list[tuple[str, str, int]]:
     (it keeps positions; traditional characters unknown to jieba make its HMM 50x slower). The HMM,
     which finds unknown names, costs ~1 ms per 20 characters: features go without it (dictionary
     words only), the exact span of the one chosen sentence with it."""
-    if _fold_script is not None:
-        text = _fold_script(text)
+    text = fold_script(text)
     out, pos = [], 0
     for pair in _posseg().cut(text, HMM=hmm):
         w, flag = pair.word, pair.flag
@@ -150,8 +147,7 @@ def question_terms(question: str) -> tuple[list[str], list[str]]:
     ws = [w for w in dict.fromkeys(fold(w) for w in words(question)) if w not in STOPWORDS and w not in QUESTION_WORDS
           and not _INTERROGATIVE.fullmatch(w) and len(w) > 0]
     stripped = _INTERROGATIVE.sub(" ", unicodedata.normalize("NFKC", question).lower())
-    if _fold_script is not None:
-        stripped = _fold_script(stripped)
+    stripped = fold_script(stripped)
     bigrams = []
     for run in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}", stripped):
         bigrams.extend("#" + run[i : i + 2] for i in range(len(run) - 1))

@@ -1,13 +1,14 @@
 """The learned answer selector at answer time: the JSON model of ``rag.generation.train``, NumPy only.
 
 ``Selector.rank`` scores the candidate sentences (``rag.generation.features``) with the selector
-(gradient-boosted trees, ``rag.generation.trees``, or a logistic regression); ``Selector.confidence`` turns the best one into p(it answers the question)
-with the answerability model, compared with the stored ``threshold`` to abstain.
+(gradient-boosted trees, ``rag.generation.trees``); ``Selector.confidence`` turns the best one into
+p(it answers the question) with the answerability model (trees too), compared with the stored ``threshold`` to abstain.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,14 @@ from rag.generation.trees import Forest
 MODEL_PATH = Path(__file__).with_name("answerer.json")
 
 
-class _Linear:
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.mean = np.asarray(spec["mean"], dtype=np.float64)
-        self.std = np.asarray(spec["std"], dtype=np.float64)
-        self.coef = np.asarray(spec["coef"], dtype=np.float64)
-
-    def logit(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.std) @ self.coef
-
-
-def _scorer(spec: dict[str, Any]) -> _Linear | Forest:
-    return Forest(spec) if spec.get("kind") == "trees" else _Linear(spec)
+def answerability_row(logits: np.ndarray, x: Sequence[float], names: Sequence[str]) -> np.ndarray:
+    """The answerability model's input for a question: the best candidate's logit, its margin over the
+    runner-up, the best candidate's features ``names`` (``x`` is its feature vector), and the bias.
+    Training (``rag.generation.train``) and answering build it here alike."""
+    order = np.argsort(-logits, kind="stable")
+    best = int(order[0])
+    margin = float(logits[best] - logits[order[1]]) if len(order) > 1 else 5.0
+    return np.array([float(logits[best]), margin, *(float(x[FEATURES.index(n)]) for n in names), 1.0])
 
 
 class Selector:
@@ -41,8 +38,8 @@ class Selector:
             raise ConfigError("the answer selector model was trained on other features than rag.generation.features "
                               "computes: retrain it with rag train-answerer")
         self.model = model
-        self.selector = _scorer(model["selector"])
-        self.answerability = _scorer(model["answerability"])
+        self.selector = Forest(model["selector"])
+        self.answerability = Forest(model["answerability"])
         self.stage2 = list(model["answerability"]["features"])
         self.threshold = float(model["threshold"])
 
@@ -78,12 +75,8 @@ class Selector:
         """p(the best candidate answers the question)."""
         if not cands:
             return 0.0
-        order = np.argsort(-logits, kind="stable")
-        best = int(order[0])
-        margin = float(logits[best] - logits[order[1]]) if len(order) > 1 else 5.0
-        index = {n: i for i, n in enumerate(FEATURES)}
-        z = [float(logits[best]), margin] + [cands[best].x[index[n]] for n in self.stage2[2:-1]] + [1.0]
-        return float(1.0 / (1.0 + np.exp(-self.answerability.logit(np.array([z]))[0])))
+        z = answerability_row(logits, cands[int(np.argmax(logits))].x, self.stage2[2:-1])
+        return float(1.0 / (1.0 + np.exp(-self.answerability.logit(z[None, :])[0])))
 
 
 @lru_cache(maxsize=1)
@@ -92,4 +85,4 @@ def default_selector() -> Selector:
     return Selector.load(MODEL_PATH)
 
 
-__all__ = ["MODEL_PATH", "Selector", "default_selector"]
+__all__ = ["MODEL_PATH", "Selector", "answerability_row", "default_selector"]

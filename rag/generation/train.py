@@ -29,7 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from rag.evaluation.dataset import Dataset, Paragraph, paragraph_doc_id, write_paragraphs
 from rag.generation.features import FEATURES, Candidate, candidates, fold, question_terms
+from rag.generation.selector import answerability_row
+from rag.generation.trees import Forest
 from rag.types import Chunk, Passage
 
 CACHE = Path("/tmp/rag-answerer-cache")
@@ -39,8 +42,8 @@ STAGE2 = ("logit", "margin", "b_s", "b_win", "w_s", "w_p", "b_p", "t_s", "w_key_
 
 
 # ---- data --------------------------------------------------------------------------------------
-def load_squad(path: Path, log=print) -> tuple[list[str], list[dict[str, Any]]]:
-    """Paragraph texts and the questions on them, read by ``rag eval``'s SQuAD reader (malformed
+def load_squad(path: Path, log=print) -> tuple[list[Paragraph], list[dict[str, Any]]]:
+    """The paragraphs and the questions on them, read by ``rag eval``'s SQuAD reader (malformed
     entries are reported by position and skipped, as there)."""
     from rag.evaluation.dataset import load_squad as read  # noqa: PLC0415
 
@@ -52,27 +55,21 @@ def load_squad(path: Path, log=print) -> tuple[list[str], list[dict[str, Any]]]:
     position = {p.doc_id: i for i, p in enumerate(ds.paragraphs)}
     questions = [{"id": r.id, "question": r.question, "pi": position[r.gold_docs[0]],
                   "answers": [{"text": t, "start": s} for t, s in zip(r.answers, r.answer_starts)]} for r in ds.rows]
-    return [p.context for p in ds.paragraphs], questions
+    return ds.paragraphs, questions
 
 
-def doc_name(pi: int) -> str:
-    return f"p{pi:05d}.txt"
-
-
-def build_indexes(name: str, paragraphs: list[str], cache: Path) -> tuple[Path, Path]:
-    """The index of every paragraph, and a copy with every second paragraph left out."""
+def build_indexes(name: str, paragraphs: list[Paragraph], cache: Path) -> tuple[Path, Path]:
+    """The index of every paragraph, and a copy with those ``rag eval --holdout-every 2`` leaves out deleted."""
     from rag import RAG  # noqa: PLC0415 - the pipeline is needed only here
 
-    docs, full, held = cache / f"{name}-docs", cache / f"{name}-index", cache / f"{name}-holdout-index"
+    full, held = cache / f"{name}-index", cache / f"{name}-holdout-index"
+    collection = Dataset([], paragraphs=paragraphs)
     if not (full / "manifest.json").exists():
-        docs.mkdir(parents=True, exist_ok=True)
-        for pi, text in enumerate(paragraphs):
-            (docs / doc_name(pi)).write_text(text, encoding="utf-8")
-        RAG.open(full, create=True).add(docs)
+        RAG.open(full, create=True).add(write_paragraphs(collection, cache / f"{name}-docs"))
     if not (held / "manifest.json").exists():
         shutil.rmtree(held, ignore_errors=True)
         shutil.copytree(full, held)
-        RAG.open(held).delete([doc_name(pi) for pi in range(len(paragraphs)) if pi % HOLDOUT_EVERY == 1])
+        RAG.open(held).delete([p.doc_id for p in collection.with_holdout(HOLDOUT_EVERY).paragraphs if p.held_out])
     return full, held
 
 
@@ -112,7 +109,7 @@ def passages_of(row: dict[str, Any]) -> list[Passage]:
 def is_gold(c: Candidate, passage: Passage, row: dict[str, Any]) -> bool:
     """The sentence holds a gold answer: its span by source offset, or its text."""
     chunk = passage.chunk
-    if chunk.doc_id == doc_name(row["pi"]):
+    if chunk.doc_id == paragraph_doc_id(row["pi"]):
         s, e = chunk.source_span(c.start, c.end)
         if any(a["start"] >= 0 and s <= a["start"] and a["start"] + len(a["text"]) <= e for a in row["answers"]):
             return True
@@ -134,21 +131,6 @@ def featurize(rows: list[dict[str, Any]], answerable: list[bool]) -> list[dict[s
 
 
 # ---- models ------------------------------------------------------------------------------------
-def fit_logistic(X: np.ndarray, y: np.ndarray, C: float = 1.0, weight: np.ndarray | None = None) -> dict[str, Any]:
-    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - training only
-
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    std[std < 1e-9] = 1.0
-    mean[-1], std[-1] = 0.0, 1.0  # the bias column stays 1
-    lr = LogisticRegression(C=C, max_iter=2000, fit_intercept=False)
-    lr.fit((X - mean) / std, y, sample_weight=weight)
-    return {"mean": mean.tolist(), "std": std.tolist(), "coef": lr.coef_[0].tolist()}
-
-
-def logit_of(model: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    return ((X - np.asarray(model["mean"])) / np.asarray(model["std"])) @ np.asarray(model["coef"])
-
-
 # Fixed, not searched per run: 300 rounds of 31 leaves measured +1 point of top-1 sentence accuracy
 # over the logistic regression in grouped 5-fold CV on CMRC 2018 trial + DRCD dev (.767 → .780, .848 → .859).
 TREE_PARAMS = {"max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 31, "min_samples_leaf": 40}
@@ -187,21 +169,14 @@ def fit_selector(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 
 def score_of(model: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """The logit of a linear or a tree model, as ``rag.generation.selector`` computes it."""
-    if model.get("kind") == "trees":
-        from rag.generation.trees import Forest  # noqa: PLC0415
-
-        return Forest(model).logit(X)
-    return logit_of(model, X)
+    """The logit of an exported forest, as ``rag.generation.selector`` computes it."""
+    return Forest(model).logit(X)
 
 
 def stage2_features(logits: np.ndarray, X: np.ndarray) -> np.ndarray:
     """The answerability features of a question: its best candidate and the margin to the runner-up."""
-    order = np.argsort(-logits, kind="stable")
-    best = order[0]
-    margin = logits[best] - logits[order[1]] if len(order) > 1 else 5.0
-    row = [logits[best], margin] + [X[best, FEATURES.index(n)] for n in STAGE2[2:]]
-    return np.array(row + [1.0])
+    best = int(np.argmax(logits))
+    return answerability_row(logits, X[best], STAGE2[2:])
 
 
 def folds(groups: list[int], k: int) -> list[int]:
@@ -222,7 +197,7 @@ def rules_pick(q: dict[str, Any]) -> int:
     return int(np.argmax(score)) if len(score) else -1
 
 
-def train(datasets: list[Path], cache: Path = CACHE, k: int = 5, C: float = 1.0, limit: int | None = None,
+def train(datasets: list[Path], cache: Path = CACHE, k: int = 5, limit: int | None = None,
           log=print) -> dict[str, Any]:
     full_qs, held_qs = [], []
     for path in datasets:

@@ -12,6 +12,7 @@ set by ``rag.http.app``'s handlers for ``/v1/`` paths); ``RAG_API_KEY`` is requi
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -134,10 +135,8 @@ def add_openai_routes(app: FastAPI, rag: RAG, key_check: Any) -> None:
         if not req.stream:
             return _completion(rag.ask(question, history=history, generator=generator), req.model)
         events = rag.ask_stream(question, history=history, generator=generator)
-        first = next(events)  # bad input raises here, before the 200 is sent
-        if first.type != "sources":
-            events = iter([first, *events])
-        return StreamingResponse(_chunks(events, req.model), media_type="text/event-stream",
+        first = next(events)  # bad input raises here, before the 200 is sent (_chunks skips the sources)
+        return StreamingResponse(_chunks(itertools.chain([first], events), req.model), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
