@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.exceptions import HTTPException
@@ -41,6 +42,7 @@ from rag.http.guard import (
     WRITE_PATHS,
     Guard,
     GuardConfig,
+    error_response,
     key_matches,
     session_token,
     supplied_key,
@@ -94,7 +96,13 @@ def create_api(
         allowed_origins=frozenset(o.rstrip("/").lower() for o in settings.comma_list("allowed_origins")),
         resolve_staged=resolve_staged,
     )
-    app.add_middleware(Guard, config=app.state.guard)
+    if app.state.guard.allowed_origins:
+        # Web chat apps on the origins the operator lists (RAG_ALLOWED_ORIGINS) may read the answers,
+        # e.g. an OpenAI client in a browser tab; no cookies cross (allow_credentials stays off).
+        app.add_middleware(CORSMiddleware, allow_origins=sorted(app.state.guard.allowed_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-API-Key"], max_age=600)
+    app.add_middleware(Guard, config=app.state.guard)  # added last, so it runs first
     _add_error_handlers(app, upload_limit)
     _add_status_routes(app, rag, key)
     _add_base_routes(app, bases, key)
@@ -137,19 +145,8 @@ def _add_error_handlers(app: FastAPI, upload_limit: int) -> None:
         return _error(request, f"internal error ({type(exc).__name__})", 500)
 
 
-# OpenAI's error types by status, for the /v1/ routes (their clients read error.type and error.message)
-OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                      404: "not_found_error", 413: "invalid_request_error", 503: "server_error"}
-
-
 def _error(request: Request, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    """``{"error": message}``; on ``/v1/`` routes OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
-    if request.url.path.startswith("/v1/"):
-        kind = OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None,
-                                          "code": None}}
-        return JSONResponse(body, status_code=status, headers=headers)
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return error_response(request.url.path, status, message, headers)
 
 
 def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:

@@ -124,21 +124,21 @@ class Guard:
             return await self.app(scope, receive, send)
         declared = _declared_length(headers)
         if declared > limit:
-            return await _too_large(self._upload_path(path, method), self.config.upload_limit)(scope, receive, send)
+            return await _too_large(path, self._upload_path(path, method), self.config.upload_limit)(scope, receive, send)
         await self.app(scope, _counted(receive, limit), send)
 
     # ---- the checks ------------------------------------------------------------------------
     def _refusal(self, scope: dict, headers: dict[str, str]) -> JSONResponse | None:
         cfg = self.config
-        if cfg.allowed_hosts is not None and host_name(headers.get("host", "")) not in cfg.allowed_hosts:
-            return _error(421, f"this server does not answer for host {headers.get('host', '')!r} "
-                               "(RAG_ALLOWED_HOSTS lists more names)")
         path, method = scope.get("path", ""), scope.get("method", "GET")
+        if cfg.allowed_hosts is not None and host_name(headers.get("host", "")) not in cfg.allowed_hosts:
+            return error_response(path, 421, f"this server does not answer for host {headers.get('host', '')!r} "
+                                             "(RAG_ALLOWED_HOSTS lists more names)")
         if (method in UNSAFE_METHODS or scope["type"] == "websocket") and self._cross_site(headers):
-            return _error(403, f"cross-site request refused: origin {headers.get('origin') or '(unknown)'} may not "
-                               "write to this server (RAG_ALLOWED_ORIGINS lists origins that may)")
+            return error_response(path, 403, f"cross-site request refused: origin {headers.get('origin') or '(unknown)'} "
+                                             "may not write to this server (RAG_ALLOWED_ORIGINS lists origins that may)")
         if method in UNSAFE_METHODS and self._upload_path(path, method) and not cfg.key_ok(headers):
-            return _unauthorized()
+            return _unauthorized(path)
         return None
 
     def _cross_site(self, headers: dict[str, str]) -> bool:
@@ -183,7 +183,7 @@ class Guard:
                 return
             body += message.get("body", b"")
             if len(body) > MAX_GRADIO_BODY:
-                return await _too_large(False, 0, MAX_GRADIO_BODY)(scope, receive, send)
+                return await _too_large(scope["path"], False, 0, MAX_GRADIO_BODY)(scope, receive, send)
             if not message.get("more_body"):
                 break
         try:
@@ -194,7 +194,7 @@ class Guard:
             try:
                 data, changed = _rewrite_paths(data, self.config.resolve_staged)
             except _ForeignPath as exc:
-                return await _error(400, f"file {exc} is not an upload to this server")(scope, receive, send)
+                return await error_response(scope["path"], 400, f"file {exc} is not an upload to this server")(scope, receive, send)
             if changed:
                 body = json.dumps(data, ensure_ascii=False).encode()
                 scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
@@ -261,19 +261,32 @@ def _counted(receive: Any, limit: int) -> Callable[[], Any]:
     return counted
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+# OpenAI's error types by status, for the /v1/ routes (their clients read error.type and error.message)
+OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                      404: "not_found_error", 413: "invalid_request_error", 421: "invalid_request_error",
+                      503: "server_error"}
+
+
+def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """``{"error": message}``; on ``/v1/`` paths OpenAI's ``{"error": {"message", "type", "param", "code"}}``,
+    whether a route or this guard refused the request, so an OpenAI client can read every error."""
+    if path.startswith("/v1/"):
+        kind = OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        return JSONResponse(body, status_code=status, headers=headers)
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _too_large(upload: bool, upload_limit: int, json_limit: int = MAX_JSON_BODY) -> JSONResponse:
+def _too_large(path: str, upload: bool, upload_limit: int, json_limit: int = MAX_JSON_BODY) -> JSONResponse:
     if upload:
-        return _error(413, f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
-    return _error(413, f"request body too large: the limit is {json_limit // 1024} KB")
+        return error_response(path, 413, f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB "
+                                         "(RAG_MAX_UPLOAD_MB)")
+    return error_response(path, 413, f"request body too large: the limit is {json_limit // 1024} KB")
 
 
-def _unauthorized() -> JSONResponse:
-    return _error(401, "missing or wrong API key (send Authorization: Bearer KEY or X-API-Key: KEY)",
-                  {"WWW-Authenticate": "Bearer"})
+def _unauthorized(path: str) -> JSONResponse:
+    return error_response(path, 401, "missing or wrong API key (send Authorization: Bearer KEY or X-API-Key: KEY)",
+                          {"WWW-Authenticate": "Bearer"})
 
 
 def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:

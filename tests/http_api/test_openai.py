@@ -13,9 +13,11 @@ KEY = "sk-test-key"
 
 @pytest.fixture(scope="module")
 def base(rag):
+    from rag.http.guard import loopback_hosts
     from ui.server import build_app
 
-    with serving(build_app(rag, api_key=KEY)) as url:
+    # as `rag serve` builds it on loopback: the Host check on
+    with serving(build_app(rag, api_key=KEY, allowed_hosts=loopback_hosts("127.0.0.1", []))) as url:
         yield url
 
 
@@ -79,3 +81,47 @@ def test_errors_have_openais_shape(base, client):
     assert "over the limit" in r.json()["error"]["message"]
     assert httpx.get(f"{base}/health").json()["status"] == "ok"  # the rest of the API keeps its own shape
     assert httpx.post(f"{base}/api/ask", json={}).json()["error"].startswith("question")
+
+
+def test_the_guards_refusals_have_openais_shape_too(base):
+    """Refused before any route runs (wrong Host, cross-site, oversized body): still an OpenAI error."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    body = {"model": "rag", "messages": [{"role": "user", "content": SEED_Q}]}
+    rebound = httpx.post(f"{base}/v1/chat/completions", json=body, headers={**auth, "Host": "evil.example:80"})
+    cross = httpx.post(f"{base}/v1/chat/completions", json=body,
+                       headers={**auth, "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+    huge = httpx.post(f"{base}/v1/chat/completions", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                      headers={**auth, "Content-Type": "application/json"})
+    for r, status, kind in ((rebound, 421, "invalid_request_error"), (cross, 403, "permission_error"),
+                            (huge, 413, "invalid_request_error")):
+        assert r.status_code == status, r.text
+        error = r.json()["error"]
+        assert error["type"] == kind and error["message"] and set(error) == {"message", "type", "param", "code"}
+    assert httpx.post(f"{base}/api/ask", json={"question": SEED_Q},
+                      headers={"Host": "evil.example:80"}).json()["error"].startswith("this server does not answer")
+
+
+def test_browsers_on_listed_origins_may_call_the_api(rag, monkeypatch):
+    """CORS for the origins RAG_ALLOWED_ORIGINS lists (a web chat app), none for the others."""
+    from rag.http.app import create_api
+
+    monkeypatch.setenv("RAG_ALLOWED_ORIGINS", "http://chat.example:3000")
+    from rag import RAG
+
+    listed = RAG.open(rag.index_dir, progress=False)
+    with serving(create_api(listed, api_key=KEY)) as url:
+        pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+        ok = httpx.options(f"{url}/v1/chat/completions", headers={"Origin": "http://chat.example:3000", **pre})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "http://chat.example:3000"
+        assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+        other = httpx.options(f"{url}/v1/chat/completions", headers={"Origin": "http://evil.example", **pre})
+        assert "access-control-allow-origin" not in other.headers
+        r = httpx.post(f"{url}/v1/chat/completions", timeout=120,
+                       json={"model": "rag", "messages": [{"role": "user", "content": SEED_Q}]},
+                       headers={"Authorization": f"Bearer {KEY}", "Origin": "http://chat.example:3000",
+                                "Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 200 and "47天" in r.json()["choices"][0]["message"]["content"]
+        assert r.headers["access-control-allow-origin"] == "http://chat.example:3000"
+    with serving(create_api(rag, api_key=KEY)) as url:  # no origins listed: no CORS at all
+        r = httpx.options(f"{url}/v1/chat/completions", headers={"Origin": "http://chat.example:3000", **pre})
+        assert "access-control-allow-origin" not in r.headers
