@@ -73,6 +73,7 @@ class Passage:
     rank: int  # 1-based
     dense_score: float | None = None
     lexical_score: float | None = None
+    explain: dict[str, Any] | None = None  # how the score came about (rag.retrieval.retrieve.explanation), on request
 
     def to_dict(self, n: int) -> dict[str, Any]:
         c = self.chunk
@@ -82,7 +83,18 @@ class Passage:
         }
         if c.location:
             d["meta"] = c.location
+        if self.explain is not None:
+            d["explain"] = _rounded(self.explain)
         return d
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with its floats (also nested) rounded like ``score``: JSON for people and clients, not 17 digits."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
 
 
 @dataclass(frozen=True)
