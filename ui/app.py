@@ -15,6 +15,7 @@ from rag.pipeline import RAG
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
 from ui.handlers import HEADERS
+from ui.retrieval_tab import retrieval_tab
 from ui.staging import Staging
 
 EXAMPLES = [
@@ -106,6 +107,7 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
         with gr.Tabs():
             chat = _chat_tab(rag)
             docs = _documents_tab(rag, api_key)
+            retrieval_tab(lambda name: rag, lambda: ["default"])
         _wire_chat(rag, chat, turns)
         _wire_documents(demo, rag, docs, api_key, staging)
     return demo
