@@ -31,20 +31,20 @@ SNIPPET_CHARS = 200
 MODES = [("混合 Hybrid", "hybrid"), ("向量 Dense", "dense"), ("关键词 Lexical (BM25)", "lexical")]
 NO_PASSAGES = "没有找到段落：索引中（或筛选条件下）没有匹配的内容 · No passages: nothing in the index matches (or gets through the filters)"
 HEADERS = [("排名", "Rank"), ("得分", "Score"), ("融合分", "Fused"), ("向量 (名次)", "Dense (rank)"),
-           ("BM25 (名次)", "BM25 (rank)"), ("重排加分", "Re-rank"), ("文档", "Document"), ("位置", "Location"),
+           ("关键词分 (名次)", "BM25 (rank)"), ("重排加分", "Re-rank"), ("文档", "Document"), ("位置", "Location"),
            ("段落", "Passage")]
 
 # Scoped to the result component by Gradio (css_template), so the page's CSS in ui.app stays untouched.
 TABLE_CSS = """
-.rt-facts { color: var(--body-text-color-subdued); font-size: .9em; margin: 2px 0 8px; }
+.rt-facts { color: var(--body-text-color); font-size: .92em; margin: 2px 0 8px; }
 .rt-wrap { overflow-x: auto; }
 table.rt { border-collapse: collapse; width: 100%; font-size: .88em; }
 table.rt th { text-align: left; font-weight: 600; padding: 4px 6px; border-bottom: 2px solid var(--border-color-primary);
-  line-height: 1.25; }
+  line-height: 1.25; white-space: nowrap; }
 table.rt td { padding: 5px 6px; vertical-align: top; border-bottom: 1px solid var(--border-color-primary); }
 table.rt td.rt-num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-table.rt td.rt-doc { font-family: var(--font-mono); font-size: .92em; word-break: break-all; max-width: 12em; }
-table.rt td.rt-loc { max-width: 12em; }
+table.rt td.rt-doc { font-family: var(--font-mono); font-size: .92em; overflow-wrap: anywhere; min-width: 10em; }
+table.rt td.rt-loc { min-width: 8em; max-width: 12em; }
 table.rt td.rt-text { min-width: 22em; line-height: 1.5; white-space: pre-line; }
 .rt-rank { color: var(--body-text-color-subdued); font-size: .88em; }
 .rt-none { color: var(--body-text-color-subdued); }
@@ -111,7 +111,7 @@ def _settings_column(mode: str) -> tuple[gr.components.Component, ...]:
     radio = gr.Radio(MODES, value=mode, label="检索方式 Retrieval mode", elem_id="rag-rt-mode")
     weight = gr.Slider(
         0.0, 1.0, value=defaults.lexical_weight, step=0.05, label="关键词权重 Hybrid (BM25) weight",
-        info="0 = 只用向量 dense only · 1 = 只用 BM25；按查询覆盖率缩放 scaled by the query's coverage",
+        info="0 只用向量 dense only · 1 只用 BM25（乘以覆盖率 × coverage）",
         elem_id="rag-rt-weight",
     )
     rerank = gr.Checkbox(value=defaults.rerank_weight > 0, label="重排 Re-rank",
