@@ -167,7 +167,7 @@ class RAG:
         query = self._check_question(question)
         if rerank is not None and not isinstance(rerank, bool):
             raise ConfigError(f"rerank must be true or false. Currently, rerank is {rerank!r}")
-        rerank_weight = None if rerank is None else RetrievalSettings.rerank_weight if rerank else 0.0
+        rerank_weight = None if rerank is None else (RetrievalSettings.rerank_weight if rerank else 0.0)
         return self._retrieve(self._snap, query, top_k, retrieval, filters, explain=explain,
                               lexical_weight=lexical_weight, rerank_weight=rerank_weight)
 

@@ -73,7 +73,7 @@ class Passage:
     rank: int  # 1-based
     dense_score: float | None = None
     lexical_score: float | None = None
-    explain: dict[str, Any] | None = None  # how the score came about (rag.retrieval.retrieve.explanation), on request
+    explain: dict[str, Any] | None = None  # how the score came about (rag.retrieval.retrieve.Trace.explain), on request
 
     def to_dict(self, n: int) -> dict[str, Any]:
         c = self.chunk

@@ -17,7 +17,7 @@ from 0.69 to 0.77 and MRR from 0.78 to 0.86, with hit@5, answer accuracy and
 abstention unchanged (weights 0.5 to 1.0 all helped, on the seed-only index too).
 
 ``RetrievalSettings(explain=True)`` attaches to each passage how its score came about (see
-``explanation``): the retriever ranks, the fused score before the re-rank, the bonuses and the
+``Trace.explain``): the retriever ranks, the fused score before the re-rank, the bonuses and the
 query-level facts, for the retrieval test page and ``POST /api/search`` with ``"explain": true``.
 The ranking is the same with it on or off: the trace only records values the ranking computes anyway.
 """
@@ -98,7 +98,7 @@ def retrieve(
         return []
     cand = min(max(settings.candidates, top_k), n)
     dense, lexical, q = _candidates(snap, embedder, query, cand, settings.mode, query_vector, allowed)
-    ranks = (_ranks(dense), _ranks(lexical))  # before dense gets the lexical-only candidates' cosines
+    dense_rank, lexical_rank = _ranks(dense), _ranks(lexical)  # before dense gets the lexical-only cosines
     base, bonus, facts = _fuse(snap, query, dense, lexical, q, settings)
     fused = dict(base)
     for i, b in bonus.items():
@@ -111,12 +111,12 @@ def retrieve(
         for i in order:
             if i not in dense:
                 dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
-    facts.update(candidates=settings.candidates, pool=n, dense_candidates=len(ranks[0]),
-                 lexical_candidates=len(ranks[1]), exact_match=bool(boost))
+    facts.update(candidates=settings.candidates, pool=n, dense_candidates=len(dense_rank),
+                 lexical_candidates=len(lexical_rank), exact_match=bool(boost))
+    trace = Trace(dense, dense_rank, lexical, lexical_rank, base, bonus, boost, facts) if settings.explain else None
     return [
         Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0),
-                explain=explanation(i, r, fused, base, dense, lexical, ranks, bonus, boost, facts)
-                if settings.explain else None)
+                explain=trace.explain(i, r, fused[i]) if trace else None)
         for r, i in enumerate(order, 1)
     ]
 
@@ -179,23 +179,32 @@ def _ranks(scores: dict[int, float]) -> dict[int, int]:
     return {i: r for r, i in enumerate(sorted(scores, key=lambda i: -scores[i]), 1)}
 
 
-def explanation(
-    i: int, rank: int, fused: dict[int, float], base: dict[int, float], dense: dict[int, float],
-    lexical: dict[int, float], ranks: tuple[dict[int, int], dict[int, int]], bonus: dict[int, float],
-    boost: dict[int, float], facts: dict[str, Any],
-) -> dict[str, Any]:
-    """How chunk ``i`` got its score: ``score = fused + rerank_bonus + exact_boost``.
+@dataclass(frozen=True)
+class Trace:
+    """What one retrieval computed on the way to its scores, kept for ``explain``; never read by the ranking."""
 
-    ``dense_rank`` / ``bm25_rank`` are None when the chunk was not among that retriever's candidates
-    (its cosine is still given when it was computed for fusion or display); ``query`` is shared by all.
-    """
-    return {
-        "dense": dense.get(i), "dense_rank": ranks[0].get(i),
-        "bm25": lexical.get(i), "bm25_rank": ranks[1].get(i),
-        "fused": base[i], "lexical_weight_used": facts["lexical_weight_used"],
-        "rerank_bonus": bonus.get(i, 0.0), "exact_boost": boost.get(i, 0.0),
-        "score": fused[i], "rank": rank, "query": facts,
-    }
+    dense: dict[int, float]  # cosines: the dense candidates', and those computed for fusion or display
+    dense_rank: dict[int, int]  # among the dense candidates only
+    lexical: dict[int, float]  # BM25 of the lexical candidates
+    lexical_rank: dict[int, int]
+    fused: dict[int, float]  # before the re-rank and the exact-match boost
+    rerank: dict[int, float]  # the re-rank bonus of the candidates it reached
+    boost: dict[int, float]  # the exact-match boost
+    facts: dict[str, Any]  # query-level: mode, fusion, coverage, weights used, candidate counts
+
+    def explain(self, i: int, rank: int, score: float) -> dict[str, Any]:
+        """How chunk ``i`` got its ``score``: ``fused + rerank_bonus + exact_boost``.
+
+        ``dense_rank`` / ``bm25_rank`` (and ``bm25``) are None when the chunk was not among that
+        retriever's candidates; ``query`` is the same dict for every passage of the query.
+        """
+        return {
+            "dense": self.dense.get(i), "dense_rank": self.dense_rank.get(i),
+            "bm25": self.lexical.get(i), "bm25_rank": self.lexical_rank.get(i),
+            "fused": self.fused[i], "lexical_weight_used": self.facts["lexical_weight_used"],
+            "rerank_bonus": self.rerank.get(i, 0.0), "exact_boost": self.boost.get(i, 0.0),
+            "score": score, "rank": rank, "query": self.facts,
+        }
 
 
 def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):
