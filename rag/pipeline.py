@@ -159,19 +159,35 @@ class RAG:
 
     def search(
         self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None,
-        bases: Bases = None,
+        bases: Bases = None, explain: bool = False, lexical_weight: float | None = None, rerank: bool | None = None,
     ) -> list[Passage]:
-        """The ``top_k`` best passages; ``bases`` searches named knowledge bases instead (see ``ask_stream``)."""
+        """The ``top_k`` best passages; ``explain`` attaches each one's score breakdown (``Passage.explain``).
+
+        ``lexical_weight`` (0-1) is the hybrid fusion's share of BM25 and ``rerank`` turns the
+        distinctive-term re-rank on or off; None keeps the defaults of ``RetrievalSettings``.
+        ``bases`` searches named knowledge bases instead (see ``ask_stream``).
+        """
         query = self._check_question(question)
+        if rerank is not None and not isinstance(rerank, bool):
+            raise ConfigError(f"rerank must be true or false. Currently, rerank is {rerank!r}")
+        rerank_weight = None if rerank is None else (RetrievalSettings.rerank_weight if rerank else 0.0)
+        overrides = {"explain": explain, "lexical_weight": lexical_weight, "rerank_weight": rerank_weight}
         if bases:
-            return self._retrieve_bases(bases, query, top_k, retrieval, filters)
-        return self._retrieve(self._snap, query, top_k, retrieval, filters)
+            return self._retrieve_bases(bases, query, top_k, retrieval, filters, **overrides)
+        return self._retrieve(self._snap, query, top_k, retrieval, filters, **overrides)
 
     def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters,
-                  query_vector: np.ndarray | None = None) -> list[Passage]:
+                  query_vector: np.ndarray | None = None, **overrides: Any) -> list[Passage]:
+        """Retrieve from ``snap``; ``overrides`` are ``RetrievalSettings`` fields (None: the default)."""
         if top_k < 1:
             raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
-        settings = RetrievalSettings(mode=retrieval or self.settings.retrieval, candidates=self.settings.candidates)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        known = RetrievalSettings.__dataclass_fields__
+        unknown = sorted(given.keys() - known.keys())
+        if unknown:
+            raise ConfigError(f"unknown retrieval setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        base = {"mode": retrieval or self.settings.retrieval, "candidates": self.settings.candidates}
+        settings = RetrievalSettings(**(base | given))
         allowed = allowed_positions(snap.chunks, validate_filters(filters))
         return retrieve(snap, self.embedder, query, top_k, settings, query_vector=query_vector, allowed=allowed)
 

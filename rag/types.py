@@ -74,6 +74,7 @@ class Passage:
     dense_score: float | None = None
     lexical_score: float | None = None
     kb: str | None = None  # the knowledge base it came from, when a question was asked of a named one or several
+    explain: dict[str, Any] | None = None  # how the score came about (rag.retrieval.retrieve.Trace.explain), on request
 
     def to_dict(self, n: int) -> dict[str, Any]:
         c = self.chunk
@@ -85,7 +86,18 @@ class Passage:
             d["meta"] = c.location
         if self.kb is not None:
             d["kb"] = self.kb
+        if self.explain is not None:
+            d["explain"] = _rounded(self.explain)
         return d
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with its floats (also nested) rounded like ``score``: JSON for people and clients, not 17 digits."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
 from ui.handlers import HEADERS
+from ui.retrieval_tab import retrieval_tab
 from ui.staging import Staging
 
 EXAMPLES = [
@@ -110,9 +111,12 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
         with gr.Tabs():
             chat = _chat_tab(rag, bases)
             docs = _documents_tab(rag, bases, api_key)
+            retrieval_base = retrieval_tab(bases.get, bases.names)
         _wire_chat(bases, chat, turns)
         _wire_documents(demo, bases, docs, api_key, staging)
         demo.load(lambda chosen: handlers.base_choices(bases, chosen, multiple=True), [chat.kbs], [chat.kbs],
+                  api_visibility="private")
+        demo.load(lambda chosen: handlers.base_choices(bases, chosen), [retrieval_base], [retrieval_base],
                   api_visibility="private")
     return demo
 

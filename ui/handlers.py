@@ -57,8 +57,8 @@ def base_choices(bases: KnowledgeBases, chosen: Any = None, multiple: bool = Fal
     names = bases.names()
     if multiple:
         keep = [n for n in (chosen or []) if n in names] or [DEFAULT]
-        return gr.Dropdown(choices=names, value=keep)
-    return gr.Dropdown(choices=names, value=chosen if chosen in names else DEFAULT)
+        return gr.Dropdown(choices=names, value=keep, interactive=True)
+    return gr.Dropdown(choices=names, value=chosen if chosen in names else DEFAULT, interactive=True)
 
 
 def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:

@@ -34,6 +34,11 @@ class SearchRequest(BaseModel):
     retrieval: Retrieval | None = None
     filters: dict[str, str] | None = None
     kb: str | list[str] | None = KB_FIELD
+    explain: bool = Field(False, strict=True, description="add each passage's score breakdown (dense, BM25, fused, re-rank) as \"explain\"")
+    lexical_weight: float | None = Field(
+        None, ge=0.0, le=1.0, allow_inf_nan=False, strict=True,
+        description="hybrid fusion: the share of the normalised BM25 score (default 0.7), scaled by the query's coverage")
+    rerank: bool | None = Field(None, strict=True, description="re-rank by the question's distinctive terms (default: on)")
 
 
 class CreateBaseRequest(BaseModel):

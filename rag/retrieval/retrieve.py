@@ -15,12 +15,19 @@ decides.  Fusion alone put a summary paragraph that repeats the topic four times
 for such questions.  On seed-dev among 1,000 distractor articles this lifted hit@1
 from 0.69 to 0.77 and MRR from 0.78 to 0.86, with hit@5, answer accuracy and
 abstention unchanged (weights 0.5 to 1.0 all helped, on the seed-only index too).
+
+``RetrievalSettings(explain=True)`` attaches to each passage how its score came about (see
+``Trace.explain``): the retriever ranks, the fused score before the re-rank, the bonuses and the
+query-level facts, for the retrieval test page and ``POST /api/search`` with ``"explain": true``.
+The ranking is the same with it on or off: the trace only records values the ranking computes anyway.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from numbers import Real
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +51,17 @@ class RetrievalSettings:
     rrf_k: int = 60
     rerank_weight: float = 0.5  # distinctive-term coverage added to the fused score (convex fusion)
     rerank_depth: int = 20  # how many fused candidates are re-ranked
+    explain: bool = False  # attach each passage's score breakdown (Passage.explain)
 
     def __post_init__(self) -> None:
+        # settings arrive from callers and (through rag.pipeline) from the network: a string or a
+        # bool in a number's place would fail later with a bare TypeError or silently count as 1
+        for name in ("candidates", "lexical_weight", "rrf_k", "rerank_weight", "rerank_depth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ConfigError(f"{name} must be a number. Currently, {name} is {value!r}")
+        if not isinstance(self.explain, bool):
+            raise ConfigError(f"explain must be true or false. Currently, explain is {self.explain!r}")
         if self.mode not in MODES:
             raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}. Currently, mode is {self.mode!r}")
         if self.fusion not in FUSIONS:
@@ -81,36 +97,13 @@ def retrieve(
     if n == 0:
         return []
     cand = min(max(settings.candidates, top_k), n)
-    dense: dict[int, float] = {}
-    lexical: dict[int, float] = {}
-    q = None
-    if settings.mode in ("hybrid", "dense"):
-        q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
-        d, ids = _dense_search(snap.vectors, q, cand, allowed)
-        dense = {int(i): float(s) for i, s in zip(ids[0], d[0]) if i >= 0}
-    if settings.mode in ("hybrid", "lexical"):
-        scores = snap.lexical.scores(query)
-        if allowed is not None and len(scores):
-            mask = np.zeros(len(scores), dtype=bool)
-            mask[allowed] = True
-            scores = np.where(mask, scores, 0.0)
-        lexical = {int(i): float(scores[i]) for i in _top(scores, cand) if scores[i] > 0}
-    if settings.mode == "dense":
-        fused = dict(dense)
-    elif settings.mode == "lexical":
-        fused = dict(lexical)
-    else:
-        for i in lexical.keys() - dense.keys():  # every candidate needs both scores
-            dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
-        if settings.fusion == "convex":
-            idf = query_idf(snap, query)  # segmented once, for the fusion weight and the re-rank
-            coverage = _query_coverage(snap, idf, lexical)
-            fused = _convex(dense, lexical, settings.lexical_weight * coverage)
-            # trusted as far as BM25 explains the query, like the fusion weight
-            _rerank_distinctive(snap, idf, fused, settings.rerank_weight * coverage, settings.rerank_depth)
-        else:
-            fused = _rrf(dense, lexical, settings.rrf_k)
-    _boost_exact(snap, query, fused)
+    dense, lexical, q = _candidates(snap, embedder, query, cand, settings.mode, query_vector, allowed)
+    dense_rank, lexical_rank = _ranks(dense), _ranks(lexical)  # before dense gets the lexical-only cosines
+    base, bonus, facts = _fuse(snap, query, dense, lexical, q, settings)
+    fused = dict(base)
+    for i, b in bonus.items():
+        fused[i] += b
+    boost = _boost_exact(snap, query, fused)
     order = sorted(fused, key=lambda i: -fused[i])[:top_k]
     if q is None and settings.mode == "lexical" and embedder is not None:
         q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
@@ -118,10 +111,100 @@ def retrieve(
         for i in order:
             if i not in dense:
                 dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+    facts.update(candidates=settings.candidates, pool=n, dense_candidates=len(dense_rank),
+                 lexical_candidates=len(lexical_rank), exact_match=bool(boost))
+    trace = Trace(dense, dense_rank, lexical, lexical_rank, base, bonus, boost, facts) if settings.explain else None
     return [
-        Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0))
+        Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0),
+                explain=trace.explain(i, r, fused[i]) if trace else None)
         for r, i in enumerate(order, 1)
     ]
+
+
+def _candidates(
+    snap: Snapshot, embedder: Embedder, query: str, cand: int, mode: str, query_vector: np.ndarray | None,
+    allowed: np.ndarray | None,
+) -> tuple[dict[int, float], dict[int, float], np.ndarray | None]:
+    """Dense cosines and BM25 scores of each retriever's ``cand`` best chunks, and the query vector."""
+    dense: dict[int, float] = {}
+    lexical: dict[int, float] = {}
+    q = None
+    if mode in ("hybrid", "dense"):
+        q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
+        d, ids = _dense_search(snap.vectors, q, cand, allowed)
+        dense = {int(i): float(s) for i, s in zip(ids[0], d[0]) if i >= 0}
+    if mode in ("hybrid", "lexical"):
+        scores = snap.lexical.scores(query)
+        if allowed is not None and len(scores):
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[allowed] = True
+            scores = np.where(mask, scores, 0.0)
+        lexical = {int(i): float(scores[i]) for i in _top(scores, cand) if scores[i] > 0}
+    return dense, lexical, q
+
+
+def _fuse(
+    snap: Snapshot, query: str, dense: dict[int, float], lexical: dict[int, float], q: np.ndarray | None,
+    settings: RetrievalSettings,
+) -> tuple[dict[int, float], dict[int, float], dict[str, Any]]:
+    """The fused scores before the re-rank, the re-rank bonus of each candidate, and the query-level facts.
+
+    Adds to ``dense`` the cosines of the lexical-only candidates (hybrid mode: fusion needs both scores).
+    """
+    facts: dict[str, Any] = {"mode": settings.mode, "fusion": None, "coverage": None,
+                             "lexical_weight": settings.lexical_weight, "lexical_weight_used": None,
+                             "rerank_weight": settings.rerank_weight, "rerank_weight_used": 0.0}
+    if settings.mode == "dense":
+        return dict(dense), {}, facts | {"lexical_weight_used": 0.0}
+    if settings.mode == "lexical":
+        return dict(lexical), {}, facts | {"lexical_weight_used": 1.0}
+    for i in lexical.keys() - dense.keys():  # every candidate needs both scores
+        dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+    facts["fusion"] = settings.fusion
+    if settings.fusion != "convex":
+        return _rrf(dense, lexical, settings.rrf_k), {}, facts
+    idf = query_idf(snap, query)  # segmented once, for the fusion weight and the re-rank
+    coverage = _query_coverage(snap, idf, lexical)
+    weight = settings.lexical_weight * coverage
+    fused = _convex(dense, lexical, weight)
+    # trusted as far as BM25 explains the query, like the fusion weight
+    rerank = settings.rerank_weight * coverage
+    bonus = _rerank_distinctive(snap, idf, fused, rerank, settings.rerank_depth)
+    facts.update(coverage=coverage, lexical_weight_used=weight if lexical else 0.0, rerank_weight_used=rerank)
+    return fused, bonus, facts
+
+
+def _ranks(scores: dict[int, float]) -> dict[int, int]:
+    """1-based rank of each candidate by its score, best first (ties keep the retriever's order)."""
+    return {i: r for r, i in enumerate(sorted(scores, key=lambda i: -scores[i]), 1)}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one retrieval computed on the way to its scores, kept for ``explain``; never read by the ranking."""
+
+    dense: dict[int, float]  # cosines: the dense candidates', and those computed for fusion or display
+    dense_rank: dict[int, int]  # among the dense candidates only
+    lexical: dict[int, float]  # BM25 of the lexical candidates
+    lexical_rank: dict[int, int]
+    fused: dict[int, float]  # before the re-rank and the exact-match boost
+    rerank: dict[int, float]  # the re-rank bonus of the candidates it reached
+    boost: dict[int, float]  # the exact-match boost
+    facts: dict[str, Any]  # query-level: mode, fusion, coverage, weights used, candidate counts
+
+    def explain(self, i: int, rank: int, score: float) -> dict[str, Any]:
+        """How chunk ``i`` got its ``score``: ``fused + rerank_bonus + exact_boost``.
+
+        ``dense_rank`` / ``bm25_rank`` (and ``bm25``) are None when the chunk was not among that
+        retriever's candidates; ``query`` is the same dict for every passage of the query.
+        """
+        return {
+            "dense": self.dense.get(i), "dense_rank": self.dense_rank.get(i),
+            "bm25": self.lexical.get(i), "bm25_rank": self.lexical_rank.get(i),
+            "fused": self.fused[i], "lexical_weight_used": self.facts["lexical_weight_used"],
+            "rerank_bonus": self.rerank.get(i, 0.0), "exact_boost": self.boost.get(i, 0.0),
+            "score": score, "rank": rank, "query": self.facts,
+        }
 
 
 def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):
@@ -180,14 +263,16 @@ def _query_coverage(snap: Snapshot, idf: dict[str, float], lexical: dict[int, fl
     return sum(w for t, w in idf.items() if t in text) / total if total > 0 else 0.0
 
 
-def _rerank_distinctive(snap: Snapshot, idf: dict[str, float], fused: dict[int, float], weight: float, depth: int) -> None:
-    """Add ``weight`` x the share of the query's distinctive terms to each of the top ``depth`` candidates.
+def _rerank_distinctive(
+    snap: Snapshot, idf: dict[str, float], fused: dict[int, float], weight: float, depth: int,
+) -> dict[int, float]:
+    """The bonus of each of the top ``depth`` candidates: ``weight`` x its share of the query's distinctive terms.
 
     A term's weight is its IDF in the whole index times log((n + 1) / (df + 0.5)) with df the
     number of the n candidates holding it, so a term every candidate holds adds nothing.
     """
     if weight <= 0 or not fused:
-        return
+        return {}
     top = sorted(fused, key=lambda i: -fused[i])[:depth]
     texts = {i: normalize_for_match(snap.chunks[i].text) for i in top}
     weights: dict[str, float] = {}
@@ -197,9 +282,8 @@ def _rerank_distinctive(snap: Snapshot, idf: dict[str, float], fused: dict[int, 
             weights[term] = term_idf * float(np.log((len(top) + 1) / (df + 0.5)))
     total = sum(weights.values())
     if total <= 0:
-        return
-    for i in top:
-        fused[i] += weight * sum(w for t, w in weights.items() if t in texts[i]) / total
+        return {}
+    return {i: weight * sum(w for t, w in weights.items() if t in texts[i]) / total for i in top}
 
 
 def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int, float]:
@@ -210,12 +294,13 @@ def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int
     return fused
 
 
-def _boost_exact(snap: Snapshot, query: str, fused: dict[int, float]) -> None:
-    """A short query found verbatim in a chunk (a name, a number) ranks that chunk first."""
+def _boost_exact(snap: Snapshot, query: str, fused: dict[int, float]) -> dict[int, float]:
+    """A short query found verbatim in a chunk (a name, a number) ranks that chunk first; returns the boosts."""
     needle = normalize_for_match(_STRIP.sub("", query))
     if not needle or len(needle) > 24 or not fused:
-        return
+        return {}
     top = max(fused.values())
-    for i in list(fused):
-        if needle in normalize_for_match(snap.chunks[i].text):
-            fused[i] += top
+    boosted = {i: top for i in fused if needle in normalize_for_match(snap.chunks[i].text)}
+    for i, b in boosted.items():
+        fused[i] += b
+    return boosted

@@ -355,3 +355,48 @@ def test_the_library_never_imports_the_ui():
     offenders = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "rag").rglob("*.py"))
                  if imports_ui.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_search_explains_the_scores_when_asked(client):
+    plain = client.post("/api/search", json={"question": SEED_Q, "top_k": 5})
+    r = client.post("/api/search", json={"question": SEED_Q, "top_k": 5, "explain": True})
+    assert plain.status_code == 200 and r.status_code == 200, r.text
+    hits = r.json()
+    assert all("explain" not in h for h in plain.json())
+    assert [{k: v for k, v in h.items() if k != "explain"} for h in hits] == plain.json()  # same ranking and scores
+    top = hits[0]["explain"]
+    assert hits[0]["doc_id"] == SEED_DOC and "47天" in hits[0]["text"]
+    assert {"dense", "dense_rank", "bm25", "bm25_rank", "fused", "lexical_weight_used", "rerank_bonus",
+            "exact_boost", "score", "rank", "query"} <= set(top)
+    assert top["rank"] == 1 and top["score"] == hits[0]["score"] and top["dense_rank"] >= 1 and top["bm25"] > 0
+    facts = top["query"]
+    assert facts["mode"] == "hybrid" and facts["fusion"] == "convex" and 0 < facts["coverage"] <= 1
+    assert facts["lexical_weight_used"] == pytest.approx(0.7 * facts["coverage"], abs=1e-5)
+
+
+def test_search_controls_reach_the_ranking(client):
+    body = {"question": SEED_Q, "top_k": 5, "explain": True, "lexical_weight": 0, "rerank": False}
+    hits = client.post("/api/search", json=body).json()
+    facts = hits[0]["explain"]["query"]
+    assert facts["lexical_weight"] == 0 and facts["lexical_weight_used"] == 0 and facts["rerank_weight_used"] == 0
+    assert all(h["explain"]["rerank_bonus"] == 0 for h in hits)
+    assert hits[0]["explain"]["fused"] == pytest.approx(1.0)  # the best cosine, min-max normalised
+    default = client.post("/api/search", json={"question": SEED_Q, "top_k": 5, "explain": True}).json()
+    assert [h["explain"]["fused"] for h in hits] != [h["explain"]["fused"] for h in default]
+
+
+def test_explained_search_keeps_the_filters(client):
+    r = client.post("/api/search", json={"question": SEED_Q, "explain": True, "filters": {"doc": "nothing-*.md"}})
+    assert r.status_code == 200 and r.json() == []
+    r = client.post("/api/search", json={"question": SEED_Q, "explain": True, "filters": {"doc": "000_*.txt"}})
+    assert r.status_code == 200 and r.json() and all(h["doc_id"] == SEED_DOC and "explain" in h for h in r.json())
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("lexical_weight", 1.5), ("lexical_weight", -0.2), ("lexical_weight", "0.5"), ("explain", "yes"),
+    ("rerank", "no"), ("rerank", 1),
+])
+def test_bad_search_controls_are_400_naming_the_field(client, field, value):
+    r = client.post("/api/search", json={"question": SEED_Q, field: value})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"].startswith(f"{field}: "), r.json()

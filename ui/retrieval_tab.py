@@ -1,0 +1,246 @@
+"""The "检索测试 Retrieval test" tab: a query's top-k chunks with their dense, BM25 and fused scores side by side.
+
+Hit testing, as RAGFlow and MaxKB call it: the controls are the retrieval settings a user may
+change (top-k, mode, the hybrid weight, the re-rank, the metadata filters) and the table shows
+why a passage won, from ``RAG.search(..., explain=True)`` (the data of ``POST /api/search`` with
+``"explain": true``). Every value of an event is checked before use: Gradio events can be sent by
+any client, not only by this page's controls. Text from documents and users goes through
+``render.esc``; the table is this module's own markup.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import gradio as gr
+
+from rag.errors import ConfigError, RagError
+from rag.pipeline import RAG
+from rag.retrieval.retrieve import RetrievalSettings
+from rag.text.normalize import index_terms
+from rag.types import Passage
+from ui.render import esc
+
+MAX_TOP_K = 50  # as POST /api/search
+SNIPPET_CHARS = 200
+MODES = [("混合 Hybrid", "hybrid"), ("向量 Dense", "dense"), ("关键词 Lexical (BM25)", "lexical")]
+NO_PASSAGES = "没有找到段落：索引中（或筛选条件下）没有匹配的内容 · No passages: nothing in the index matches (or gets through the filters)"
+HEADERS = [("排名", "Rank"), ("得分", "Score"), ("融合分", "Fused"), ("向量 (名次)", "Dense (rank)"),
+           ("关键词分 (名次)", "BM25 (rank)"), ("重排加分", "Re-rank"), ("文档", "Document"), ("位置", "Location"),
+           ("段落", "Passage")]
+
+# Scoped to the result component by Gradio (css_template), so the page's CSS in ui.app stays untouched.
+TABLE_CSS = """
+.rt-facts { color: var(--body-text-color); font-size: .92em; margin: 2px 0 8px; }
+.rt-wrap { overflow-x: auto; }
+table.rt { border-collapse: collapse; width: 100%; font-size: .88em; }
+table.rt th { text-align: left; font-weight: 600; padding: 4px 6px; border-bottom: 2px solid var(--border-color-primary);
+  line-height: 1.25; white-space: nowrap; }
+table.rt td { padding: 5px 6px; vertical-align: top; border-bottom: 1px solid var(--border-color-primary); }
+table.rt td.rt-num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.rt td.rt-doc { font-family: var(--font-mono); font-size: .92em; overflow-wrap: anywhere; min-width: 10em; }
+table.rt td.rt-loc { min-width: 8em; max-width: 12em; }
+table.rt td.rt-text { min-width: 22em; line-height: 1.5; white-space: pre-line; }
+.rt-rank { color: var(--body-text-color-subdued); font-size: .88em; }
+.rt-none { color: var(--body-text-color-subdued); }
+.rt-exact { color: #b45309; font-size: .85em; display: block; }
+mark.rt-term { background: #fde68a; color: #111827; padding: 0 1px; border-radius: 2px; }
+.rt-empty { border-left: 4px solid #d97706; background: rgba(217,119,6,.12); padding: 6px 10px; border-radius: 4px;
+  font-weight: 600; }
+.rt-error { border-left: 4px solid #dc2626; background: rgba(220,38,38,.12); padding: 6px 10px; border-radius: 4px; }
+"""
+
+
+@dataclass
+class _Controls:
+    base: gr.Dropdown
+    query: gr.Textbox
+    search: gr.Button
+    top_k: gr.Slider
+    mode: gr.Radio
+    weight: gr.Slider
+    rerank: gr.Checkbox
+    doc: gr.Textbox
+    article: gr.Textbox
+    date_from: gr.Textbox
+    date_to: gr.Textbox
+
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.base, self.query, self.top_k, self.mode, self.weight, self.rerank,
+                self.doc, self.article, self.date_from, self.date_to]
+
+
+def retrieval_tab(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]]) -> gr.Dropdown:
+    """The tab, built inside the app's ``gr.Tabs()``: ``resolve`` gives the RAG of a knowledge base
+    named in ``bases()`` (the first is the default). Returns the knowledge-base dropdown, which the
+    page brings up to date when it loads (bases are created and deleted while the server runs)."""
+    names = bases()
+    with gr.Tab("检索测试 Retrieval test", id="retrieval", elem_id="rag-retrieval-tab"), gr.Row():
+        with gr.Column(scale=4):
+            row = _query_row(names)
+            result = gr.HTML(elem_id="rag-rt-result", css_template=TABLE_CSS, js_on_load=None,
+                             value='<div class="rt-facts">输入查询并检索 · Type a query and search</div>')
+        with gr.Column(scale=1, min_width=260):
+            controls = _Controls(*row, *_settings_column(resolve(names[0]).settings.retrieval if names else "hybrid"))
+    run = search_handler(resolve, bases)
+    controls.search.click(run, controls.inputs(), result, concurrency_limit=8, api_visibility="private")
+    controls.query.submit(run, controls.inputs(), result, concurrency_limit=8, api_visibility="private")
+    return controls.base
+
+
+def _query_row(names: list[str]) -> tuple[gr.Dropdown, gr.Textbox, gr.Button]:
+    """The knowledge base, the query and the search button."""
+    with gr.Row():
+        base = gr.Dropdown(choices=names, value=names[0] if names else None, label="知识库 Knowledge base",
+                           elem_id="rag-rt-base", interactive=len(names) > 1, scale=1, min_width=160)
+        query = gr.Textbox(label="查询 Query", elem_id="rag-rt-query", scale=4, lines=1, submit_btn=False,
+                           placeholder="输入查询，回车检索 · Type a query and press Enter")
+        search = gr.Button("检索 Search", variant="primary", elem_id="rag-rt-search", scale=1, min_width=100)
+    return base, query, search
+
+
+def _settings_column(mode: str) -> tuple[gr.components.Component, ...]:
+    """Top-k, mode, hybrid weight, re-rank and the filters doc, article, date_from, date_to
+    (as rag.retrieval.filters.KEYS), in ``_Controls`` order."""
+    defaults = RetrievalSettings()
+    gr.Markdown("### 检索设置 Settings")
+    top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="段落数 Passages (top-k)", elem_id="rag-rt-topk")
+    radio = gr.Radio(MODES, value=mode, label="检索方式 Retrieval mode", elem_id="rag-rt-mode")
+    weight = gr.Slider(
+        0.0, 1.0, value=defaults.lexical_weight, step=0.05, label="关键词权重 Hybrid (BM25) weight",
+        info="0 只用向量 dense only · 1 只用 BM25（乘以覆盖率 × coverage）",
+        elem_id="rag-rt-weight",
+    )
+    rerank = gr.Checkbox(value=defaults.rerank_weight > 0, label="重排 Re-rank",
+                         info="按问题的区分性词语重排 · by the question's distinctive terms", elem_id="rag-rt-rerank")
+    gr.Markdown("### 筛选 Filters")
+    doc = gr.Textbox(label="文档 Document id", placeholder="000_*.txt", elem_id="rag-rt-doc")
+    article = gr.Textbox(label="文章标题 Article title (part)", elem_id="rag-rt-article")
+    with gr.Row():
+        date_from = gr.Textbox(label="起始日期 Date from", placeholder="2023-01-01", elem_id="rag-rt-from",
+                               min_width=110)
+        date_to = gr.Textbox(label="截止日期 Date to", placeholder="2023-12-31", elem_id="rag-rt-to", min_width=110)
+    return top_k, radio, weight, rerank, doc, article, date_from, date_to
+
+
+# ---- the event ---------------------------------------------------------------------------------
+def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]]) -> Callable[..., str]:
+    """The search event: its inputs in ``_Controls.inputs`` order, the result's HTML out."""
+
+    def run(base: Any, query: Any, top_k: Any, mode: Any, weight: Any, rerank: Any,
+            doc: Any, article: Any, date_from: Any, date_to: Any) -> str:
+        try:
+            if base not in bases():
+                raise ConfigError(f"unknown knowledge base {str(base)[:80]!r}; known: {', '.join(bases())}")
+            if not isinstance(query, str):
+                raise ConfigError("the query must be text")
+            filters = {k: v.strip() for k, v in
+                       (("doc", doc), ("article", article), ("date_from", date_from), ("date_to", date_to))
+                       if isinstance(v, str) and v.strip()}
+            t0 = time.perf_counter()
+            passages = resolve(base).search(query, _top_k(top_k), retrieval=mode, filters=filters, explain=True,
+                                            lexical_weight=weight, rerank=rerank)
+            seconds = time.perf_counter() - t0
+        except RagError as exc:
+            return error_html(str(exc))
+        return results_html(query, passages, seconds)
+
+    return run
+
+
+def _top_k(value: Any) -> int:
+    # the range first: NaN fails it, and int() of NaN or infinity would raise
+    if isinstance(value, bool) or not isinstance(value, Real) or not 1 <= value <= MAX_TOP_K or value != int(value):
+        raise ConfigError(f"top_k must be a whole number from 1 to {MAX_TOP_K}. Currently, top_k is {value!r}")
+    return int(value)
+
+
+# ---- the result --------------------------------------------------------------------------------
+def error_html(message: str) -> str:
+    return f'<div class="rt-error">检索出错 Search failed: {esc(message)}</div>'
+
+
+def results_html(query: str, passages: Sequence[Passage], seconds: float) -> str:
+    """The query-level facts line and the table of passages (or the bilingual "no passages" note)."""
+    took = f"用时 time {seconds * 1000:.0f} ms"
+    if not passages:
+        return f'<div class="rt-facts">{took}</div><div class="rt-empty">{esc(NO_PASSAGES)}</div>'
+    terms = _terms(query)
+    head = "".join(f"<th>{esc(zh)}<br>{esc(en)}</th>" for zh, en in HEADERS)
+    rows = "".join(_row(p, terms) for p in passages)
+    return (f'<div class="rt-facts">{esc(facts_line(passages[0].explain["query"]))} · {took}</div>'
+            f'<div class="rt-wrap"><table class="rt"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+def facts_line(facts: dict[str, Any]) -> str:
+    """What held for the whole query: mode, fusion, coverage, the weights actually used, the candidates."""
+    parts = [f"模式 mode {facts['mode']}"]
+    if facts.get("fusion"):
+        parts.append(f"融合 fusion {facts['fusion']}")
+    if facts.get("coverage") is not None:
+        parts.append(f"覆盖率 coverage {facts['coverage']:.2f}")
+        parts.append(f"关键词权重 BM25 weight {facts['lexical_weight']:.2f} × {facts['coverage']:.2f} = "
+                     f"{facts['lexical_weight_used']:.3f}")
+        parts.append(f"重排权重 re-rank weight {facts['rerank_weight_used']:.3f}")
+    parts.append(f"候选 candidates: 向量 dense {facts['dense_candidates']} · BM25 {facts['lexical_candidates']}"
+                 f" / {facts['pool']} 段 chunks")
+    if facts.get("exact_match"):
+        parts.append("精确匹配 exact match")
+    return " · ".join(parts)
+
+
+def _row(p: Passage, terms: re.Pattern[str] | None) -> str:
+    e = p.explain or {}
+    exact = f'<span class="rt-exact">+{e["exact_boost"]:.3f} 精确 exact</span>' if e.get("exact_boost") else ""
+    text = p.chunk.text[:SNIPPET_CHARS] + ("…" if len(p.chunk.text) > SNIPPET_CHARS else "")
+    cells = [
+        f'<td class="rt-num rt-pos">{p.rank}</td>',
+        f'<td class="rt-num rt-score">{p.score:.4f}{exact}</td>',
+        f'<td class="rt-num rt-fused">{e.get("fused", p.score):.4f}</td>',
+        f'<td class="rt-num rt-dense">{_scored(e.get("dense"), e.get("dense_rank"))}</td>',
+        f'<td class="rt-num rt-bm25">{_scored(e.get("bm25"), e.get("bm25_rank"))}</td>',
+        f'<td class="rt-num rt-rerank">{e.get("rerank_bonus", 0.0):+.4f}</td>',
+        f'<td class="rt-doc">{esc(p.chunk.doc_id)}</td>',
+        f'<td class="rt-loc">{esc(_location(p.chunk.location))}</td>',
+        f'<td class="rt-text">{_marked(text, terms)}</td>',
+    ]
+    return f'<tr data-rank="{p.rank}">{"".join(cells)}</tr>'
+
+
+def _scored(score: float | None, rank: int | None) -> str:
+    """``0.9058 #2``; a chunk that was not that retriever's candidate shows ``—`` for the missing part."""
+    if score is None:
+        return '<span class="rt-none">—</span>'
+    return f'{score:.4f} <span class="rt-rank">#{"—" if rank is None else rank}</span>'
+
+
+def _location(loc: dict[str, Any]) -> str:
+    parts = [f"《{loc['article']}》" if loc.get("article") else "", str(loc.get("section") or ""),
+             f"p.{loc['page']}" if loc.get("page") else ""]
+    return " ".join(p for p in parts if p) or "—"
+
+
+def _terms(query: str) -> re.Pattern[str] | None:
+    """The query's BM25 words of two or more characters (longest first), to mark in the passages."""
+    words = sorted({t for t in index_terms(query) if not t.startswith("#") and len(t) >= 2}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
+
+
+def _marked(text: str, terms: re.Pattern[str] | None) -> str:
+    """``text`` escaped, its query words wrapped in ``<mark>``."""
+    if terms is None:
+        return esc(text)
+    out, pos = [], 0
+    for m in terms.finditer(text):
+        out.append(f'{esc(text[pos:m.start()])}<mark class="rt-term">{esc(m.group())}</mark>')
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+__all__ = ["NO_PASSAGES", "error_html", "facts_line", "results_html", "retrieval_tab", "search_handler"]
