@@ -42,7 +42,7 @@ def test_document_text_is_escaped(run, rag, monkeypatch):
              "lexical_candidates": 0, "exact_match": False}
     explain = {"dense": 0.5, "dense_rank": 1, "bm25": None, "bm25_rank": None, "fused": 0.5, "rerank_bonus": 0.0,
                "exact_boost": 0.0, "score": 0.5, "rank": 1, "query": facts}
-    monkeypatch.setattr(rag, "search", lambda *a, **k: [Passage(chunk, 0.5, 1, 0.5, None, explain)])
+    monkeypatch.setattr(rag, "search", lambda *a, **k: [Passage(chunk, 0.5, 1, 0.5, None, explain=explain)])
     html = _search(run)
     assert "<script>" not in html and "<b>doc" not in html and "${" not in html
     assert "&lt;script&gt;" in html and '<mark class="rt-term">短剧</mark>' in html
