@@ -44,6 +44,7 @@ from rag.http.guard import (
     supplied_key,
 )
 from rag.http.openai_api import add_openai_routes
+from rag.http.viewer import add_viewer_routes
 from rag.pipeline import RAG
 from rag.uploads import UploadTooLarge, add_uploads, delete_document, documents_dir, max_upload_bytes
 
@@ -92,6 +93,7 @@ def create_api(
     _add_answer_routes(app, rag)
     _add_document_routes(app, rag, key, upload_limit)
     add_openai_routes(app, rag, _key_check(key))
+    add_viewer_routes(app, lambda name: rag)
     return app
 
 
