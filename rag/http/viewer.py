@@ -108,7 +108,7 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
     def chunks(doc: str, kb: str | None = None) -> list[dict[str, Any]]:
         """The document's chunks in source order: where each sits and how it begins."""
         rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
-        _manifest_entry(rag, doc_id)
+        document_entry(rag, doc_id)
         return [chunk_summary(c) for c in document_chunks(rag, doc_id)]
 
 
@@ -121,7 +121,8 @@ def _rag(resolve: Callable[[str | None], RAG], kb: str | None) -> RAG:
 
 
 # ---- what was indexed ----------------------------------------------------------------------------
-def _manifest_entry(rag: RAG, doc_id: str) -> dict[str, Any]:
+def document_entry(rag: RAG, doc_id: str) -> dict[str, Any]:
+    """The manifest's record of ``doc_id`` (path, sha256, encoding, chars…); ``DocumentNotFoundError`` if none."""
     entry = next((d for d in rag.documents() if d["doc_id"] == doc_id), None)
     if entry is None:
         raise DocumentNotFoundError(f"no such document in the index: {doc_id[:200]!r}")
@@ -149,7 +150,7 @@ def first_words(text: str, limit: int = FIRST_WORDS) -> str:
 def stored_upload(rag: RAG, doc_id: str) -> Path | None:
     """The stored file of an upload: only a regular file directly inside ``documents_dir``, reached
     without a symlink, and the one the manifest names; None for a folder-indexed document."""
-    recorded = Path(_manifest_entry(rag, doc_id).get("path", ""))
+    recorded = Path(document_entry(rag, doc_id).get("path", ""))
     folder = documents_dir(rag).resolve()
     if recorded.parent.resolve() != folder:  # the test `_public` makes for "uploaded"
         return None
@@ -184,7 +185,7 @@ def load_source(rag: RAG, doc_id: str) -> Source:
     《上接1版》 page markers and a paragraph the cleaner dropped as a repeat. Rebuilt from chunks the
     text loses its paragraphs; the file gives the exact text the offsets were computed on.
     """
-    entry = _manifest_entry(rag, doc_id)
+    entry = document_entry(rag, doc_id)
     chunks = document_chunks(rag, doc_id)
     pdf = entry.get("encoding") == "pdf"
     path = Path(entry.get("path", ""))
@@ -293,12 +294,10 @@ def _window(text: str, lo: int, hi: int, cited: tuple[int, int] | None) -> tuple
     """``[lo, hi)`` cut to ``WINDOW_CHARS`` around the citation, at line breaks where there are some."""
     if hi - lo <= WINDOW_CHARS:
         return lo, hi, None
-    centre = lo if cited is None else cited[0]
-    a = max(lo, centre - CONTEXT_CHARS) if cited is not None else lo
+    a = lo if cited is None else _line_start(text, max(lo, cited[0] - CONTEXT_CHARS), lo)
     b = min(hi, a + WINDOW_CHARS)
-    a = _line_start(text, a, lo)
-    note = (f"文本较长，只显示第 {a}–{b} 个字符（共 {hi - lo} 个）。"
-            f" The text is long: showing characters {a}–{b} of {hi - lo}.")
+    note = (f"文本较长，只显示第 {a}–{b} 个字符（全部为 {lo}–{hi}）。"
+            f" The text is long: showing characters {a}–{b} of {lo}–{hi}.")
     return a, b, note
 
 
@@ -376,5 +375,5 @@ def _nav_links(doc_id: str, kb: str | None, shown: ViewRange, uploaded: bool) ->
     return f"<nav>{''.join(links)}</nav>" if links else ""
 
 
-__all__ = ["add_viewer_routes", "chunk_summary", "content_disposition", "document_chunks", "first_words",
+__all__ = ["add_viewer_routes", "chunk_summary", "content_disposition", "document_chunks", "document_entry", "first_words",
            "load_source", "stored_upload", "view_url"]
