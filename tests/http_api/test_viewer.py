@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import SEED_FILE
+from pdfs import make_pdf
 
 from rag.ingest.files import SourceFile, load_file
 
@@ -199,25 +200,10 @@ def test_a_changed_file_is_shown_as_indexed_from_the_chunks(tmp_path):
 
 
 # ---- a PDF: the cited page only ------------------------------------------------------------------
-def _pdf(path, pages) -> None:
-    pytest.importorskip("reportlab")
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    c = canvas.Canvas(str(path))
-    for lines in pages:
-        c.setFont("STSong-Light", 12)
-        for i, line in enumerate(lines):
-            c.drawString(60, 760 - 18 * i, line)
-        c.showPage()
-    c.save()
-
 
 def test_a_pdf_shows_only_the_cited_page_with_links_to_its_neighbours(client, rag, tmp_path):
     pdf = tmp_path / "report.pdf"
-    _pdf(pdf, PDF_PAGES)
+    make_pdf(pdf, PDF_PAGES)
     rag.add(pdf)
     text = source_text(pdf)
     start = text.index("橘子洲大桥")
