@@ -50,7 +50,8 @@ _SCRIPT = "const m = document.getElementById('cited'); if (m) { m.scrollIntoView
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
   margin: 0; color: #111827; background: #f9fafb; line-height: 1.8; }
-header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #e5e7eb; padding: 10px 24px; }
+header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #e5e7eb;
+  padding: 10px max(24px, calc((100% - 812px) / 2)); }
 header h1 { font-size: 1.25em; margin: 4px 0; }
 .doc code { font-size: .9em; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
 .where, .note, nav { color: #4b5563; font-size: .9em; }
@@ -59,8 +60,8 @@ nav a { margin-right: 14px; }
 main { max-width: 860px; margin: 16px auto; padding: 0 24px 40vh; }
 .text { white-space: pre-wrap; word-break: break-word; font-size: 1.02em; }
 mark#cited { background: #fde68a; color: #111827; padding: 1px 2px; border-radius: 2px;
-  outline: 2px solid #f59e0b; }
-"""
+  outline: 2px solid #f59e0b; scroll-margin: 30vh 0; }
+"""  # the scroll margin keeps the fragment's jump (#cited) from hiding the mark under the sticky header
 
 
 def _csp_hash(source: str) -> str:
