@@ -101,7 +101,7 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
         path = stored_upload(rag, doc_id)
         if path is None:
             raise DocumentNotFoundError(f"document {doc_id!r} was not uploaded: there is no stored file to download")
-        media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        media = media_type(path, document_entry(rag, doc_id).get("encoding"))
         return FileResponse(path, media_type=media, headers={**FILE_HEADERS,
                                                              "Content-Disposition": content_disposition(path.name)})
 
@@ -159,6 +159,16 @@ def stored_upload(rag: RAG, doc_id: str) -> Path | None:
     if candidate.is_symlink() or candidate.resolve().parent != folder or not candidate.is_file():
         return None
     return candidate
+
+
+def media_type(path: Path, encoding: str | None) -> str:
+    """The file's media type; for text, with the charset it was decoded with at indexing (uploads
+    are often GB18030: a default utf-8 label would garble them for whoever opens the download)."""
+    media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    charset = (encoding or "").split(" ")[0]  # "gb18030 (damaged bytes replaced)" → "gb18030"
+    if media.startswith("text/") and re.fullmatch(r"[A-Za-z0-9._-]{1,40}", charset):
+        media += f"; charset={charset}"
+    return media
 
 
 def content_disposition(name: str) -> str:

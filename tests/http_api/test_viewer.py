@@ -157,7 +157,16 @@ def test_the_stored_upload_downloads_as_an_attachment(client, hostile_upload):
     assert r.status_code == 200 and r.content == HOSTILE.encode()
     cd = r.headers["content-disposition"]
     assert cd.startswith("attachment; ") and "filename*=UTF-8''" + quote(HOSTILE_NAME, safe="") in cd
-    assert r.headers["content-type"].startswith("text/plain") and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-type"] == "text/plain; charset=utf-8" and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_gb18030_upload_downloads_with_its_charset(client):
+    text = "湘江风光带全长五十公里，沿岸有十二座公园。"
+    name = "湘江.txt"
+    assert client.post("/api/documents", files=[("files", (name, text.encode("gb18030"), "text/plain"))]).status_code == 200
+    r = client.get("/api/file", params={"doc": name})
+    assert r.content == text.encode("gb18030") and r.headers["content-type"] == "text/plain; charset=gb18030"
+    assert r.content.decode(r.charset_encoding) == text
 
 
 def test_a_folder_indexed_document_has_no_file_to_download(client):
@@ -244,3 +253,24 @@ def test_chunk_rows_for_the_documents_tab(rag):
     assert chunk_rows([{"article": None, "section": None, "page": 3, "first": "开头"}]) == [[1, "", "", 3, "开头"]]
     with pytest.raises(DocumentNotFoundError):
         document_chunk_rows(rag, "nope.txt")
+
+
+def test_a_pdf_whose_file_is_gone_still_shows_its_cited_page_from_the_chunks(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rag import RAG
+    from rag.http.app import create_api
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    make_pdf(folder / "gone.pdf", PDF_PAGES)
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    rag.index([folder])
+    start = source_text(folder / "gone.pdf").index("橘子洲大桥")
+    (folder / "gone.pdf").unlink()
+    with TestClient(create_api(rag, api_key="")) as c:
+        page = c.get("/view", params={"doc": "gone.pdf", "start": start, "end": start + 5}).text
+        third = c.get("/view", params={"doc": "gone.pdf", "page": 3}).text
+    assert marked(page) == "橘子洲大桥" and "页 Page: 2 / 3" in page and "岳麓山" not in page
+    assert "The stored file is gone" in page
+    assert "湘江在长沙境内长七十五公里" in third and "橘子洲" not in third
