@@ -51,7 +51,7 @@ _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
   margin: 0; color: #111827; background: #f9fafb; line-height: 1.8; }
 header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #e5e7eb;
-  padding: 10px max(24px, calc((100% - 812px) / 2)); }
+  padding: 10px max(24px, calc((100% - 860px) / 2)); }  /* lined up with the text below */
 header h1 { font-size: 1.25em; margin: 4px 0; }
 .doc code { font-size: .9em; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
 .where, .note, nav { color: #4b5563; font-size: .9em; }
