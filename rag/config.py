@@ -29,7 +29,8 @@ class Settings:
     chunk_tokens: int = 192
     overlap_tokens: int = 48
     headers: str = "none"  # article/section titles in what is indexed: none | dense | both
-    index_dir: str = "index"  # the CLI's default --index-dir
+    index_dir: str = "index"  # the CLI's default --index-dir, and the default knowledge base of `rag serve`
+    kb_root: str = "kbs"  # the other knowledge bases, one index folder each: kbs/<name>/ (`rag kb`, --kb NAME)
     # ---- retrieval and answers ----
     top_k: int = 5
     retrieval: str = "hybrid"  # hybrid | dense | lexical
@@ -76,7 +77,7 @@ class Settings:
                               ("embed_engine", EMBED_ENGINES), ("faiss_ann", FAISS_ANN_KINDS)):
             if getattr(self, name) not in allowed:
                 _bad(name, getattr(self, name), f"one of {', '.join(allowed)}")
-        for name in ("embedder", "generator", "index_dir"):
+        for name in ("embedder", "generator", "index_dir", "kb_root"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 _bad(name, getattr(self, name), "a non-empty string")
 

@@ -35,3 +35,7 @@ class IndexLockedError(RagError):
 
 class DocumentNotFoundError(RagError):
     """A document id is not in the index."""
+
+
+class KnowledgeBaseNotFoundError(RagError):
+    """A knowledge base name is not one this installation (or server) has."""

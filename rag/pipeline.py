@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from rag.types import Answer, AnswerEvent, IndexReport, Passage
 
 Filters = dict[str, str] | None  # see rag.retrieval.filters: doc, article, date_from, date_to
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
+Bases = Sequence[tuple[str, "RAG"]] | None  # named knowledge bases asked together (rag.storage.bases)
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 
@@ -156,9 +158,13 @@ class RAG:
         return self._snap.size
 
     def search(
-        self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None
+        self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None,
+        bases: Bases = None,
     ) -> list[Passage]:
+        """The ``top_k`` best passages; ``bases`` searches named knowledge bases instead (see ``ask_stream``)."""
         query = self._check_question(question)
+        if bases:
+            return self._retrieve_bases(bases, query, top_k, retrieval, filters)
         return self._retrieve(self._snap, query, top_k, retrieval, filters)
 
     def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters,
@@ -169,15 +175,31 @@ class RAG:
         allowed = allowed_positions(snap.chunks, validate_filters(filters))
         return retrieve(snap, self.embedder, query, top_k, settings, query_vector=query_vector, allowed=allowed)
 
+    def _retrieve_bases(self, bases: Bases, query: str, top_k: int, retrieval: str | None, filters: Filters,
+                        qvec: np.ndarray | None = None, **overrides: Any) -> list[Passage]:
+        """The best ``top_k`` passages of several knowledge bases, fused by score, each tagged with its base.
+
+        Each base ranks its own candidates (its own BM25 statistics, its own snapshot); the fused
+        scores are normalised per query in every base, so they compare. A base built with another
+        embedder embeds the query itself.
+        """
+        found: list[Passage] = []
+        for name, base in bases or []:
+            vector = qvec if base.embedder.name == self.embedder.name else None
+            hits = base._retrieve(base._snap, query, top_k, retrieval, filters, query_vector=vector, **overrides)
+            found += [replace(p, kb=name) for p in hits]
+        found.sort(key=lambda p: -p.score)
+        return [replace(p, rank=r) for r, p in enumerate(found[:top_k], 1)]
+
     def ask(
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
-        generator: GeneratorSpec = None, history: History = None, filters: Filters = None,
+        generator: GeneratorSpec = None, history: History = None, filters: Filters = None, bases: Bases = None,
     ) -> Answer:
         """Answer with citations; ``generator`` (a spec, a LangChain chat model or a ``rag.generation.Generator``)
-        overrides the configured one for this call."""
+        overrides the configured one for this call; ``bases`` as in ``ask_stream``."""
         answer = None
         for event in self.ask_stream(question, top_k=top_k, retrieval=retrieval, generator=generator, history=history,
-                                     filters=filters):
+                                     filters=filters, bases=bases):
             if event.type == "answer":
                 answer = event.answer
         assert answer is not None
@@ -186,12 +208,17 @@ class RAG:
     def ask_stream(
         self, question: str, *, top_k: int | None = None, retrieval: str | None = None,
         generator: GeneratorSpec = None, history: History = None, filters: Filters = None,
+        bases: Bases = None,
     ) -> Iterator[AnswerEvent]:
         """Yield the retrieved sources, then answer text as it arrives, then the final ``Answer``.
 
         The ``answer`` event's text is authoritative: it can differ from the streamed tokens when
         the generator failed after some of them (the extractive answer replaces them) or its ``[n]``
         markers were renumbered; a client shows ``answer.answer`` whenever it differs.
+
+        ``bases`` asks named knowledge bases instead of this one alone, ``[(name, rag), ...]``
+        (``rag.storage.bases.KnowledgeBases.get_many``): their passages are fused by score and each
+        carries its base's name, which the citations repeat. This RAG's generator and settings answer.
         """
         t0 = time.perf_counter()
         question = self._check_question(question)
@@ -203,7 +230,10 @@ class RAG:
         query = standalone(gen, question, chat_turns(history), warnings)
         snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
         qvec = self.embedder.embed_queries([query])[0]  # once, for retrieval and the extractive answer
-        passages = self._retrieve(snap, query, k, retrieval, filters, query_vector=qvec)
+        if bases:
+            passages = self._retrieve_bases(bases, query, k, retrieval, filters, qvec)
+        else:
+            passages = self._retrieve(snap, query, k, retrieval, filters, query_vector=qvec)
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
         ctx = Context(self.embedder, snap.lexical.idf, qvec)

@@ -73,6 +73,7 @@ class Passage:
     rank: int  # 1-based
     dense_score: float | None = None
     lexical_score: float | None = None
+    kb: str | None = None  # the knowledge base it came from, when a question was asked of a named one or several
 
     def to_dict(self, n: int) -> dict[str, Any]:
         c = self.chunk
@@ -82,6 +83,8 @@ class Passage:
         }
         if c.location:
             d["meta"] = c.location
+        if self.kb is not None:
+            d["kb"] = self.kb
         return d
 
 
@@ -99,6 +102,7 @@ class Citation:
     article: str | None = None  # title of the article the quote is from, when the document has articles
     section: str | None = None
     page: int | None = None
+    kb: str | None = None  # the knowledge base of the cited passage (see Passage.kb)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("n", "doc_id", "chunk_id", "quote", "start", "end")}

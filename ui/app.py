@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from rag.pipeline import RAG
+from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
 from ui.handlers import HEADERS
@@ -91,23 +92,28 @@ FOLLOW_JS = """() => {
 }"""
 
 
-def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None = None) -> gr.Blocks:
+def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None = None,
+               bases: KnowledgeBases | None = None) -> gr.Blocks:
     """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads and deletes.
 
     ``staging`` is the server's upload folder (``ui.staging``): the upload event reads only files
     staged there, whatever path a client puts in its request. Without one (the UI built alone, not
-    served by ``ui.server.build_app``) uploads are refused.
+    served by ``ui.server.build_app``) uploads are refused. ``bases`` are the knowledge bases the
+    pickers offer (default: ``rag`` and those under ``RAG_KB_ROOT``).
     """
+    bases = bases or handlers.as_bases(rag)
     with gr.Blocks(title="文档问答 Document Q&A") as demo:
         gr.Markdown("## 文档问答 · Document Q&A\n基于已索引文档回答问题，并给出引用来源。"
                     " Answers come only from the indexed documents, with numbered sources."
                     " · [HTTP API 文档 docs](/docs)")
         turns = gr.State([])
         with gr.Tabs():
-            chat = _chat_tab(rag)
-            docs = _documents_tab(rag, api_key)
-        _wire_chat(rag, chat, turns)
-        _wire_documents(demo, rag, docs, api_key, staging)
+            chat = _chat_tab(rag, bases)
+            docs = _documents_tab(rag, bases, api_key)
+        _wire_chat(bases, chat, turns)
+        _wire_documents(demo, bases, docs, api_key, staging)
+        demo.load(lambda chosen: handlers.base_choices(bases, chosen, multiple=True), [chat.kbs], [chat.kbs],
+                  api_visibility="private")
     return demo
 
 
@@ -122,10 +128,12 @@ class _ChatTab:
     top_k: gr.Slider
     generator: gr.Dropdown
     hybrid: gr.Checkbox
+    kbs: gr.Dropdown
 
 
 @dataclass
 class _DocumentsTab:
+    kb: gr.Dropdown
     summary: gr.Markdown
     table: gr.Dataframe
     refresh: gr.Button
@@ -137,7 +145,7 @@ class _DocumentsTab:
     status: gr.HTML
 
 
-def _chat_tab(rag: RAG) -> _ChatTab:
+def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
     """The conversation, the question box and its examples, and the settings a question is asked with."""
     settings = rag.settings
     generators = [g for g in settings.network_generators() if g != "*"]
@@ -162,6 +170,10 @@ def _chat_tab(rag: RAG) -> _ChatTab:
             clear = gr.Button("清空对话 Clear chat", size="sm", variant="secondary")
         with gr.Column(scale=1, min_width=240):
             gr.Markdown("### 设置 Settings")
+            kbs = gr.Dropdown(
+                choices=bases.names(), value=[DEFAULT], multiselect=True, label="知识库 Knowledge bases",
+                elem_id="rag-kbs", info="可多选：各库段落按得分合并 · pick one or several: passages are fused by score",
+            )
             top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="检索段落数 Passages (top-k)",
                               elem_id="rag-topk")
             generator = gr.Dropdown(  # what the operator allows (RAG_ALLOWED_GENERATORS), no free text
@@ -174,12 +186,14 @@ def _chat_tab(rag: RAG) -> _ChatTab:
                 info="向量 + 关键词 (BM25)；关闭则只用向量 · off = dense vectors only",
                 elem_id="rag-hybrid",
             )
-    return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid)
+    return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid, kbs)
 
 
-def _documents_tab(rag: RAG, api_key: str | None) -> _DocumentsTab:
-    """The indexed documents, the key box (with a server key), upload and delete."""
+def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _DocumentsTab:
+    """The chosen knowledge base's documents, the key box (with a server key), upload and delete."""
     with gr.Tab("文档 Documents", id="documents", elem_id="rag-documents-tab"):
+        kb = gr.Dropdown(choices=bases.names(), value=DEFAULT, label="知识库 Knowledge base", elem_id="rag-doc-kb",
+                         info="上传、删除和列表都作用于此库 · uploads, deletes and the list act on this base")
         summary = gr.Markdown(handlers.summary(rag), elem_id="rag-summary")
         table = gr.Dataframe(
             value=render.document_rows(rag.documents()), headers=HEADERS, interactive=False,
@@ -206,14 +220,14 @@ def _documents_tab(rag: RAG, api_key: str | None) -> _DocumentsTab:
                 )
                 remove = gr.Button("删除文档 Delete document", variant="stop", elem_id="rag-delete")
         status = gr.HTML(elem_id="rag-doc-status")
-    return _DocumentsTab(summary, table, refresh, key, files, add, choice, remove, status)
+    return _DocumentsTab(kb, summary, table, refresh, key, files, add, choice, remove, status)
 
 
 # ---- the events --------------------------------------------------------------------------------
-def _wire_chat(rag: RAG, chat: _ChatTab, turns: gr.State) -> None:
+def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State) -> None:
     """Ask (button, Enter, an example), clear, and follow a new question down the conversation."""
-    respond = handlers.ask_handler(rag)
-    chat_inputs = [chat.question, chat.chatbot, turns, chat.top_k, chat.generator, chat.hybrid]
+    respond = handlers.ask_handler(bases)
+    chat_inputs = [chat.question, chat.chatbot, turns, chat.top_k, chat.generator, chat.hybrid, chat.kbs]
     chat_outputs = [chat.question, chat.chatbot, turns]
     chat.ask.click(respond, chat_inputs, chat_outputs, concurrency_limit=8, api_visibility="private")
     chat.question.submit(respond, chat_inputs, chat_outputs, concurrency_limit=8, api_visibility="private")
@@ -225,20 +239,24 @@ def _wire_chat(rag: RAG, chat: _ChatTab, turns: gr.State) -> None:
     chat.chatbot.change(None, None, None, js=FOLLOW_JS, api_visibility="private")
 
 
-def _wire_documents(demo: gr.Blocks, rag: RAG, docs: _DocumentsTab, api_key: str | None,
+def _wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: _DocumentsTab, api_key: str | None,
                     staging: Staging | None) -> None:
-    """Upload, delete, refresh, the key's session cookie, and the list shown when the page opens."""
-    doc_state = handlers.documents_view(rag)
-    upload = handlers.upload_handler(rag, api_key, staging, doc_state)
-    delete = handlers.delete_handler(rag, api_key, doc_state)
+    """Upload, delete, refresh, the chosen base, the key's session cookie, and the list shown when the page opens."""
+    doc_state = handlers.documents_view(bases)
+    upload = handlers.upload_handler(bases, api_key, staging, doc_state)
+    delete = handlers.delete_handler(bases, api_key, doc_state)
     doc_outputs = [docs.status, docs.table, docs.choice, docs.summary]
     shown = [docs.table, docs.choice, docs.summary]
-    docs.add.click(upload, [docs.files, docs.key], [*doc_outputs, docs.files], concurrency_limit=1,
+    docs.add.click(upload, [docs.files, docs.key, docs.kb], [*doc_outputs, docs.files], concurrency_limit=1,
                    api_visibility="private")
-    docs.remove.click(delete, [docs.choice, docs.key], doc_outputs, concurrency_limit=1, api_visibility="private")
-    docs.refresh.click(doc_state, None, shown, api_visibility="private")
+    docs.remove.click(delete, [docs.choice, docs.key, docs.kb], doc_outputs, concurrency_limit=1,
+                      api_visibility="private")
+    docs.refresh.click(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
+                       api_visibility="private")
+    docs.kb.change(doc_state, [docs.kb], shown, api_visibility="private")
     docs.key.change(None, [docs.key], None, js=SESSION_JS, api_visibility="private")
-    demo.load(doc_state, None, shown, api_visibility="private")
+    demo.load(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
+              api_visibility="private")
 
 
 __all__ = ["CSS", "EXAMPLES", "create_app"]

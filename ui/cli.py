@@ -21,6 +21,7 @@ from rag.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
+    KnowledgeBaseNotFoundError,
     RagError,
 )
 from ui.commands import (
@@ -36,9 +37,10 @@ from ui.commands import (
     cmd_train_answerer,
     cmd_verify,
 )
+from ui.kb_cmd import add_kb_parser
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
-    (ConfigError, 2), (IndexNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
+    (ConfigError, 2), (IndexNotFoundError, 3), (KnowledgeBaseNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
     (IndexLockedError, 5), (DocumentNotFoundError, 6), (EmbedderError, 7), (RagError, 1),
 ]
 
@@ -76,11 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_eval(sub)
     _add_upkeep(sub)
+    add_kb_parser(sub)
     return p
 
 
 def _with_index(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    sp.add_argument("--index-dir", help="index folder (default: RAG_INDEX_DIR, else index)")
+    where = sp.add_mutually_exclusive_group()
+    where.add_argument("--index-dir", help="index folder (default: RAG_INDEX_DIR, else index)")
+    where.add_argument("--kb", metavar="NAME", help="the knowledge base NAME: the index folder RAG_KB_ROOT/NAME "
+                                                     "(see `rag kb`)")
     return sp
 
 
@@ -127,7 +133,9 @@ def _add_serve(sub: Any) -> None:
 def _add_eval(sub: Any) -> None:
     sp = sub.add_parser("eval", help="evaluate over a question set (JSONL, CSV or SQuAD-format JSON), or compare two runs")
     # its own dest: for a SQuAD file only an --index-dir given here is used, never RAG_INDEX_DIR's default
-    sp.add_argument("--index-dir", dest="eval_index_dir",
+    where = sp.add_mutually_exclusive_group()
+    where.add_argument("--kb", metavar="NAME", help="the knowledge base NAME (RAG_KB_ROOT/NAME) as the index")
+    where.add_argument("--index-dir", dest="eval_index_dir",
                     help="index folder (default: RAG_INDEX_DIR, else index); for a SQuAD-format file, an index "
                          "built from its paragraphs (built there if missing; default: a fresh one)")
     sp.add_argument("dataset", nargs="?",
@@ -178,6 +186,24 @@ def _add_upkeep(sub: Any) -> None:
     sp.set_defaults(func=cmd_model)
 
 
+def _resolve_kb(args: argparse.Namespace, settings: Any) -> None:
+    """``--kb NAME`` → the index folder ``RAG_KB_ROOT/NAME``; one that does not exist is an error
+    (exit 3) except for ``rag index``, which creates it, as it creates a missing ``--index-dir``."""
+    name = getattr(args, "kb", None)
+    if not name:
+        return
+    from rag.storage.bases import base_dir  # noqa: PLC0415
+
+    path = base_dir(settings.kb_root, name)
+    if args.command != "index" and not (path / "manifest.json").is_file():
+        raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r} under {settings.kb_root} "
+                                         f"(create it with `rag kb create {name}` or `rag index PATHS --kb {name}`)")
+    if args.command == "eval":
+        args.eval_index_dir = str(path)
+    else:
+        args.index_dir = str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -185,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         settings = Settings.from_env()  # a bad RAG_* value is refused here, exit 2
         quiet_libraries(settings.allow_downloads)
+        _resolve_kb(args, settings)
         if hasattr(args, "index_dir") and args.index_dir is None:
             args.index_dir = settings.index_dir
         return int(args.func(args) or 0)

@@ -15,6 +15,7 @@ import gradio as gr
 from rag.errors import RagError
 from rag.http.guard import key_matches
 from rag.pipeline import RAG
+from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import add_uploads, delete_document
 from ui import render
 from ui.staging import Staging
@@ -22,29 +23,53 @@ from ui.staging import Staging
 HEADERS = ["文档 Document", "大小 Size", "段落 Chunks", "索引时间 Indexed at"]
 
 
-def summary(rag: RAG) -> str:
+def summary(rag: RAG, kb: str = DEFAULT) -> str:
     docs = rag.documents()
-    return f"索引中共有 {len(docs)} 个文档、{rag.size} 个段落 · {len(docs)} documents, {rag.size} passages indexed"
+    where = "" if kb == DEFAULT else f"知识库 {kb} · knowledge base {kb}: "
+    return f"{where}索引中共有 {len(docs)} 个文档、{rag.size} 个段落 · {len(docs)} documents, {rag.size} passages indexed"
 
 
-def documents_view(rag: RAG) -> Callable[[], tuple[Any, Any, str]]:
-    """The documents table, the delete choices and the summary, as they are now."""
+def as_bases(bases: KnowledgeBases | RAG) -> KnowledgeBases:
+    """The registry: a bare RAG (the UI built without a server) is its only, default, base."""
+    return bases if isinstance(bases, KnowledgeBases) else KnowledgeBases(bases, bases.settings.kb_root, RAG.open)
 
-    def doc_state() -> tuple[Any, Any, str]:
+
+def documents_view(bases: KnowledgeBases) -> Callable[[str | None], tuple[Any, Any, str]]:
+    """The documents table, the delete choices and the summary of the base ``kb``, as they are now."""
+
+    def doc_state(kb: str | None = DEFAULT) -> tuple[Any, Any, str]:
+        kb = kb or DEFAULT
+        try:
+            rag = bases.get(kb)
+        except RagError as exc:  # deleted meanwhile, by another client
+            return gr.Dataframe(value=[], headers=HEADERS), gr.Dropdown(choices=[], value=None), \
+                render.status_html([("error", f"知识库不可用 Knowledge base unavailable: {exc}")])
         docs = rag.documents()
         rows = render.document_rows(docs)
         ids = [d["doc_id"] for d in docs]
-        return gr.Dataframe(value=rows, headers=HEADERS), gr.Dropdown(choices=ids, value=None), summary(rag)
+        return gr.Dataframe(value=rows, headers=HEADERS), gr.Dropdown(choices=ids, value=None), summary(rag, kb)
 
     return doc_state
 
 
-def ask_handler(rag: RAG) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:
-    """The chat's answer to a question, streamed: searching, the passages found, the tokens, the answer."""
-    settings = rag.settings
+def base_choices(bases: KnowledgeBases, chosen: Any = None, multiple: bool = False) -> Any:
+    """A knowledge-base dropdown brought up to date (bases created or deleted since the page opened)."""
+    names = bases.names()
+    if multiple:
+        keep = [n for n in (chosen or []) if n in names] or [DEFAULT]
+        return gr.Dropdown(choices=names, value=keep)
+    return gr.Dropdown(choices=names, value=chosen if chosen in names else DEFAULT)
+
+
+def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:
+    """The chat's answer to a question, streamed: searching, the passages found, the tokens, the answer.
+
+    ``kbs`` are the knowledge bases picked: the default alone asks it as before; any other choice
+    asks those bases together, and each citation names its base."""
+    settings = bases.default.settings
 
     def respond(message: str, chat: list[dict[str, Any]], turns: list[dict[str, str]], top_k: float,
-                generator: str, hybrid: bool):
+                generator: str, hybrid: bool, kbs: list[str] | None = None):
         message = (message or "").strip()
         if not message:
             yield gr.skip(), gr.skip(), gr.skip()
@@ -56,9 +81,12 @@ def ask_handler(rag: RAG) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:
         yield "", chat, turns
         text = ""
         try:
+            named = bases.get_many(kbs or None)
+            rag = named[0][1]
             events = rag.ask_stream(
                 message, top_k=int(top_k), retrieval="hybrid" if hybrid else "dense",
                 generator=settings.check_network_generator(generator), history=turns or None,
+                bases=None if [n for n, _ in named] == [DEFAULT] else named,
             )
             for event in events:
                 if event.type == "sources":
@@ -82,33 +110,34 @@ def ask_handler(rag: RAG) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:
     return respond
 
 
-def upload_handler(rag: RAG, api_key: str | None, staging: Staging | None,
-              doc_state: Callable[[], tuple[Any, Any, str]]) -> Callable[..., tuple[Any, ...]]:
-    """The "Add to index" button: the staged files the box names, stored and indexed (``rag.uploads``)."""
+def upload_handler(bases: KnowledgeBases, api_key: str | None, staging: Staging | None,
+                   doc_state: Callable[[str | None], tuple[Any, Any, str]]) -> Callable[..., tuple[Any, ...]]:
+    """The "Add to index" button: the staged files the box names, stored in the chosen base and indexed."""
 
-    def upload(files: list[str] | None, key: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+    def upload(files: list[str] | None, key: str, kb: str | None = DEFAULT,
+               progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
         if not key_matches(api_key, key):
-            return render.status_html([("error", "API 密钥错误 Wrong or missing API key")]), *doc_state(), gr.skip()
+            return render.status_html([("error", "API 密钥错误 Wrong or missing API key")]), *doc_state(kb), gr.skip()
         if not files:
-            return render.status_html([("warn", "请先选择文件 Choose files first")]), *doc_state(), gr.skip()
+            return render.status_html([("warn", "请先选择文件 Choose files first")]), *doc_state(kb), gr.skip()
         staged = [staging.resolve(str(f)) if staging is not None else None for f in files]
         if any(p is None for p in staged):  # a path the client made up: a server file, not an upload
             return render.status_html([("error", "上传失败 Upload failed: not a file uploaded to this server")]), \
-                *doc_state(), None
+                *doc_state(kb), None
         progress(0.05, desc="保存文件 Saving files…")
         handles = [(Path(p).name, open(p, "rb")) for p in staged]  # noqa: SIM115 - closed below
         try:
             progress(0.15, desc="切分与嵌入 Chunking and embedding…")
-            report = add_uploads(rag, handles)
+            report = add_uploads(bases.get(kb or DEFAULT), handles)
         except RagError as exc:
-            return render.status_html([("error", f"上传失败 Upload failed: {exc}")]), *doc_state(), gr.skip()
+            return render.status_html([("error", f"上传失败 Upload failed: {exc}")]), *doc_state(kb), gr.skip()
         finally:
             for _, fh in handles:
                 fh.close()
             for p in staged:  # stored under documents/ by now, or refused: the staged copy goes
                 staging.release(p)
         progress(1.0, desc="完成 Done")
-        return render.status_html(upload_lines(report)), *doc_state(), None
+        return render.status_html(upload_lines(report)), *doc_state(kb), None
 
     return upload
 
@@ -130,22 +159,22 @@ def upload_lines(report: Any) -> list[tuple[str, str]]:
     return lines
 
 
-def delete_handler(rag: RAG, api_key: str | None,
-             doc_state: Callable[[], tuple[Any, Any, str]]) -> Callable[..., tuple[Any, ...]]:
-    """The "Delete document" button: the chosen document and its stored upload (``rag.uploads``)."""
+def delete_handler(bases: KnowledgeBases, api_key: str | None,
+                   doc_state: Callable[[str | None], tuple[Any, Any, str]]) -> Callable[..., tuple[Any, ...]]:
+    """The "Delete document" button: the chosen document of the chosen base and its stored upload."""
 
-    def delete(doc_id: str | None, key: str):
+    def delete(doc_id: str | None, key: str, kb: str | None = DEFAULT):
         if not key_matches(api_key, key):
-            return render.status_html([("error", "API 密钥错误 Wrong or missing API key")]), *doc_state()
+            return render.status_html([("error", "API 密钥错误 Wrong or missing API key")]), *doc_state(kb)
         if not doc_id:
-            return render.status_html([("warn", "请先选择文档 Choose a document first")]), *doc_state()
+            return render.status_html([("warn", "请先选择文档 Choose a document first")]), *doc_state(kb)
         try:
-            delete_document(rag, doc_id)
+            delete_document(bases.get(kb or DEFAULT), doc_id)
         except RagError as exc:
-            return render.status_html([("error", f"删除失败 Delete failed: {exc}")]), *doc_state()
-        return render.status_html([("ok", f"已删除 Deleted: {doc_id}")]), *doc_state()
+            return render.status_html([("error", f"删除失败 Delete failed: {exc}")]), *doc_state(kb)
+        return render.status_html([("ok", f"已删除 Deleted: {doc_id}")]), *doc_state(kb)
 
     return delete
 
 
-__all__ = ["HEADERS", "ask_handler", "delete_handler", "documents_view", "summary", "upload_handler", "upload_lines"]
+__all__ = ["HEADERS", "as_bases", "ask_handler", "base_choices", "delete_handler", "documents_view", "summary", "upload_handler", "upload_lines"]

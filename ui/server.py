@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from rag.http.app import create_api
 from rag.http.guard import loopback_hosts
 from rag.pipeline import RAG
+from rag.storage.bases import KnowledgeBases
 from rag.uploads import index_pending_uploads
 from ui.app import CSS, create_app
 from ui.staging import Staging, add_upload_route
@@ -35,12 +36,13 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
     """
     staging = Staging()
     atexit.register(staging.cleanup)
+    bases = KnowledgeBases(rag, rag.settings.kb_root, RAG.open)
     app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb, allowed_hosts=allowed_hosts,
-                     resolve_staged=staging.resolve)
+                     resolve_staged=staging.resolve, bases=bases)
     app.state.staging = staging
     add_upload_route(app, staging, app.state.max_upload_bytes)
     with staging.as_gradio_temp_dir():
-        blocks = create_app(rag, api_key=app.state.api_key, staging=staging)
+        blocks = create_app(rag, api_key=app.state.api_key, staging=staging, bases=bases)
         mounted = gr.mount_gradio_app(
             app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
             footer_links=[], run_history=False,

@@ -5,7 +5,7 @@ the follow-up rewrite, the answer text as it comes with the extractive fallback,
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rag.errors import ConfigError
@@ -104,6 +104,7 @@ def to_answer(question: str, query: str, passages: Sequence[Passage], outcome: O
     citations = draft.citations
     if citations is None:
         citations = [_citation(passages, q, outcome.generator) for q in draft.quotes]
+    citations = [_with_base(c, passages) for c in citations]
     return Answer(
         question=question, answer=draft.text, abstained=draft.abstained, citations=citations,
         passages=list(passages), warnings=warnings + list(draft.warnings), timings=timings,
@@ -121,6 +122,13 @@ def _span(passages: Sequence[Passage], span: Quote | None) -> dict[str, Any] | N
         return None
     start, end = chunk.source_span(span.start, span.end)
     return {"text": chunk.text[span.start : span.end], "start": start, "end": end, "n": span.n}
+
+
+def _with_base(citation: Citation, passages: Sequence[Passage]) -> Citation:
+    """The citation, saying which knowledge base its passage came from (when passages say so)."""
+    if 1 <= citation.n <= len(passages) and passages[citation.n - 1].kb is not None and citation.kb is None:
+        return replace(citation, kb=passages[citation.n - 1].kb)
+    return citation
 
 
 def _citation(passages: Sequence[Passage], quote: Quote, generator: str) -> Citation:

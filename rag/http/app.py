@@ -2,6 +2,7 @@
 
 Routes: ``GET /health``, ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
 ``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``,
+``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}`` (knowledge bases: ``kb`` on the others),
 ``POST /api/session`` (the chat's upload cookie), and the OpenAI chat API (``GET /v1/models``,
 ``POST /v1/chat/completions``: ``rag.http.openai_api``). Errors are ``{"error": message}`` with the status
 of ``STATUS_CODES``. Every request passes ``rag.http.guard.Guard`` first (host, origin, key, size).
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -29,10 +30,11 @@ from rag.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
+    KnowledgeBaseNotFoundError,
     LoaderError,
     RagError,
 )
-from rag.http.bodies import AskRequest, ErrorBody, SearchRequest
+from rag.http.bodies import AskRequest, CreateBaseRequest, ErrorBody, SearchRequest
 from rag.http.guard import (
     MAX_JSON_BODY,
     SESSION_COOKIE,
@@ -45,14 +47,17 @@ from rag.http.guard import (
 )
 from rag.http.openai_api import add_openai_routes
 from rag.http.viewer import add_viewer_routes
-from rag.pipeline import RAG
+from rag.pipeline import RAG, Bases
+from rag.storage.bases import KnowledgeBases, model_id
 from rag.uploads import UploadTooLarge, add_uploads, delete_document, documents_dir, max_upload_bytes
 
 STATUS_CODES: list[tuple[type[BaseException], int]] = [
-    (ConfigError, 400), (LoaderError, 400), (DocumentNotFoundError, 404),
+    (ConfigError, 400), (LoaderError, 400), (DocumentNotFoundError, 404), (KnowledgeBaseNotFoundError, 404),
     (IndexNotFoundError, 503), (IndexLockedError, 503),
     (IndexCorruptError, 500), (IndexMismatchError, 500), (EmbedderError, 500), (RagError, 500),
 ]
+
+KB = Annotated[str | None, Query(max_length=64, description="knowledge base (GET /api/kbs; default: the server's own)")]
 
 # Declared for the OpenAPI schema (the lock icon in /docs); the check itself is key_matches.
 BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server sets one")
@@ -61,15 +66,17 @@ HEADER_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="RAG_A
 
 def create_api(
     rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None,
-    allowed_hosts: frozenset[str] | None = None, resolve_staged: Any = None,
+    allowed_hosts: frozenset[str] | None = None, resolve_staged: Any = None, bases: KnowledgeBases | None = None,
 ) -> FastAPI:
     """The HTTP API over ``rag``, behind ``Guard``.
 
     ``api_key`` and ``max_upload_mb`` default to the settings (``RAG_API_KEY``, ``RAG_MAX_UPLOAD_MB``);
     ``allowed_hosts`` (None: any) are the Host names answered; ``resolve_staged`` maps the chat's
-    staged-upload references to files (see ``ui.staging``).
+    staged-upload references to files (see ``ui.staging``). ``bases`` are the knowledge bases served
+    (default: ``rag`` as ``default`` and those under ``RAG_KB_ROOT``); requests name one with ``kb``.
     """
     settings = rag.settings
+    bases = bases or KnowledgeBases(rag, settings.kb_root, RAG.open)
     key = (api_key if api_key is not None else settings.api_key).strip() or None
     upload_limit = max_upload_bytes(max_upload_mb if max_upload_mb is not None else settings.max_upload_mb)
     error = {"model": ErrorBody}
@@ -80,6 +87,7 @@ def create_api(
                    503: {**error, "description": "index not ready or locked"}},
     )
     app.state.rag = rag
+    app.state.bases = bases
     app.state.api_key = key
     app.state.max_upload_bytes = upload_limit
     app.state.guard = GuardConfig(
@@ -90,10 +98,11 @@ def create_api(
     app.add_middleware(Guard, config=app.state.guard)
     _add_error_handlers(app, upload_limit)
     _add_status_routes(app, rag, key)
-    _add_answer_routes(app, rag)
-    _add_document_routes(app, rag, key, upload_limit)
-    add_openai_routes(app, rag, _key_check(key))
-    add_viewer_routes(app, lambda name: rag)
+    _add_base_routes(app, bases, key)
+    _add_answer_routes(app, bases)
+    _add_document_routes(app, bases, key, upload_limit)
+    add_openai_routes(app, bases, _key_check(key))
+    add_viewer_routes(app, bases.get)
     return app
 
 
@@ -173,17 +182,50 @@ def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:
         return response
 
 
-def _add_answer_routes(app: FastAPI, rag: RAG) -> None:
+def _add_base_routes(app: FastAPI, bases: KnowledgeBases, key: str | None) -> None:
+    """``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}``: the knowledge bases; the writes need the key."""
+    writer = [Depends(_key_check(key))]
+
+    @app.get("/api/kbs", tags=["knowledge bases"])
+    def list_bases() -> list[dict[str, Any]]:
+        """The knowledge bases: name, OpenAI model id, documents, chunks, embedder."""
+        return bases.describe()
+
+    @app.post("/api/kbs", tags=["knowledge bases"], dependencies=writer, status_code=201,
+              responses={401: {"description": "missing or wrong API key"}})
+    def create_base(req: CreateBaseRequest) -> dict[str, Any]:
+        """A new, empty knowledge base (with the server's embedder and chunking); upload to it with ``?kb=``."""
+        made = bases.create(req.name)
+        return {"name": req.name, "model": model_id(req.name), "documents": 0, "chunks": made.size}
+
+    @app.delete("/api/kbs/{name}", tags=["knowledge bases"], dependencies=writer,
+                responses={401: {"description": "missing or wrong API key"}, 404: {"description": "unknown base"}})
+    def delete_base(name: str) -> dict[str, Any]:
+        """Remove a knowledge base and its folder (documents, uploads, feedback); not the default."""
+        bases.delete(name)
+        return {"deleted": name}
+
+
+def _target(bases: KnowledgeBases, kb: str | list[str] | None) -> tuple[RAG, Bases]:
+    """The RAG that answers and the named bases it asks (None: the default alone, passages untagged)."""
+    if kb is None:
+        return bases.default, None
+    named = bases.get_many(kb)
+    return named[0][1], named
+
+
+def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
     """``POST /api/ask``, ``POST /api/ask/stream`` and ``POST /api/search``."""
-    settings = rag.settings
+    settings = bases.default.settings
 
     @app.post("/api/ask", tags=["answers"])
     def ask(req: AskRequest) -> dict[str, Any]:
         """Answer with citations: the JSON of ``rag ask --json``."""
+        rag, named = _target(bases, req.kb)
         return rag.ask(
             req.question, top_k=req.top_k, retrieval=req.retrieval,
             generator=settings.check_network_generator(req.generator), history=req.history,
-            filters=req.filters,
+            filters=req.filters, bases=named,
         ).to_dict()
 
     @app.post(
@@ -193,10 +235,11 @@ def _add_answer_routes(app: FastAPI, rag: RAG) -> None:
     )
     def ask_stream(req: AskRequest) -> StreamingResponse:
         """Server-sent events: ``sources``, then ``token`` pieces, then the final ``answer``."""
+        rag, named = _target(bases, req.kb)
         events = rag.ask_stream(
             req.question, top_k=req.top_k, retrieval=req.retrieval,
             generator=settings.check_network_generator(req.generator), history=req.history,
-            filters=req.filters,
+            filters=req.filters, bases=named,
         )
         first = next(events)  # bad input raises here, before the 200 is sent
         return StreamingResponse(
@@ -207,20 +250,24 @@ def _add_answer_routes(app: FastAPI, rag: RAG) -> None:
     @app.post("/api/search", tags=["answers"])
     def search(req: SearchRequest) -> list[dict[str, Any]]:
         """The matching passages, best first."""
+        rag, named = _target(bases, req.kb)
         passages = rag.search(
             req.question, top_k=req.top_k or rag.settings.top_k, retrieval=req.retrieval, filters=req.filters,
+            bases=named,
         )
         return [p.to_dict(i) for i, p in enumerate(passages, 1)]
 
 
-def _add_document_routes(app: FastAPI, rag: RAG, key: str | None, upload_limit: int) -> None:
-    """``GET/POST /api/documents`` and ``DELETE /api/documents/{doc_id}``; the writes need the key."""
+def _add_document_routes(app: FastAPI, bases: KnowledgeBases, key: str | None, upload_limit: int) -> None:
+    """``GET/POST /api/documents`` and ``DELETE /api/documents/{doc_id}``, each for ``?kb=NAME`` (default:
+    the server's own); the writes need the key."""
     writer = [Depends(_key_check(key))]
 
     @app.get("/api/documents", tags=["documents"])
-    def list_documents() -> list[dict[str, Any]]:
+    def list_documents(kb: KB = None) -> list[dict[str, Any]]:
         """Indexed documents. ``path`` is the file name only and ``uploaded`` says whether it came
         through this API: the server's folder layout is not the clients' business."""
+        rag = bases.get(kb)
         uploads = documents_dir(rag).resolve()
         return [_public(d, uploads) for d in rag.documents()]
 
@@ -230,9 +277,10 @@ def _add_document_routes(app: FastAPI, rag: RAG, key: str | None, upload_limit: 
     )
     def upload_documents(
         files: Annotated[list[UploadFile], File(description="one or more .txt .md .markdown .html .htm .pdf .docx files")],
+        kb: KB = None,
     ) -> dict[str, Any]:
         """Store the files under ``<index_dir>/documents/`` and index them: the ``IndexReport``."""
-        report = add_uploads(rag, [(f.filename or "", f.file) for f in files], max_bytes=upload_limit)
+        report = add_uploads(bases.get(kb), [(f.filename or "", f.file) for f in files], max_bytes=upload_limit)
         # (a name taken by a folder-indexed document is stored under its own: see `renamed`)
         if report.skipped and not (report.added or report.updated or report.unchanged):
             reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in report.skipped.items())
@@ -243,8 +291,8 @@ def _add_document_routes(app: FastAPI, rag: RAG, key: str | None, upload_limit: 
         "/api/documents/{doc_id:path}", tags=["documents"], dependencies=writer,
         responses={401: {"description": "missing or wrong API key"}, 404: {"description": "unknown document"}},
     )
-    def remove_document(doc_id: str) -> dict[str, Any]:
-        return {"deleted": delete_document(rag, doc_id)}
+    def remove_document(doc_id: str, kb: KB = None) -> dict[str, Any]:
+        return {"deleted": delete_document(bases.get(kb), doc_id)}
 
 
 def _key_check(key: str | None) -> Callable[..., None]:

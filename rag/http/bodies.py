@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Retrieval = Literal["hybrid", "dense", "lexical"]
+KB_FIELD = Field(None, description='the knowledge base to ask (GET /api/kbs), or a list of them: their passages are '
+                                   'fused by score and each says its base; default: the server\'s own ("default")')
 
 
 class AskRequest(BaseModel):
@@ -19,6 +21,7 @@ class AskRequest(BaseModel):
     retrieval: Retrieval | None = None
     filters: dict[str, str] | None = Field(
         None, description='metadata filters: {"doc": "a*.txt", "article": "…", "date_from": "2023-01-01", "date_to": "…"}')
+    kb: str | list[str] | None = KB_FIELD
 
 
 class ErrorBody(BaseModel):
@@ -30,6 +33,11 @@ class SearchRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=50)
     retrieval: Retrieval | None = None
     filters: dict[str, str] | None = None
+    kb: str | list[str] | None = KB_FIELD
 
 
-__all__ = ["AskRequest", "ErrorBody", "Retrieval", "SearchRequest"]
+class CreateBaseRequest(BaseModel):
+    name: str = Field(description="letters, digits, _ and -, starting with a letter or digit (at most 64)")
+
+
+__all__ = ["AskRequest", "CreateBaseRequest", "ErrorBody", "Retrieval", "SearchRequest"]

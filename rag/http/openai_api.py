@@ -25,10 +25,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from rag.errors import RagError
-from rag.pipeline import RAG
+from rag.storage.bases import DEFAULT, KnowledgeBases, model_id, name_of_model
 from rag.types import Answer
 
-MODEL_ID = "rag"  # the default knowledge base
+MODEL_ID = model_id(DEFAULT)  # the server's own knowledge base; kb:<name> for the others
 
 
 class ChatMessage(BaseModel):
@@ -68,7 +68,8 @@ def sources_text(answer: Answer) -> str:
     lines = []
     for c in answer.citations:
         article = f" 《{c.article}》" if c.article else ""
-        lines.append(f"[{c.n}] {c.doc_id}{article}: {c.quote}")
+        base = f"{c.kb} · " if c.kb else ""
+        lines.append(f"[{c.n}] {base}{c.doc_id}{article}: {c.quote}")
     return ("\n\n来源 Sources:\n" + "\n".join(lines)) if lines else ""
 
 
@@ -116,25 +117,35 @@ def _chunks(events: Iterator[Any], model: str) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
-def add_openai_routes(app: FastAPI, rag: RAG, key_check: Any) -> None:
-    """``GET /v1/models`` and ``POST /v1/chat/completions``, both behind ``key_check``."""
+def add_openai_routes(app: FastAPI, bases: KnowledgeBases, key_check: Any) -> None:
+    """``GET /v1/models`` (one model per knowledge base) and ``POST /v1/chat/completions``, behind ``key_check``."""
     guarded = [Depends(key_check)]
-    settings = rag.settings
+    settings = bases.default.settings
 
     @app.get("/v1/models", tags=["openai"], dependencies=guarded)
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "rag"}]}
+        """``rag`` (the server's own knowledge base) and ``kb:<name>`` for each other one."""
+        data = [{"id": model_id(n), "object": "model", "created": 0, "owned_by": "rag"} for n in bases.names()]
+        return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=guarded, response_model=None)
     def chat_completions(req: ChatRequest) -> dict[str, Any] | StreamingResponse:
         """The last user message answered by the pipeline, sources appended; ``stream`` for SSE chunks."""
-        if req.model != MODEL_ID:
-            raise HTTPException(404, f"the model {req.model!r} does not exist; available: {MODEL_ID}")
+        name, rag = name_of_model(req.model), None
+        if name:
+            try:
+                rag = bases.get(name)  # the name is checked there: kb:../x is no base
+            except RagError:
+                rag = None
+        if rag is None:
+            available = ", ".join(model_id(n) for n in bases.names())
+            raise HTTPException(404, f"the model {req.model!r} does not exist; available: {available}")
+        named = None if name == DEFAULT else [(name, rag)]
         question, history = question_and_history(req.messages)
         generator = settings.check_network_generator(None)
         if not req.stream:
-            return _completion(rag.ask(question, history=history, generator=generator), req.model)
-        events = rag.ask_stream(question, history=history, generator=generator)
+            return _completion(rag.ask(question, history=history, generator=generator, bases=named), req.model)
+        events = rag.ask_stream(question, history=history, generator=generator, bases=named)
         first = next(events)  # bad input raises here, before the 200 is sent (_chunks skips the sources)
         return StreamingResponse(_chunks(itertools.chain([first], events), req.model), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

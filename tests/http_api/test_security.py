@@ -70,7 +70,7 @@ def test_the_upload_event_cannot_index_a_server_file(served, secret_file, tmp_pa
     staging = app.state.staging.root
     for path in [str(secret_file), str(gradio_default / "secret.txt"), f"{'b' * 32}/../../{secret_file}",
                  f"{staging}/../{secret_file.name}", "/etc/hostname"]:
-        r = call(base, "upload", [[_file_data(path)], ""])
+        r = call(base, "upload", [[_file_data(path)], "", "default"])
         assert r["join"].status_code == 400, (path, r["join"].text)
         assert "not an upload to this server" in r["join"].json()["error"]
     assert not _secret_found(base)
@@ -109,7 +109,7 @@ def test_a_real_chat_upload_is_indexed_and_its_staged_copy_removed(served):
     staged = app.state.staging.root / ref
     assert staged.is_file()
     assert httpx.get(f"{base}/gradio_api/file={ref}", timeout=30).content == body  # the upload box's link
-    r = call(base, "upload", [[_file_data(ref)], ""])
+    r = call(base, "upload", [[_file_data(ref)], "", "default"])
     assert r["join"].status_code == 200 and r["result"]["success"], r
     assert "kite.txt" in r["result"]["output"]["data"][0]
     assert not staged.exists() and not staged.parent.exists()
@@ -187,7 +187,7 @@ def test_cross_site_writes_are_refused(served):
         r = httpx.post(f"{base}/api/documents", files=form, headers=headers)
         assert r.status_code == 403 and "cross-site" in r.json()["error"], (headers, r.text)
         assert httpx.delete(f"{base}/api/documents/{SEED_DOC}", headers=headers).status_code == 403
-        assert call(base, "upload", [None, ""], headers=headers)["join"].status_code == 403
+        assert call(base, "upload", [None, "", "default"], headers=headers)["join"].status_code == 403
     assert all(d["doc_id"] != "form.txt" for d in httpx.get(f"{base}/api/documents").json())
     same = {"Origin": base, "Sec-Fetch-Site": "same-origin"}
     assert httpx.post(f"{base}/api/search", json={"question": SEED_Q}, headers=same).status_code == 200
@@ -235,7 +235,7 @@ def test_clients_cannot_choose_a_generator_the_operator_did_not_allow(served):
         assert r.status_code == 400 and "not allowed on this server" in r.json()["error"], r.text
     assert httpx.get(f"{base}/health").json()["generators"] == ["extractive"]
     # the chat's event too, whatever the page's dropdown offered
-    r = call(base, "respond", [SEED_Q, [], [], 5, "openai:gpt-4o-mini", True])
+    r = call(base, "respond", [SEED_Q, [], [], 5, "openai:gpt-4o-mini", True, ["default"]])
     assert r["result"] is not None and not r["result"]["success"], r
     assert "not in the list of choices" in r["result"]["output"]["error"]  # Gradio's dropdown check
 

@@ -274,3 +274,25 @@ def test_a_pdf_whose_file_is_gone_still_shows_its_cited_page_from_the_chunks(tmp
     assert marked(page) == "橘子洲大桥" and "页 Page: 2 / 3" in page and "岳麓山" not in page
     assert "The stored file is gone" in page
     assert "湘江在长沙境内长七十五公里" in third and "橘子洲" not in third
+
+
+def test_a_named_knowledge_base_is_viewed_with_kb(rag, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rag import RAG
+    from rag.http.app import create_api
+    from rag.storage.bases import KnowledgeBases
+
+    source = tmp_path / "kite-festival.txt"
+    source.write_text("紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n", encoding="utf-8")
+    kite = RAG.open(tmp_path / "kbs" / "kite", create=True, progress=False)
+    kite.index([source])
+    c = kite.ask("紫藤镇风筝节今年吸引了多少游客？").citations[0]
+    params = {"doc": c.doc_id, "start": c.start, "end": c.end}
+    with TestClient(create_api(rag, api_key="", bases=KnowledgeBases(rag, tmp_path / "kbs", RAG.open))) as client:
+        page = client.get("/view", params={**params, "kb": "kite"}).text
+        assert marked(page) == c.quote and "两万三千" in c.quote
+        assert client.get("/api/chunks", params={"doc": c.doc_id, "kb": "kite"}).json()[0]["first"].startswith("紫藤镇")
+        assert client.get("/view", params=params).status_code == 404  # not in the default base
+        assert client.get("/view", params={**params, "kb": "nope"}).status_code == 404
+        assert client.get("/view", params={**params, "kb": "../kbs"}).status_code == 400  # no path tricks
