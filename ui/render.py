@@ -17,6 +17,7 @@ from typing import Any
 
 from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
 from rag.generation.extractive import CROSS_LINGUAL_WARNING
+from rag.http.viewer import view_url
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;"})
@@ -92,9 +93,28 @@ def warning_html(warning: str) -> str:
     return f'<div class="rag-warning">注意 Warning: {text}</div>'
 
 
-def _with_refs(text: str) -> str:
-    """Escaped answer text with its ``[n]`` markers shown as superscript references."""
-    return _MARKER.sub(r'<sup class="rag-ref">[\1]</sup>', _lines(text))
+def _with_refs(text: str, links: dict[int, str] | None = None) -> str:
+    """Escaped answer text with its ``[n]`` markers shown as superscript references, each a link
+    to its cited place in the source (``links``) where there is one."""
+    def ref(m: re.Match[str]) -> str:
+        url, sup = (links or {}).get(int(m[1])), f'<sup class="rag-ref">[{m[1]}]</sup>'
+        return _link(url, sup) if url else sup
+
+    return _MARKER.sub(ref, _lines(text))
+
+
+def _link(url: str, label: str) -> str:
+    """A link opening the source viewer in a new tab; ``label`` is markup already escaped."""
+    return f'<a class="rag-view" href="{esc(url)}" target="_blank" rel="noopener">{label}</a>'
+
+
+def citation_links(citations: Iterable[Any]) -> dict[int, str]:
+    """``n`` → the viewer URL of citation ``n``'s first quote (its document, knowledge base and source offsets)."""
+    links: dict[int, str] = {}
+    for c in citations:
+        kb = getattr(c, "kb", None)  # Citation gains ``kb`` with the knowledge bases; None until then
+        links.setdefault(int(c.n), view_url(c.doc_id, kb, start=int(c.start), end=int(c.end)) + "#cited")
+    return links
 
 
 def highlight(text: str, quotes: Iterable[str], exact: str | None = None) -> tuple[str, list[str]]:
@@ -139,8 +159,10 @@ def _lines_inline(text: str) -> str:
     return "<br>".join(esc(line) for line in text.split("\n"))
 
 
-def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = None) -> str:
+def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = None, url: str | None = None) -> str:
+    """One numbered source; its number links to ``url`` (the cited place), else to the passage's chunk."""
     chunk = passage.chunk
+    url = url or view_url(chunk.doc_id, getattr(passage, "kb", None), chunk=chunk.chunk_id) + "#cited"
     body, missing = highlight(chunk.text, quotes, exact)
     extra = "".join(f'<div class="rag-cited">“{esc(q)}”</div>' for q in missing)
     loc = getattr(chunk, "location", None) or {}
@@ -151,7 +173,7 @@ def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = Non
     )
     return (
         f'<div class="rag-source" data-n="{n}">'
-        f'<div class="rag-source-head"><span class="rag-n">[{n}]</span> '
+        f'<div class="rag-source-head"><span class="rag-n">{_link(url, f"[{n}]")}</span> '
         f'<span class="rag-doc">{esc(chunk.doc_id)}</span>{where} '
         f'<span class="rag-score">相关度 score {float(passage.score):.4f}</span> '
         f'<span class="rag-span">字符 chars {int(chunk.start)}–{int(chunk.end)}</span></div>'
@@ -162,12 +184,13 @@ def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = Non
 def answer_html(answer: Any) -> str:
     """The final answer: text with ``[n]`` references, the not-found state, warnings, numbered sources."""
     parts = ['<div class="rag-answer">']
+    links = citation_links(answer.citations)
     if answer.abstained:
         parts.append(f'<div class="rag-notfound">{esc(NOT_FOUND)}</div>')
         if answer.answer.strip() not in ("", NOT_FOUND_ZH, NOT_FOUND_EN):
-            parts.append(f'<div class="rag-text rag-muted">{_with_refs(answer.answer)}</div>')
+            parts.append(f'<div class="rag-text rag-muted">{_with_refs(answer.answer, links)}</div>')
     else:
-        parts.append(f'<div class="rag-text">{_with_refs(answer.answer)}</div>')
+        parts.append(f'<div class="rag-text">{_with_refs(answer.answer, links)}</div>')
     parts.extend(warning_html(w) for w in answer.warnings)
 
     quotes: dict[int, list[str]] = {}
@@ -178,8 +201,8 @@ def answer_html(answer: Any) -> str:
     if cited:
         parts.append('<div class="rag-sources"><div class="rag-sources-title">来源 Sources</div>')
         span = getattr(answer, "answer_span", None) or {}
-        parts.extend(_source(n, passages[n - 1], quotes[n], span.get("text") if span.get("n", n) == n else None)
-                     for n in cited)
+        parts.extend(_source(n, passages[n - 1], quotes[n], span.get("text") if span.get("n", n) == n else None,
+                             links.get(n)) for n in cited)
         parts.append("</div>")
     others = [n for n in range(1, len(passages) + 1) if n not in quotes]
     if others:

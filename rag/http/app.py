@@ -48,6 +48,7 @@ from rag.http.guard import (
     supplied_key,
 )
 from rag.http.openai_api import add_openai_routes
+from rag.http.viewer import add_viewer_routes
 from rag.pipeline import RAG, Bases
 from rag.storage.bases import KnowledgeBases, model_id
 from rag.uploads import UploadTooLarge, add_uploads, delete_document, documents_dir, max_upload_bytes
@@ -109,6 +110,7 @@ def create_api(
     _add_answer_routes(app, bases)
     _add_document_routes(app, bases, key, upload_limit)
     add_openai_routes(app, bases, _key_check(key))
+    add_viewer_routes(app, bases.get)
     return app
 
 

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pdfs import make_pdf
 
 from rag import RAG
 from rag.errors import LoaderError
 from rag.ingest.files import SourceFile, load_file
-
-
-def _pdf(path, pages):
-    pytest.importorskip("reportlab")
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    c = canvas.Canvas(str(path))
-    for lines in pages:
-        c.setFont("STSong-Light", 12)
-        for i, line in enumerate(lines):
-            c.drawString(60, 760 - 18 * i, line)
-        c.showPage()
-    c.save()
 
 
 def _docx(path):
@@ -38,7 +23,7 @@ def _docx(path):
 
 def test_pdf_pages_are_kept_for_citations(tmp_path):
     pdf = tmp_path / "report.pdf"
-    _pdf(pdf, [["第一页：长沙市岳麓区概况。", "岳麓山海拔三百米。"], ["第二页：橘子洲大桥全长一千二百五十米。"]])
+    make_pdf(pdf, [["第一页：长沙市岳麓区概况。", "岳麓山海拔三百米。"], ["第二页：橘子洲大桥全长一千二百五十米。"]])
     doc = load_file(SourceFile(pdf, "report.pdf"))
     assert "\f" in doc.text and "橘子洲大桥" in doc.text
     rag = RAG.open(tmp_path / "idx", create=True, progress=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from rag.generation import NOT_FOUND_ZH
 
 
@@ -39,3 +42,31 @@ def test_answer_html_shows_the_not_found_state():
     out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]))
     assert f'<div class="rag-notfound">{NOT_FOUND}</div>' in out
     assert "最接近的段落 Closest passages (2)" in out and "来源 Sources" not in out
+
+
+def test_each_citation_links_to_its_place_in_the_source_in_a_new_tab():
+    from dataclasses import dataclass
+    from urllib.parse import parse_qs, urlsplit
+
+    from rag.types import Citation
+    from ui.render import answer_html
+
+    out = answer_html(_answer())
+    links = re.findall(r'<a class="rag-view" href="([^"]+)" target="_blank" rel="noopener">', out)
+    assert len(links) == 3  # the [1] in the text, the [1] of its source, the uncited passage [2]
+    cited = urlsplit(html.unescape(links[0]))
+    assert cited.path == "/view" and cited.fragment == "cited"
+    assert parse_qs(cited.query) == {"doc": ["<img src=x onerror=alert(1)>.txt"], "start": ["3"], "end": ["30"]}
+    assert "<img" not in links[0] and "%3Cimg" in links[0]  # URL-encoded, never raw markup in the attribute
+    assert html.unescape(links[1]) == html.unescape(links[0])  # the source's number goes to the same place
+    assert parse_qs(urlsplit(html.unescape(links[2])).query) == {"doc": ["other.md"], "chunk": ["c2"]}
+
+    @dataclass(frozen=True)
+    class KbCitation(Citation):  # what Citation becomes with knowledge bases
+        kb: str | None = None
+
+    first = _answer().citations[0]
+    with_kb = KbCitation(**{**first.__dict__, "kb": "新闻 kb&x"})
+    out = answer_html(_answer(citations=[with_kb]))
+    query = parse_qs(urlsplit(html.unescape(re.search(r'href="([^"]+)"', out)[1])).query)
+    assert query["kb"] == ["新闻 kb&x"] and query["start"] == ["3"]

@@ -1,0 +1,390 @@
+"""See the source: a cited passage shown in its document, the stored upload, a document's chunks.
+
+Routes (doc ids hold "/", so everything is a query parameter, never a path segment):
+
+- ``GET /view?doc=ID[&kb=NAME][&start=S&end=E | &chunk=CHUNK_ID][&page=N]``: an HTML page with the
+  document's text, the cited source range in ``<mark id="cited">`` scrolled into view; a PDF shows
+  only the cited (or the ``page``-th) page, with links to its neighbours.
+- ``GET /api/file?doc=ID[&kb=NAME]``: the stored file of an upload, as an attachment.
+- ``GET /api/chunks?doc=ID[&kb=NAME]``: the document's chunks in order (what was indexed).
+
+Like the API's other reads (ask, search, the documents list) none of these needs the API key:
+the key guards writes only. Errors are raised as ``RagError``s; ``rag.http.app`` maps them to
+``{"error": message}`` with its status codes (400 bad input, 404 unknown document).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, HTMLResponse
+
+from rag.errors import ConfigError, DocumentNotFoundError, LoaderError
+from rag.ingest.files import SourceFile, load_file
+from rag.pipeline import RAG
+from rag.retrieval.filters import check_text
+from rag.types import Chunk
+from rag.uploads import check_doc_id, documents_dir
+
+WINDOW_CHARS = 20_000  # at most this much text is rendered; more is cut to a window around the citation
+CONTEXT_CHARS = 8_000  # shown before and after a citation when the text is cut to a window
+FIRST_WORDS = 60  # characters of a chunk shown in the chunk list
+MAX_KB_CHARS = 128
+MEDIA_TYPES = {
+    ".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown", ".html": "text/html",
+    ".htm": "text/html", ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+_SCRIPT = "const m = document.getElementById('cited'); if (m) { m.scrollIntoView({block: 'center'}); }"
+_STYLE = """
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
+  margin: 0; color: #111827; background: #f9fafb; line-height: 1.8; }
+header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #e5e7eb;
+  padding: 10px max(24px, calc((100% - 860px) / 2)); }  /* lined up with the text below */
+header h1 { font-size: 1.25em; margin: 4px 0; }
+.doc code { font-size: .9em; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
+.where, .note, nav { color: #4b5563; font-size: .9em; }
+nav a { margin-right: 14px; }
+.note { color: #92400e; }
+main { max-width: 860px; margin: 16px auto; padding: 0 24px 40vh; }
+.text { white-space: pre-wrap; word-break: break-word; font-size: 1.02em; }
+mark#cited { background: #fde68a; color: #111827; padding: 1px 2px; border-radius: 2px;
+  outline: 2px solid #f59e0b; scroll-margin: 30vh 0; }
+"""  # the scroll margin keeps the fragment's jump (#cited) from hiding the mark under the sticky header
+
+
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+# The page's one script and one style are allowed by their hashes: text from a document can run nothing.
+VIEW_CSP = (f"default-src 'none'; style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; "
+            "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+VIEW_HEADERS = {"Content-Security-Policy": VIEW_CSP, "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+FILE_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox", "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store"}
+
+
+def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> None:
+    """``GET /view``, ``GET /api/file`` and ``GET /api/chunks`` over the RAG ``resolve(kb)`` names
+    (``resolve(None)`` is the default knowledge base; an unknown name raises a ``RagError``).
+    Reads: no API key needed, like ``/api/ask`` and ``GET /api/documents``."""
+
+    @app.get("/view", tags=["documents"], response_class=HTMLResponse)
+    def view(doc: str, kb: str | None = None, start: int | None = None, end: int | None = None,
+             chunk: str | None = None, page: int | None = None) -> HTMLResponse:
+        """The document's text with the cited range ``start``–``end`` (source offsets, as in a
+        citation) or chunk ``chunk`` highlighted; for a PDF the cited page, or page ``page``."""
+        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        source = load_source(rag, doc_id)
+        cited = cited_span(source, start, end, chunk)
+        body = render_view(source, view_range(source, cited, page), kb, stored_upload(rag, doc_id) is not None)
+        return HTMLResponse(body, headers=VIEW_HEADERS)
+
+    @app.get("/api/file", tags=["documents"], response_class=FileResponse,
+             responses={404: {"description": "unknown document, or not an upload"}})
+    def stored_file(doc: str, kb: str | None = None) -> FileResponse:
+        """The file an upload was stored as (404 for a document indexed from a folder)."""
+        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        path = stored_upload(rag, doc_id)
+        if path is None:
+            raise DocumentNotFoundError(f"document {doc_id!r} was not uploaded: there is no stored file to download")
+        media = media_type(path, document_entry(rag, doc_id).get("encoding"))
+        return FileResponse(path, media_type=media, headers={**FILE_HEADERS,
+                                                             "Content-Disposition": content_disposition(path.name)})
+
+    @app.get("/api/chunks", tags=["documents"])
+    def chunks(doc: str, kb: str | None = None) -> list[dict[str, Any]]:
+        """The document's chunks in source order: where each sits and how it begins."""
+        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        document_entry(rag, doc_id)
+        return [chunk_summary(c) for c in document_chunks(rag, doc_id)]
+
+
+def _rag(resolve: Callable[[str | None], RAG], kb: str | None) -> RAG:
+    if kb is not None:
+        check_text(kb, "knowledge base name", MAX_KB_CHARS)
+        if any(unicodedata.category(ch) == "Cc" for ch in kb):
+            raise ConfigError(f"knowledge base name {kb[:40]!r} contains control characters")
+    return resolve(kb)
+
+
+# ---- what was indexed ----------------------------------------------------------------------------
+def document_entry(rag: RAG, doc_id: str) -> dict[str, Any]:
+    """The manifest's record of ``doc_id`` (path, sha256, encoding, chars…); ``DocumentNotFoundError`` if none."""
+    entry = next((d for d in rag.documents() if d["doc_id"] == doc_id), None)
+    if entry is None:
+        raise DocumentNotFoundError(f"no such document in the index: {doc_id[:200]!r}")
+    return entry
+
+
+def document_chunks(rag: RAG, doc_id: str) -> list[Chunk]:
+    """The stored chunks of ``doc_id`` in source order."""
+    snap = rag._snap  # the pipeline has no public accessor for a document's chunks yet
+    return sorted((c for c in snap.chunks if c.doc_id == doc_id), key=lambda c: (c.start, c.end))
+
+
+def chunk_summary(c: Chunk) -> dict[str, Any]:
+    """One row of ``/api/chunks``: id, source span, article, section, page, size and first words."""
+    return {"chunk_id": c.chunk_id, "start": c.start, "end": c.end, "article": c.meta.get("article"),
+            "section": c.meta.get("section"), "page": c.meta.get("page"), "n_chars": len(c.text),
+            "first": first_words(c.text)}
+
+
+def first_words(text: str, limit: int = FIRST_WORDS) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def stored_upload(rag: RAG, doc_id: str) -> Path | None:
+    """The stored file of an upload: only a regular file directly inside ``documents_dir``, reached
+    without a symlink, and the one the manifest names; None for a folder-indexed document."""
+    recorded = Path(document_entry(rag, doc_id).get("path", ""))
+    folder = documents_dir(rag).resolve()
+    if recorded.parent.resolve() != folder:  # the test `_public` makes for "uploaded"
+        return None
+    candidate = folder / recorded.name
+    if candidate.is_symlink() or candidate.resolve().parent != folder or not candidate.is_file():
+        return None
+    return candidate
+
+
+def media_type(path: Path, encoding: str | None) -> str:
+    """The file's media type; for text, with the charset it was decoded with at indexing (uploads
+    are often GB18030: a default utf-8 label would garble them for whoever opens the download)."""
+    media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    charset = (encoding or "").split(" ")[0]  # "gb18030 (damaged bytes replaced)" → "gb18030"
+    if media.startswith("text/") and re.fullmatch(r"[A-Za-z0-9._-]{1,40}", charset):
+        media += f"; charset={charset}"
+    return media
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one RFC 5987-encoded (Chinese names)."""
+    fallback = "".join(ch if 32 < ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in name) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+# ---- the text a citation points into -------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    doc_id: str
+    text: str  # the source text citation offsets point into (a PDF's pages joined by form feeds)
+    chunks: list[Chunk]
+    pdf: bool
+    note: str | None  # why the text may differ from the file, when it does
+
+
+def load_source(rag: RAG, doc_id: str) -> Source:
+    """The document's source text: its file read through the loaders when its SHA-256 still matches
+    the manifest, else put back together from the stored chunks.
+
+    Why the file first: chunk text is cleaned text, and on the seed document the chunks map onto
+    7311 of its 7499 source characters (measured): the 188 they miss are 138 line breaks, five
+    《上接1版》 page markers and a paragraph the cleaner dropped as a repeat. Rebuilt from chunks the
+    text loses its paragraphs; the file gives the exact text the offsets were computed on.
+    """
+    entry = document_entry(rag, doc_id)
+    chunks = document_chunks(rag, doc_id)
+    pdf = entry.get("encoding") == "pdf"
+    path = Path(entry.get("path", ""))
+    try:
+        text = _file_text(str(path), doc_id, entry.get("sha256", ""), int(rag.settings.max_file_mb * 1024 * 1024))
+        return Source(doc_id, text, chunks, pdf, None)
+    except (LoaderError, OSError):
+        text = text_from_chunks(chunks, int(entry.get("chars") or 0), pdf)
+        note = ("原文件已不在或已改动，这里显示的是索引时的文本（缺少换行、页码标记等被清理掉的内容）。"
+                " The stored file is gone or has changed since indexing: this is the indexed text, without"
+                " the line breaks and page markers that cleaning removed.")
+        return Source(doc_id, text, chunks, pdf, note)
+
+
+def _file_text(path: str, doc_id: str, sha256: str, max_bytes: int) -> str:
+    """The loaders' text of ``path`` if its bytes are still the indexed ones (``LoaderError`` if not)."""
+    stat = Path(path).stat()
+    return _cached_text(path, doc_id, sha256, max_bytes, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)  # a reader pages through one PDF: parse it once, not per page
+def _cached_text(path: str, doc_id: str, sha256: str, max_bytes: int, _size: int, _mtime: int) -> str:
+    document = load_file(SourceFile(Path(path), doc_id), max_bytes=max_bytes)
+    if document.sha256 != sha256:
+        raise LoaderError(f"{doc_id}: the file has changed since it was indexed")
+    return document.text
+
+
+def text_from_chunks(chunks: list[Chunk], n_chars: int, pdf: bool) -> str:
+    """Source text rebuilt from chunks: each character at its source offset; what no chunk holds
+    becomes a line break (mostly what it was), and a PDF's known page starts get their form feed."""
+    size = max([n_chars, *(c.end for c in chunks)])
+    chars = ["\n"] * size
+    for c in chunks:
+        for i, ch in enumerate(c.text):
+            chars[c.source_span(i, i + 1)[0]] = ch
+    if pdf:
+        for pos in _page_starts_of(chunks):
+            if 0 < pos <= size and chars[pos - 1] == "\n":
+                chars[pos - 1] = "\f"
+    return "".join(chars)
+
+
+def _page_starts_of(chunks: list[Chunk]) -> list[int]:
+    starts = {int(offset) for c in chunks for offset, _ in c.meta.get("page_breaks", [])}
+    for before, after in zip(chunks, chunks[1:]):
+        if (after.meta.get("page") or 0) > (before.meta.get("page_end") or before.meta.get("page") or 0):
+            starts.add(after.start)
+    return sorted(starts)
+
+
+def cited_span(source: Source, start: int | None, end: int | None, chunk: str | None) -> tuple[int, int] | None:
+    """The range to mark: ``start``–``end`` (both or neither), else chunk ``chunk``'s span, else none."""
+    if (start is None) != (end is None):
+        raise ConfigError("give both start and end (the cited source offsets), or neither")
+    if start is not None and end is not None:
+        if start < 0 or end < 0:
+            raise ConfigError(f"offsets cannot be negative: start={start}, end={end}")
+        if start > end:
+            raise ConfigError(f"start ({start}) is after end ({end})")
+        if end > len(source.text):
+            raise ConfigError(f"end ({end}) is beyond the document's {len(source.text)} characters")
+        return start, end
+    if chunk is not None:
+        check_text(chunk, "chunk id", 100)
+        found = next((c for c in source.chunks if c.chunk_id == chunk), None)
+        if found is None:
+            raise DocumentNotFoundError(f"document {source.doc_id[:200]!r} has no chunk {chunk[:40]!r}")
+        return found.start, min(found.end, len(source.text))
+    return None
+
+
+# ---- what is shown -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ViewRange:
+    lo: int  # the rendered slice of the source text
+    hi: int
+    cited: tuple[int, int] | None  # the marked range, clipped to [lo, hi]
+    page: int | None  # 1-based, for a PDF
+    pages: int | None
+    note: str | None  # set when only part of the text (or of the citation) is shown
+
+
+def view_range(source: Source, cited: tuple[int, int] | None, page: int | None) -> ViewRange:
+    """The slice to render: a PDF's cited (or chosen) page, then at most ``WINDOW_CHARS`` of it."""
+    text, lo, hi, number, count = source.text, 0, len(source.text), None, None
+    if source.pdf:
+        starts = [0] + [m.end() for m in re.finditer("\f", text)]
+        count = len(starts)
+        if cited is not None:
+            number = text.count("\f", 0, cited[0]) + 1
+        else:
+            number = 1 if page is None else page
+            if not 1 <= number <= count:
+                raise ConfigError(f"page {number} is not in the document (it has {count} pages)")
+        lo = starts[number - 1]
+        hi = starts[number] - 1 if number < count else len(text)
+    lo, hi, note = _window(text, lo, hi, cited)
+    clipped = None if cited is None else (max(cited[0], lo), min(max(cited[1], cited[0]), hi))
+    if cited is not None and clipped != cited:
+        note = _join(note, "引文超出显示范围，只标出了其中一部分。 The citation runs past what is shown: only part of it is marked.")
+    return ViewRange(lo, hi, clipped, number, count, note)
+
+
+def _window(text: str, lo: int, hi: int, cited: tuple[int, int] | None) -> tuple[int, int, str | None]:
+    """``[lo, hi)`` cut to ``WINDOW_CHARS`` around the citation, at line breaks where there are some."""
+    if hi - lo <= WINDOW_CHARS:
+        return lo, hi, None
+    a = lo if cited is None else _line_start(text, max(lo, cited[0] - CONTEXT_CHARS), lo)
+    b = min(hi, a + WINDOW_CHARS)
+    note = (f"文本较长，只显示第 {a}–{b} 个字符（全部为 {lo}–{hi}）。"
+            f" The text is long: showing characters {a}–{b} of {lo}–{hi}.")
+    return a, b, note
+
+
+def _line_start(text: str, pos: int, lo: int) -> int:
+    cut = text.rfind("\n", max(lo, pos - 200), pos)
+    return cut + 1 if cut >= 0 else pos
+
+
+def _join(a: str | None, b: str) -> str:
+    return b if a is None else f"{a} {b}"
+
+
+def place_of(chunks: list[Chunk], pos: int) -> dict[str, Any]:
+    """Article, section and page at source offset ``pos`` (from the chunk holding it, as ``Citation.of`` does)."""
+    holding = [c for c in chunks if c.start <= pos < c.end] or [c for c in chunks if c.start >= pos][:1]
+    if not holding:
+        return {}
+    meta = holding[0].meta
+    section, page = meta.get("section"), meta.get("page")
+    for offset, name in meta.get("section_breaks", []):
+        if offset <= pos:
+            section = name
+    for offset, later in meta.get("page_breaks", []):
+        if offset <= pos:
+            page = later
+    return {"article": meta.get("article"), "section": section, "page": page}
+
+
+def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool) -> str:
+    """The viewer page; every piece of document text is escaped."""
+    esc = functools.partial(html.escape, quote=True)
+    place = place_of(source.chunks, shown.cited[0] if shown.cited else shown.lo)
+    title = place.get("article") or source.doc_id
+    where = [f"小节 Section: {esc(place['section'])}" if place.get("section") else ""]
+    if shown.page is not None:
+        where.append(f"页 Page: {shown.page} / {shown.pages}")
+    if shown.cited is not None:
+        where.append(f"引文 Cited: 字符 chars {shown.cited[0]}–{shown.cited[1]}")
+    links = _nav_links(source.doc_id, kb, shown, uploaded)
+    notes = [n for n in (source.note, shown.note) if n]
+    return (
+        '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)} · 原文 Source</title><style>{_STYLE}</style></head><body><header>"
+        f'<div class="doc">文档 Document: <code>{esc(source.doc_id)}</code></div>'
+        f'<h1>{esc(title)}</h1><div class="where">{" · ".join(w for w in where if w)}</div>'
+        f"{links}{''.join(f'<p class=note>{esc(n)}</p>' for n in notes)}</header>"
+        f'<main><div class="text">{_marked(source.text, shown, esc)}</div></main>'
+        f"<script>{_SCRIPT}</script></body></html>"
+    )
+
+
+def _marked(text: str, shown: ViewRange, esc: Callable[[str], str]) -> str:
+    if shown.cited is None:
+        return esc(text[shown.lo:shown.hi])
+    a, b = shown.cited
+    return (f"{esc(text[shown.lo:a])}<mark id=\"cited\">{esc(text[a:b])}</mark>{esc(text[b:shown.hi])}")
+
+
+def view_url(doc_id: str, kb: str | None = None, **params: int | str) -> str:
+    """``/view?doc=…`` with ``kb`` (when given) and ``params``, URL-encoded."""
+    query: dict[str, Any] = {"doc": doc_id, **({"kb": kb} if kb is not None else {}), **params}
+    return "/view?" + urlencode(query)
+
+
+def _nav_links(doc_id: str, kb: str | None, shown: ViewRange, uploaded: bool) -> str:
+    links = []
+    if shown.page is not None and shown.page > 1:
+        links.append(f'<a href="{html.escape(view_url(doc_id, kb, page=shown.page - 1))}">← 上一页 Previous page</a>')
+    if shown.page is not None and shown.pages is not None and shown.page < shown.pages:
+        links.append(f'<a href="{html.escape(view_url(doc_id, kb, page=shown.page + 1))}">下一页 Next page →</a>')
+    if uploaded:
+        query = urlencode({"doc": doc_id, **({"kb": kb} if kb is not None else {})})
+        links.append(f'<a class="download" href="/api/file?{html.escape(query)}">下载原文件 Download the stored file</a>')
+    return f"<nav>{''.join(links)}</nav>" if links else ""
+
+
+__all__ = ["add_viewer_routes", "chunk_summary", "content_disposition", "document_chunks", "document_entry", "first_words",
+           "load_source", "stored_upload", "view_url"]
