@@ -134,13 +134,15 @@ def _names(name: str, value: Any, count: int, chars: int) -> list[str]:
         raise ConfigError(f"feedback {name} must be a list of strings, got {type(value).__name__}")
     if len(value) > count:
         raise ConfigError(f"feedback {name} has {len(value)} entries, over the limit of {count}")
-    out = []
-    for i, item in enumerate(value):
-        text = _text(f"{name}[{i}]", item, chars, _NAME_CONTROL)
-        if not text.strip():
-            raise ConfigError(f"feedback {name}[{i}] is empty")
-        out.append(text)
-    return out
+    return [check_name(f"{name}[{i}]", item, chars) for i, item in enumerate(value)]
+
+
+def check_name(name: str, value: Any, chars: int) -> str:
+    """An id or a knowledge base's name: a non-empty string of at most ``chars``, no control characters at all."""
+    text = _text(name, value, chars, _NAME_CONTROL)
+    if not text.strip():
+        raise ConfigError(f"feedback {name} is empty")
+    return text
 
 
 def _settings(value: Any) -> dict[str, Any]:
@@ -244,5 +246,5 @@ def _stored(raw: bytes) -> dict[str, Any]:
     return {"id": rid, "time": when, **validate_entry(obj)}
 
 
-__all__ = ["FEEDBACK_FILE", "FIELDS", "FeedbackFullError", "feedback_path", "max_feedback_bytes", "read_feedback",
+__all__ = ["FEEDBACK_FILE", "FIELDS", "FeedbackFullError", "check_name", "feedback_path", "max_feedback_bytes", "read_feedback",
            "record_feedback", "validate_entry"]

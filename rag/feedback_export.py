@@ -29,8 +29,8 @@ from typing import Any
 from rag.evaluation.metrics import strip_markers
 
 MAX_FACT_CHARS = 30
-# sentence punctuation: a text holding it is a sentence (or several), not one fact
-_SENTENCE = re.compile(r"[。！？；!?;]|[，,](?=\S)")
+# sentence punctuation (a comma unless it groups digits, as in 3,000): a text holding it is a sentence, not one fact
+_SENTENCE = re.compile(r"[。！？；!?;，]|(?<!\d),|,(?!\d)")
 SKIP_REASONS = ("superseded", "down_without_correction", "up_without_answer")
 
 

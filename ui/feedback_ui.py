@@ -31,9 +31,12 @@ HIDDEN = "rag-feedback"
 
 def record_of(answer: Answer, kb_names: list[str], settings: dict[str, Any]) -> dict[str, Any]:
     """What a rating of ``answer`` is stored with: the question, the answer, its passages and citations,
-    the knowledge bases asked and the settings used (``generator`` from the answer unless given)."""
+    the knowledge bases asked and the settings used (``generator`` from the answer unless given).
+
+    The question is the standalone one retrieval used (``answer.query``) when a follow-up was rewritten:
+    "那它呢？" alone means nothing in a question set, which is where the record ends up."""
     return {
-        "question": answer.question, "answer": answer.answer, "abstained": answer.abstained,
+        "question": answer.query or answer.question, "answer": answer.answer, "abstained": answer.abstained,
         "chunk_ids": [p.chunk.chunk_id for p in answer.passages][:MAX_IDS],
         "doc_ids": [p.chunk.doc_id for p in answer.passages][:MAX_IDS],
         "cited_doc_ids": list(dict.fromkeys(c.doc_id for c in answer.citations))[:MAX_IDS],
@@ -92,7 +95,7 @@ def handle_like(resolve: Resolve, kept: dict[str, Any] | None, data: gr.LikeData
     index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
     record = (kept or {}).get(str(index))
     closed = (gr.update(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), None)
-    if data.liked not in (True, False):  # "" when a thumb is clicked again: taken back
+    if data.liked not in (True, False):  # "" when a thumb is clicked again (taken back); we offer no other options
         return closed
     if record is None:
         gr.Warning("这条回答无法评价（页面已重新加载？）This answer can no longer be rated (was the page reloaded?)")

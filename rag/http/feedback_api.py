@@ -19,7 +19,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.errors import ConfigError
 from rag.feedback import (
     MAX_CORRECTION,
     MAX_IDS,
@@ -28,13 +27,11 @@ from rag.feedback import (
     MAX_REASON,
     MAX_SETTINGS,
     FeedbackFullError,
+    check_name,
     max_feedback_bytes,
     record_feedback,
 )
 from rag.pipeline import RAG
-from rag.retrieval.filters import is_encodable
-
-Scalar = str | int | float | bool | None
 
 
 class FeedbackRequest(BaseModel):
@@ -56,8 +53,9 @@ class FeedbackRequest(BaseModel):
     doc_ids: list[str] = Field(default_factory=list, max_length=MAX_IDS, description="the passages' document ids")
     cited_doc_ids: list[str] = Field(default_factory=list, max_length=MAX_IDS, description="documents cited")
     kbs: list[str] = Field(default_factory=list, max_length=MAX_KBS, description="knowledge bases asked")
-    settings: dict[str, Scalar] = Field(default_factory=dict, max_length=MAX_SETTINGS,
-                                        description="what it was asked with: top_k, retrieval, generator, …")
+    # values checked by rag.feedback, whose message names the key ("settings.top_k must be a string, number, …")
+    settings: dict[str, Any] = Field(default_factory=dict, max_length=MAX_SETTINGS,
+                                     description="JSON scalars it was asked with: top_k, retrieval, generator, …")
 
 
 class FeedbackStored(BaseModel):
@@ -85,11 +83,7 @@ def add_feedback_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> N
 
 def _kb_name(kb: str | None) -> str | None:
     """``kb`` checked before it reaches ``resolve``, which may use it as a name on disk."""
-    if kb is None:
-        return None
-    if not kb.strip() or not is_encodable(kb) or any(ord(c) < 32 or ord(c) == 127 for c in kb):
-        raise ConfigError("kb must be a knowledge base name: non-empty, without control characters or lone surrogates")
-    return kb
+    return None if kb is None else check_name("kb", kb, MAX_KB_CHARS)
 
 
 __all__ = ["FeedbackRequest", "add_feedback_routes"]
