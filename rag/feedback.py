@@ -78,20 +78,31 @@ def validate_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown feedback field(s) {', '.join(repr(k[:64]) for k in unknown[:5])}; "
                           f"known: {', '.join(FIELDS)}")
+    return {**_rating_fields(entry), **_answer_fields(entry)}
+
+
+def _rating_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What the user said: rating, reason, corrected answer, not in the documents."""
     rating = entry.get("rating")
     if rating not in RATINGS:
         raise ConfigError(f"feedback rating must be 'up' or 'down', got {_shown(rating)}")
     out: dict[str, Any] = {"rating": rating}
     for name, limit in _OPTIONAL_TEXT.items():
         value = entry.get(name)
-        out[name] = None if value is None or (isinstance(value, str) and not value.strip()) \
-            else _text(name, value, limit).strip()
+        blank = value is None or (isinstance(value, str) and not value.strip())  # an empty box is no reason
+        out[name] = None if blank else _text(name, value, limit).strip()
     out["not_in_documents"] = _flag("not_in_documents", entry.get("not_in_documents", False))
     if out["corrected_answer"] and out["not_in_documents"]:
         # a correction says the documents hold the answer; the flag says they do not
         raise ConfigError("feedback cannot have both a corrected_answer and not_in_documents: choose one")
-    for name, limit in _TEXT_FIELDS.items():
-        out[name] = _text(name, entry.get(name, "" if name == "answer" else None), limit)
+    return out
+
+
+def _answer_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What was rated: the question, the answer, its passages, the knowledge bases and settings."""
+    if entry.get("question") is None:
+        raise ConfigError("feedback needs the question that was asked")
+    out: dict[str, Any] = {name: _text(name, entry.get(name, ""), limit) for name, limit in _TEXT_FIELDS.items()}
     if not out["question"].strip():
         raise ConfigError("feedback question is empty")
     out["abstained"] = _flag("abstained", entry.get("abstained", False))
@@ -188,20 +199,22 @@ def _append(path: Path, line: bytes, max_bytes: int) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:  # ELOOP for a symlink, EACCES, EISDIR: the operator's to fix, said plainly
-        raise RagError(f"cannot write the feedback file {path}: {exc.strerror}") from None
+        raise RagError(f"cannot write the feedback file {FEEDBACK_FILE} of the index: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size  # read under the lock: no other writer can be between check and write
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # after a torn last line: ours must not be glued onto it
         if size + len(line) > max_bytes:
+            # no server path in the message: it also goes to HTTP clients
             raise FeedbackFullError(
-                f"the feedback file {path} is full ({size / 1024 / 1024:.1f} MB, limit "
-                f"{max_bytes / 1024 / 1024:g} MB, RAG_MAX_FEEDBACK_MB): export it with `rag feedback export`, "
-                "then move it away")
+                f"the feedback file {FEEDBACK_FILE} is full ({size / 1024 / 1024:.1f} MB, limit "
+                f"{max_bytes / 1024 / 1024:g} MB, RAG_MAX_FEEDBACK_MB): the operator exports it with "
+                "`rag feedback export`, then moves it away")
         written = os.write(fd, line)  # one write of the whole line: readers never see half of it
         if written != len(line):
-            raise RagError(f"the feedback file {path}: only {written} of {len(line)} bytes written (disk full?)")
+            raise RagError(f"the feedback file {FEEDBACK_FILE}: only {written} of {len(line)} bytes written "
+                           "(disk full?)")
         os.fsync(fd)
     finally:
         os.close(fd)  # closing releases the lock

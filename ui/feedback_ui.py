@@ -27,6 +27,7 @@ from ui.feedback_cmd import one_line
 Resolve = Callable[[list[str] | None], Any]  # the knowledge bases' names → the RAG to store into (the first)
 RATING_CHOICES = [("👍 有用 Helpful", "up"), ("👎 没用 Not helpful", "down")]
 HIDDEN = "rag-feedback"
+GONE = "这条回答无法评价（页面已重新加载？）This answer can no longer be rated (was the page reloaded?)"
 
 
 def record_of(answer: Answer, kb_names: list[str], settings: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def handle_like(resolve: Resolve, kept: dict[str, Any] | None, data: gr.LikeData
     if data.liked not in (True, False):  # "" when a thumb is clicked again (taken back); we offer no other options
         return closed
     if record is None:
-        gr.Warning("这条回答无法评价（页面已重新加载？）This answer can no longer be rated (was the page reloaded?)")
+        gr.Warning(GONE)
         return closed
     rating = "up" if data.liked else "down"
     error = _store(resolve, record, {"rating": rating})
@@ -119,8 +120,7 @@ def handle_send(resolve: Resolve, kept: dict[str, Any] | None, target: str | Non
     """The box's details stored as a new record of the answer (superseding the bare thumb); (box, status)."""
     record = (kept or {}).get(str(target)) if target is not None else None
     if record is None:
-        return gr.update(visible=True), render.status_html(
-            [("error", "这条回答无法评价（页面已重新加载？）This answer can no longer be rated (was the page reloaded?)")])
+        return gr.update(visible=True), render.status_html([("error", GONE)])
     reason, correction = (reason or "").strip(), (correction or "").strip()
     if rating == "down" and not (reason or correction or missing):
         return gr.update(visible=True), render.status_html(

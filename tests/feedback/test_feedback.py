@@ -42,6 +42,7 @@ def test_a_record_is_stored_with_an_id_and_a_utc_time(tmp_path):
     ({"rating": "meh"}, "rating must be 'up' or 'down'"),
     ({"rating": None}, "rating must be 'up' or 'down'"),
     ({"question": "  "}, "question is empty"),
+    ({"question": None}, "feedback needs the question that was asked"),
     ({"question": 5}, "question must be a string, got int"),
     ({"reason": "x" * 501}, "reason is 501 characters, over the limit of 500"),
     ({"corrected_answer": "y" * 2001}, "corrected_answer is 2001 characters, over the limit of 2000"),

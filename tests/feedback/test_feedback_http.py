@@ -99,6 +99,7 @@ def test_a_full_file_is_507_over_a_real_server(writable_index):
         assert codes == [201, 201, 507]
         r = httpx.post(f"{base}/api/feedback", json=BODY, timeout=30)
         assert r.status_code == 507 and "RAG_MAX_FEEDBACK_MB" in r.json()["error"]
+        assert str(writable_index) not in r.json()["error"]  # the server's folders are not the client's business
         cross = httpx.post(f"{base}/api/feedback", json=BODY, timeout=30,
                            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
         assert cross.status_code == 403
