@@ -54,6 +54,7 @@ class Settings:
     # ---- the server (rag serve, the HTTP API, the chat) ----
     api_key: str = field(default="", repr=False)  # guards document writes and uploads when set
     max_upload_mb: float = 20.0  # per upload request, through the API or the chat
+    max_feedback_mb: float = 20.0  # <index_dir>/feedback.jsonl refuses new feedback beyond this size
     # generators a network client may pick, comma-separated, besides `generator` (which always is):
     # picking one makes the server load a model or spend its own LLM credentials, so the operator chooses
     allowed_generators: str = ""
@@ -67,7 +68,7 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 _bad(name, value, f"a whole number of at least {low}")
-        for name in ("max_file_mb", "max_upload_mb", "llm_timeout"):
+        for name in ("max_file_mb", "max_upload_mb", "max_feedback_mb", "llm_timeout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 _bad(name, value, "a positive number")

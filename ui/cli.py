@@ -1,4 +1,4 @@
-"""The ``rag`` command: index, ask, search, chat, serve, eval, verify, documents, delete, model.
+"""The ``rag`` command: index, ask, search, chat, serve, eval, verify, documents, delete, model, feedback.
 
 This module parses the command line and turns errors into exit codes; ``ui.commands`` runs the commands.
 """
@@ -37,6 +37,7 @@ from ui.commands import (
     cmd_train_answerer,
     cmd_verify,
 )
+from ui.feedback_cmd import cmd_feedback_export, cmd_feedback_list
 from ui.kb_cmd import add_kb_parser
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_eval(sub)
     _add_upkeep(sub)
+    _add_feedback(sub)
     add_kb_parser(sub)
     return p
 
@@ -202,6 +204,18 @@ def _resolve_kb(args: argparse.Namespace, settings: Any) -> None:
         args.eval_index_dir = str(path)
     else:
         args.index_dir = str(path)
+
+
+def _add_feedback(sub: Any) -> None:
+    """``feedback export`` and ``feedback list``: the ratings stored in ``<index>/feedback.jsonl``."""
+    fb = sub.add_parser("feedback", help="list the answers' ratings, or export them as a question set for rag eval")
+    actions = fb.add_subparsers(dest="feedback_command", required=True)
+    sp = _with_index(actions.add_parser("export", help="write the feedback as a rag eval question set (JSONL)"))
+    sp.add_argument("--out", required=True, metavar="FILE.jsonl", help="the question set to write (replaced atomically)")
+    sp.set_defaults(func=cmd_feedback_export)
+    sp = _with_index(actions.add_parser("list", help="time, rating, question and correction of each record"))
+    sp.add_argument("--json", action="store_true", help="every record in full")
+    sp.set_defaults(func=cmd_feedback_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,146 @@
+"""The chat's 👍/👎 on answers: what it keeps per answer, the box for a reason or correction, and its events.
+
+``ui.app`` keeps a ``records`` state (the assistant message's index in the chat, as str → ``record_of``
+that answer), builds the box with ``build_feedback_box()`` and joins them with ``wire_feedback``.
+
+A thumb is stored at once (a thumbs-up is then done). A thumbs-down also opens the box; what is sent
+from it is stored as a **new record** of the same question, which supersedes the bare thumbs-down
+because ``rag feedback export`` keeps the latest record of each question (``rag.feedback_export``).
+Taking a thumb back (clicking it again) stores nothing: the file is append-only, and a later
+rating of the same answer supersedes the earlier one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from rag.errors import RagError
+from rag.feedback import MAX_CORRECTION, MAX_IDS, MAX_REASON, max_feedback_bytes, record_feedback
+from rag.types import Answer
+from ui import render
+from ui.feedback_cmd import one_line
+
+Resolve = Callable[[list[str] | None], Any]  # the knowledge bases' names → the RAG to store into (the first)
+RATING_CHOICES = [("👍 有用 Helpful", "up"), ("👎 没用 Not helpful", "down")]
+HIDDEN = "rag-feedback"
+GONE = "这条回答无法评价（页面已重新加载？）This answer can no longer be rated (was the page reloaded?)"
+
+
+def record_of(answer: Answer, kb_names: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+    """What a rating of ``answer`` is stored with: the question, the answer, its passages and citations,
+    the knowledge bases asked and the settings used (``generator`` from the answer unless given).
+
+    The question is the standalone one retrieval used (``answer.query``) when a follow-up was rewritten:
+    "那它呢？" alone means nothing in a question set, which is where the record ends up."""
+    return {
+        "question": answer.query or answer.question, "answer": answer.answer, "abstained": answer.abstained,
+        "chunk_ids": [p.chunk.chunk_id for p in answer.passages][:MAX_IDS],
+        "doc_ids": [p.chunk.doc_id for p in answer.passages][:MAX_IDS],
+        "cited_doc_ids": list(dict.fromkeys(c.doc_id for c in answer.citations))[:MAX_IDS],
+        "kbs": list(kb_names), "settings": {"generator": answer.generator, **settings},
+    }
+
+
+@dataclass
+class FeedbackBox:
+    group: gr.Group
+    title: gr.Markdown
+    rating: gr.Radio
+    reason: gr.Textbox
+    correction: gr.Textbox
+    not_in_documents: gr.Checkbox
+    send: gr.Button
+    status: gr.HTML
+    target: gr.State  # the index (str) of the answer being rated
+
+
+def build_feedback_box() -> FeedbackBox:
+    """The box, hidden, inside the current ``gr.Blocks``."""
+    with gr.Group(visible=False, elem_id=HIDDEN) as group:
+        title = gr.Markdown(elem_id="rag-feedback-title")
+        rating = gr.Radio(RATING_CHOICES, value="down", label="评价 Rating", elem_id="rag-feedback-rating")
+        reason = gr.Textbox(label="理由（可选）Reason (optional)", max_length=MAX_REASON, lines=2,
+                            elem_id="rag-feedback-reason")
+        correction = gr.Textbox(label="正确答案（可选）Corrected answer (optional)", max_length=MAX_CORRECTION,
+                                lines=3, elem_id="rag-feedback-correction")
+        missing = gr.Checkbox(label="文档中没有答案 Not in the documents", value=False, elem_id="rag-feedback-missing")
+        send = gr.Button("提交反馈 Send feedback", variant="primary", elem_id="rag-feedback-send")
+        status = gr.HTML(elem_id="rag-feedback-status")
+    return FeedbackBox(group, title, rating, reason, correction, missing, send, status, gr.State(None))
+
+
+def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox, resolve: Resolve) -> None:
+    """The chatbot's thumbs and the box's send button, stored through ``resolve``."""
+
+    def on_like(kept: dict[str, Any], data: gr.LikeData) -> tuple[Any, ...]:
+        return handle_like(resolve, kept, data)
+
+    def on_send(kept: dict[str, Any], target: str | None, rating: str, reason: str, correction: str,
+                missing: bool) -> tuple[Any, str]:
+        return handle_send(resolve, kept, target, rating, reason, correction, missing)
+
+    box_fields = [box.group, box.title, box.rating, box.reason, box.correction, box.not_in_documents, box.status,
+                  box.target]
+    chatbot.like(on_like, [records], box_fields, api_visibility="private")
+    box.send.click(on_send, [records, box.target, box.rating, box.reason, box.correction, box.not_in_documents],
+                   [box.group, box.status], api_visibility="private")
+
+
+# ---- what the events do ------------------------------------------------------------------------
+def handle_like(resolve: Resolve, kept: dict[str, Any] | None, data: gr.LikeData) -> tuple[Any, ...]:
+    """A thumb on an answer: stored; a thumbs-down opens the box. The box's eight outputs."""
+    index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+    record = (kept or {}).get(str(index))
+    closed = (gr.update(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), None)
+    if data.liked not in (True, False):  # "" when a thumb is clicked again (taken back); we offer no other options
+        return closed
+    if record is None:
+        gr.Warning(GONE)
+        return closed
+    rating = "up" if data.liked else "down"
+    error = _store(resolve, record, {"rating": rating})
+    if rating == "up":
+        if error:
+            gr.Warning(error)
+        else:
+            gr.Info("已记录 👍 谢谢 Thanks: your rating is stored")
+        return closed
+    note = ("error", error) if error else ("ok", "已记录 👎。可补充理由或正确答案 Stored; add a reason or the right "
+                                                 "answer if you can")
+    title = f"**评价这条回答 Rating the answer to:** {render.esc(one_line(record['question'], 80))}"
+    return (gr.update(visible=True), title, "down", "", "", False, render.status_html([note]), str(index))
+
+
+def handle_send(resolve: Resolve, kept: dict[str, Any] | None, target: str | None, rating: str, reason: str,
+                correction: str, missing: bool) -> tuple[Any, str]:
+    """The box's details stored as a new record of the answer (superseding the bare thumb); (box, status)."""
+    record = (kept or {}).get(str(target)) if target is not None else None
+    if record is None:
+        return gr.update(visible=True), render.status_html([("error", GONE)])
+    reason, correction = (reason or "").strip(), (correction or "").strip()
+    if rating == "down" and not (reason or correction or missing):
+        return gr.update(visible=True), render.status_html(
+            [("warn", "请填写理由、正确答案或勾选“文档中没有答案” Give a reason, the right answer, or tick "
+                      "'Not in the documents'")])
+    error = _store(resolve, record, {"rating": rating, "reason": reason or None, "corrected_answer": correction or None,
+                                     "not_in_documents": bool(missing)})
+    if error:
+        return gr.update(visible=True), render.status_html([("error", error)])
+    return gr.update(visible=False), render.status_html([("ok", "已提交，谢谢 Thanks: your feedback is stored")])
+
+
+def _store(resolve: Resolve, record: dict[str, Any], rating: dict[str, Any]) -> str | None:
+    """Store ``record`` with ``rating``'s fields; the error's message, or None when it is stored."""
+    try:
+        rag = resolve(record.get("kbs") or None)
+        record_feedback(rag.index_dir, {**record, **rating}, max_bytes=max_feedback_bytes(rag.settings.max_feedback_mb))
+    except RagError as exc:
+        return f"未能保存 Not stored: {exc}"
+    return None
+
+
+__all__ = ["FeedbackBox", "build_feedback_box", "handle_like", "handle_send", "record_of", "wire_feedback"]
