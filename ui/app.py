@@ -15,6 +15,8 @@ from rag.pipeline import RAG
 from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
+from ui.chunks_view import CHUNK_HEADERS
+from ui.feedback_ui import FeedbackBox, build_feedback_box, wire_feedback
 from ui.handlers import HEADERS
 from ui.retrieval_tab import retrieval_tab
 from ui.staging import Staging
@@ -108,11 +110,12 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
                     " Answers come only from the indexed documents, with numbered sources."
                     " · [HTTP API 文档 docs](/docs)")
         turns = gr.State([])
+        records = gr.State({})  # answer message index → what a rating of it is stored with
         with gr.Tabs():
             chat = _chat_tab(rag, bases)
             docs = _documents_tab(rag, bases, api_key)
             retrieval_base = retrieval_tab(bases.get, bases.names)
-        _wire_chat(bases, chat, turns)
+        _wire_chat(bases, chat, turns, records)
         _wire_documents(demo, bases, docs, api_key, staging)
         demo.load(lambda chosen: handlers.base_choices(bases, chosen, multiple=True), [chat.kbs], [chat.kbs],
                   api_visibility="private")
@@ -133,6 +136,7 @@ class _ChatTab:
     generator: gr.Dropdown
     hybrid: gr.Checkbox
     kbs: gr.Dropdown
+    feedback: FeedbackBox
 
 
 @dataclass
@@ -147,6 +151,8 @@ class _DocumentsTab:
     choice: gr.Dropdown
     remove: gr.Button
     status: gr.HTML
+    chunks_title: gr.Markdown
+    chunks: gr.Dataframe
 
 
 def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
@@ -158,7 +164,8 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
         with gr.Column(scale=4):
             chatbot = gr.Chatbot(
                 label="对话 Conversation", elem_id="rag-chat", height=600, latex_delimiters=[],
-                buttons=["copy"], feedback_options=None, group_consecutive_messages=False, layout="panel",
+                buttons=["copy"], feedback_options=("Like", "Dislike"), group_consecutive_messages=False,
+                layout="panel",
                 placeholder="提一个关于文档的问题 · Ask a question about the documents",
             )
             with gr.Row():
@@ -172,6 +179,7 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
             with gr.Row(elem_id="rag-examples"):
                 examples = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
             clear = gr.Button("清空对话 Clear chat", size="sm", variant="secondary")
+            feedback = build_feedback_box()
         with gr.Column(scale=1, min_width=240):
             gr.Markdown("### 设置 Settings")
             kbs = gr.Dropdown(
@@ -190,7 +198,7 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
                 info="向量 + 关键词 (BM25)；关闭则只用向量 · off = dense vectors only",
                 elem_id="rag-hybrid",
             )
-    return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid, kbs)
+    return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid, kbs, feedback)
 
 
 def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _DocumentsTab:
@@ -221,25 +229,34 @@ def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _Doc
                 choice = gr.Dropdown(
                     choices=[d["doc_id"] for d in rag.documents()], value=None,
                     label="文档 Document", elem_id="rag-doc-choice",
+                    info="选中后下方列出它的段落 · its chunks are listed below once chosen",
                 )
                 remove = gr.Button("删除文档 Delete document", variant="stop", elem_id="rag-delete")
         status = gr.HTML(elem_id="rag-doc-status")
-    return _DocumentsTab(kb, summary, table, refresh, key, files, add, choice, remove, status)
+        gr.Markdown("### 已索引的段落 Indexed chunks")
+        chunks_title = gr.Markdown("选择一个文档查看它被切成的段落 · Choose a document to see what it was cut into",
+                                   elem_id="rag-chunks-title")
+        chunks = gr.Dataframe(value=[], headers=CHUNK_HEADERS, interactive=False, wrap=True, elem_id="rag-chunks",
+                              datatype=["number", "str", "str", "str", "str"])
+    return _DocumentsTab(kb, summary, table, refresh, key, files, add, choice, remove, status, chunks_title, chunks)
 
 
 # ---- the events --------------------------------------------------------------------------------
-def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State) -> None:
-    """Ask (button, Enter, an example), clear, and follow a new question down the conversation."""
+def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State, records: gr.State) -> None:
+    """Ask (button, Enter, an example), clear, rate an answer, and follow a new question down the conversation."""
     respond = handlers.ask_handler(bases)
-    chat_inputs = [chat.question, chat.chatbot, turns, chat.top_k, chat.generator, chat.hybrid, chat.kbs]
-    chat_outputs = [chat.question, chat.chatbot, turns]
+    chat_inputs = [chat.question, chat.chatbot, turns, chat.top_k, chat.generator, chat.hybrid, chat.kbs, records]
+    chat_outputs = [chat.question, chat.chatbot, turns, records]
     chat.ask.click(respond, chat_inputs, chat_outputs, concurrency_limit=8, api_visibility="private")
     chat.question.submit(respond, chat_inputs, chat_outputs, concurrency_limit=8, api_visibility="private")
     for button in chat.examples:  # a button's value is its label: the question
         button.click(respond, [button, *chat_inputs[1:]], chat_outputs, concurrency_limit=8,
                      api_visibility="private")
-    chat.clear.click(lambda: ([], []), None, [chat.chatbot, turns], api_visibility="private")
-    chat.chatbot.clear(list, None, turns, api_visibility="private")  # the chat's own trash button
+    cleared = [chat.chatbot, turns, records, chat.feedback.group]
+    chat.clear.click(lambda: ([], [], {}, gr.update(visible=False)), None, cleared, api_visibility="private")
+    chat.chatbot.clear(lambda: ([], {}, gr.update(visible=False)), None, cleared[1:],  # the chat's own trash button
+                       api_visibility="private")
+    wire_feedback(chat.chatbot, records, chat.feedback, lambda names: bases.get((names or [DEFAULT])[0]))
     chat.chatbot.change(None, None, None, js=FOLLOW_JS, api_visibility="private")
 
 
@@ -258,6 +275,8 @@ def _wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: _DocumentsTab,
     docs.refresh.click(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
                        api_visibility="private")
     docs.kb.change(doc_state, [docs.kb], shown, api_visibility="private")
+    docs.choice.change(handlers.chunks_handler(bases), [docs.choice, docs.kb], [docs.chunks, docs.chunks_title],
+                       api_visibility="private")
     docs.key.change(None, [docs.key], None, js=SESSION_JS, api_visibility="private")
     demo.load(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
               api_visibility="private")

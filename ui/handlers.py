@@ -18,6 +18,8 @@ from rag.pipeline import RAG
 from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import add_uploads, delete_document
 from ui import render
+from ui.chunks_view import CHUNK_HEADERS, document_chunk_rows
+from ui.feedback_ui import record_of
 from ui.staging import Staging
 
 HEADERS = ["文档 Document", "大小 Size", "段落 Chunks", "索引时间 Indexed at"]
@@ -61,24 +63,43 @@ def base_choices(bases: KnowledgeBases, chosen: Any = None, multiple: bool = Fal
     return gr.Dropdown(choices=names, value=chosen if chosen in names else DEFAULT, interactive=True)
 
 
-def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:
+def chunks_handler(bases: KnowledgeBases) -> Callable[[str | None, str | None], tuple[Any, str]]:
+    """The chosen document's chunks (article, section, page, first words): what was indexed of it."""
+
+    def doc_chunks(doc_id: str | None, kb: str | None = DEFAULT) -> tuple[Any, str]:
+        if not doc_id:
+            return gr.Dataframe(value=[], headers=CHUNK_HEADERS), ""
+        try:
+            rows = document_chunk_rows(bases.get(kb or DEFAULT), doc_id)
+        except RagError as exc:
+            return gr.Dataframe(value=[], headers=CHUNK_HEADERS), render.status_html(
+                [("error", f"无法列出段落 Cannot list the chunks: {exc}")])
+        return gr.Dataframe(value=rows, headers=CHUNK_HEADERS), \
+            f"**{render.esc(doc_id)}**：{len(rows)} 个段落 · {len(rows)} chunks"
+
+    return doc_chunks
+
+
+def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any, Any, Any]]]:
     """The chat's answer to a question, streamed: searching, the passages found, the tokens, the answer.
 
     ``kbs`` are the knowledge bases picked: the default alone asks it as before; any other choice
-    asks those bases together, and each citation names its base."""
+    asks those bases together, and each citation names its base. ``records`` keeps, for each answer
+    shown (by its message index), what a 👍/👎 on it is stored with (``ui.feedback_ui.record_of``)."""
     settings = bases.default.settings
 
     def respond(message: str, chat: list[dict[str, Any]], turns: list[dict[str, str]], top_k: float,
-                generator: str, hybrid: bool, kbs: list[str] | None = None):
+                generator: str, hybrid: bool, kbs: list[str] | None = None, records: dict[str, Any] | None = None):
         message = (message or "").strip()
+        records = dict(records or {})
         if not message:
-            yield gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         chat = list(chat or []) + [
             {"role": "user", "content": render.user_message(message)},
             {"role": "assistant", "content": render.pending("检索中… Searching the documents…")},
         ]
-        yield "", chat, turns
+        yield "", chat, turns, records
         text = ""
         try:
             named = bases.get_many(kbs or None)
@@ -102,10 +123,12 @@ def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any,
                     turns = list(turns or []) + [
                         {"role": "user", "content": message}, {"role": "assistant", "content": answer.answer},
                     ]
-                yield gr.skip(), chat, turns
+                    records[str(len(chat) - 1)] = record_of(
+                        answer, [n for n, _ in named], {"top_k": int(top_k), "retrieval": "hybrid" if hybrid else "dense"})
+                yield gr.skip(), chat, turns, records
         except RagError as exc:
             chat[-1] = {"role": "assistant", "content": render.error_message(str(exc))}
-            yield gr.skip(), chat, turns
+            yield gr.skip(), chat, turns, records
 
     return respond
 
@@ -177,4 +200,4 @@ def delete_handler(bases: KnowledgeBases, api_key: str | None,
     return delete
 
 
-__all__ = ["HEADERS", "as_bases", "ask_handler", "base_choices", "delete_handler", "documents_view", "summary", "upload_handler", "upload_lines"]
+__all__ = ["HEADERS", "as_bases", "ask_handler", "base_choices", "chunks_handler", "delete_handler", "documents_view", "summary", "upload_handler", "upload_lines"]

@@ -171,10 +171,12 @@ def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = Non
         for text in (f"《{loc['article']}》" if loc.get("article") else "",
                      f"p.{loc['page']}" if loc.get("page") else "") if text
     )
+    kb = getattr(passage, "kb", None)
+    kb_badge = f'<span class="rag-kb">知识库 {esc(kb)}</span> ' if kb else ""
     return (
         f'<div class="rag-source" data-n="{n}">'
         f'<div class="rag-source-head"><span class="rag-n">{_link(url, f"[{n}]")}</span> '
-        f'<span class="rag-doc">{esc(chunk.doc_id)}</span>{where} '
+        f'{kb_badge}<span class="rag-doc">{esc(chunk.doc_id)}</span>{where} '
         f'<span class="rag-score">相关度 score {float(passage.score):.4f}</span> '
         f'<span class="rag-span">字符 chars {int(chunk.start)}–{int(chunk.end)}</span></div>'
         f'{extra}<div class="rag-passage">{body}</div></div>'

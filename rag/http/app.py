@@ -36,6 +36,7 @@ from rag.errors import (
     RagError,
 )
 from rag.http.bodies import AskRequest, CreateBaseRequest, ErrorBody, SearchRequest
+from rag.http.feedback_api import add_feedback_routes
 from rag.http.guard import (
     MAX_JSON_BODY,
     SESSION_COOKIE,
@@ -111,6 +112,7 @@ def create_api(
     _add_document_routes(app, bases, key, upload_limit)
     add_openai_routes(app, bases, _key_check(key))
     add_viewer_routes(app, bases.get)
+    add_feedback_routes(app, bases.get)
     return app
 
 

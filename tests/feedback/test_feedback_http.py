@@ -10,14 +10,12 @@ from fastapi.testclient import TestClient
 from servers import serving
 
 from rag import RAG
-from rag.errors import DocumentNotFoundError
 from rag.feedback import FEEDBACK_FILE, read_feedback
 from rag.http.app import create_api
-from rag.http.feedback_api import add_feedback_routes
 
 BODY = {"rating": "down", "question": "蓝风微短剧基地从签约到试运营用了多少天？", "answer": "用时47天。 [1]",
         "corrected_answer": "47天", "chunk_ids": ["c1"], "doc_ids": ["000_e58332798fe41e73.txt"],
-        "kbs": ["seeds"], "settings": {"top_k": 5, "retrieval": "hybrid", "generator": "extractive"}}
+        "kbs": ["default"], "settings": {"top_k": 5, "retrieval": "hybrid", "generator": "extractive"}}
 
 
 @pytest.fixture
@@ -26,24 +24,18 @@ def kb(writable_index):
 
 
 def app_for(rag: RAG, **kw):
-    def resolve(name: str | None) -> RAG:
-        if name not in (None, "seeds"):
-            raise DocumentNotFoundError(f"unknown knowledge base {name!r}")
-        return rag
-
-    app = create_api(rag, **kw)
-    add_feedback_routes(app, resolve)
-    return app
+    """The API as served: POST /api/feedback stores into the base ``kb`` names (the registry's ``get``)."""
+    return create_api(rag, **kw)
 
 
 def test_feedback_is_stored_in_the_knowledge_base_without_the_key(kb):
     with TestClient(app_for(kb, api_key="secret")) as c:
-        r = c.post("/api/feedback", json={**BODY, "kb": "seeds"})
+        r = c.post("/api/feedback", json={**BODY, "kb": "default"})
         assert r.status_code == 201, r.text
         assert r.json()["stored"] is True
         records = read_feedback(kb.index_dir)
         assert [x["id"] for x in records] == [r.json()["id"]]
-        assert records[0]["corrected_answer"] == "47天" and records[0]["kbs"] == ["seeds"]
+        assert records[0]["corrected_answer"] == "47天" and records[0]["kbs"] == ["default"]
         assert c.post("/api/feedback", json=BODY).status_code == 201  # kb omitted: the default one
         assert len(read_feedback(kb.index_dir)) == 2
 
@@ -80,10 +72,10 @@ def test_a_lone_surrogate_is_400_naming_the_field(kb):
     assert not (kb.index_dir / FEEDBACK_FILE).exists()
 
 
-def test_an_unknown_knowledge_base_is_what_resolve_raises(kb):
+def test_an_unknown_knowledge_base_is_a_404(kb):
     with TestClient(app_for(kb)) as c:
         r = c.post("/api/feedback", json={**BODY, "kb": "elsewhere"})
-    assert r.status_code == 404 and "unknown knowledge base 'elsewhere'" in r.json()["error"]
+    assert r.status_code == 404 and "no knowledge base 'elsewhere'" in r.json()["error"]
 
 
 def test_there_is_no_way_to_read_feedback_over_http(kb):

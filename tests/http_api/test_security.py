@@ -235,7 +235,7 @@ def test_clients_cannot_choose_a_generator_the_operator_did_not_allow(served):
         assert r.status_code == 400 and "not allowed on this server" in r.json()["error"], r.text
     assert httpx.get(f"{base}/health").json()["generators"] == ["extractive"]
     # the chat's event too, whatever the page's dropdown offered
-    r = call(base, "respond", [SEED_Q, [], [], 5, "openai:gpt-4o-mini", True, ["default"]])
+    r = call(base, "respond", [SEED_Q, [], [], 5, "openai:gpt-4o-mini", True, ["default"], {}])
     assert r["result"] is not None and not r["result"]["success"], r
     assert "not in the list of choices" in r["result"]["output"]["error"]  # Gradio's dropdown check
 
@@ -246,7 +246,7 @@ def test_the_chat_handler_checks_the_generator_itself(rag):
 
     demo = create_app(rag)
     respond = next(f.fn for f in demo.fns.values() if f.name == "respond")
-    *_, (_, chat, _) = respond(SEED_Q, [], [], 5, "openai:gpt-4o-mini", True)
+    *_, (_, chat, *_) = respond(SEED_Q, [], [], 5, "openai:gpt-4o-mini", True)
     assert "not allowed on this server" in chat[-1]["content"]
 
 
