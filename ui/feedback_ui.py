@@ -23,6 +23,7 @@ from rag.feedback import MAX_CORRECTION, MAX_IDS, MAX_REASON, max_feedback_bytes
 from rag.types import Answer
 from ui import render
 from ui.feedback_cmd import one_line
+from ui.messages import bilingual
 
 Resolve = Callable[[list[str] | None], Any]  # the knowledge bases' names → the RAG to store into (the first)
 RATING_CHOICES = [("👍 有用 Helpful", "up"), ("👎 没用 Not helpful", "down")]
@@ -139,7 +140,7 @@ def _store(resolve: Resolve, record: dict[str, Any], rating: dict[str, Any]) -> 
         rag = resolve(record.get("kbs") or None)
         record_feedback(rag.index_dir, {**record, **rating}, max_bytes=max_feedback_bytes(rag.settings.max_feedback_mb))
     except RagError as exc:
-        return f"未能保存 Not stored: {exc}"
+        return f"未能保存 Not stored: {bilingual(str(exc))}"
     return None
 
 

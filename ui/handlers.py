@@ -20,6 +20,7 @@ from rag.uploads import add_uploads, delete_document
 from ui import render
 from ui.chunks_view import CHUNK_HEADERS, document_chunk_rows
 from ui.feedback_ui import record_of
+from ui.messages import bilingual
 from ui.staging import Staging
 
 HEADERS = ["文档 Document", "大小 Size", "段落 Chunks", "索引时间 Indexed at"]
@@ -45,7 +46,7 @@ def documents_view(bases: KnowledgeBases) -> Callable[[str | None], tuple[Any, A
             rag = bases.get(kb)
         except RagError as exc:  # deleted meanwhile, by another client
             return gr.Dataframe(value=[], headers=HEADERS), gr.Dropdown(choices=[], value=None), \
-                render.status_html([("error", f"知识库不可用 Knowledge base unavailable: {exc}")])
+                render.status_html([("error", f"知识库不可用 Knowledge base unavailable: {bilingual(str(exc))}")])
         docs = rag.documents()
         rows = render.document_rows(docs)
         ids = [d["doc_id"] for d in docs]
@@ -73,7 +74,7 @@ def chunks_handler(bases: KnowledgeBases) -> Callable[[str | None, str | None], 
             rows = document_chunk_rows(bases.get(kb or DEFAULT), doc_id)
         except RagError as exc:
             return gr.Dataframe(value=[], headers=CHUNK_HEADERS), render.status_html(
-                [("error", f"无法列出段落 Cannot list the chunks: {exc}")])
+                [("error", f"无法列出段落 Cannot list the chunks: {bilingual(str(exc))}")])
         return gr.Dataframe(value=rows, headers=CHUNK_HEADERS), \
             f"**{render.esc(doc_id)}**：{len(rows)} 个段落 · {len(rows)} chunks"
 
@@ -153,7 +154,7 @@ def upload_handler(bases: KnowledgeBases, api_key: str | None, staging: Staging 
             progress(0.15, desc="切分与嵌入 Chunking and embedding…")
             report = add_uploads(bases.get(kb or DEFAULT), handles)
         except RagError as exc:
-            return render.status_html([("error", f"上传失败 Upload failed: {exc}")]), *doc_state(kb), gr.skip()
+            return render.status_html([("error", f"上传失败 Upload failed: {bilingual(str(exc))}")]), *doc_state(kb), gr.skip()
         finally:
             for _, fh in handles:
                 fh.close()
@@ -178,7 +179,7 @@ def upload_lines(report: Any) -> list[tuple[str, str]]:
     if report.unchanged:
         lines.append(("ok", f"未变化 Unchanged: {', '.join(report.unchanged)}"))
     for path, reason in report.skipped.items():
-        lines.append(("warn", f"已跳过 Skipped {Path(path).name}: {reason}"))
+        lines.append(("warn", f"已跳过 Skipped {Path(path).name}: {bilingual(reason)}"))
     return lines
 
 
@@ -194,7 +195,7 @@ def delete_handler(bases: KnowledgeBases, api_key: str | None,
         try:
             delete_document(bases.get(kb or DEFAULT), doc_id)
         except RagError as exc:
-            return render.status_html([("error", f"删除失败 Delete failed: {exc}")]), *doc_state(kb)
+            return render.status_html([("error", f"删除失败 Delete failed: {bilingual(str(exc))}")]), *doc_state(kb)
         return render.status_html([("ok", f"已删除 Deleted: {doc_id}")]), *doc_state(kb)
 
     return delete

@@ -18,6 +18,7 @@ from typing import Any
 from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
 from rag.generation.extractive import CROSS_LINGUAL_WARNING
 from rag.http.viewer import view_url
+from ui.messages import bilingual
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;"})
@@ -44,7 +45,7 @@ def pending(note: str, partial: str = "") -> str:
 
 
 def error_message(message: str) -> str:
-    return f'<div class="rag-answer"><div class="rag-error">错误 Error: {esc(message)}</div></div>'
+    return f'<div class="rag-answer"><div class="rag-error">错误 Error: {esc(bilingual(message))}</div></div>'
 
 
 # The library's warnings stay English: API clients, logs and tests match their wording. The chat

@@ -24,6 +24,7 @@ from rag.pipeline import RAG
 from rag.retrieval.retrieve import RetrievalSettings
 from rag.text.normalize import index_terms
 from rag.types import Passage
+from ui.messages import bilingual
 from ui.render import esc
 
 MAX_TOP_K = 50  # as POST /api/search
@@ -162,7 +163,7 @@ def _top_k(value: Any) -> int:
 
 # ---- the result --------------------------------------------------------------------------------
 def error_html(message: str) -> str:
-    return f'<div class="rt-error">检索出错 Search failed: {esc(message)}</div>'
+    return f'<div class="rt-error">检索出错 Search failed: {esc(bilingual(message))}</div>'
 
 
 def results_html(query: str, passages: Sequence[Passage], seconds: float) -> str:
