@@ -77,13 +77,18 @@ ERRORS_ZH: tuple[Translation, ...] = (
 )
 
 
-def error_zh(message: str) -> str | None:
-    """The Chinese of an error the library writes; None for one the table does not know."""
-    for pattern, zh in ERRORS_ZH:
+def chinese_of(table: tuple[Translation, ...], message: str) -> str | None:
+    """The Chinese of ``message`` by the first pattern of ``table`` it matches whole; None if none does."""
+    for pattern, zh in table:
         m = pattern.fullmatch(message)
         if m:
             return zh(m)
     return None
+
+
+def error_zh(message: str) -> str | None:
+    """The Chinese of an error the library writes; None for one the table does not know."""
+    return chinese_of(ERRORS_ZH, message)
 
 
 def bilingual(message: str) -> str:
@@ -92,4 +97,4 @@ def bilingual(message: str) -> str:
     return message if zh is None else f"{zh} · {message}"
 
 
-__all__ = ["ERRORS_ZH", "bilingual", "error_zh"]
+__all__ = ["ERRORS_ZH", "Translation", "bilingual", "chinese_of", "error_zh"]

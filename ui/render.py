@@ -12,13 +12,13 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
 from rag.generation.extractive import CROSS_LINGUAL_WARNING
 from rag.http.viewer import view_url
-from ui.messages import bilingual
+from ui.messages import Translation, bilingual, chinese_of
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;"})
@@ -53,7 +53,7 @@ def error_message(message: str) -> str:
 # first, like the rest of the page; tests/test_answers.py raises each one from the code that
 # writes it, so a reworded warning cannot silently lose its Chinese. Technical details (an
 # exception's text) stay in the English half only.
-WARNINGS_ZH: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+WARNINGS_ZH: tuple[Translation, ...] = (
     (re.compile(re.escape(CROSS_LINGUAL_WARNING)),
      lambda m: "低置信度：问题与段落语言不同，答案只按语义选出，无法核对字词；请核对引用的段落"),
     (re.compile(r"the number (?P<num>.+) in the answer occurs in no cited passage"),
@@ -80,11 +80,7 @@ WARNINGS_ZH: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] 
 
 def warning_zh(warning: str) -> str | None:
     """The Chinese of a warning the library writes; None for one it does not know (shown as it is)."""
-    for pattern, zh in WARNINGS_ZH:
-        m = pattern.fullmatch(warning)
-        if m:
-            return zh(m)
-    return None
+    return chinese_of(WARNINGS_ZH, warning)
 
 
 def warning_html(warning: str) -> str:
