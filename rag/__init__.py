@@ -3,7 +3,8 @@
 from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import RAG
+from rag.storage.bases import KnowledgeBases
 from rag.types import Answer, Chunk, Citation, IndexReport, Passage
 
-__all__ = ["RAG", "Answer", "Chunk", "Citation", "IndexReport", "Passage", "RagError", "Settings"]
+__all__ = ["RAG", "Answer", "Chunk", "Citation", "IndexReport", "KnowledgeBases", "Passage", "RagError", "Settings"]
 __version__ = "0.1.0"

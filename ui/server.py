@@ -36,7 +36,7 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
     """
     staging = Staging()
     atexit.register(staging.cleanup)
-    bases = KnowledgeBases(rag, rag.settings.kb_root, RAG.open)
+    bases = KnowledgeBases(rag, rag.settings.kb_root, _open_base)
     app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb, allowed_hosts=allowed_hosts,
                      resolve_staged=staging.resolve, bases=bases)
     app.state.staging = staging
@@ -49,6 +49,13 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
         )
     _clean_up_on_shutdown(mounted, staging)
     return mounted
+
+
+def _open_base(path: Path) -> RAG:
+    """A knowledge base the server opens on first use, with uploads an earlier run stored but did not index."""
+    rag = RAG.open(path)
+    index_pending_uploads(rag)
+    return rag
 
 
 def _clean_up_on_shutdown(app: FastAPI, staging: Staging) -> None:

@@ -50,7 +50,7 @@ from rag.http.guard import (
 )
 from rag.http.openai_api import add_openai_routes
 from rag.http.viewer import add_viewer_routes
-from rag.pipeline import RAG, Bases
+from rag.pipeline import RAG
 from rag.storage.bases import KnowledgeBases, model_id
 from rag.uploads import UploadTooLarge, add_uploads, delete_document, documents_dir, max_upload_bytes
 
@@ -205,14 +205,6 @@ def _add_base_routes(app: FastAPI, bases: KnowledgeBases, key: str | None) -> No
         return {"deleted": name}
 
 
-def _target(bases: KnowledgeBases, kb: str | list[str] | None) -> tuple[RAG, Bases]:
-    """The RAG that answers and the named bases it asks (None: the default alone, passages untagged)."""
-    if kb is None:
-        return bases.default, None
-    named = bases.get_many(kb)
-    return named[0][1], named
-
-
 def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
     """``POST /api/ask``, ``POST /api/ask/stream`` and ``POST /api/search``."""
     settings = bases.default.settings
@@ -220,7 +212,7 @@ def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
     @app.post("/api/ask", tags=["answers"])
     def ask(req: AskRequest) -> dict[str, Any]:
         """Answer with citations: the JSON of ``rag ask --json``."""
-        rag, named = _target(bases, req.kb)
+        rag, named = bases.target(req.kb)
         return rag.ask(
             req.question, top_k=req.top_k, retrieval=req.retrieval,
             generator=settings.check_network_generator(req.generator), history=req.history,
@@ -234,7 +226,7 @@ def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
     )
     def ask_stream(req: AskRequest) -> StreamingResponse:
         """Server-sent events: ``sources``, then ``token`` pieces, then the final ``answer``."""
-        rag, named = _target(bases, req.kb)
+        rag, named = bases.target(req.kb)
         events = rag.ask_stream(
             req.question, top_k=req.top_k, retrieval=req.retrieval,
             generator=settings.check_network_generator(req.generator), history=req.history,
@@ -249,7 +241,7 @@ def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
     @app.post("/api/search", tags=["answers"])
     def search(req: SearchRequest) -> list[dict[str, Any]]:
         """The matching passages, best first."""
-        rag, named = _target(bases, req.kb)
+        rag, named = bases.target(req.kb)
         passages = rag.search(
             req.question, top_k=req.top_k or rag.settings.top_k, retrieval=req.retrieval, filters=req.filters,
             bases=named,

@@ -167,6 +167,31 @@ class KnowledgeBases:
             seen.setdefault(name, self.get(name))
         return list(seen.items())
 
+    @classmethod
+    def open(cls, root: str | Path = "kbs", default: str | Path = "index", **settings: Any) -> KnowledgeBases:
+        """The bases under ``root`` with the index ``default`` as ``default`` (``settings`` as for ``RAG.open``)."""
+        from rag.pipeline import RAG  # noqa: PLC0415 - the pipeline imports this module
+
+        return cls(RAG.open(default, **settings), root, lambda path: RAG.open(path, **settings))
+
+    def target(self, kb: str | list[str] | None) -> tuple[RAG, list[tuple[str, RAG]] | None]:
+        """The RAG that answers a question for ``kb`` and the named bases it asks (the ``bases`` argument of
+        ``RAG.ask``): None asks the default alone, as ``RAG.ask`` does, so its passages carry no base name."""
+        if kb is None:
+            return self.default, None
+        named = self.get_many(kb)
+        return named[0][1], named
+
+    def ask(self, question: str, kb: str | list[str] | None = None, **options: Any) -> Any:
+        """``RAG.ask`` over the base(s) ``kb``: ``bases.ask("…", kb=["default", "news"])``."""
+        rag, named = self.target(kb)
+        return rag.ask(question, bases=named, **options)
+
+    def search(self, question: str, kb: str | list[str] | None = None, **options: Any) -> Any:
+        """``RAG.search`` over the base(s) ``kb``."""
+        rag, named = self.target(kb)
+        return rag.search(question, bases=named, **options)
+
     def create(self, name: str, **settings: Any) -> RAG:
         with self._lock:
             rag = create_base(self.root, name, self._open, **settings)

@@ -117,3 +117,19 @@ def test_the_cli_manages_and_uses_bases(tmp_path):
     assert run("kb", "delete", "kite", "--yes", cwd=tmp_path).returncode == 0
     assert not (tmp_path / "kbs" / "kite").exists()
     assert run("kb", "delete", "kite", "--yes", cwd=tmp_path).returncode == 3
+
+
+def test_the_python_api_asks_one_base_or_several(seed_index, tmp_path):
+    from rag import RAG, KnowledgeBases
+
+    src = tmp_path / "kite.txt"
+    src.write_text(KITE, encoding="utf-8")
+    RAG.open(tmp_path / "kbs" / "kite", create=True, progress=False).add(src)
+    bases = KnowledgeBases.open(tmp_path / "kbs", default=seed_index, progress=False)
+    assert bases.names() == ["default", "kite"]
+    kite = bases.ask("紫藤镇风筝节今年吸引了多少游客？", kb="kite")
+    assert "两万三千" in kite.answer and kite.citations[0].kb == "kite"
+    both = bases.ask("蓝风微短剧基地从签约到试运营用了多少天？", kb=["kite", "default"])
+    assert "47天" in both.answer and both.citations[0].kb == "default"
+    assert bases.ask("紫藤镇风筝节今年吸引了多少游客？").abstained  # the default alone holds no such thing
+    assert bases.search("紫藤镇风筝节", kb=["default", "kite"], top_k=2)[0].kb == "kite"
