@@ -51,9 +51,10 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
     return mounted
 
 
-def _open_base(path: Path) -> RAG:
-    """A knowledge base the server opens on first use, with uploads an earlier run stored but did not index."""
-    rag = RAG.open(path)
+def _open_base(path: Path, **options: Any) -> RAG:
+    """A knowledge base the server opens on first use (or creates: ``options``), with the uploads an
+    earlier run stored but did not index."""
+    rag = RAG.open(path, **options)
     index_pending_uploads(rag)
     return rag
 
