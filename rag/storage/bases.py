@@ -172,7 +172,7 @@ class KnowledgeBases:
         """The bases under ``root`` with the index ``default`` as ``default`` (``settings`` as for ``RAG.open``)."""
         from rag.pipeline import RAG  # noqa: PLC0415 - the pipeline imports this module
 
-        return cls(RAG.open(default, **settings), root, lambda path: RAG.open(path, **settings))
+        return cls(RAG.open(default, **settings), root, lambda path, **more: RAG.open(path, **{**settings, **more}))
 
     def target(self, kb: str | list[str] | None) -> tuple[RAG, list[tuple[str, RAG]] | None]:
         """The RAG that answers a question for ``kb`` and the named bases it asks (the ``bases`` argument of

@@ -133,3 +133,4 @@ def test_the_python_api_asks_one_base_or_several(seed_index, tmp_path):
     assert "47天" in both.answer and both.citations[0].kb == "default"
     assert bases.ask("紫藤镇风筝节今年吸引了多少游客？").abstained  # the default alone holds no such thing
     assert bases.search("紫藤镇风筝节", kb=["default", "kite"], top_k=2)[0].kb == "kite"
+    assert bases.create("news").size == 0 and bases.names() == ["default", "kite", "news"]
