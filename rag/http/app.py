@@ -3,6 +3,7 @@
 Routes: ``GET /health``, ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
 ``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``,
 ``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}`` (knowledge bases: ``kb`` on the others),
+``POST /api/feedback`` (``rag.http.feedback_api``), ``GET /view``, ``/api/file``, ``/api/chunks`` (``rag.http.viewer``),
 ``POST /api/session`` (the chat's upload cookie), and the OpenAI chat API (``GET /v1/models``,
 ``POST /v1/chat/completions``: ``rag.http.openai_api``). Errors are ``{"error": message}`` with the status
 of ``STATUS_CODES``. Every request passes ``rag.http.guard.Guard`` first (host, origin, key, size).
