@@ -138,3 +138,17 @@ def test_openai_clients_pick_a_base_by_model(served):
         with pytest.raises(openai.NotFoundError) as err:
             client.chat.completions.create(model=model, messages=[{"role": "user", "content": KITE_Q}])
         assert "available: rag, kb:kite" in err.value.body["message"]
+
+
+def test_an_empty_base_asked_first_does_not_spoil_the_answer(served):
+    """The answer's term weights come from the largest base asked, not the first (here empty) one."""
+    url, root = served
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert _post(url, "/api/kbs", {"name": "blank"}, headers=auth).status_code == 201
+    try:
+        r = _post(url, "/api/ask", {"question": SEED_Q, "kb": ["blank", "default"]}).json()
+        alone = _post(url, "/api/ask", {"question": SEED_Q, "kb": ["default"]}).json()
+        assert "47天" in r["answer"] and r["citations"][0]["kb"] == "default"
+        assert r["confidence"] == alone["confidence"] and r["answer_span"] == alone["answer_span"]
+    finally:
+        httpx.delete(f"{url}/api/kbs/blank", headers=auth)
