@@ -54,11 +54,18 @@ mark.rag-quote { background: #fde68a; color: #111827; padding: 0 2px; border-rad
 .rag-more { margin-top: 6px; }
 .rag-more summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .rag-meta { margin-top: 6px; color: var(--body-text-color-subdued); font-size: .8em; }
-.rag-status-box { padding: 4px 0; }
+.rag-status-box { padding: 4px 0; overflow-wrap: anywhere; }  /* a long file name without spaces wraps */
 .rag-status-ok { color: #15803d; }
 .rag-status-warn { color: #b45309; }
 .rag-status-error { color: #b91c1c; font-weight: 600; }
 """
+
+
+# Fixed shares of the table's width. Left to itself, Gradio's Dataframe sizes a column by its widest
+# cell measured unwrapped (capped at the whole table's width), so one long file name or first-words
+# cell took the full width and pushed the other columns out of view; with set widths, cells wrap.
+DOCUMENT_COLUMNS = ["52%", "12%", "12%", "24%"]  # document, size, chunks, indexed at
+CHUNK_COLUMNS = ["8%", "22%", "22%", "7%", "41%"]  # chunk, article, section, page, first words
 
 
 # The file box uploads before any event runs and cannot send a header: with a server key, the key
@@ -210,6 +217,7 @@ def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _Doc
         table = gr.Dataframe(
             value=render.document_rows(rag.documents()), headers=HEADERS, interactive=False,
             datatype=["str", "str", "number", "str"], elem_id="rag-documents", wrap=True,
+            column_widths=DOCUMENT_COLUMNS,
         )
         refresh = gr.Button("刷新 Refresh", size="sm", variant="secondary")
         key = gr.Textbox(
@@ -237,7 +245,7 @@ def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _Doc
         chunks_title = gr.Markdown("选择一个文档查看它被切成的段落 · Choose a document to see what it was cut into",
                                    elem_id="rag-chunks-title")
         chunks = gr.Dataframe(value=[], headers=CHUNK_HEADERS, interactive=False, wrap=True, elem_id="rag-chunks",
-                              datatype=["number", "str", "str", "str", "str"])
+                              datatype=["number", "str", "str", "str", "str"], column_widths=CHUNK_COLUMNS)
     return _DocumentsTab(kb, summary, table, refresh, key, files, add, choice, remove, status, chunks_title, chunks)
 
 

@@ -26,6 +26,21 @@ from rag.uploads import index_pending_uploads
 from ui.app import CSS, create_app
 from ui.staging import Staging, add_upload_route
 
+# Gradio's file box draws its own text ("Drop File Here", "- or -", "Click to Upload") in the browser's
+# language. gr.I18n's custom translations replace those built-in keys when given as flat dotted keys:
+# Gradio's frontend (load_translations) adds them with svelte-i18n's addMessages before its own
+# dictionaries, and a later nested {upload_text: {drop_file: …}} would win a merge, but svelte-i18n's
+# lookup (delve) tries the whole dotted key first, so "upload_text.drop_file" is found before the
+# nested path. Locales: Gradio picks the browser's language if it ships one (zh-CN, zh-TW, …), else
+# its base (en-GB → en), else en; so en covers English and every language Gradio lacks (plain "zh"
+# too), and the Chinese ones are named. Other shipped languages (fr, ja, …) keep Gradio's own text.
+UPLOAD_TEXT = {
+    "upload_text.drop_file": "将文件拖放到此处 Drop File Here",
+    "common.or": "或 or",
+    "upload_text.click_to_upload": "点击上传 Click to Upload",
+}
+UPLOAD_I18N = gr.I18n(**{locale: UPLOAD_TEXT for locale in ("en", "zh-CN", "zh-TW")})
+
 
 def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | None = None,
               allowed_hosts: frozenset[str] | None = None) -> FastAPI:
@@ -45,7 +60,7 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
         blocks = create_app(rag, api_key=app.state.api_key, staging=staging, bases=bases)
         mounted = gr.mount_gradio_app(
             app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
-            footer_links=[], run_history=False,
+            footer_links=[], run_history=False, i18n=UPLOAD_I18N,
         )
     _clean_up_on_shutdown(mounted, staging)
     return mounted
@@ -101,4 +116,4 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-__all__ = ["build_app", "open_index", "serve"]
+__all__ = ["UPLOAD_TEXT", "build_app", "open_index", "serve"]

@@ -53,10 +53,11 @@ def served_with_key(seed_index, tmp_path_factory):
 SERVER_KEY = "page-k3y"
 
 
-def _rag_serve(seed_index, tmp_path_factory, api_key: str | None):
-    for tool in (CHROMIUM, CHROMEDRIVER):
-        if not tool.exists():
-            pytest.skip(f"{tool} is missing (install chromium and chromium-driver: make test-deps)")
+def _rag_serve(seed_index, tmp_path_factory, api_key: str | None, extra_env: dict[str, str] | None = None):
+    """`rag serve` over a copy of the seed index, ``extra_env`` added to its environment.
+
+    Yields (base URL, log file); the served index is the folder ``index`` beside the log."""
+    _need_chromium()
     tmp = tmp_path_factory.mktemp("ui")
     index = tmp / "index"
     shutil.copytree(seed_index, index)
@@ -66,6 +67,7 @@ def _rag_serve(seed_index, tmp_path_factory, api_key: str | None):
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", RAG_PROGRESS="false", GRADIO_ANALYTICS_ENABLED="False")
     if api_key:
         env["RAG_API_KEY"] = api_key
+    env.update(extra_env or {})
     with log.open("w") as out:
         proc = subprocess.Popen(
             [str(RAG_BIN), "serve", "--index-dir", str(index), "--host", "127.0.0.1", "--port", str(port)],
@@ -95,18 +97,31 @@ def _rag_serve(seed_index, tmp_path_factory, api_key: str | None):
             proc.wait(timeout=20)
 
 
+def _need_chromium() -> None:
+    for tool in (CHROMIUM, CHROMEDRIVER):
+        if not tool.exists():
+            pytest.skip(f"{tool} is missing (install chromium and chromium-driver: make test-deps)")
+
+
 @pytest.fixture(scope="module")
-def browser(served, tmp_path_factory):
+def browser(tmp_path_factory):
+    yield from chromium(tmp_path_factory, "zh-CN")
+
+
+def chromium(tmp_path_factory, lang: str):
+    """A headless Chromium whose language (UI and Accept-Language) is ``lang``; quit when the generator closes."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    _need_chromium()
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
     profile = tmp_path_factory.mktemp("chromium-profile")
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                f"--user-data-dir={profile}", "--window-size=1400,1200", "--lang=zh-CN"):
+                f"--user-data-dir={profile}", "--window-size=1400,1200", f"--lang={lang}"):
         opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"intl.accept_languages": lang})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(90)
     SHOTS.mkdir(exist_ok=True)
@@ -227,7 +242,8 @@ def test_ask_upload_and_ask_again(served, browser, tmp_path):
 
 
 def _chat_view(driver) -> dict[str, float]:
-    """The chat's scroll box (the nearest scrolling ancestor of a question) and where the newest answer sits in it."""
+    """The chat's scroll box (the nearest scrolling ancestor of a question) and where the newest answer
+    and the newest question sit in it (px from its visible top)."""
     return driver.execute_script("""
       const q = document.querySelector('#rag-chat .rag-q');
       let box = q.parentElement;
@@ -235,40 +251,52 @@ def _chat_view(driver) -> dict[str, float]:
         box = box.parentElement;
       }
       const last = [...document.querySelectorAll('#rag-chat .rag-answer')].pop().getBoundingClientRect();
+      const asked = [...document.querySelectorAll('#rag-chat .rag-q')].pop().getBoundingClientRect();
       const view = box.getBoundingClientRect();
       return {top: box.scrollTop, height: box.scrollHeight, client: box.clientHeight,
-              answer_top: last.top - view.top, answer_bottom: last.bottom - view.top};""")
+              answer_top: last.top - view.top, answer_bottom: last.bottom - view.top,
+              question_top: asked.top - view.top, question_bottom: asked.bottom - view.top};""")
 
 
 def test_the_chat_scrolls_to_a_new_answer_after_closest_passages_were_opened_and_read(served, browser):
     """Gradio follows new messages only while the view is within 100 px of the bottom: an open
     "closest passages" block below the fold, read by scrolling into it, left every later answer
     out of sight."""
-    from selenium.webdriver.common.by import By
-
     base, _ = served
     driver = browser
     driver.get(base + "/")
     wait_for(driver, "#rag-question textarea", 90)
     ask(driver, "火星上有多少座城市？")  # not answered: all passages are in the folded "closest passages"
     answer = last_answer(driver, 120, "资料中没有找到相关信息")
+    more = open_and_read_passages(driver, answer)
+    ask_and_see_it_followed(driver, more, "ui-scroll-after-open-passages.png")
+
+
+def open_and_read_passages(driver, answer):
+    """Open ``answer``'s "closest passages" and scroll to their start, far from the chat's bottom; the block."""
+    from selenium.webdriver.common.by import By
+
     more = answer.find_element(By.CSS_SELECTOR, "details.rag-more")
     more.find_element(By.TAG_NAME, "summary").click()
     wait_for(driver, "#rag-chat details.rag-more[open] .rag-source", 10)
-    # read the passages from their start: the box scrolls, far from its bottom
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", more)
     time.sleep(0.5)
     before = _chat_view(driver)
     assert before["top"] + before["client"] < before["height"] - 100, before  # the state that used to stick
+    return more
 
+
+def ask_and_see_it_followed(driver, more, shot: str) -> dict[str, float]:
+    """Ask a new question; its answer is in view at the chat's bottom, and ``more`` is still open."""
     ask(driver, "李发顺邀请总书记一起制作什么？")
     last_answer(driver, 120, "大米粑粑")
     time.sleep(1.0)  # Gradio's own scrolling waits 300 ms after a render
     view = _chat_view(driver)
-    driver.save_screenshot(str(SHOTS / "ui-scroll-after-open-passages.png"))
+    driver.save_screenshot(str(SHOTS / shot))
     assert more.get_attribute("open") is not None  # still open: the reader's choice is kept
     assert 0 <= view["answer_top"] < view["client"], f"the new answer is out of sight: {view}"
     assert view["top"] + view["client"] >= view["height"] - 2, f"not scrolled to the bottom: {view}"
+    return view
 
 
 def test_with_a_server_key_the_page_uploads_once_the_key_is_typed(served_with_key, browser, tmp_path):
