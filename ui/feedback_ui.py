@@ -70,7 +70,8 @@ def build_feedback_box() -> FeedbackBox:
                                 lines=3, elem_id="rag-feedback-correction")
         missing = gr.Checkbox(label="文档中没有答案 Not in the documents", value=False, elem_id="rag-feedback-missing")
         send = gr.Button("提交反馈 Send feedback", variant="primary", elem_id="rag-feedback-send")
-        status = gr.HTML(elem_id="rag-feedback-status")
+    # outside the box: a successful send closes the box, and its confirmation must stay in sight
+    status = gr.HTML(elem_id="rag-feedback-status")
     return FeedbackBox(group, title, rating, reason, correction, missing, send, status, gr.State(None))
 
 

@@ -292,8 +292,6 @@ def test_a_thumbs_down_with_a_correction_is_stored_and_exported(served, browser,
     assert rows == [(SEED_Q, "47天", "feedback-corrected")]  # one row: the latest record wins
 
 
-@pytest.mark.xfail(strict=True, reason="ui.feedback_ui.handle_send hides the box (gr.Group) that holds its own "
-                                       "success status, so the reader never sees that the feedback was stored")
 def test_the_success_status_of_sent_feedback_is_visible(served, browser):
     from selenium.webdriver.common.by import By
 
