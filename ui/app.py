@@ -46,6 +46,8 @@ CSS = """
 .rag-source-head { margin-bottom: 4px; }
 .rag-n { font-weight: 700; color: var(--color-accent); }
 .rag-doc { font-family: var(--font-mono); }
+.rag-kb { background: var(--color-accent-soft); color: var(--color-accent); border-radius: 4px; padding: 0 6px;
+  font-size: .85em; font-weight: 600; }
 .rag-loc { margin-left: 6px; }
 .rag-score, .rag-span { color: var(--body-text-color-subdued); font-size: .9em; margin-left: 6px; }
 .rag-passage { color: var(--body-text-color); }
