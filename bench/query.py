@@ -205,7 +205,8 @@ def time_each(fn: Callable[[int], object], rows: range, warmup: int, cpu: list[f
 
 def measure(snap, texts: list[str], qvecs: np.ndarray, m: int, warmup: int) -> dict:
     """First, then warm latencies of retrieve(), the dense search and BM25 alone; top ids for agreement."""
-    from rag.retrieval.retrieve import RetrievalSettings, _top, retrieve
+    from rag.retrieval.retrieve import RetrievalSettings, retrieve
+    from rag.storage.store import top as _top
 
     settings = RetrievalSettings()
     rows = range(m)

@@ -18,13 +18,14 @@ from rag.generation.base import Context
 from rag.generation.dispatch import answer_pieces, chat_turns, standalone, to_answer
 from rag.generation.resolve import Generators, GeneratorSpec
 from rag.ingest.chunking import ChunkSettings
-from rag.retrieval.filters import allowed_positions, is_encodable
+from rag.retrieval.filters import is_encodable
 from rag.retrieval.filters import validate as validate_filters
 from rag.retrieval.retrieve import RetrievalSettings, retrieve
 from rag.storage.build import build_snapshot, empty_snapshot, remove_documents
 from rag.storage.live import LiveSnapshot
 from rag.storage.lock import write_lock
 from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot
+from rag.storage.store import SnapshotStore
 from rag.text.normalize import warm_up
 from rag.types import Answer, AnswerEvent, IndexReport, Passage
 
@@ -188,8 +189,9 @@ class RAG:
             raise ConfigError(f"unknown retrieval setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
         base = {"mode": retrieval or self.settings.retrieval, "candidates": self.settings.candidates}
         settings = RetrievalSettings(**(base | given))
-        allowed = allowed_positions(snap.chunks, validate_filters(filters))
-        return retrieve(snap, self.embedder, query, top_k, settings, query_vector=query_vector, allowed=allowed)
+        store = SnapshotStore(snap)
+        return retrieve(store, self.embedder, query, top_k, settings, query_vector=query_vector,
+                        where=store.where(validate_filters(filters)))
 
     def _retrieve_bases(self, bases: Bases, query: str, top_k: int, retrieval: str | None, filters: Filters,
                         qvec: np.ndarray | None = None, **overrides: Any) -> list[Passage]:

@@ -25,6 +25,7 @@ The ranking is the same with it on or off: the trace only records values the ran
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -34,8 +35,9 @@ import numpy as np
 from rag.embedding.backends import Embedder
 from rag.errors import ConfigError
 from rag.storage.snapshot import Snapshot
+from rag.storage.store import NOTHING, SearchStore, SnapshotStore
 from rag.text.normalize import index_terms, normalize_for_match
-from rag.types import Passage
+from rag.types import Chunk, Passage
 
 MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("convex", "rrf")
@@ -75,55 +77,53 @@ class RetrievalSettings:
                               f"{self.rerank_weight} and {self.rerank_depth}")
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.argpartition(-scores, k - 1)[:k]
-    return idx[np.argsort(-scores[idx], kind="stable")]
-
-
 def retrieve(
-    snap: Snapshot, embedder: Embedder, query: str, top_k: int, settings: RetrievalSettings,
-    query_vector: np.ndarray | None = None, allowed: np.ndarray | None = None,
+    source: SearchStore | Snapshot, embedder: Embedder, query: str, top_k: int, settings: RetrievalSettings,
+    query_vector: np.ndarray | None = None, allowed: np.ndarray | None = None, where: Any = None,
 ) -> list[Passage]:
     """The ``top_k`` best chunks for ``query`` (fewer when the index is smaller).
 
-    ``allowed`` is an optional array of chunk positions that metadata filters let through.
+    ``source`` is a ``SearchStore`` (a ``Snapshot`` is read through ``SnapshotStore``); ``where`` is
+    its form of the filters (``store.where(filters)``), or ``allowed`` an array of chunk positions
+    of a snapshot that filters let through.
     """
     if top_k < 1:
         raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
-    n = snap.size if allowed is None else len(allowed)
+    store = source if hasattr(source, "dense") else SnapshotStore(source)
+    if allowed is not None:
+        where = NOTHING if len(allowed) == 0 else allowed
+    if where is NOTHING:
+        return []
+    n = len(where) if isinstance(where, np.ndarray) else store.size  # a store's expression: its size bounds it
     if n == 0:
         return []
     cand = min(max(settings.candidates, top_k), n)
-    dense, lexical, q = _candidates(snap, embedder, query, cand, settings.mode, query_vector, allowed)
+    dense, lexical, q = _candidates(store, embedder, query, cand, settings.mode, query_vector, where)
     dense_rank, lexical_rank = _ranks(dense), _ranks(lexical)  # before dense gets the lexical-only cosines
-    base, bonus, facts = _fuse(snap, query, dense, lexical, q, settings)
+    chunks = store.chunks(sorted(dense.keys() | lexical.keys()))  # one fetch: fusion, re-rank and passages read them
+    base, bonus, facts = _fuse(store, chunks, query, dense, lexical, q, settings)
     fused = dict(base)
     for i, b in bonus.items():
         fused[i] += b
-    boost = _boost_exact(snap, query, fused)
+    boost = _boost_exact(chunks, query, fused)
     order = sorted(fused, key=lambda i: -fused[i])[:top_k]
     if q is None and settings.mode == "lexical" and embedder is not None:
         q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
     if q is not None:
-        for i in order:
-            if i not in dense:
-                dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+        dense.update(store.cosines([i for i in order if i not in dense], q))
     facts.update(candidates=settings.candidates, pool=n, dense_candidates=len(dense_rank),
                  lexical_candidates=len(lexical_rank), exact_match=bool(boost))
     trace = Trace(dense, dense_rank, lexical, lexical_rank, base, bonus, boost, facts) if settings.explain else None
     return [
-        Passage(chunk=snap.chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0),
+        Passage(chunk=chunks[i], score=fused[i], rank=r, dense_score=dense.get(i), lexical_score=lexical.get(i, 0.0),
                 explain=trace.explain(i, r, fused[i]) if trace else None)
         for r, i in enumerate(order, 1)
     ]
 
 
 def _candidates(
-    snap: Snapshot, embedder: Embedder, query: str, cand: int, mode: str, query_vector: np.ndarray | None,
-    allowed: np.ndarray | None,
+    store: SearchStore, embedder: Embedder, query: str, cand: int, mode: str, query_vector: np.ndarray | None,
+    where: Any,
 ) -> tuple[dict[int, float], dict[int, float], np.ndarray | None]:
     """Dense cosines and BM25 scores of each retriever's ``cand`` best chunks, and the query vector."""
     dense: dict[int, float] = {}
@@ -131,21 +131,15 @@ def _candidates(
     q = None
     if mode in ("hybrid", "dense"):
         q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
-        d, ids = _dense_search(snap.vectors, q, cand, allowed)
-        dense = {int(i): float(s) for i, s in zip(ids[0], d[0]) if i >= 0}
+        dense = dict(store.dense(q, cand, where))
     if mode in ("hybrid", "lexical"):
-        scores = snap.lexical.scores(query)
-        if allowed is not None and len(scores):
-            mask = np.zeros(len(scores), dtype=bool)
-            mask[allowed] = True
-            scores = np.where(mask, scores, 0.0)
-        lexical = {int(i): float(scores[i]) for i in _top(scores, cand) if scores[i] > 0}
+        lexical = dict(store.lexical(query, cand, where))
     return dense, lexical, q
 
 
 def _fuse(
-    snap: Snapshot, query: str, dense: dict[int, float], lexical: dict[int, float], q: np.ndarray | None,
-    settings: RetrievalSettings,
+    store: SearchStore, chunks: Mapping[int, Chunk], query: str, dense: dict[int, float], lexical: dict[int, float],
+    q: np.ndarray | None, settings: RetrievalSettings,
 ) -> tuple[dict[int, float], dict[int, float], dict[str, Any]]:
     """The fused scores before the re-rank, the re-rank bonus of each candidate, and the query-level facts.
 
@@ -158,18 +152,17 @@ def _fuse(
         return dict(dense), {}, facts | {"lexical_weight_used": 0.0}
     if settings.mode == "lexical":
         return dict(lexical), {}, facts | {"lexical_weight_used": 1.0}
-    for i in lexical.keys() - dense.keys():  # every candidate needs both scores
-        dense[i] = float(np.dot(snap.vectors.reconstruct(i), q))
+    dense.update(store.cosines(list(lexical.keys() - dense.keys()), q))  # every candidate needs both scores
     facts["fusion"] = settings.fusion
     if settings.fusion != "convex":
         return _rrf(dense, lexical, settings.rrf_k), {}, facts
-    idf = query_idf(snap, query)  # segmented once, for the fusion weight and the re-rank
-    coverage = _query_coverage(snap, idf, lexical)
+    idf = query_idf(store.idf, query)  # segmented once, for the fusion weight and the re-rank
+    coverage = _query_coverage(chunks, idf, lexical)
     weight = settings.lexical_weight * coverage
     fused = _convex(dense, lexical, weight)
     # trusted as far as BM25 explains the query, like the fusion weight
     rerank = settings.rerank_weight * coverage
-    bonus = _rerank_distinctive(snap, idf, fused, rerank, settings.rerank_depth)
+    bonus = _rerank_distinctive(chunks, idf, fused, rerank, settings.rerank_depth)
     facts.update(coverage=coverage, lexical_weight_used=weight if lexical else 0.0, rerank_weight_used=rerank)
     return fused, bonus, facts
 
@@ -207,29 +200,6 @@ class Trace:
         }
 
 
-def _dense_search(index, q: np.ndarray, k: int, allowed: np.ndarray | None):
-    import faiss  # noqa: PLC0415
-
-    x = q.reshape(1, -1).astype(np.float32)
-    if allowed is None:
-        return index.search(x, k)
-    if len(allowed) <= 20_000:
-        # Exact scores over the allowed chunks: ANN indexes with an ID filter can miss most of a
-        # small allowed set (HNSW found 1 of 3 in a test), and a few thousand dot products are cheap.
-        vecs = index.reconstruct_batch(np.asarray(allowed, dtype=np.int64))
-        scores = vecs @ x[0]
-        order = np.argsort(-scores, kind="stable")[:k]
-        return scores[order].reshape(1, -1), np.asarray(allowed)[order].reshape(1, -1)
-    sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-    if isinstance(index, faiss.IndexHNSW):
-        params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(index.hnsw.efSearch, k))
-    elif isinstance(index, faiss.IndexIVF):
-        params = faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe)
-    else:
-        params = faiss.SearchParameters(sel=sel)
-    return index.search(x, k, params=params)
-
-
 def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -> dict[int, float]:
     """weight × BM25/max(BM25) + (1 − weight) × min-max normalised cosine, over the union of candidates."""
     ids = list(dense.keys() | lexical.keys())
@@ -242,12 +212,12 @@ def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -
     return {i: float(w * a + (1 - w) * b) for i, a, b in zip(ids, ln, dn)}
 
 
-def query_idf(snap: Snapshot, query: str) -> dict[str, float]:
-    """The query's BM25 terms (search-mode pieces unmarked) with their IDF in the index."""
-    return {t: snap.lexical.idf(t) for t in {t.lstrip("#") for t in index_terms(query)}}
+def query_idf(idf: Callable[[str], float], query: str) -> dict[str, float]:
+    """The query's BM25 terms (search-mode pieces unmarked) with their IDF in the index (``store.idf``)."""
+    return {t: idf(t) for t in {t.lstrip("#") for t in index_terms(query)}}
 
 
-def _query_coverage(snap: Snapshot, idf: dict[str, float], lexical: dict[int, float]) -> float:
+def _query_coverage(chunks: Mapping[int, Chunk], idf: dict[str, float], lexical: dict[int, float]) -> float:
     """IDF-weighted share of the query's terms that the best BM25 hit contains.
 
     BM25 is trusted as far as it explains the query: a Chinese question over
@@ -258,13 +228,13 @@ def _query_coverage(snap: Snapshot, idf: dict[str, float], lexical: dict[int, fl
     if not lexical:
         return 0.0
     best = max(lexical, key=lexical.get)
-    text = normalize_for_match(snap.chunks[best].text)
+    text = normalize_for_match(chunks[best].text)
     total = sum(idf.values())
     return sum(w for t, w in idf.items() if t in text) / total if total > 0 else 0.0
 
 
 def _rerank_distinctive(
-    snap: Snapshot, idf: dict[str, float], fused: dict[int, float], weight: float, depth: int,
+    chunks: Mapping[int, Chunk], idf: dict[str, float], fused: dict[int, float], weight: float, depth: int,
 ) -> dict[int, float]:
     """The bonus of each of the top ``depth`` candidates: ``weight`` x its share of the query's distinctive terms.
 
@@ -274,7 +244,7 @@ def _rerank_distinctive(
     if weight <= 0 or not fused:
         return {}
     top = sorted(fused, key=lambda i: -fused[i])[:depth]
-    texts = {i: normalize_for_match(snap.chunks[i].text) for i in top}
+    texts = {i: normalize_for_match(chunks[i].text) for i in top}
     weights: dict[str, float] = {}
     for term, term_idf in idf.items():
         df = sum(term in texts[i] for i in top)
@@ -294,13 +264,13 @@ def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int
     return fused
 
 
-def _boost_exact(snap: Snapshot, query: str, fused: dict[int, float]) -> dict[int, float]:
+def _boost_exact(chunks: Mapping[int, Chunk], query: str, fused: dict[int, float]) -> dict[int, float]:
     """A short query found verbatim in a chunk (a name, a number) ranks that chunk first; returns the boosts."""
     needle = normalize_for_match(_STRIP.sub("", query))
     if not needle or len(needle) > 24 or not fused:
         return {}
     top = max(fused.values())
-    boosted = {i: top for i in fused if needle in normalize_for_match(snap.chunks[i].text)}
+    boosted = {i: top for i in fused if needle in normalize_for_match(chunks[i].text)}
     for i, b in boosted.items():
         fused[i] += b
     return boosted

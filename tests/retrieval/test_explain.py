@@ -128,3 +128,23 @@ def test_retrieve_overrides_are_settings_fields(seed_rag):
     assert got[0].explain["query"]["lexical_weight"] == 0.7  # None: the default
     got = seed_rag._retrieve(snap, SEED_Q, 5, None, None, fusion="rrf", explain=True)
     assert got[0].explain["query"]["fusion"] == "rrf" and got[0].explain["rerank_bonus"] == 0.0
+
+
+def test_retrieval_reads_a_store_and_a_snapshot_alike(seed_rag):
+    """retrieve() over the SearchStore protocol: the snapshot read through SnapshotStore ranks exactly as the
+    snapshot itself, with filters as the store's ``where`` or as positions, and filters that match nothing."""
+    from rag.retrieval.filters import allowed_positions
+    from rag.retrieval.retrieve import RetrievalSettings, retrieve
+    from rag.storage.store import NOTHING, SnapshotStore
+
+    snap, store = seed_rag._snap, SnapshotStore(seed_rag._snap)
+    filters = {"article": "数字潮涌"}
+    for mode in ("hybrid", "dense", "lexical"):
+        settings = RetrievalSettings(mode=mode, explain=True)
+        a = retrieve(snap, seed_rag.embedder, SEED_Q, 5, settings, allowed=allowed_positions(snap.chunks, filters))
+        b = retrieve(store, seed_rag.embedder, SEED_Q, 5, settings, where=store.where(filters))
+        assert [(p.chunk.chunk_id, p.score, p.explain) for p in a] == [(p.chunk.chunk_id, p.score, p.explain) for p in b]
+        assert a and all(p.chunk.meta.get("article", "").startswith("数字潮涌") for p in a)
+    assert store.where({"doc": "nothing-*.md"}) is NOTHING
+    assert retrieve(store, seed_rag.embedder, SEED_Q, 5, RetrievalSettings(), where=NOTHING) == []
+    assert store.where({}) is None

@@ -113,7 +113,8 @@ def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic
     answer = next(i for i, t in enumerate(texts) if "诉求解决率" in t)
     fused = {repeats: 1.0, answer: 0.8}
     fused |= {i: 0.7 for i, t in enumerate(texts) if "天心经开区" in t and i not in fused}
-    for i, bonus in _rerank_distinctive(snap, query_idf(snap, q), fused, weight=0.5, depth=20).items():
+    for i, bonus in _rerank_distinctive(dict(enumerate(snap.chunks)), query_idf(snap.lexical.idf, q), fused, weight=0.5,
+                                         depth=20).items():
         fused[i] += bonus
     assert fused[answer] > fused[repeats]
     assert fused[answer] - 0.8 > 0.4 and fused[repeats] - 1.0 < 0.1  # the topic term added almost nothing
