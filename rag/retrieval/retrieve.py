@@ -214,7 +214,9 @@ def _convex(dense: dict[int, float], lexical: dict[int, float], weight: float) -
 
 def query_idf(idf: Callable[[str], float], query: str) -> dict[str, float]:
     """The query's BM25 terms (search-mode pieces unmarked) with their IDF in the index (``store.idf``)."""
-    return {t: idf(t) for t in {t.lstrip("#") for t in index_terms(query)}}
+    # sorted: a set of strings iterates in a per-process order (PYTHONHASHSEED), and the coverage
+    # and re-rank sums over this dict would then differ in their last bits from run to run
+    return {t: idf(t) for t in sorted({t.lstrip("#") for t in index_terms(query)})}
 
 
 def _query_coverage(chunks: Mapping[int, Chunk], idf: dict[str, float], lexical: dict[int, float]) -> float:
