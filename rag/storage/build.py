@@ -6,7 +6,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,38 +37,9 @@ def build_snapshot(
 ) -> tuple[Snapshot, IndexReport]:
     """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders."""
     t0 = time.perf_counter()
-    files, skipped = find_files(paths)
-    renamed = _renamed(old, files)
-    added, updated, unchanged = [], [], []
-    new_docs: dict[str, dict] = {}
-    new_chunks: dict[str, list[Chunk]] = {}
-    for src in files:
-        known = None if src.doc_id in renamed else old.documents.get(src.doc_id)
-        try:
-            doc = load_file(src, max_bytes=max_bytes)
-        except LoaderError as exc:
-            skipped[str(src.path)] = str(exc)
-            continue
-        if known and (clash := _taken(src, doc.sha256, known)):
-            skipped[str(src.path)] = clash
-            continue
-        if known and known["sha256"] == doc.sha256 and old.chunking == asdict(chunking):
-            unchanged.append(doc.doc_id)
-            continue
-        cleaned = clean(doc.text)
-        chunks = chunk_document(doc.doc_id, cleaned, chunking, analyse(cleaned, doc.text, doc.doc_id))
-        if not chunks:
-            skipped[str(src.path)] = f"{doc.doc_id}: no text left after cleaning"
-            continue
-        (updated if known else added).append(doc.doc_id)
-        new_chunks[doc.doc_id] = chunks
-        new_docs[doc.doc_id] = {
-            "path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding,
-            "chars": len(doc.text), "chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-    # a file now named otherwise (its id qualified beside a namesake) is one document, not two
-    moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_chunks or new_id in unchanged}
-    removed = sorted(set(_vanished(old, paths) if sync else []) | moved)
+    plan = scan(old.documents, old.chunking, paths, chunking, sync=sync, max_bytes=max_bytes)
+    added, updated, unchanged, removed, skipped = plan.added, plan.updated, plan.unchanged, plan.removed, plan.skipped
+    new_docs, new_chunks = plan.new_docs, plan.new_chunks
     drop = set(removed) | set(new_chunks)
     kept_at = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
     kept = [old.chunks[i] for i in kept_at]
@@ -92,6 +63,60 @@ def build_snapshot(
     return snap, report
 
 
+@dataclass
+class Scan:
+    """What indexing ``paths`` changes: documents to add, update, keep or remove, their new chunks, and files skipped."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    skipped: dict[str, str]
+    new_docs: dict[str, dict]
+    new_chunks: dict[str, list[Chunk]]
+
+
+def scan(
+    documents: dict[str, dict], old_chunking: dict, paths: Sequence[str | Path], chunking: ChunkSettings, *,
+    sync: bool, max_bytes: int,
+) -> Scan:
+    """Read, clean and chunk the new and changed files among ``paths`` against the indexed ``documents``
+    (whatever store holds their chunks); ``sync`` also lists documents whose files under those folders are gone."""
+    files, skipped = find_files(paths)
+    renamed = _renamed(documents, files)
+    added, updated, unchanged = [], [], []
+    new_docs: dict[str, dict] = {}
+    new_chunks: dict[str, list[Chunk]] = {}
+    for src in files:
+        known = None if src.doc_id in renamed else documents.get(src.doc_id)
+        try:
+            doc = load_file(src, max_bytes=max_bytes)
+        except LoaderError as exc:
+            skipped[str(src.path)] = str(exc)
+            continue
+        if known and (clash := _taken(src, doc.sha256, known)):
+            skipped[str(src.path)] = clash
+            continue
+        if known and known["sha256"] == doc.sha256 and old_chunking == asdict(chunking):
+            unchanged.append(doc.doc_id)
+            continue
+        cleaned = clean(doc.text)
+        chunks = chunk_document(doc.doc_id, cleaned, chunking, analyse(cleaned, doc.text, doc.doc_id))
+        if not chunks:
+            skipped[str(src.path)] = f"{doc.doc_id}: no text left after cleaning"
+            continue
+        (updated if known else added).append(doc.doc_id)
+        new_chunks[doc.doc_id] = chunks
+        new_docs[doc.doc_id] = {
+            "path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding,
+            "chars": len(doc.text), "chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    # a file now named otherwise (its id qualified beside a namesake) is one document, not two
+    moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_chunks or new_id in unchanged}
+    removed = sorted(set(_vanished(documents, paths) if sync else []) | moved)
+    return Scan(added, updated, unchanged, removed, skipped, new_docs, new_chunks)
+
+
 def remove_documents(old: Snapshot, doc_ids: Sequence[str], settings: Settings | None = None) -> Snapshot:
     drop = set(doc_ids)
     keep = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
@@ -105,10 +130,10 @@ def remove_documents(old: Snapshot, doc_ids: Sequence[str], settings: Settings |
     )
 
 
-def _renamed(old: Snapshot, files: Sequence[SourceFile]) -> dict[str, str]:
+def _renamed(documents: dict[str, dict], files: Sequence[SourceFile]) -> dict[str, str]:
     """Indexed documents whose file is among ``files`` under another id: old id -> new id."""
     now = {str(src.path): src.doc_id for src in files}
-    return {doc_id: now[meta["path"]] for doc_id, meta in old.documents.items()
+    return {doc_id: now[meta["path"]] for doc_id, meta in documents.items()
             if now.get(meta["path"], doc_id) != doc_id}
 
 
@@ -126,11 +151,11 @@ def _taken(src: SourceFile, sha256: str, known: dict) -> str | None:
             f"or delete the indexed one first (rag delete {src.doc_id})")
 
 
-def _vanished(old: Snapshot, paths: Sequence[str | Path]) -> list[str]:
+def _vanished(documents: dict[str, dict], paths: Sequence[str | Path]) -> list[str]:
     """Indexed documents whose source file, inside one of the scanned folders, no longer exists."""
     roots = [Path(p).expanduser().resolve() for p in paths if Path(p).is_dir()]
     gone = []
-    for doc_id, meta in old.documents.items():
+    for doc_id, meta in documents.items():
         path = Path(meta["path"])
         if any(path.is_relative_to(r) for r in roots) and not path.is_file():
             gone.append(doc_id)
