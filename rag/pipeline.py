@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,19 @@ from rag.retrieval.retrieve import RetrievalSettings, retrieve
 from rag.storage.build import build_snapshot, empty_snapshot, remove_documents
 from rag.storage.live import LiveSnapshot
 from rag.storage.lock import write_lock
+from rag.storage.remote import (
+    StoreSnapshot,
+    StoreSpec,
+    delete_from_store,
+    drop_replaced,
+    empty_store_snapshot,
+    next_rebuild,
+    parse_store,
+    recorded_store,
+    update_store,
+)
 from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot
-from rag.storage.store import SnapshotStore
+from rag.storage.store import search_store
 from rag.text.normalize import warm_up
 from rag.types import Answer, AnswerEvent, IndexReport, Passage
 
@@ -77,6 +88,11 @@ class RAG:
             if "embedder" in settings and settings["embedder"] not in (None, built):
                 embedder = load_embedder(settings["embedder"], settings=cfg)
                 check_embedder(manifest, embedder.name, embedder.dim, index_dir)
+            if settings.get("store") and parse_store(settings["store"]) != recorded_store(manifest):
+                raise ConfigError(
+                    f"the index at {index_dir} keeps its chunks in {recorded_store(manifest).text}, not "
+                    f"{parse_store(settings['store']).text}; the store is fixed when an index is built: rebuild it "
+                    "there (`rag index --rebuild --store …`) or leave store out")
             recorded = _chunking_from(manifest)
             notices = _check_recorded(index_dir, settings, env, {**recorded, "embedder": built})
             cfg = cfg.with_overrides(embedder=built, **recorded)
@@ -85,7 +101,7 @@ class RAG:
             snap = load_snapshot(index_dir)
         elif create or fresh:
             embedder = load_embedder(cfg.embedder, settings=cfg)
-            snap = empty_snapshot(embedder, cls._chunk_settings(cfg))
+            snap = cls._empty(index_dir, cfg, embedder, rebuild=fresh)
         else:
             raise IndexNotFoundError(
                 f"no index at {index_dir}; build one with `rag index [PATHS] --index-dir {index_dir}` "
@@ -95,6 +111,16 @@ class RAG:
         rag.notices = notices
         return rag
 
+    @classmethod
+    def _empty(cls, index_dir: Path, cfg: Settings, embedder: Embedder, rebuild: bool = False) -> Snapshot | StoreSnapshot:
+        """An empty index in the store ``cfg.store`` names (FAISS files, or a new Milvus collection)."""
+        spec = parse_store(cfg.store)
+        if spec.kind == "faiss":
+            return empty_snapshot(embedder, cls._chunk_settings(cfg))
+        entry = {"name": embedder.name, "dim": embedder.dim, "engine": getattr(embedder, "engine", "unknown")}
+        return empty_store_snapshot(index_dir, spec, entry, asdict(cls._chunk_settings(cfg)),
+                                    rebuild=next_rebuild(index_dir) if rebuild else 0)
+
     @staticmethod
     def _chunk_settings(cfg: Settings) -> ChunkSettings:
         return ChunkSettings(chunk_tokens=cfg.chunk_tokens, overlap_tokens=cfg.overlap_tokens, headers=cfg.headers)
@@ -103,6 +129,16 @@ class RAG:
     def _snap(self) -> Snapshot:
         """The latest published snapshot: a newer generation written by another process is picked up."""
         return self._live.current()
+
+    def _store_spec(self, snap: StoreSnapshot) -> StoreSpec:
+        """The store an index is in: the manifest's, else (a new index) the setting's."""
+        return recorded_store(snap.manifest) if snap.manifest else parse_store(self.settings.store)
+
+    def _rebuild_settings(self, current: Any) -> Settings:
+        """A rebuild stays in the store it is in, unless this RAG was opened to move it (``store=``)."""
+        if self.settings.store or not isinstance(current, StoreSnapshot):
+            return self.settings
+        return self.settings.with_overrides(store=recorded_store(current.manifest).text)
 
     def _same_embedder(self, manifest: dict[str, Any]) -> None:
         check_embedder(manifest, self.embedder.name, self.embedder.dim, self.index_dir)
@@ -125,8 +161,19 @@ class RAG:
             paths = [paths]
         with self._write, write_lock(self.index_dir):
             # re-read under the lock: another process may have saved since this one last looked
-            base = empty_snapshot(self.embedder, self._chunk_settings(self.settings)) if rebuild else self._snap
+            current = self._snap
+            base = self._empty(self.index_dir, self._rebuild_settings(current), self.embedder, True) if rebuild \
+                else current
             chunking = self._chunk_settings(self.settings) if rebuild or not base.chunking else ChunkSettings(**base.chunking)
+            if isinstance(base, StoreSnapshot):
+                snap, report = update_store(
+                    base, self.index_dir, self._store_spec(base), list(paths), self.embedder, chunking, sync=sync,
+                    max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
+                    batch_size=self.settings.batch_size)
+                if rebuild:
+                    drop_replaced(current if isinstance(current, StoreSnapshot) else None, snap)
+                self._live.publish(snap)
+                return report
             snap, report = build_snapshot(
                 base, list(paths), self.embedder, chunking,
                 sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
@@ -145,6 +192,9 @@ class RAG:
             missing = [d for d in ids if d not in base.documents]
             if missing:
                 raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
+            if isinstance(base, StoreSnapshot):
+                self._live.publish(delete_from_store(base, self.index_dir, self._store_spec(base), ids))
+                return ids
             snap = remove_documents(base, ids, self.settings)
             save_snapshot(self.index_dir, snap)
             self._live.publish(snap)
@@ -189,9 +239,13 @@ class RAG:
             raise ConfigError(f"unknown retrieval setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
         base = {"mode": retrieval or self.settings.retrieval, "candidates": self.settings.candidates}
         settings = RetrievalSettings(**(base | given))
-        store = SnapshotStore(snap)
-        return retrieve(store, self.embedder, query, top_k, settings, query_vector=query_vector,
-                        where=store.where(validate_filters(filters)))
+        store = search_store(snap)
+        passages = retrieve(store, self.embedder, query, top_k, settings, query_vector=query_vector,
+                            where=store.where(validate_filters(filters)))
+        if isinstance(snap, StoreSnapshot):  # rows a writer has inserted ahead of its manifest are not shown
+            passages = [replace(p, rank=r) for r, p in
+                        enumerate((p for p in passages if p.chunk.doc_id in snap.documents), 1)]
+        return passages
 
     def _retrieve_bases(self, bases: Bases, query: str, top_k: int, retrieval: str | None, filters: Filters,
                         qvec: np.ndarray | None = None, **overrides: Any) -> list[Passage]:
@@ -254,7 +308,7 @@ class RAG:
             passages = self._retrieve(snap, query, k, retrieval, filters, query_vector=qvec)
         t1 = time.perf_counter()
         yield AnswerEvent("sources", passages=passages, query=query)
-        ctx = Context(self.embedder, snap.lexical.idf, qvec)
+        ctx = Context(self.embedder, search_store(snap).idf, qvec)
         for piece in answer_pieces(gen, self._generators.extractive, query, passages, ctx, warnings):
             if isinstance(piece, str):
                 yield AnswerEvent("token", text=piece)

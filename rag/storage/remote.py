@@ -64,15 +64,16 @@ def recorded_store(manifest: dict[str, Any]) -> StoreSpec:
     return StoreSpec(entry.get("kind", "faiss"), entry.get("uri", ""))
 
 
-def collection_name(index_dir: Path) -> str:
+def collection_name(index_dir: Path, rebuild: int = 0) -> str:
     """One collection per index: named by the folder, and a hash of its absolute path so that two
-    folders of the same name (two knowledge bases called ``news`` on one server) never share one."""
+    folders of the same name (two knowledge bases called ``news`` on one server) never share one;
+    a rebuild writes a new collection (``_r<n>``), and the old one serves until the new manifest names it."""
     import hashlib  # noqa: PLC0415
 
     folder = Path(index_dir).resolve()
     tag = hashlib.sha1(str(folder).encode()).hexdigest()[:10]
     safe = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in folder.name)[:40] or "index"
-    return f"rag_{safe}_{tag}"
+    return f"rag_{safe}_{tag}" + (f"_r{rebuild}" if rebuild else "")
 
 
 @dataclass
@@ -122,5 +123,130 @@ def milvus_token() -> str | None:
     return os.environ.get("MILVUS_TOKEN") or None
 
 
-__all__ = ["KINDS", "StoreSnapshot", "StoreSpec", "collection_name", "milvus_token", "parse_store", "recorded_store",
-           "save_store_manifest"]
+# One store object per collection in this process: a reload after another process's write (a new
+# manifest) reuses its connection and reloads only what the manifest and the BM25 state changed.
+_OPEN: dict[tuple[str, str], Any] = {}
+
+
+def _store(spec: StoreSpec, collection: str, index_dir: Path, embedder: dict[str, Any], chunking: dict[str, Any],
+           documents: dict[str, dict[str, Any]], *, create: bool = False) -> Any:
+    from rag.storage.milvus import MilvusStore  # noqa: PLC0415 - pymilvus only when a Milvus store is used
+    from rag.storage.sparse_bm25 import DfState  # noqa: PLC0415
+
+    key = (spec.uri, collection)
+    store = _OPEN.get(key)
+    if store is None:
+        live = {d: m["sha256"] for d, m in documents.items()}
+        store = MilvusStore.open(spec.uri, collection, int(embedder["dim"]), token=milvus_token(), create=create,
+                                 headers=chunking.get("headers", "none"), state_dir=index_dir,
+                                 live=live if _crashed(index_dir, collection) else None)
+        _OPEN[key] = store
+    else:
+        store.state = DfState.load(index_dir) or store.state  # another process may have written since
+    store._doc_ids = lambda: documents.keys()  # a doc glob matches the manifest's documents
+    return store
+
+
+def _crashed(index_dir: Path, collection: str) -> bool:
+    """A writer left hidden rows (its journal is not empty): the reopen removes them."""
+    journal = index_dir / f"milvus-{collection}-journal.json"
+    try:
+        return bool(json.loads(journal.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
+
+
+def empty_store_snapshot(index_dir: Path, spec: StoreSpec, embedder: dict[str, Any], chunking: dict[str, Any],
+                         rebuild: int = 0) -> StoreSnapshot:
+    """A new, empty store-backed index (its collection created; nothing is visible until the manifest is saved)."""
+    collection = collection_name(index_dir, rebuild)
+    store = _store(spec, collection, index_dir, embedder, chunking, {}, create=True)
+    return StoreSnapshot(store, {}, embedder, chunking)
+
+
+def load_store_snapshot(index_dir: Path, manifest: dict[str, Any]) -> StoreSnapshot:
+    spec = recorded_store(manifest)
+    documents = dict(manifest.get("documents") or {})
+    store = _store(spec, manifest["store"]["collection"], index_dir, manifest["embedder"], manifest.get("chunking", {}),
+                   documents)
+    return StoreSnapshot(store, documents, manifest["embedder"], manifest.get("chunking", {}), manifest)
+
+
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def update_store(
+    base: StoreSnapshot, index_dir: Path, spec: StoreSpec, paths: Any, embedder: Any, chunking: Any, *,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int,
+) -> tuple[StoreSnapshot, Any]:
+    """``build_snapshot`` for a store-backed index: the scan's new chunks embedded and inserted (hidden),
+    the manifest saved, then the replaced and removed rows deleted (``publish``)."""
+    from dataclasses import asdict  # noqa: PLC0415
+
+    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
+    from rag.storage.build import _embedder_entry, embed_with_progress, scan  # noqa: PLC0415
+    from rag.types import IndexReport  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes)
+    fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
+    vectors = embed_with_progress(embedder, [indexed_text(c, chunking.headers, for_dense=True) for c in fresh],
+                                  progress, batch_size)
+    store = base.store
+    _hide_removed(base, plan.removed)
+    if fresh:
+        store.add(fresh, vectors, {doc_id: meta["sha256"] for doc_id, meta in plan.new_docs.items()})
+    drop = set(plan.removed) | set(plan.new_chunks)
+    documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
+    snap = StoreSnapshot(store, dict(sorted(documents.items())), base.embedder or _embedder_entry(embedder),
+                         asdict(chunking))
+    if drop or not (index_dir / MANIFEST).is_file():
+        save_store_manifest(index_dir, snap, spec)
+        store._doc_ids = lambda: snap.documents.keys()
+        store.publish(snap.live())
+    else:
+        snap.manifest = base.manifest
+    report = IndexReport(
+        added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
+        chunks_embedded=len(fresh), chunks_reused=0, total_chunks=snap.size, seconds=time.perf_counter() - t0,
+    )
+    return snap, report
+
+
+def delete_from_store(base: StoreSnapshot, index_dir: Path, spec: StoreSpec, doc_ids: list[str]) -> StoreSnapshot:
+    """Remove documents: hidden at once (journal), gone from the manifest, then their rows deleted."""
+    _hide_removed(base, doc_ids)
+    snap = StoreSnapshot(base.store, {k: v for k, v in base.documents.items() if k not in set(doc_ids)},
+                         base.embedder, base.chunking)
+    save_store_manifest(index_dir, snap, spec)
+    base.store._doc_ids = lambda: snap.documents.keys()
+    base.store.publish(snap.live())
+    return snap
+
+
+def _hide_removed(base: StoreSnapshot, doc_ids: Any) -> None:
+    """Hide the rows of documents about to be removed before the manifest drops them: a writer killed
+    in between leaves them hidden, and the next open deletes them."""
+    pairs = [(d, base.documents[d]["sha256"]) for d in doc_ids if d in base.documents]
+    if pairs:
+        base.store.journal.hide([*base.store.journal.hidden(), *pairs])
+
+
+def drop_replaced(old: StoreSnapshot | None, new: StoreSnapshot) -> None:
+    """After a rebuild into a new collection is in force, the old collection goes."""
+    if old is not None and old.store is not new.store and old.store.collection != new.store.collection:
+        old.store.drop()
+        _OPEN.pop(next((k for k, v in _OPEN.items() if v is old.store), None), None)
+
+
+def next_rebuild(index_dir: Path) -> int:
+    """The rebuild number of a new collection for this index (one more than the one in force)."""
+    old = _previous_manifest(index_dir) or {}
+    name = (old.get("store") or {}).get("collection", "")
+    tail = name.rpartition("_r")[2]
+    return int(tail) + 1 if "_r" in name and tail.isdigit() else (1 if name else 0)
+
+
+__all__ = ["KINDS", "StoreSnapshot", "StoreSpec", "collection_name", "delete_from_store", "drop_replaced",
+           "empty_store_snapshot", "load_store_snapshot", "milvus_token", "next_rebuild", "parse_store",
+           "recorded_store", "save_store_manifest", "update_store"]

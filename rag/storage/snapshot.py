@@ -112,9 +112,14 @@ def check_embedder(manifest: dict[str, Any], name: str, dim: int, index_dir: Pat
 
 
 def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
+    """The index in force: a FAISS ``Snapshot``, or a ``StoreSnapshot`` when the manifest names a store."""
     import faiss  # noqa: PLC0415
 
     manifest = read_manifest(index_dir)
+    if (manifest.get("store") or {}).get("kind", "faiss") != "faiss":
+        from rag.storage.remote import load_store_snapshot  # noqa: PLC0415 - it builds on this module
+
+        return load_store_snapshot(index_dir, manifest)
     gen = index_dir / manifest["generation"]
     problems = check_files(gen, manifest, verify=verify)
     if problems:

@@ -94,6 +94,12 @@ class SnapshotStore:
         return self.snap.lexical.idf(term)
 
 
+def search_store(snap: Any) -> SearchStore:
+    """What retrieval reads of an index state: its store (a store-backed index), else the FAISS snapshot's."""
+    store = getattr(snap, "store", None)
+    return store if store is not None else SnapshotStore(snap)
+
+
 def top(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest scores, best first (ties in index order)."""
     k = min(k, len(scores))
@@ -103,4 +109,4 @@ def top(scores: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(-scores[idx], kind="stable")]
 
 
-__all__ = ["NOTHING", "SearchStore", "SnapshotStore", "top"]
+__all__ = ["NOTHING", "SearchStore", "SnapshotStore", "search_store", "top"]
