@@ -43,8 +43,12 @@ def verify(index_dir: str | Path, check_embedder: bool = True, sample: int = 3) 
     except RagError as exc:
         report.errors.append(str(exc))
         return report
-    gen = index_dir / manifest["generation"]
     report.facts |= {"generation": manifest["generation"], "embedder": manifest["embedder"], "counts": manifest["counts"]}
+    if (manifest.get("store") or {}).get("kind", "faiss") != "faiss":
+        _check_store(index_dir, manifest, report)
+        _check_sources(manifest.get("documents") or {}, report)
+        return report
+    gen = index_dir / manifest["generation"]
     _check_files(manifest, gen, report)
     if report.errors:
         return report
@@ -124,6 +128,30 @@ def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Repor
             report.facts["bm25_term_cache"] = "ok" if usable else "absent or unusable: the next change re-segments"
     except (OSError, ValueError, KeyError) as exc:
         report.errors.append(f"BM25 index in {gen / checksums.LEXICAL_DIR} cannot be read: {exc}")
+
+
+def _check_store(index_dir: Path, manifest: dict, report: Report) -> None:
+    """A store-backed index: the collection holds, per document, the chunks the manifest says, and no others."""
+    from rag.storage.remote import load_store_snapshot  # noqa: PLC0415
+
+    try:
+        snap = load_store_snapshot(index_dir, manifest)
+        counts = snap.store.doc_chunk_counts()
+    except RagError as exc:
+        report.errors.append(str(exc))
+        return
+    report.facts["store"] = manifest["store"]
+    documents = manifest.get("documents") or {}
+    for doc_id in sorted(set(counts) - set(documents)):
+        report.errors.append(f"{counts[doc_id]} chunks of {doc_id!r} are in the collection but the manifest has no "
+                             "such document (a write that did not finish; the next write or open removes them)")
+    for doc_id, meta in sorted(documents.items()):
+        if counts.get(doc_id, 0) != meta.get("chunks"):
+            report.errors.append(f"{doc_id!r}: the manifest says {meta.get('chunks')} chunks, the collection has "
+                                 f"{counts.get(doc_id, 0)}")
+    total = sum(counts.values())
+    if total != manifest["counts"]["chunks"]:
+        report.errors.append(f"chunk counts disagree: manifest {manifest['counts']['chunks']}, collection {total}")
 
 
 def _check_vectors(manifest, chunks, vectors, sample: int, report: Report) -> None:
