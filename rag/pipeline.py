@@ -38,7 +38,7 @@ from rag.storage.remote import (
 from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot
 from rag.storage.store import search_store
 from rag.text.normalize import warm_up
-from rag.types import Answer, AnswerEvent, IndexReport, Passage
+from rag.types import Answer, AnswerEvent, Chunk, IndexReport, Passage
 
 Filters = dict[str, str] | None  # see rag.retrieval.filters: doc, article, date_from, date_to
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
@@ -203,6 +203,15 @@ class RAG:
     # ---- reading -------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:
         return [{"doc_id": k, **v} for k, v in sorted(self._snap.documents.items())]
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """The indexed chunks of ``doc_id`` in source order (empty for an unknown id)."""
+        snap = self._snap
+        if isinstance(snap, StoreSnapshot):
+            found = snap.store.doc_chunks(doc_id) if doc_id in snap.documents else []
+        else:
+            found = [c for c in snap.chunks if c.doc_id == doc_id]
+        return sorted(found, key=lambda c: (c.start, c.end))
 
     @property
     def size(self) -> int:

@@ -132,8 +132,7 @@ def document_entry(rag: RAG, doc_id: str) -> dict[str, Any]:
 
 def document_chunks(rag: RAG, doc_id: str) -> list[Chunk]:
     """The stored chunks of ``doc_id`` in source order."""
-    snap = rag._snap  # the pipeline has no public accessor for a document's chunks yet
-    return sorted((c for c in snap.chunks if c.doc_id == doc_id), key=lambda c: (c.start, c.end))
+    return rag.chunks_of(doc_id)
 
 
 def chunk_summary(c: Chunk) -> dict[str, Any]:
