@@ -1,0 +1,294 @@
+"""One index as one Milvus collection: the ``SearchStore`` read side and the write side.
+
+``MilvusStore.open("index/milvus.db", ...)`` is Milvus Lite (embedded, a file); the same code talks
+to a server with ``uri="http://host:19530"`` and ``token=``.  Every request is Strong-consistent, so a
+delete or an insert is seen by the next search.  Dense search is exact inner product (FLAT) over unit
+vectors; lexical search is our own BM25 as sparse vectors (``rag.storage.sparse_bm25``), so that a
+store and the FAISS snapshot rank alike, whatever analyzer the Milvus version ships.
+
+Keys are the INT64 primary key, handed out from a counter in the local state (``state_dir``) that only
+grows, so a key never names another chunk while the state lives (rebuilt after a loss from the
+collection as max(pk) + 1, which reuses the keys of deleted rows above every live one).
+
+Crash safety (a killed writer leaves each document old or new, never half): rows carry their
+document's sha256.  The caller, holding the index lock:
+
+1. ``add(chunks, vectors, shas)``: a journal in ``state_dir`` first hides the new (doc, sha) rows,
+   then they are inserted; readers of this ``state_dir`` still see the old version;
+2. writes its manifest naming the live sha of every document;
+3. ``publish(manifest_shas)``: hides the replaced rows instead of the new ones (one atomic write),
+   deletes every row whose sha is not the live one, clears the journal.
+
+A writer killed anywhere leaves rows the manifest does not name, hidden by the journal; opening with
+``live=manifest_shas`` runs ``publish`` over the whole collection, removing them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IndexMismatchError, IndexNotFoundError, RagError
+from rag.ingest.chunking import indexed_text
+from rag.storage.milvus_rows import FIELDS, Journal, from_row, lit, pairs_expr, schema, to_row
+from rag.storage.sparse_bm25 import MAX_DRIFT, DfState, doc_weights, term_counts
+from rag.storage.store import NOTHING
+from rag.types import Chunk
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a server before saying it is unreachable (no retry loop)
+MAX_DOC_IDS = 10_000  # a doc glob matching more ids than this is refused: the expression would be huge
+_BATCH = 500
+_log = logging.getLogger(__name__)
+
+
+class MilvusUnavailableError(RagError):
+    """The Milvus server cannot be reached, or the pymilvus / milvus-lite packages are missing."""
+
+
+class MilvusStore:
+    def __init__(self, client: Any, collection: str, dim: int, headers: str, state_dir: Path,
+                 doc_ids: Callable[[], Iterable[str]] | None) -> None:
+        self.client, self.collection, self.dim, self.headers = client, collection, dim, headers
+        self.state_dir = state_dir
+        self._doc_ids = doc_ids  # the documents a doc glob is matched against (default: the collection's)
+        self.journal = Journal(state_dir / f"milvus-{collection}-journal.json")
+        self.state = DfState.load(state_dir) or self._rebuild_state()
+        if self.state.n != self.count():  # a writer died between its insert or delete and saving the state
+            self.state = self._rebuild_state()
+
+    @classmethod
+    def open(cls, uri: str, collection: str, dim: int, *, token: str | None = None, create: bool = False,
+             headers: str = "none", state_dir: Path | None = None,
+             doc_ids: Callable[[], Iterable[str]] | None = None, live: Mapping[str, str] | None = None,
+             ) -> MilvusStore:
+        """The store of ``collection``; ``headers`` is the chunking setting (what BM25 indexes), ``state_dir``
+        the folder of the local BM25 state (default: the Lite file's folder), ``live`` the manifest's
+        {doc_id: sha256} when reopening after a writer may have died."""
+        client = _connect(uri, token)
+        if not client.has_collection(collection):
+            if not create:
+                raise IndexNotFoundError(f"no Milvus collection {collection!r} at {uri}; build it with "
+                                         "`rag index` against this store, or open with create=True")
+            client.create_collection(collection, schema=schema(dim), index_params=_index_params(client),
+                                     consistency_level="Strong")
+        _check_dim(client, collection, dim, uri)
+        client.load_collection(collection)  # a reopened collection is released until loaded
+        folder = state_dir or (Path(uri).parent if uri.endswith(".db") else None)
+        if folder is None:
+            raise RagError(f"a Milvus server store ({uri}) needs state_dir: the folder of its BM25 state")
+        store = cls(client, collection, dim, headers, Path(folder), doc_ids)
+        if live is not None:
+            store.publish(live, everything=True)
+        return store
+
+    # ---- read side (SearchStore) ----
+
+    @property
+    def size(self) -> int:
+        return self.count()
+
+    def where(self, filters: Mapping[str, str]) -> Any:
+        if not filters:
+            return None
+        parts = []
+        if "doc" in filters:
+            from rag.retrieval.filters import _matching_docs  # noqa: PLC0415 - retrieval imports storage
+
+            docs = _matching_docs(set(self._known_docs()), filters["doc"])
+            if not docs:
+                return NOTHING
+            if len(docs) > MAX_DOC_IDS:
+                raise RagError(f"filter doc={filters['doc']!r} matches {len(docs)} documents, over "
+                               f"{MAX_DOC_IDS}: narrow the pattern")
+            parts.append(f"doc_id in {_list(sorted(docs))}")
+        if "article" in filters:
+            parts.append(f"article like {lit('%' + _like_escape(filters['article']) + '%')}")
+        if "date_from" in filters:
+            parts.append(f"date >= {lit(filters['date_from'])}")
+        if "date_to" in filters:
+            parts.append(f"date <= {lit(filters['date_to'])}")
+        if "date_from" in filters or "date_to" in filters:
+            parts.append('date != ""')
+        expr = " and ".join(parts)
+        return NOTHING if not self.client.query(self.collection, filter=expr, output_fields=["pk"], limit=1,
+                                                consistency_level="Strong") else expr
+
+    def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
+        return self._search([np.asarray(query_vector, np.float32).tolist()], "dense", k, where)
+
+    def lexical(self, query: str, k: int, where: Any) -> list[tuple[int, float]]:
+        qvec = self.state.query_vector(query)
+        if not qvec:
+            return []
+        return [(key, s) for key, s in self._search([qvec], "sparse", k, where) if s > 0]
+
+    def cosines(self, keys: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
+        rows = self._get(keys, ["pk", "dense"])
+        q = np.asarray(query_vector, np.float32)
+        return {int(r["pk"]): float(np.dot(np.asarray(r["dense"], np.float32), q)) for r in rows}
+
+    def chunks(self, keys: Sequence[int]) -> dict[int, Chunk]:
+        return {int(r["pk"]): from_row(r) for r in self._get(keys, list(FIELDS))}
+
+    def idf(self, term: str) -> float:
+        return self.state.idf(term)
+
+    # ---- write side ----
+
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, shas: Mapping[str, str]) -> list[int]:
+        """Insert ``chunks`` (row i of ``vectors`` is chunk i's unit vector); ``shas`` gives each one's
+        document sha256.  The rows stay hidden (journal) until ``publish``.  Returns their keys."""
+        if len(chunks) != len(vectors):
+            raise RagError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if len(chunks) and vectors.shape[1] != self.dim:
+            raise IndexMismatchError(f"vectors of dim {vectors.shape[1]} for collection {self.collection!r} "
+                                     f"of dim {self.dim}")
+        counts = [term_counts(indexed_text(c, self.headers, for_dense=False)) for c in chunks]
+        st = self.state
+        if not st.avgdl_stored:  # the first rows fix the avgdl every stored weight uses (see sparse_bm25)
+            st.avgdl_stored = sum(sum(c.values()) for c in counts) / max(len(counts), 1)
+        keys = list(range(st.next_pk, st.next_pk + len(chunks)))
+        st.next_pk += len(chunks)
+        self.journal.hide([*self.journal.hidden(), *{(c.doc_id, shas[c.doc_id]) for c in chunks}])
+        st.save(self.state_dir)  # keys handed out are never handed out again, even if the insert dies
+        for i in range(0, len(chunks), _BATCH):
+            rows = [to_row(keys[j], chunks[j], shas[chunks[j].doc_id], vectors[j],
+                           doc_weights(counts[j], st.avgdl_stored), sum(counts[j].values()), st.avgdl_stored)
+                    for j in range(i, min(i + _BATCH, len(chunks)))]
+            self.client.insert(self.collection, rows)
+        st.count(((c.keys(), sum(c.values())) for c in counts), +1)
+        st.save(self.state_dir)
+        if st.drift() > MAX_DRIFT:
+            _log.warning("Milvus collection %s: mean chunk length moved %.0f%% from the one in its stored BM25 "
+                         "weights; rebuild the collection for exact BM25", self.collection, 100 * st.drift())
+        return keys
+
+    def publish(self, live: Mapping[str, str], everything: bool = False) -> int:
+        """Make the manifest's {doc_id: sha256} the visible documents: rows of the journal's documents
+        (of every document, ``everything``) under another sha are deleted.  Returns how many rows went."""
+        docs = sorted({d for d, _ in self.journal.hidden()})
+        if not docs and not everything:
+            return 0
+        scope = "" if everything else f"doc_id in {_list(docs)}"
+        stale = sorted({(r["doc_id"], r["sha"]) for r in self._scan(["doc_id", "sha"], scope)
+                        if live.get(r["doc_id"]) != r["sha"]})
+        self.journal.hide(stale)  # replaced versions hidden, new ones shown: one atomic write
+        deleted = self._delete(pairs_expr(stale))
+        self.journal.hide([])
+        return deleted
+
+    def delete_docs(self, doc_ids: Sequence[str]) -> int:
+        """Delete every chunk of these documents; returns how many rows went."""
+        return self._delete(f"doc_id in {_list(sorted(set(doc_ids)))}") if doc_ids else 0
+
+    def count(self) -> int:
+        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        return int(rows[0]["count(*)"])
+
+    def doc_chunk_counts(self) -> dict[str, int]:
+        """Chunks per document (``rag verify`` compares them with the manifest)."""
+        return dict(sorted(Counter(r["doc_id"] for r in self._scan(["doc_id"])).items()))
+
+    def drop(self) -> None:
+        """Remove the collection and the local BM25 state."""
+        self.client.drop_collection(self.collection)
+        (self.state_dir / "milvus-df.json").unlink(missing_ok=True)
+        self.journal.path.unlink(missing_ok=True)
+        self.state = DfState()
+
+    # ---- helpers ----
+
+    def _search(self, data: list, field: str, k: int, where: Any) -> list[tuple[int, float]]:
+        if where is NOTHING or k <= 0:
+            return []
+        hits = self.client.search(self.collection, data=data, anns_field=field, limit=k,
+                                  filter=self.journal.visible(where), output_fields=["pk"],
+                                  search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}},
+                                  consistency_level="Strong")
+        return [(int(h["id"]), float(h["distance"])) for h in hits[0]]
+
+    def _get(self, keys: Sequence[int], fields: list[str]) -> list[dict]:
+        if not keys:
+            return []
+        return list(self.client.get(self.collection, ids=[int(k) for k in keys], output_fields=fields,
+                                    consistency_level="Strong"))
+
+    def _scan(self, fields: list[str], expr: str = "") -> Iterable[dict]:
+        if not self.count():
+            return  # Milvus Lite 2.5.1 fails a query of sparse vectors on an empty collection (a segcore assert)
+        it = self.client.query_iterator(self.collection, batch_size=1000, filter=expr,
+                                        output_fields=fields, consistency_level="Strong")
+        try:
+            while batch := it.next():
+                yield from batch
+        finally:
+            it.close()
+
+    def _delete(self, expr: str) -> int:
+        """Delete the rows ``expr`` selects, taking their terms out of the document frequencies."""
+        if not expr:
+            return 0
+        gone = [(list(r["sparse"]), int(r["dl"])) for r in self._scan(["sparse", "dl"], expr)]
+        self.client.delete(self.collection, filter=expr)
+        self.state.count(gone, -1)
+        self.state.save(self.state_dir)
+        return len(gone)
+
+    def _rebuild_state(self) -> DfState:
+        """The BM25 state counted from the rows themselves (their term ids, lengths and keys)."""
+        st = DfState()
+        for r in self._scan(["pk", "sparse", "dl", "avgdl"]):
+            st.count([(r["sparse"], int(r["dl"]))], +1)
+            st.avgdl_stored = float(r["avgdl"])
+            st.next_pk = max(st.next_pk, int(r["pk"]) + 1)
+        st.save(self.state_dir)
+        return st
+
+    def _known_docs(self) -> Iterable[str]:
+        return self._doc_ids() if self._doc_ids is not None else self.doc_chunk_counts().keys()
+
+
+def _connect(uri: str, token: str | None) -> Any:
+    if importlib.util.find_spec("pymilvus") is None or (uri.endswith(".db") and
+                                                        importlib.util.find_spec("milvus_lite") is None):
+        raise MilvusUnavailableError("the Milvus store needs pymilvus and milvus-lite: pip install '.[milvus]'")
+    from pymilvus import MilvusClient  # noqa: PLC0415 - an optional dependency
+    from pymilvus.exceptions import MilvusException  # noqa: PLC0415
+
+    try:
+        return MilvusClient(uri=uri, token=token or "", timeout=CONNECT_TIMEOUT)
+    except MilvusException as exc:
+        raise MilvusUnavailableError(f"cannot reach Milvus at {uri} within {CONNECT_TIMEOUT:.0f} s: "
+                                     f"{exc.message}") from exc
+
+
+def _index_params(client: Any) -> Any:
+    params = client.prepare_index_params()
+    params.add_index("dense", index_type="FLAT", metric_type="IP")  # exact, as the FAISS snapshot's flat index
+    params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    return params
+
+
+def _check_dim(client: Any, collection: str, dim: int, uri: str) -> None:
+    fields = {f["name"]: f for f in client.describe_collection(collection)["fields"]}
+    if set(FIELDS) - set(fields):
+        raise IndexMismatchError(f"Milvus collection {collection!r} at {uri} lacks the fields "
+                                 f"{sorted(set(FIELDS) - set(fields))}: it was not made by this store")
+    have = int(fields["dense"]["params"]["dim"])
+    if have != dim:
+        raise IndexMismatchError(f"Milvus collection {collection!r} at {uri} holds vectors of dim {have}, "
+                                 f"not {dim}: open it with the embedder it was built with, or drop and rebuild it")
+
+
+def _list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(lit(s) for s in items) + "]"
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
