@@ -67,7 +67,7 @@ def quiet_libraries(allow_downloads: bool) -> None:
         warnings.filterwarnings("ignore", module=LIBRARY_MODULES)
         for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):
             warnings.filterwarnings("ignore", category=category, module=r"(rag|ui)(\.|$)")
-    for name in ("sentence_transformers", "transformers", "jieba", "bm25s", "faiss"):
+    for name in ("sentence_transformers", "transformers", "jieba", "bm25s", "faiss", "pymilvus"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
