@@ -139,6 +139,10 @@ class MilvusStore:
     def idf(self, term: str) -> float:
         return self.state.idf(term)
 
+    def doc_chunks(self, doc_id: str) -> list[Chunk]:
+        """Every visible chunk of one document (the viewer's and the documents tab's list)."""
+        return [from_row(r) for r in self._scan(list(FIELDS), self.journal.visible(f"doc_id == {lit(doc_id)}"))]
+
     # ---- write side ----
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, shas: Mapping[str, str]) -> list[int]:

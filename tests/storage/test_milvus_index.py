@@ -1,0 +1,140 @@
+"""A store-backed index (Milvus Lite) through the RAG facade and the CLI, next to the FAISS index of the same files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from cli_runner import rag as run
+from conftest import SEED_FILE
+
+_MISSING = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
+if _MISSING:
+    print(f"test_milvus_index skipped: {', '.join(_MISSING)} not installed (pip install '.[milvus]')")
+    pytest.skip(f"{', '.join(_MISSING)} not installed (pip install '.[milvus]')", allow_module_level=True)
+
+from rag import RAG  # noqa: E402
+from rag.errors import ConfigError  # noqa: E402
+
+KITE = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
+QUESTIONS = ["蓝风微短剧基地从签约到试运营用了多少天？", "天心经开区有多少家高新技术企业？",
+             "福建福州市军门社区的老党员叫什么名字？", "How many drama shoots per year can the Lanfeng base handle?",
+             "紫藤镇风筝节今年吸引了多少游客？", "火星上有多少座城市？"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
+    (folder / "kite.txt").write_text(KITE, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def pair(corpus, tmp_path):
+    """The same folder indexed into FAISS files and into Milvus Lite."""
+    faiss = RAG.open(tmp_path / "faiss", create=True, progress=False)
+    faiss.index([corpus])
+    milvus = RAG.open(tmp_path / "milvus", create=True, progress=False, store=f"milvus:{tmp_path}/m.db")
+    milvus.index([corpus])
+    return faiss, milvus
+
+
+def test_both_stores_rank_and_answer_alike(pair):
+    faiss, milvus = pair
+    assert milvus.size == faiss.size and [d["doc_id"] for d in milvus.documents()] == [d["doc_id"] for d in faiss.documents()]
+    for q in QUESTIONS:
+        a, b = faiss.search(q, top_k=5), milvus.search(q, top_k=5)
+        assert [p.chunk.chunk_id for p in a] == [p.chunk.chunk_id for p in b], q
+        assert [round(p.score, 5) for p in a] == [round(p.score, 5) for p in b], q
+        x, y = faiss.ask(q), milvus.ask(q)
+        assert (x.answer, x.abstained, [c.quote for c in x.citations]) == (y.answer, y.abstained, [c.quote for c in y.citations])
+    assert milvus.ask(QUESTIONS[0]).citations[0].start == faiss.ask(QUESTIONS[0]).citations[0].start
+    for filters in ({"doc": "kite*"}, {"article": "数字潮涌"}, {"doc": "nothing-*.md"}):
+        a, b = faiss.search("紫藤镇", filters=filters), milvus.search("紫藤镇", filters=filters)
+        assert [p.chunk.chunk_id for p in a] == [p.chunk.chunk_id for p in b], filters
+
+
+def test_changes_are_incremental_and_deletes_are_seen_at_once(pair, corpus, tmp_path):
+    _, milvus = pair
+    other = RAG.open(tmp_path / "milvus", progress=False)  # a second reader of the same index
+    (corpus / "kite.txt").write_text(KITE.replace("两万三千", "三万一千"), encoding="utf-8")
+    report = milvus.index([corpus])
+    assert report.updated == ["kite.txt"] and report.unchanged == [SEED_FILE.name] and report.chunks_embedded == 1
+    for reader in (milvus, other):
+        answer = reader.ask(QUESTIONS[4])
+        assert "三万一千" in answer.answer and "两万三千" not in " ".join(p.chunk.text for p in answer.passages)
+    milvus.delete(["kite.txt"])
+    for reader in (milvus, other):
+        assert all(p.chunk.doc_id != "kite.txt" for p in reader.search("紫藤镇风筝节", top_k=10))
+        assert reader.ask(QUESTIONS[4]).abstained
+    assert [d["doc_id"] for d in other.documents()] == [SEED_FILE.name]
+    assert milvus.chunks_of(SEED_FILE.name)[0].start == 0 and milvus.chunks_of("kite.txt") == []
+
+
+def test_a_writer_killed_mid_insert_leaves_the_old_documents(pair, corpus, tmp_path, monkeypatch):
+    """The insert goes in, the writer dies before its manifest: readers, and a reopen, see the old version only."""
+    from rag.storage.milvus import MilvusStore
+    from rag.storage.verify import verify
+
+    _, milvus = pair
+    (corpus / "kite.txt").write_text(KITE.replace("两万三千", "九万九千"), encoding="utf-8")
+
+    def dies_after_insert(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise KeyboardInterrupt("killed")
+
+    real = MilvusStore.add
+    monkeypatch.setattr(MilvusStore, "add", dies_after_insert)
+    with pytest.raises(KeyboardInterrupt):
+        milvus.index([corpus])
+    monkeypatch.setattr(MilvusStore, "add", real)
+    assert "两万三千" in milvus.ask(QUESTIONS[4]).answer  # the half-written version is hidden
+    from rag.storage import remote
+
+    remote._OPEN.clear()  # as a new process: the reopen deletes the rows the dead writer left
+    reopened = RAG.open(tmp_path / "milvus", progress=False)
+    assert "两万三千" in reopened.ask(QUESTIONS[4]).answer
+    assert verify(tmp_path / "milvus").ok, verify(tmp_path / "milvus").errors
+    assert reopened.index([corpus]).updated == ["kite.txt"] and "九万九千" in reopened.ask(QUESTIONS[4]).answer
+
+
+def test_verify_and_the_cli_find_the_store_from_the_manifest(corpus, tmp_path):
+    db = tmp_path / "cli.db"
+    idx = tmp_path / "cli-index"
+    made = run("index", str(corpus), "--index-dir", str(idx), "--store", f"milvus:{db}", "--json")
+    assert made.returncode == 0, made.stderr
+    manifest = json.loads((idx / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["store"]["kind"] == "milvus" and manifest["store"]["uri"] == str(db)
+    assert not list(idx.glob("gen-*"))  # no FAISS files: the collection holds the chunks
+    ask = json.loads(run("ask", QUESTIONS[4], "--index-dir", str(idx), "--json").stdout)
+    assert "两万三千" in ask["answer"]
+    checked = json.loads(run("verify", "--index-dir", str(idx), "--json").stdout)
+    assert checked["ok"] and checked["store"]["kind"] == "milvus"
+    clash = run("index", str(corpus), "--index-dir", str(idx), "--store", "faiss")
+    assert clash.returncode == 2 and "keeps its chunks in milvus:" in clash.stderr
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("milvus:", "store must be faiss"), ("milvus:/tmp/x.sqlite", "ending in .db"), ("postgres:x", "store must be faiss"),
+])
+def test_bad_store_specs_are_refused(tmp_path, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        RAG.open(tmp_path / "x", create=True, store=spec)
+
+
+def test_an_unreachable_server_is_a_clear_error_soon(tmp_path):
+    import socket
+    import time
+
+    from rag.errors import RagError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(RagError, match=f"127.0.0.1:{port}"):
+        RAG.open(tmp_path / "x", create=True, store=f"milvus:http://127.0.0.1:{port}")
+    assert time.monotonic() - t0 < 30
