@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexNotFoundError, RagError
+from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, RagError
 from rag.ingest.chunking import indexed_text
 from rag.storage.milvus_rows import FIELDS, Journal, from_row, lit, pairs_expr, schema, to_row
 from rag.storage.sparse_bm25 import MAX_DRIFT, DfState, doc_weights, term_counts
@@ -58,7 +58,8 @@ class MilvusStore:
         self.state_dir = state_dir
         self._doc_ids = doc_ids  # the documents a doc glob is matched against (default: the collection's)
         self.journal = Journal(state_dir / f"milvus-{collection}-journal.json")
-        self.state = DfState.load(state_dir) or self._rebuild_state()
+        self.state_path = state_dir / f"milvus-{collection}-df.json"  # one per collection: folders may be shared
+        self.state = DfState.load(self.state_path) or self._rebuild_state()
         if self.state.n != self.count():  # a writer died between its insert or delete and saving the state
             self.state = self._rebuild_state()
 
@@ -73,8 +74,8 @@ class MilvusStore:
         client = _connect(uri, token)
         if not client.has_collection(collection):
             if not create:
-                raise IndexNotFoundError(f"no Milvus collection {collection!r} at {uri}; build it with "
-                                         "`rag index` against this store, or open with create=True")
+                raise IndexNotFoundError(f"no Milvus collection {collection!r} at {uri}; build it: open with "
+                                         "create=True, then add() the index's chunks and publish() its manifest")
             client.create_collection(collection, schema=schema(dim), index_params=_index_params(client),
                                      consistency_level="Strong")
         _check_dim(client, collection, dim, uri)
@@ -104,7 +105,7 @@ class MilvusStore:
             if not docs:
                 return NOTHING
             if len(docs) > MAX_DOC_IDS:
-                raise RagError(f"filter doc={filters['doc']!r} matches {len(docs)} documents, over "
+                raise ConfigError(f"filter doc={filters['doc']!r} matches {len(docs)} documents, over "
                                f"{MAX_DOC_IDS}: narrow the pattern")
             parts.append(f"doc_id in {_list(sorted(docs))}")
         if "article" in filters:
@@ -116,8 +117,10 @@ class MilvusStore:
         if "date_from" in filters or "date_to" in filters:
             parts.append('date != ""')
         expr = " and ".join(parts)
-        return NOTHING if not self.client.query(self.collection, filter=expr, output_fields=["pk"], limit=1,
-                                                consistency_level="Strong") else expr
+        # one probe row: retrieval skips searching when no chunk passes (SnapshotStore's empty positions)
+        probe = self.client.query(self.collection, filter=self.journal.visible(expr), output_fields=["pk"],
+                                  limit=1, consistency_level="Strong")
+        return expr if probe else NOTHING
 
     def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
         return self._search([np.asarray(query_vector, np.float32).tolist()], "dense", k, where)
@@ -150,6 +153,8 @@ class MilvusStore:
         document sha256.  The rows stay hidden (journal) until ``publish``.  Returns their keys."""
         if len(chunks) != len(vectors):
             raise RagError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if unnamed := sorted({c.doc_id for c in chunks} - set(shas)):
+            raise RagError(f"no sha256 given for the documents {unnamed[:5]}: rows carry their document's sha")
         if len(chunks) and vectors.shape[1] != self.dim:
             raise IndexMismatchError(f"vectors of dim {vectors.shape[1]} for collection {self.collection!r} "
                                      f"of dim {self.dim}")
@@ -160,14 +165,14 @@ class MilvusStore:
         keys = list(range(st.next_pk, st.next_pk + len(chunks)))
         st.next_pk += len(chunks)
         self.journal.hide([*self.journal.hidden(), *{(c.doc_id, shas[c.doc_id]) for c in chunks}])
-        st.save(self.state_dir)  # keys handed out are never handed out again, even if the insert dies
+        st.save(self.state_path)  # keys handed out are never handed out again, even if the insert dies
         for i in range(0, len(chunks), _BATCH):
             rows = [to_row(keys[j], chunks[j], shas[chunks[j].doc_id], vectors[j],
                            doc_weights(counts[j], st.avgdl_stored), sum(counts[j].values()), st.avgdl_stored)
                     for j in range(i, min(i + _BATCH, len(chunks)))]
             self.client.insert(self.collection, rows)
         st.count(((c.keys(), sum(c.values())) for c in counts), +1)
-        st.save(self.state_dir)
+        st.save(self.state_path)
         if st.drift() > MAX_DRIFT:
             _log.warning("Milvus collection %s: mean chunk length moved %.0f%% from the one in its stored BM25 "
                          "weights; rebuild the collection for exact BM25", self.collection, 100 * st.drift())
@@ -188,8 +193,15 @@ class MilvusStore:
         return deleted
 
     def delete_docs(self, doc_ids: Sequence[str]) -> int:
-        """Delete every chunk of these documents; returns how many rows went."""
-        return self._delete(f"doc_id in {_list(sorted(set(doc_ids)))}") if doc_ids else 0
+        """Delete every chunk of these documents (then the caller drops them from its manifest); returns how
+        many rows went.  In batches of ``MAX_DOC_IDS`` ids, so that no expression grows without bound."""
+        ids = sorted(set(doc_ids))
+        return sum(self._delete(f"doc_id in {_list(ids[i:i + MAX_DOC_IDS])}") for i in range(0, len(ids), MAX_DOC_IDS))
+
+    def bm25_drift(self) -> float:
+        """How far the mean chunk length has moved from the one frozen in the stored BM25 weights (0.1: 10%);
+        above ``MAX_DRIFT`` rebuild the collection for scores equal to a fresh bm25s index."""
+        return self.state.drift()
 
     def count(self) -> int:
         rows = self.client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
@@ -202,7 +214,7 @@ class MilvusStore:
     def drop(self) -> None:
         """Remove the collection and the local BM25 state."""
         self.client.drop_collection(self.collection)
-        (self.state_dir / "milvus-df.json").unlink(missing_ok=True)
+        self.state_path.unlink(missing_ok=True)
         self.journal.path.unlink(missing_ok=True)
         self.state = DfState()
 
@@ -241,7 +253,7 @@ class MilvusStore:
         gone = [(list(r["sparse"]), int(r["dl"])) for r in self._scan(["sparse", "dl"], expr)]
         self.client.delete(self.collection, filter=expr)
         self.state.count(gone, -1)
-        self.state.save(self.state_dir)
+        self.state.save(self.state_path)
         return len(gone)
 
     def _rebuild_state(self) -> DfState:
@@ -251,7 +263,7 @@ class MilvusStore:
             st.count([(r["sparse"], int(r["dl"]))], +1)
             st.avgdl_stored = float(r["avgdl"])
             st.next_pk = max(st.next_pk, int(r["pk"]) + 1)
-        st.save(self.state_dir)
+        st.save(self.state_path)
         return st
 
     def _known_docs(self) -> Iterable[str]:
@@ -267,9 +279,11 @@ def _connect(uri: str, token: str | None) -> Any:
 
     try:
         return MilvusClient(uri=uri, token=token or "", timeout=CONNECT_TIMEOUT)
-    except MilvusException as exc:
-        raise MilvusUnavailableError(f"cannot reach Milvus at {uri} within {CONNECT_TIMEOUT:.0f} s: "
-                                     f"{exc.message}") from exc
+    except (MilvusException, RuntimeError) as exc:  # Lite raises RuntimeError for a file name it refuses
+        why = getattr(exc, "message", str(exc))
+        if uri.endswith(".db"):  # Lite also refuses a file another process holds open: it locks it
+            raise MilvusUnavailableError(f"cannot open the Milvus Lite file {uri}: {why}") from exc
+        raise MilvusUnavailableError(f"cannot reach Milvus at {uri} within {CONNECT_TIMEOUT:.0f} s: {why}") from exc
 
 
 def _index_params(client: Any) -> Any:

@@ -36,7 +36,6 @@ from rag.text.normalize import index_terms
 K1, B = 1.2, 0.75  # bm25s's parameters in rag.storage.lexical
 MAX_DRIFT = 0.10  # relative move of avgdl past which stored weights are reported stale
 _ID_SPACE = 2**32 - 1  # Milvus sparse indices are uint32 below 2**32 - 1
-STATE_FILE = "milvus-df.json"
 
 
 def term_id(term: str) -> int:
@@ -64,7 +63,7 @@ def idf_of(df: int, n: int) -> float:
 @dataclass
 class DfState:
     """Document frequencies by term id, chunk count, total length, the avgdl frozen into stored
-    weights, and the next primary key; saved atomically beside the index (``STATE_FILE``)."""
+    weights, and the next primary key; saved atomically (a JSON file beside the index)."""
 
     n: int = 0
     total_len: int = 0
@@ -102,21 +101,20 @@ class DfState:
                 else:
                     self.df.pop(tid, None)
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         data = {"n": self.n, "total_len": self.total_len, "avgdl_stored": self.avgdl_stored,
                 "next_pk": self.next_pk, "df": {str(k): v for k, v in self.df.items()}}
-        tmp = folder / f".{STATE_FILE}.tmp"
+        tmp = path.with_name(f".{path.name}.tmp")
         with tmp.open("w", encoding="utf-8") as f:
             json.dump(data, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, folder / STATE_FILE)  # readers see the old state or the new, never a torn file
+        os.replace(tmp, path)  # readers see the old state or the new, never a torn file
 
     @classmethod
-    def load(cls, folder: Path) -> DfState | None:
+    def load(cls, path: Path) -> DfState | None:
         """The saved state, None when there is none (a new store, or lost: the store rebuilds it)."""
-        path = folder / STATE_FILE
         if not path.is_file():
             return None
         try:

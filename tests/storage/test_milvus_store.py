@@ -185,7 +185,7 @@ def test_a_killed_writer_leaves_the_old_document(seed, tmp_path):
     new_sha = {d: "f" * 64 for d in live}
     store.add(snap.chunks[:5], vectors[:5], new_sha)  # a new version, killed after 5 chunks: never published
     assert store.dense(qvecs[0], 10, None) == before and store.count() == snap.size + 5
-    (tmp_path / "milvus-df.json").unlink()  # and its BM25 state lost: rebuilt from the rows
+    (tmp_path / "milvus-crash-df.json").unlink()  # and its BM25 state lost: rebuilt from the rows
     again = MilvusStore.open(db, "crash", vectors.shape[1], state_dir=tmp_path, live=live)
     assert again.count() == snap.size and again.dense(qvecs[0], 10, None) == before
     for q in QUERIES:
@@ -229,6 +229,11 @@ def test_an_unreachable_server_is_a_clear_error_within_seconds(tmp_path):
     assert time.monotonic() - t0 < 10
 
 
+def test_a_file_name_lite_refuses_is_a_clear_error(tmp_path):
+    with pytest.raises(MilvusUnavailableError, match="cannot open the Milvus Lite file .*bad name.db"):
+        MilvusStore.open(str(tmp_path / "bad name.db"), "seed", 384, create=True)
+
+
 _WRITER = textwrap.dedent("""
     import sys, numpy as np
     from pathlib import Path
@@ -260,3 +265,16 @@ def test_two_processes_through_a_lite_server(tmp_path):
         assert store.chunks([2])[2].meta == {"date": "2024-01-03"}
     finally:
         server.stop()
+
+
+def test_bm25_drift_is_reported_not_hidden(seed, tmp_path, caplog):
+    """Short chunks added later move the mean length away from the one in the stored weights."""
+    snap, vectors, _ = seed
+    live = _live(snap)
+    store = MilvusStore.open(str(tmp_path / "m.db"), "drift", vectors.shape[1], create=True, state_dir=tmp_path)
+    store.add(snap.chunks, vectors, live)
+    assert store.bm25_drift() == 0.0
+    short = [Chunk(f"s{i}", "short.txt", "微短剧", 0, 3) for i in range(snap.size)]
+    with caplog.at_level("WARNING", logger="rag.storage.milvus"):
+        store.add(short, vectors, {"short.txt": "d" * 64})
+    assert store.bm25_drift() > 0.4 and "rebuild the collection for exact BM25" in caplog.text
