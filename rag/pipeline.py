@@ -130,6 +130,15 @@ class RAG:
         """The latest published snapshot: a newer generation written by another process is picked up."""
         return self._live.current()
 
+    def _cluster(self) -> Any:
+        """The Ray cluster that reads, chunks and embeds (``settings.ray``: an address or ``auto``), or None:
+        in this process, the default (on one machine Ray only adds its start-up; see bench/ray_ingest.py)."""
+        if not self.settings.ray:
+            return None
+        from rag.ingest.distributed import RayIngest  # noqa: PLC0415 - ray only when asked for
+
+        return RayIngest.connect(self.settings.ray, settings=self.settings, progress=self.settings.progress)
+
     def _store_spec(self, snap: StoreSnapshot) -> StoreSpec:
         """The store an index is in: the manifest's, else (a new index) the setting's."""
         return recorded_store(snap.manifest) if snap.manifest else parse_store(self.settings.store)
@@ -165,11 +174,12 @@ class RAG:
             base = self._empty(self.index_dir, self._rebuild_settings(current), self.embedder, True) if rebuild \
                 else current
             chunking = self._chunk_settings(self.settings) if rebuild or not base.chunking else ChunkSettings(**base.chunking)
+            distributed = self._cluster()
             if isinstance(base, StoreSnapshot):
                 snap, report = update_store(
                     base, self.index_dir, self._store_spec(base), list(paths), self.embedder, chunking, sync=sync,
                     max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
-                    batch_size=self.settings.batch_size)
+                    batch_size=self.settings.batch_size, distributed=distributed)
                 if rebuild:
                     drop_replaced(current if isinstance(current, StoreSnapshot) else None, snap)
                 self._live.publish(snap)
@@ -178,6 +188,7 @@ class RAG:
                 base, list(paths), self.embedder, chunking,
                 sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
                 progress=self.settings.progress, batch_size=self.settings.batch_size, settings=self.settings,
+                distributed=distributed,
             )
             if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
                 save_snapshot(self.index_dir, snap)

@@ -101,6 +101,9 @@ def _add_index(sub: Any) -> None:
                     help="where a new index keeps chunks and vectors: faiss (default: files in the index folder), "
                          "milvus:PATH.db (Milvus Lite) or milvus:http://HOST:19530 (token from MILVUS_TOKEN); "
                          "recorded in the manifest, so later commands need only --index-dir")
+    sp.add_argument("--ray", metavar="ADDRESS",
+                    help="read, chunk and embed on a Ray cluster (host:port, ray://host:port, or auto for a local "
+                         "one; needs pip install '.[ray]'); the default is this process")
     sp.add_argument("--chunk-tokens", type=int)
     sp.add_argument("--overlap-tokens", type=int)
     sp.add_argument("--json", action="store_true")

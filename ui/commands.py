@@ -37,7 +37,7 @@ def _print_json(obj: Any) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     index_dir = Path(args.index_dir)
     settings = {"embedder": args.embedder, "chunk_tokens": args.chunk_tokens, "overlap_tokens": args.overlap_tokens,
-                "store": args.store}
+                "store": args.store, "ray": args.ray}
     # --rebuild must work over a damaged or outdated index too, so it does not read the old one.
     rag = _open(args, create=True, fresh=args.rebuild, progress=not args.json, **settings)
     report = rag.index(args.paths or ["seeds"], rebuild=args.rebuild)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.errors import ConfigError
-from rag.ingest.cleaning import CleanText
-from rag.ingest.structure import Structure
+from rag.ingest.cleaning import CleanText, clean
+from rag.ingest.structure import Structure, analyse
 from rag.text.tokens import count_tokens
 from rag.types import Chunk
 
@@ -210,6 +210,13 @@ def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
         return []
     starts = np.flatnonzero(np.diff(offs) != 1) + 1
     return [[0, int(offs[0])]] + [[int(i), int(offs[i])] for i in starts]
+
+
+def chunk_source(doc_id: str, source: str, settings: ChunkSettings) -> list[Chunk]:
+    """Clean ``source``, find its articles and chunk it: what indexing does to every loaded file,
+    in one place so the in-process and the Ray path (``rag.ingest.distributed``) cannot drift apart."""
+    cleaned = clean(source)
+    return chunk_document(doc_id, cleaned, settings, analyse(cleaned, source, doc_id))
 
 
 def chunk_document(

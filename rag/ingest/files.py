@@ -87,6 +87,11 @@ def _walk(root: Path, skipped: dict[str, str]) -> Iterator[Path]:
 
 
 
+def document_entry(doc: Document) -> dict[str, object]:
+    """What the manifest records of a loaded file before its chunk count and time (in the manifest's key order)."""
+    return {"path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding, "chars": len(doc.text)}
+
+
 def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     """Read one file; raises ``LoaderError`` naming the file and what is wrong with it."""
     name = src.doc_id

@@ -8,16 +8,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag.config import Settings
 from rag.embedding.backends import Embedder
-from rag.errors import LoaderError
-from rag.ingest.chunking import ChunkSettings, chunk_document, indexed_text
-from rag.ingest.cleaning import clean
-from rag.ingest.files import SourceFile, find_files, load_file
-from rag.ingest.structure import analyse
+from rag.errors import EmbedderError, LoaderError
+from rag.ingest.chunking import ChunkSettings, chunk_source, indexed_text
+from rag.ingest.files import SourceFile, document_entry, find_files, load_file
 from rag.storage.lexical import LexicalIndex
 from rag.storage.snapshot import Snapshot, new_faiss_index
 from rag.types import Chunk, IndexReport
@@ -34,10 +33,15 @@ def empty_snapshot(embedder: Embedder, chunking: ChunkSettings) -> Snapshot:
 def build_snapshot(
     old: Snapshot, paths: Sequence[str | Path], embedder: Embedder, chunking: ChunkSettings, *,
     sync: bool, max_bytes: int, progress: bool, batch_size: int = 32, settings: Settings | None = None,
+    distributed: Any = None,
 ) -> tuple[Snapshot, IndexReport]:
-    """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders."""
+    """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders.
+
+    ``distributed`` (a ``rag.ingest.distributed.RayIngest``) reads, chunks and embeds on a Ray
+    cluster instead of in this process; the chunks and, within float noise, the vectors are the same.
+    """
     t0 = time.perf_counter()
-    plan = scan(old.documents, old.chunking, paths, chunking, sync=sync, max_bytes=max_bytes)
+    plan = scan(old.documents, old.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
     added, updated, unchanged, removed, skipped = plan.added, plan.updated, plan.unchanged, plan.removed, plan.skipped
     new_docs, new_chunks = plan.new_docs, plan.new_chunks
     drop = set(removed) | set(new_chunks)
@@ -45,7 +49,8 @@ def build_snapshot(
     kept = [old.chunks[i] for i in kept_at]
     fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
     same = old.chunking == asdict(chunking)
-    vectors, embedded, reused = _vectors(old if same else None, kept, fresh, embedder, chunking, progress, batch_size)
+    vectors, embedded, reused = _vectors(old if same else None, kept, fresh, embedder, chunking, progress, batch_size,
+                                        distributed)
     chunks = kept + fresh
     documents = {k: v for k, v in old.documents.items() if k not in drop} | new_docs
     snap = Snapshot(
@@ -78,39 +83,46 @@ class Scan:
 
 def scan(
     documents: dict[str, dict], old_chunking: dict, paths: Sequence[str | Path], chunking: ChunkSettings, *,
-    sync: bool, max_bytes: int,
+    sync: bool, max_bytes: int, distributed: Any = None,
 ) -> Scan:
     """Read, clean and chunk the new and changed files among ``paths`` against the indexed ``documents``
-    (whatever store holds their chunks); ``sync`` also lists documents whose files under those folders are gone."""
+    (whatever store holds their chunks); ``sync`` also lists documents whose files under those folders are gone.
+    ``distributed`` (``rag.ingest.distributed.RayIngest``) reads and chunks on a Ray cluster."""
     files, skipped = find_files(paths)
     renamed = _renamed(documents, files)
     added, updated, unchanged = [], [], []
     new_docs: dict[str, dict] = {}
     new_chunks: dict[str, list[Chunk]] = {}
+    # on a cluster every file is read and chunked up front, in parallel; the loop below then decides as before
+    ready, failed = distributed.prepare(files, chunking, max_bytes) if distributed is not None else ({}, {})
     for src in files:
         known = None if src.doc_id in renamed else documents.get(src.doc_id)
-        try:
-            doc = load_file(src, max_bytes=max_bytes)
-        except LoaderError as exc:
-            skipped[str(src.path)] = str(exc)
+        if src.doc_id in failed:
+            skipped[str(src.path)] = failed[src.doc_id]
             continue
-        if known and (clash := _taken(src, doc.sha256, known)):
+        if distributed is None:
+            try:
+                doc = load_file(src, max_bytes=max_bytes)
+            except LoaderError as exc:
+                skipped[str(src.path)] = str(exc)
+                continue
+            entry = document_entry(doc)
+        else:
+            entry, chunks = ready[src.doc_id]
+        if known and (clash := _taken(src, str(entry["sha256"]), known)):
             skipped[str(src.path)] = clash
             continue
-        if known and known["sha256"] == doc.sha256 and old_chunking == asdict(chunking):
-            unchanged.append(doc.doc_id)
+        if known and known["sha256"] == entry["sha256"] and old_chunking == asdict(chunking):
+            unchanged.append(src.doc_id)
             continue
-        cleaned = clean(doc.text)
-        chunks = chunk_document(doc.doc_id, cleaned, chunking, analyse(cleaned, doc.text, doc.doc_id))
+        if distributed is None:
+            chunks = chunk_source(src.doc_id, doc.text, chunking)
         if not chunks:
-            skipped[str(src.path)] = f"{doc.doc_id}: no text left after cleaning"
+            skipped[str(src.path)] = f"{src.doc_id}: no text left after cleaning"
             continue
-        (updated if known else added).append(doc.doc_id)
-        new_chunks[doc.doc_id] = chunks
-        new_docs[doc.doc_id] = {
-            "path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding,
-            "chars": len(doc.text), "chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        (updated if known else added).append(src.doc_id)
+        new_chunks[src.doc_id] = chunks
+        new_docs[src.doc_id] = entry | {"chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     # a file now named otherwise (its id qualified beside a namesake) is one document, not two
     moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_chunks or new_id in unchanged}
     removed = sorted(set(_vanished(documents, paths) if sync else []) | moved)
@@ -175,7 +187,7 @@ def _lexical(chunks: list[Chunk], chunking: ChunkSettings, old: Snapshot | None 
 
 def _vectors(
     old: Snapshot | None, kept: list[Chunk], fresh: list[Chunk], embedder: Embedder, chunking: ChunkSettings,
-    progress: bool, batch_size: int,
+    progress: bool, batch_size: int, distributed: Any = None,
 ) -> tuple[np.ndarray, int, int]:
     """Vectors for kept + fresh chunks; a text already embedded (here or in the old index) is never embedded again.
 
@@ -194,11 +206,21 @@ def _vectors(
     for c, key in zip(chunks, keys):
         if key not in cache and key not in todo:
             todo[key] = indexed_text(c, chunking.headers, for_dense=True)
-    cache.update(zip(todo, embed_with_progress(embedder, list(todo.values()), progress, batch_size)))
+    cache.update(zip(todo, _embed(embedder, list(todo.values()), progress, batch_size, distributed)))
     rows = [cache[k] for k in keys]
     out = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
     fresh_keys = keys[len(kept):]
     return out, len(todo), sum(1 for k in fresh_keys if k not in todo)
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: bool, batch_size: int, distributed: Any) -> np.ndarray:
+    if distributed is None or not texts:  # nothing new: no cluster round trip
+        return embed_with_progress(embedder, texts, progress, batch_size)
+    vecs = distributed.embed(texts, embedder.name, batch_size)
+    if vecs.shape != (len(texts), embedder.dim):  # the cluster resolved the spec to another model
+        raise EmbedderError(f"the Ray workers' {embedder.name!r} gave vectors of shape {vecs.shape}; this process's "
+                            f"model gives {embedder.dim} dimensions for {len(texts)} texts: install the same model there")
+    return vecs
 
 
 def _embedder_entry(embedder: Embedder) -> dict[str, object]:

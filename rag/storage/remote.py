@@ -177,21 +177,21 @@ def load_store_snapshot(index_dir: Path, manifest: dict[str, Any]) -> StoreSnaps
 # ---- writing -----------------------------------------------------------------------------------
 def update_store(
     base: StoreSnapshot, index_dir: Path, spec: StoreSpec, paths: Any, embedder: Any, chunking: Any, *,
-    sync: bool, max_bytes: int, progress: bool, batch_size: int,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int, distributed: Any = None,
 ) -> tuple[StoreSnapshot, Any]:
     """``build_snapshot`` for a store-backed index: the scan's new chunks embedded and inserted (hidden),
     the manifest saved, then the replaced and removed rows deleted (``publish``)."""
     from dataclasses import asdict  # noqa: PLC0415
 
     from rag.ingest.chunking import indexed_text  # noqa: PLC0415
-    from rag.storage.build import _embedder_entry, embed_with_progress, scan  # noqa: PLC0415
+    from rag.storage.build import _embed, _embedder_entry, scan  # noqa: PLC0415
     from rag.types import IndexReport  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes)
+    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
     fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
-    vectors = embed_with_progress(embedder, [indexed_text(c, chunking.headers, for_dense=True) for c in fresh],
-                                  progress, batch_size)
+    vectors = _embed(embedder, [indexed_text(c, chunking.headers, for_dense=True) for c in fresh], progress,
+                     batch_size, distributed)
     store = base.store
     _hide_removed(base, plan.removed)
     if fresh:
