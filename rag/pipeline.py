@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -13,7 +14,7 @@ import numpy as np
 
 from rag.config import Settings, differences
 from rag.embedding.backends import Embedder, load_embedder
-from rag.errors import ConfigError, DocumentNotFoundError, IndexNotFoundError
+from rag.errors import ConfigError, DocumentNotFoundError, IndexNotFoundError, RagError
 from rag.generation.base import Context
 from rag.generation.dispatch import answer_pieces, chat_turns, standalone, to_answer
 from rag.generation.resolve import Generators, GeneratorSpec
@@ -35,7 +36,14 @@ from rag.storage.remote import (
     recorded_store,
     update_store,
 )
-from rag.storage.snapshot import Snapshot, check_embedder, load_snapshot, read_manifest, save_snapshot
+from rag.storage.snapshot import (
+    Snapshot,
+    _previous_manifest,
+    check_embedder,
+    load_snapshot,
+    read_manifest,
+    save_snapshot,
+)
 from rag.storage.store import search_store
 from rag.text.normalize import warm_up
 from rag.types import Answer, AnswerEvent, Chunk, IndexReport, Passage
@@ -100,6 +108,9 @@ class RAG:
             check_embedder(manifest, embedder.name, embedder.dim, index_dir)
             snap = load_snapshot(index_dir)
         elif create or fresh:
+            if fresh and not settings.get("store") and (index_dir / "manifest.json").is_file():
+                with contextlib.suppress(RagError):  # a damaged manifest: rebuilt where the settings say
+                    cfg = cfg.with_overrides(store=recorded_store(read_manifest(index_dir)).text)
             embedder = load_embedder(cfg.embedder, settings=cfg)
             snap = cls._empty(index_dir, cfg, embedder, rebuild=fresh)
         else:
@@ -175,13 +186,14 @@ class RAG:
                 else current
             chunking = self._chunk_settings(self.settings) if rebuild or not base.chunking else ChunkSettings(**base.chunking)
             distributed = self._cluster()
+            before = _previous_manifest(self.index_dir) if rebuild else None
             if isinstance(base, StoreSnapshot):
                 snap, report = update_store(
                     base, self.index_dir, self._store_spec(base), list(paths), self.embedder, chunking, sync=sync,
                     max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
                     batch_size=self.settings.batch_size, distributed=distributed)
                 if rebuild:
-                    drop_replaced(current if isinstance(current, StoreSnapshot) else None, snap)
+                    drop_replaced(before, snap, self.index_dir)
                 self._live.publish(snap)
                 return report
             snap, report = build_snapshot(

@@ -142,7 +142,7 @@ def _store(spec: StoreSpec, collection: str, index_dir: Path, embedder: dict[str
                                  live=live if _crashed(index_dir, collection) else None)
         _OPEN[key] = store
     else:
-        store.state = DfState.load(index_dir) or store.state  # another process may have written since
+        store.state = DfState.load(store.state_path) or store.state  # another process may have written since
     store._doc_ids = lambda: documents.keys()  # a doc glob matches the manifest's documents
     return store
 
@@ -232,11 +232,18 @@ def _hide_removed(base: StoreSnapshot, doc_ids: Any) -> None:
         base.store.journal.hide([*base.store.journal.hidden(), *pairs])
 
 
-def drop_replaced(old: StoreSnapshot | None, new: StoreSnapshot) -> None:
-    """After a rebuild into a new collection is in force, the old collection goes."""
-    if old is not None and old.store is not new.store and old.store.collection != new.store.collection:
-        old.store.drop()
-        _OPEN.pop(next((k for k, v in _OPEN.items() if v is old.store), None), None)
+def drop_replaced(old_manifest: dict[str, Any] | None, new: StoreSnapshot, index_dir: Path) -> None:
+    """After a rebuild into a new collection is in force, the collection the old manifest named goes
+    (with its BM25 state and journal), when it is in the same Milvus."""
+    old = (old_manifest or {}).get("store") or {}
+    name = old.get("collection")
+    if not name or name == new.store.collection or old.get("uri") != recorded_store(new.manifest).uri:
+        return
+    if new.store.client.has_collection(name):
+        new.store.client.drop_collection(name)
+    for leftover in index_dir.glob(f"milvus-{name}-*"):
+        leftover.unlink(missing_ok=True)
+    _OPEN.pop((old.get("uri"), name), None)
 
 
 def next_rebuild(index_dir: Path) -> int:

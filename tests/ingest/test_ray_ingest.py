@@ -182,3 +182,18 @@ def test_without_ray_installed_the_error_says_what_to_install():
         "try:\n    RayIngest.connect('auto')\nexcept ConfigError as exc:\n    print('ConfigError:', exc)\n")
     assert "ConfigError: indexing with --ray (RAG_RAY) needs Ray Data" in done.stdout, done.stderr[-2000:]
     assert "pip install '.[ray]'" in done.stdout
+
+
+def test_rag_index_through_ray_into_milvus_answers_as_in_process(cluster, corpus, tmp_path):
+    """The whole path of `rag index --ray auto --store milvus:…`: the facade, the cluster, the store."""
+    pytest.importorskip("milvus_lite", reason="pip install '.[milvus]'")
+    from rag import RAG
+
+    local = RAG.open(tmp_path / "local", create=True, progress=False)
+    local.index(corpus)
+    spread = RAG.open(tmp_path / "spread", create=True, progress=False, ray="auto", store=f"milvus:{tmp_path}/r.db")
+    report = spread.index(corpus)
+    assert report.skipped.keys() == local.index(corpus).skipped.keys() and spread.size == local.size
+    for q in ("蓝风微短剧基地从签约到试运营用了多少天？", "What is note 7 about?"):
+        assert [p.chunk.chunk_id for p in spread.search(q)] == [p.chunk.chunk_id for p in local.search(q)]
+    assert "47天" in spread.ask("蓝风微短剧基地从签约到试运营用了多少天？").answer

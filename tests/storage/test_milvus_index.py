@@ -140,3 +140,47 @@ def test_an_unreachable_server_is_a_clear_error_soon(tmp_path):
     with pytest.raises(RagError, match=f"127.0.0.1:{port}"):
         RAG.open(tmp_path / "x", create=True, store=f"milvus:http://127.0.0.1:{port}")
     assert time.monotonic() - t0 < 30
+
+
+def test_a_rebuild_writes_a_new_collection_and_drops_the_old(pair, corpus, tmp_path):
+    from pymilvus import MilvusClient
+
+    _, milvus = pair
+    before = json.loads((tmp_path / "milvus" / "manifest.json").read_text(encoding="utf-8"))["store"]["collection"]
+    rebuilt = RAG.open(tmp_path / "milvus", fresh=True, progress=False)
+    report = rebuilt.index([corpus], rebuild=True)
+    after = json.loads((tmp_path / "milvus" / "manifest.json").read_text(encoding="utf-8"))["store"]["collection"]
+    assert after != before and report.total_chunks == milvus.size
+    assert "两万三千" in rebuilt.ask(QUESTIONS[4]).answer and "两万三千" in milvus.ask(QUESTIONS[4]).answer
+    names = MilvusClient(str(tmp_path / "m.db")).list_collections()
+    assert after in names and before not in names
+
+
+def test_a_reader_in_another_process_sees_a_writers_new_documents(corpus, tmp_path):
+    """Two processes on one store, through a Milvus Lite server on loopback (a Lite file takes one process):
+    the reader follows the writer's manifest and reloads its BM25 statistics."""
+    import socket
+    import subprocess
+    import sys
+
+    from milvus_lite.server import Server
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Server(str(tmp_path / "srv.db"), f"127.0.0.1:{port}")
+    assert server.init() and server.start(), "milvus-lite did not start"
+    try:
+        reader = RAG.open(tmp_path / "shared", create=True, progress=False, store=f"milvus:http://127.0.0.1:{port}")
+        reader.index([corpus])
+        assert "两万三千" in reader.ask(QUESTIONS[4]).answer
+        lantern = corpus / "lantern.txt"
+        lantern.write_text("灯会在元宵节举行，共展出彩灯八百组。", encoding="utf-8")
+        code = f"from rag import RAG\nRAG.open({str(tmp_path / 'shared')!r}, progress=False).add({str(lantern)!r})\n"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        answer = reader.ask("灯会共展出多少组彩灯？")
+        assert "八百组" in answer.answer and "lantern.txt" in [d["doc_id"] for d in reader.documents()]
+        assert reader.search("彩灯", top_k=1)[0].lexical_score > 0
+    finally:
+        server.stop()
