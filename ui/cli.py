@@ -63,6 +63,7 @@ def quiet_libraries(allow_downloads: bool) -> None:
     if not allow_downloads:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # Milvus' gRPC keep-alive chatter; its failures arrive as exceptions
     if not sys.warnoptions:
         warnings.filterwarnings("ignore", module=LIBRARY_MODULES)
         for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):

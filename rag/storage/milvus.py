@@ -282,7 +282,10 @@ def _connect(uri: str, token: str | None) -> Any:
     except (MilvusException, RuntimeError) as exc:  # Lite raises RuntimeError for a file name it refuses
         why = getattr(exc, "message", str(exc))
         if uri.endswith(".db"):  # Lite also refuses a file another process holds open: it locks it
-            raise MilvusUnavailableError(f"cannot open the Milvus Lite file {uri}: {why}") from exc
+            raise MilvusUnavailableError(
+                f"cannot open the Milvus Lite file {uri}: {why}. A Lite file serves one process at a time: is "
+                "another one (rag serve, rag index) using it? For several processes use a Milvus server "
+                "(--store milvus:http://HOST:19530)") from exc
         raise MilvusUnavailableError(f"cannot reach Milvus at {uri} within {CONNECT_TIMEOUT:.0f} s: {why}") from exc
 
 
