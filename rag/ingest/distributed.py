@@ -19,17 +19,21 @@ import pickle
 import secrets
 import socket
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import ConfigError, EmbedderError, LoaderError
+from rag.errors import ConfigError, EmbedderError, LoaderError, RagError
 from rag.ingest.chunking import ChunkSettings, chunk_source
 from rag.ingest.files import SourceFile, document_entry, load_file
 from rag.types import Chunk
+
+if TYPE_CHECKING:  # pymilvus only where a store is written
+    from rag.storage.milvus import RowTarget
 
 LOCAL = "auto"  # the address that starts a cluster on this machine instead of joining one
 CONNECT_TIMEOUT = 5.0  # seconds to reach a cluster's address before giving up
@@ -129,6 +133,53 @@ class RayIngest:
             raise EmbedderError(f"embedding with {embedder_spec!r} on Ray failed: {exc}") from exc
         return np.vstack([rows[i] for i in range(len(texts))]).astype(np.float32)
 
+    def lengths(self, chunks: Sequence[Chunk], headers: str) -> list[int]:
+        """Each chunk's BM25 length (its index terms), counted by Ray tasks; in the chunks' order."""
+        ray = _ray()
+        self._quiet(ray)
+        items = [{"i": i, "chunk": pickle.dumps(c)} for i, c in enumerate(chunks)]
+        ds = ray.data.from_items(items).map_batches(_lengths_batch, batch_size=256, batch_format="numpy",
+                                                    num_cpus=1, fn_kwargs={"headers": headers})
+        got: dict[int, int] = {}
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                got.update(zip(batch["i"].tolist(), batch["dl"].tolist()))
+        except Exception as exc:  # Ray wraps a worker's failure in one of many types
+            raise RagError(f"counting the chunks' terms on Ray failed: {exc}") from exc
+        return [got[i] for i in range(len(chunks))]
+
+    def embed_and_write(self, chunks: Sequence[Chunk], texts: Sequence[str], keys: Sequence[int],
+                        shas: Mapping[str, str], embedder_spec: str, batch_size: int, target: RowTarget,
+                        ) -> list[tuple[list[int], int]]:
+        """Chunk i embedded from ``texts[i]`` and inserted as row ``keys[i]`` of ``target`` by the actors,
+        each with a connection of its own; returns each chunk's (distinct term ids, length), in order.
+
+        A failed insert fails the run; the rows already written stay hidden by the store's journal."""
+        ray = _ray()
+        self._quiet(ray)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # the same blocks as embed()
+        items = [{"i": i, "text": texts[i], "pk": keys[i], "sha": shas[chunks[i].doc_id],
+                  "chunk": pickle.dumps(chunks[i])} for i in order]
+        ds = ray.data.from_items(items).map_batches(
+            _EmbedWriteActor, batch_size=max(batch_size * 4, 64), batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.cpus_per_actor,
+            fn_constructor_kwargs={"spec": embedder_spec, "settings": self.settings, "target": target},
+        )
+        got: dict[int, tuple[list[int], int]] = {}
+        failed = ""
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                if failed := next((str(e) for e in batch["error"] if e), ""):
+                    break
+                got.update((i, (pickle.loads(t), dl)) for i, t, dl in  # our own workers' output
+                           zip(batch["i"].tolist(), batch["tids"], batch["dl"].tolist()))
+        except Exception as exc:  # an actor that cannot load the model, or that died
+            failed = str(exc)
+        if len(got) < len(chunks):
+            raise RagError(f"embedding and writing to Milvus collection {target.collection!r} at {target.uri} on "
+                           f"Ray failed: {failed or 'the actors returned too few rows'}. The rows written are hidden; the next open removes them")
+        return [got[i] for i in range(len(chunks))]
+
     def _quiet(self, ray: Any) -> None:
         ray.data.DataContext.get_current().enable_progress_bars = self.progress
 
@@ -215,3 +266,50 @@ class _EmbedActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"i": batch["i"], "vector": self._embedder.embed_passages([str(t) for t in batch["text"]])}
+
+
+def _lengths_batch(batch: dict[str, np.ndarray], headers: str) -> dict[str, np.ndarray]:
+    from rag.storage.milvus import chunk_counts  # noqa: PLC0415 - pymilvus only where a store is written
+
+    counts = chunk_counts([pickle.loads(b) for b in batch["chunk"]], headers)
+    return {"i": batch["i"], "dl": np.array([sum(c.values()) for c in counts], dtype=np.int64)}
+
+
+class _EmbedWriteActor:
+    """An embedding actor that inserts its rows itself, through a connection opened once (a Milvus server)."""
+
+    def __init__(self, spec: str, settings: Settings | None, target: RowTarget) -> None:
+        from rag.embedding.backends import load_embedder  # noqa: PLC0415 - heavy, and only on workers
+        from rag.storage.milvus import _connect  # noqa: PLC0415
+
+        self._embedder = load_embedder(spec, settings=settings)
+        self._target = target
+        self._client = _connect(target.uri, target.token)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["i"])
+        try:
+            dls, tids = self._write(batch)
+        except Exception as exc:  # returned, not raised: Ray would bury the cause under a remote traceback
+            dls, tids = [0] * n, [[]] * n
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            error = ""
+        return {"i": batch["i"], "dl": np.array(dls, dtype=np.int64),
+                "tids": np.array([pickle.dumps(t) for t in tids], dtype=object),
+                "error": np.array([error] * n, dtype=object)}
+
+    def _write(self, batch: dict[str, np.ndarray]) -> tuple[list[int], list[list[int]]]:
+        """Embed the batch and insert its rows; each chunk's length and distinct term ids."""
+        from rag.storage.milvus import chunk_counts, write_rows  # noqa: PLC0415
+
+        t = self._target
+        vectors = np.asarray(self._embedder.embed_passages([str(x) for x in batch["text"]]), np.float32)
+        if vectors.shape[1] != t.dim:  # the node resolved the spec to another model: refuse before writing
+            raise EmbedderError(f"{self._embedder.name!r} on a Ray worker gives {vectors.shape[1]} dimensions; "
+                                f"collection {t.collection!r} holds {t.dim}: install the same model there")
+        chunks = [pickle.loads(b) for b in batch["chunk"]]  # pickled by our own driver
+        counts = chunk_counts(chunks, t.headers)
+        shas = {c.doc_id: str(s) for c, s in zip(chunks, batch["sha"])}
+        write_rows(self._client, t.collection, batch["pk"].tolist(), chunks, shas, vectors, counts, t.avgdl)
+        return [sum(c.values()) for c in counts], [list(c.keys()) for c in counts]

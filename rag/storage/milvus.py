@@ -29,6 +29,7 @@ import importlib.util
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class MilvusStore:
                  doc_ids: Callable[[], Iterable[str]] | None) -> None:
         self.client, self.collection, self.dim, self.headers = client, collection, dim, headers
         self.state_dir = state_dir
+        self.uri, self.token = "", None  # set by open(): a store made from a client has no address of its own
         self._doc_ids = doc_ids  # the documents a doc glob is matched against (default: the collection's)
         self.journal = Journal(state_dir / f"milvus-{collection}-journal.json")
         self.state_path = state_dir / f"milvus-{collection}-df.json"  # one per collection: folders may be shared
@@ -84,6 +86,7 @@ class MilvusStore:
         if folder is None:
             raise RagError(f"a Milvus server store ({uri}) needs state_dir: the folder of its BM25 state")
         store = cls(client, collection, dim, headers, Path(folder), doc_ids)
+        store.uri, store.token = uri, token  # what a worker needs to open its own connection
         if live is not None:
             store.publish(live, everything=True)
         return store
@@ -153,30 +156,60 @@ class MilvusStore:
         document sha256.  The rows stay hidden (journal) until ``publish``.  Returns their keys."""
         if len(chunks) != len(vectors):
             raise RagError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        if unnamed := sorted({c.doc_id for c in chunks} - set(shas)):
-            raise RagError(f"no sha256 given for the documents {unnamed[:5]}: rows carry their document's sha")
         if len(chunks) and vectors.shape[1] != self.dim:
             raise IndexMismatchError(f"vectors of dim {vectors.shape[1]} for collection {self.collection!r} "
                                      f"of dim {self.dim}")
-        counts = [term_counts(indexed_text(c, self.headers, for_dense=False)) for c in chunks]
+        counts = chunk_counts(chunks, self.headers)
+        keys = self.reserve(chunks, shas, lambda: [sum(c.values()) for c in counts])
+        write_rows(self.client, self.collection, keys, chunks, shas, vectors, counts, self.state.avgdl_stored)
+        self.counted([(c.keys(), sum(c.values())) for c in counts])
+        return keys
+
+    def add_on_workers(self, chunks: Sequence[Chunk], texts: Sequence[str], shas: Mapping[str, str],
+                       distributed: Any, embedder_spec: str, batch_size: int) -> list[int]:
+        """``add``, with the embedding and the inserts done by ``distributed``'s actors
+        (``rag.ingest.distributed.RayIngest.embed_and_write``); ``texts`` are the chunks' dense texts.
+
+        Only for a server: a Lite file takes one writer (this process), so there ``add`` is used.  The
+        rows are the ones ``add`` writes: same keys, weights from the same frozen avgdl, same lengths."""
+        if not self.is_server:
+            raise RagError(f"Milvus Lite ({self.uri}) takes one writer: insert from this process with add()")
+        # only a store without rows needs the new chunks' lengths first (they fix avgdl): a pass of
+        # tokenizing tasks that returns one int per chunk, far cheaper than shipping vectors back here
+        keys = self.reserve(chunks, shas, lambda: distributed.lengths(chunks, self.headers))
+        target = RowTarget(self.uri, self.token, self.collection, self.dim, self.headers, self.state.avgdl_stored)
+        self.counted(distributed.embed_and_write(chunks, texts, keys, shas, embedder_spec, batch_size, target))
+        return keys
+
+    def reserve(self, chunks: Sequence[Chunk], shas: Mapping[str, str], lengths: Callable[[], Sequence[int]],
+                ) -> list[int]:
+        """The driver's first step of a write: the (doc, sha) pairs hidden (journal), the keys handed out,
+        and for a store without rows the avgdl fixed from ``lengths()`` (the chunks' BM25 lengths)."""
+        if unnamed := sorted({c.doc_id for c in chunks} - set(shas)):
+            raise RagError(f"no sha256 given for the documents {unnamed[:5]}: rows carry their document's sha")
         st = self.state
-        if not st.avgdl_stored:  # the first rows fix the avgdl every stored weight uses (see sparse_bm25)
-            st.avgdl_stored = sum(sum(c.values()) for c in counts) / max(len(counts), 1)
+        if not st.avgdl_stored and chunks:  # the first rows fix the avgdl every stored weight uses (see sparse_bm25)
+            st.avgdl_stored = sum(lengths()) / len(chunks)
         keys = list(range(st.next_pk, st.next_pk + len(chunks)))
         st.next_pk += len(chunks)
         self.journal.hide([*self.journal.hidden(), *{(c.doc_id, shas[c.doc_id]) for c in chunks}])
         st.save(self.state_path)  # keys handed out are never handed out again, even if the insert dies
-        for i in range(0, len(chunks), _BATCH):
-            rows = [to_row(keys[j], chunks[j], shas[chunks[j].doc_id], vectors[j],
-                           doc_weights(counts[j], st.avgdl_stored), sum(counts[j].values()), st.avgdl_stored)
-                    for j in range(i, min(i + _BATCH, len(chunks)))]
-            self.client.insert(self.collection, rows)
-        st.count(((c.keys(), sum(c.values())) for c in counts), +1)
+        return keys
+
+    def counted(self, rows: Iterable[tuple[Iterable[int], int]]) -> None:
+        """The driver's last step of a write: the inserted rows' (distinct term ids, length) added to
+        the document frequencies, and the state saved."""
+        st = self.state
+        st.count(rows, +1)
         st.save(self.state_path)
         if st.drift() > MAX_DRIFT:
             _log.warning("Milvus collection %s: mean chunk length moved %.0f%% from the one in its stored BM25 "
                          "weights; rebuild the collection for exact BM25", self.collection, 100 * st.drift())
-        return keys
+
+    @property
+    def is_server(self) -> bool:
+        """A Milvus server (several writers), not a Lite file (one) nor a store made without ``open``."""
+        return bool(self.uri) and not self.uri.endswith(".db")
 
     def publish(self, live: Mapping[str, str], everything: bool = False) -> int:
         """Make the manifest's {doc_id: sha256} the visible documents: rows of the journal's documents
@@ -268,6 +301,33 @@ class MilvusStore:
 
     def _known_docs(self) -> Iterable[str]:
         return self._doc_ids() if self._doc_ids is not None else self.doc_chunk_counts().keys()
+
+
+@dataclass(frozen=True)
+class RowTarget:
+    """Where a worker writes rows, and what their weights use: ``avgdl`` is the store's frozen one."""
+
+    uri: str
+    token: str | None
+    collection: str
+    dim: int
+    headers: str
+    avgdl: float
+
+
+def chunk_counts(chunks: Sequence[Chunk], headers: str) -> list[Counter[int]]:
+    """Each chunk's BM25 term counts (of the text lexical search indexes)."""
+    return [term_counts(indexed_text(c, headers, for_dense=False)) for c in chunks]
+
+
+def write_rows(client: Any, collection: str, keys: Sequence[int], chunks: Sequence[Chunk], shas: Mapping[str, str],
+               vectors: np.ndarray, counts: Sequence[Counter[int]], avgdl: float) -> None:
+    """Insert the chunks' rows, in batches; the same function on the driver (``add``) and on a worker."""
+    for i in range(0, len(chunks), _BATCH):
+        rows = [to_row(keys[j], chunks[j], shas[chunks[j].doc_id], vectors[j],
+                       doc_weights(counts[j], avgdl), sum(counts[j].values()), avgdl)
+                for j in range(i, min(i + _BATCH, len(chunks)))]
+        client.insert(collection, rows)
 
 
 def _connect(uri: str, token: str | None) -> Any:

@@ -6,6 +6,7 @@ off and a token of its own (nothing written to ~/.ray); shut down at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -197,3 +199,120 @@ def test_rag_index_through_ray_into_milvus_answers_as_in_process(cluster, corpus
     for q in ("蓝风微短剧基地从签约到试运营用了多少天？", "What is note 7 about?"):
         assert [p.chunk.chunk_id for p in spread.search(q)] == [p.chunk.chunk_id for p in local.search(q)]
     assert "47天" in spread.ask("蓝风微短剧基地从签约到试运营用了多少天？").answer
+
+
+# ---- the actors write into a Milvus server themselves -------------------------------------------
+# The collection they write is the one this process writes (same rows, same BM25 state, same
+# answers), and a failed insert fails the run with its rows hidden until the next open removes them.
+# The server is Milvus Lite serving on loopback.
+
+WRITE_QUERIES = ["蓝风微短剧基地从签约到试运营用了多少天？", "What is note 7 about?", "分布式索引 嵌入模型", "embedding actors"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("milvus_lite", reason="pip install '.[milvus]'")
+    from milvus_lite.server import Server
+
+    port = _free_port()
+    server = Server(str(tmp_path_factory.mktemp("srv") / "srv.db"), f"127.0.0.1:{port}")
+    assert server.init() and server.start(), "milvus-lite did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(cluster, corpus, server, tmp_path_factory):
+    """The corpus indexed into the server twice: by the Ray actors, and in-process (this process inserts)."""
+    from rag import RAG
+    from rag.storage.milvus import MilvusStore
+
+    base = tmp_path_factory.mktemp("pair")
+    local = RAG.open(base / "local", create=True, progress=False, store=f"milvus:{server}")
+    local.index(corpus)
+    spread = RAG.open(base / "spread", create=True, progress=False, ray="auto", store=f"milvus:{server}")
+    with pytest.MonkeyPatch.context() as mp:  # proof that the rows do not go in from this process
+        mp.setattr(MilvusStore, "add", lambda *a, **k: pytest.fail("the driver inserted rows"))
+        spread.index(corpus)
+    return local, spread, base
+
+
+def _rows(rag) -> tuple[Any, list[dict]]:
+    from rag.storage.milvus_rows import FIELDS
+
+    store = rag._snap.store
+    rows = store.client.get(store.collection, ids=list(range(store.count())), output_fields=list(FIELDS),
+                            consistency_level="Strong")
+    return store, sorted(rows, key=lambda r: r["pk"])
+
+
+def test_the_actors_write_the_rows_this_process_writes(pair):
+    local, spread, _ = pair
+    (a_store, a), (b_store, b) = _rows(local), _rows(spread)
+    assert a_store.collection != b_store.collection and len(a) == len(b) > 50
+    assert [r["pk"] for r in b] == list(range(len(b)))
+    exact = [f for f in a[0] if f != "dense"]
+    for ra, rb in zip(a, b):
+        assert {f: rb[f] for f in exact} == {f: ra[f] for f in exact}  # sparse weights, dl, avgdl to the bit
+    da, db = np.array([r["dense"] for r in a], np.float32), np.array([r["dense"] for r in b], np.float32)
+    same = np.mean(np.all(da == db, axis=1))
+    print(f"\n{len(a)} rows; every field but dense identical; dense identical in {same:.0%} of rows, "
+          f"max |diff| {np.abs(da - db).max():.2e}")
+    assert np.abs(da - db).max() < 1e-4  # the model run on a worker: float noise only (test_ray_ingest)
+
+
+def test_the_bm25_state_is_the_one_this_process_keeps(pair):
+    local, spread, _ = pair
+    a, b = (json.loads(_rows(r)[0].state_path.read_text()) for r in (local, spread))
+    assert a == b and a["n"] > 50 and a["next_pk"] == a["n"]
+
+
+def test_search_gives_the_same_passages_and_scores(pair):
+    local, spread, _ = pair
+    for q in WRITE_QUERIES:
+        got, want = spread.search(q), local.search(q)
+        assert got and [p.chunk.chunk_id for p in got] == [p.chunk.chunk_id for p in want]
+        assert np.allclose([p.score for p in got], [p.score for p in want], atol=1e-4, rtol=0)
+
+
+def _chunks(doc: str, n: int) -> list[Any]:
+    from rag.types import Chunk
+
+    texts = [f"{doc} 第{i}段：嵌入模型的工作进程直接写入向量数据库。" for i in range(n)]
+    return [Chunk(f"{doc}-{i}", doc, t, 0, len(t), {}) for i, t in enumerate(texts)]
+
+
+def test_a_failed_insert_fails_the_run_and_its_rows_stay_hidden(cluster, server, embedder, tmp_path):
+    from rag.errors import RagError
+    from rag.storage.milvus import MilvusStore
+    from rag.types import Chunk
+
+    store = MilvusStore.open(server, "fails", embedder.dim, create=True, state_dir=tmp_path)
+    kept = _chunks("a.txt", 5)
+    store.add_on_workers(kept, [c.text for c in kept], {"a.txt": "a" * 64}, cluster, embedder.name, 32)
+    store.publish({"a.txt": "a" * 64})
+    # 300 chunks in several blocks; the longest, last in the length order, is over Milvus's text limit
+    bad = _chunks("b.txt", 300)
+    bad[-1] = Chunk("b.txt-big", "b.txt", "长" * 30_000, 0, 30_000, {})
+    with pytest.raises(RagError, match=r"writing to Milvus collection 'fails'.*b.txt-big.*over the Milvus store's "
+                                       r"limit.*The rows written are hidden") as err:
+        store.add_on_workers(bad, [c.text for c in bad], {"b.txt": "b" * 64}, cluster, embedder.name, 32)
+    assert "\n" not in str(err.value) and "Traceback" not in str(err.value)  # the cause, not Ray's traceback
+    assert ("b.txt", "b" * 64) in store.journal.hidden()
+    print(f"\nrows in the collection after the failure: {store.count()} (5 published)")
+    hits = store.dense(embedder.embed_queries(["嵌入模型的工作进程"])[0], 50, None)
+    assert sorted(k for k, _ in hits) == list(range(5))  # readers see only a.txt's rows
+    again = MilvusStore.open(server, "fails", embedder.dim, state_dir=tmp_path, live={"a.txt": "a" * 64})
+    assert again.count() == 5 and again.journal.hidden() == [] and again.state.n == 5
+
+
+def test_a_lite_file_keeps_one_writer(embedder, tmp_path):
+    pytest.importorskip("milvus_lite", reason="pip install '.[milvus]'")
+    from rag.errors import RagError
+    from rag.storage.milvus import MilvusStore
+
+    store = MilvusStore.open(str(tmp_path / "m.db"), "lite", embedder.dim, create=True)
+    with pytest.raises(RagError, match="takes one writer"):
+        store.add_on_workers(_chunks("a.txt", 1), ["x"], {"a.txt": "a" * 64}, None, embedder.name, 32)
