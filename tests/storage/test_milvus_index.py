@@ -184,3 +184,23 @@ def test_a_reader_in_another_process_sees_a_writers_new_documents(corpus, tmp_pa
         assert reader.search("彩灯", top_k=1)[0].lexical_score > 0
     finally:
         server.stop()
+
+
+def test_the_http_api_serves_a_store_backed_index(pair):
+    """`rag serve --index-dir` on a Milvus index: answers, search with filters, documents, the source viewer."""
+    from fastapi.testclient import TestClient
+
+    from rag.http.app import create_api
+
+    _, milvus = pair
+    with TestClient(create_api(milvus)) as client:
+        answer = client.post("/api/ask", json={"question": QUESTIONS[4]}).json()
+        assert "两万三千" in answer["answer"] and answer["citations"][0]["doc_id"] == "kite.txt"
+        hits = client.post("/api/search", json={"question": "紫藤镇", "filters": {"doc": "kite*"}}).json()
+        assert hits and {h["doc_id"] for h in hits} == {"kite.txt"}
+        assert sorted(d["doc_id"] for d in client.get("/api/documents").json()) == sorted([SEED_FILE.name, "kite.txt"])
+        chunks = client.get("/api/chunks", params={"doc": "kite.txt"}).json()
+        assert len(chunks) == 1 and chunks[0]["first"].startswith("紫藤镇风筝节")
+        c = answer["citations"][0]
+        page = client.get("/view", params={"doc": "kite.txt", "start": c["start"], "end": c["end"]})
+        assert page.status_code == 200 and f'<mark id="cited">{c["quote"]}</mark>' in page.text
