@@ -124,9 +124,10 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, nargs="+", default=[10_000])
     args = ap.parse_args()
     from rag.embedding.backends import load_embedder
+    from rag.storage.build import _embedder_entry
 
     model = load_embedder()
-    embedder = {"name": model.name, "dim": model.dim, "engine": getattr(model, "engine", "unknown")}
+    embedder = _embedder_entry(model)
     rows = []
     for n in args.chunks:
         corpus = generate(n)

@@ -22,7 +22,7 @@ from rag.ingest.chunking import ChunkSettings
 from rag.retrieval.filters import is_encodable
 from rag.retrieval.filters import validate as validate_filters
 from rag.retrieval.retrieve import RetrievalSettings, retrieve
-from rag.storage.build import build_snapshot, empty_snapshot, remove_documents
+from rag.storage.build import _embedder_entry, build_snapshot, empty_snapshot, remove_documents
 from rag.storage.live import LiveSnapshot
 from rag.storage.lock import write_lock
 from rag.storage.remote import (
@@ -128,8 +128,7 @@ class RAG:
         spec = parse_store(cfg.store)
         if spec.kind == "faiss":
             return empty_snapshot(embedder, cls._chunk_settings(cfg))
-        entry = {"name": embedder.name, "dim": embedder.dim, "engine": getattr(embedder, "engine", "unknown")}
-        return empty_store_snapshot(index_dir, spec, entry, asdict(cls._chunk_settings(cfg)),
+        return empty_store_snapshot(index_dir, spec, _embedder_entry(embedder), asdict(cls._chunk_settings(cfg)),
                                     rebuild=next_rebuild(index_dir) if rebuild else 0)
 
     @staticmethod

@@ -56,6 +56,17 @@ class Chunk:
             pos = run_src + (rel - run_rel)
         return int(pos)
 
+    def place_at(self, pos: int) -> tuple[str | None, int | None]:
+        """The section and page at source offset ``pos``: the chunk's own, moved on by the breaks before ``pos``."""
+        section, page = self.meta.get("section"), self.meta.get("page")
+        for offset, name in self.meta.get("section_breaks", []):
+            if offset <= pos:
+                section = name
+        for offset, later in self.meta.get("page_breaks", []):
+            if offset <= pos:
+                page = later
+        return section, page
+
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Chunk:
         return cls(
@@ -123,16 +134,9 @@ class Citation:
     def of(cls, n: int, chunk: Chunk, rel_start: int, rel_end: int, support: float | None = None) -> Citation:
         """The citation of ``chunk.text[rel_start:rel_end]``, with source offsets and location."""
         start, end = chunk.source_span(rel_start, rel_end)
-        loc = chunk.meta
-        page, section = loc.get("page"), loc.get("section")
-        for offset, later in loc.get("page_breaks", []):
-            if offset <= start:
-                page = later
-        for offset, name in loc.get("section_breaks", []):
-            if offset <= start:
-                section = name
+        section, page = chunk.place_at(start)
         return cls(n, chunk.doc_id, chunk.chunk_id, chunk.text[rel_start:rel_end], start, end, support,
-                   loc.get("article"), section, page)
+                   chunk.meta.get("article"), section, page)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from rag.config import Settings
-from rag.errors import ConfigError, KnowledgeBaseNotFoundError
-from rag.storage.bases import DEFAULT, base_dir, create_base, delete_base, list_bases
+from rag.errors import ConfigError
+from rag.storage.bases import DEFAULT, create_base, delete_base, existing_base, list_bases, summary
 from rag.storage.snapshot import read_manifest
 
 
@@ -34,11 +34,9 @@ def _list(args: argparse.Namespace) -> int:
     root = _root(args)
     rows = []
     for name in list_bases(root):
-        manifest = read_manifest(root / name)
-        counts = manifest.get("counts") or {}
-        rows.append({"name": name, "model": f"kb:{name}", "path": str(root / name),
-                     "documents": counts.get("documents", 0), "chunks": counts.get("chunks", 0),
-                     "embedder": (manifest.get("embedder") or {}).get("name")})
+        row = summary(name, root / name)
+        rows.append({"name": name, "model": row["model"], "path": str(root / name), "documents": row["documents"],
+                     "chunks": row["chunks"], "embedder": row["embedder"]})
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -55,9 +53,7 @@ def _delete(args: argparse.Namespace) -> int:
     root = _root(args)
     if args.name == DEFAULT:
         raise ConfigError(f"{DEFAULT!r} is the name of a server's own index (--index-dir), not a base under {root}")
-    path = base_dir(root, args.name)
-    if not (path / "manifest.json").is_file():
-        raise KnowledgeBaseNotFoundError(f"no knowledge base {args.name!r} under {root}")
+    path = existing_base(root, args.name)
     if not args.yes:
         documents = (read_manifest(path).get("counts") or {}).get("documents", 0)
         raise ConfigError(f"this deletes knowledge base {args.name!r} ({documents} documents, its uploads and "

@@ -245,8 +245,7 @@ def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
         rag, named = bases.target(req.kb)
         passages = rag.search(
             req.question, top_k=req.top_k or rag.settings.top_k, retrieval=req.retrieval, filters=req.filters,
-            bases=named,
-            explain=req.explain, lexical_weight=req.lexical_weight, rerank=req.rerank,
+            bases=named, explain=req.explain, lexical_weight=req.lexical_weight, rerank=req.rerank,
         )
         return [p.to_dict(i) for i, p in enumerate(passages, 1)]
 

@@ -325,15 +325,8 @@ def place_of(chunks: list[Chunk], pos: int) -> dict[str, Any]:
     holding = [c for c in chunks if c.start <= pos < c.end] or [c for c in chunks if c.start >= pos][:1]
     if not holding:
         return {}
-    meta = holding[0].meta
-    section, page = meta.get("section"), meta.get("page")
-    for offset, name in meta.get("section_breaks", []):
-        if offset <= pos:
-            section = name
-    for offset, later in meta.get("page_breaks", []):
-        if offset <= pos:
-            page = later
-    return {"article": meta.get("article"), "section": section, "page": page}
+    section, page = holding[0].place_at(pos)
+    return {"article": holding[0].meta.get("article"), "section": section, "page": page}
 
 
 def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool) -> str:

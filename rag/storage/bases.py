@@ -64,7 +64,16 @@ def name_of_model(model: str) -> str | None:
     return model[3:] if model.startswith("kb:") and len(model) > 3 else None
 
 
-def _summary(name: str, index_dir: Path) -> dict[str, Any]:
+def existing_base(root: str | Path, name: str) -> Path:
+    """The folder of the knowledge base ``name`` (checked), or KnowledgeBaseNotFoundError: a link or a folder
+    without a manifest is no base."""
+    path = base_dir(root, name)
+    if path.is_symlink() or not (path / MANIFEST).is_file():
+        raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r} under {root} (create one with `rag kb create NAME`)")
+    return path
+
+
+def summary(name: str, index_dir: Path) -> dict[str, Any]:
     """What ``rag kb list`` and ``GET /api/kbs`` show of a base, read from its manifest only."""
     manifest = read_manifest(index_dir)
     counts = manifest.get("counts") or {}
@@ -101,9 +110,7 @@ def delete_base(root: str | Path, name: str) -> Path:
     """Remove the knowledge base ``root/name`` and everything in its folder (uploads, feedback)."""
     if name == DEFAULT:
         raise ConfigError("the default knowledge base cannot be deleted (it is the server's --index-dir)")
-    path = base_dir(root, name)
-    if path.is_symlink() or not (path / MANIFEST).is_file():
-        raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r} under {root}")
+    path = existing_base(root, name)
     with write_lock(path):  # not while a writer is saving into it
         trash = path.with_name(f".{name}.deleting")
         shutil.rmtree(trash, ignore_errors=True)
@@ -126,11 +133,11 @@ class KnowledgeBases:
         return [DEFAULT, *(n for n in list_bases(self.root) if n != DEFAULT)]
 
     def describe(self) -> list[dict[str, Any]]:
-        rows = [{**_summary(DEFAULT, self.default.index_dir), "documents": len(self.default.documents()),
+        rows = [{**summary(DEFAULT, self.default.index_dir), "documents": len(self.default.documents()),
                  "chunks": self.default.size}]
         for name in self.names()[1:]:
             try:
-                rows.append(_summary(name, self.root / name))
+                rows.append(summary(name, self.root / name))
             except (IndexNotFoundError, KnowledgeBaseNotFoundError):
                 continue  # deleted meanwhile
             except Exception as exc:  # a damaged base is listed as such, not hidden
@@ -141,16 +148,17 @@ class KnowledgeBases:
         """The base ``name`` (None or ``default``: the server's own), opened on first use."""
         if name is None or name == DEFAULT:
             return self.default
-        path = base_dir(self.root, name)
         with self._lock:
-            rag = self._bases.get(name)
-            if rag is not None and (path / MANIFEST).is_file():
-                return rag
-            self._bases.pop(name, None)
-            if path.is_symlink() or not (path / MANIFEST).is_file():
+            try:
+                path = existing_base(self.root, name)
+            except KnowledgeBaseNotFoundError:
+                self._bases.pop(name, None)  # deleted, perhaps by another process
                 raise KnowledgeBaseNotFoundError(
                     f"no knowledge base {name!r}; the bases are: {', '.join(self.names())} "
-                    "(create one with `rag kb create NAME`)")
+                    "(create one with `rag kb create NAME`)") from None
+            rag = self._bases.get(name)
+            if rag is not None:
+                return rag
             rag = self._open(path)
             self._bases[name] = rag
             return rag
@@ -204,5 +212,5 @@ class KnowledgeBases:
             self._bases.pop(name, None)
 
 
-__all__ = ["DEFAULT", "KnowledgeBases", "base_dir", "check_name", "create_base", "delete_base", "list_bases",
-           "model_id", "name_of_model"]
+__all__ = ["DEFAULT", "KnowledgeBases", "base_dir", "check_name", "create_base", "delete_base", "existing_base",
+           "list_bases", "model_id", "name_of_model", "summary"]

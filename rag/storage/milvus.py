@@ -37,7 +37,7 @@ import numpy as np
 
 from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, RagError
 from rag.ingest.chunking import indexed_text
-from rag.storage.milvus_rows import FIELDS, Journal, from_row, lit, pairs_expr, schema, to_row
+from rag.storage.milvus_rows import FIELDS, Journal, from_row, journal_path, lit, pairs_expr, schema, to_row
 from rag.storage.sparse_bm25 import MAX_DRIFT, DfState, doc_weights, term_counts
 from rag.storage.store import NOTHING
 from rag.types import Chunk
@@ -59,7 +59,7 @@ class MilvusStore:
         self.state_dir = state_dir
         self.uri, self.token = "", None  # set by open(): a store made from a client has no address of its own
         self._doc_ids = doc_ids  # the documents a doc glob is matched against (default: the collection's)
-        self.journal = Journal(state_dir / f"milvus-{collection}-journal.json")
+        self.journal = Journal(journal_path(state_dir, collection))
         self.state_path = state_dir / f"milvus-{collection}-df.json"  # one per collection: folders may be shared
         self.state = DfState.load(self.state_path) or self._rebuild_state()
         if self.state.n != self.count():  # a writer died between its insert or delete and saving the state

@@ -57,6 +57,11 @@ def from_row(row: Mapping[str, Any]) -> Chunk:
     return Chunk.from_dict(dict(row))
 
 
+def journal_path(state_dir: Path, collection: str) -> Path:
+    """Where a collection's journal lives: in the state folder, one per collection (folders may be shared)."""
+    return state_dir / f"milvus-{collection}-journal.json"
+
+
 class Journal:
     """(doc_id, sha256) pairs whose rows readers must not see: a document being written, or the version
     being replaced.  One small JSON file, replaced atomically; re-read when it changes."""

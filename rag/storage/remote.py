@@ -107,7 +107,7 @@ def save_store_manifest(index_dir: Path, snap: StoreSnapshot, spec: StoreSpec) -
         "store": {"kind": spec.kind, "uri": spec.uri, "collection": snap.store.collection},
         "embedder": snap.embedder,
         "chunking": snap.chunking,
-        "counts": {"documents": len(snap.documents), "chunks": sum(int(d["chunks"]) for d in snap.documents.values())},
+        "counts": {"documents": len(snap.documents), "chunks": snap.size},
         "documents": snap.documents,
         "checksums": {},  # nothing of the index's data is in the folder: the store keeps it
         "versions": _versions(),
@@ -143,17 +143,24 @@ def _store(spec: StoreSpec, collection: str, index_dir: Path, embedder: dict[str
         _OPEN[key] = store
     else:
         store.state = DfState.load(store.state_path) or store.state  # another process may have written since
-    store._doc_ids = lambda: documents.keys()  # a doc glob matches the manifest's documents
+    _match_documents(store, documents)
     return store
+
+
+def _match_documents(store: Any, documents: dict[str, Any]) -> None:
+    """A doc glob in a filter matches these documents: the manifest's now in force."""
+    store._doc_ids = documents.keys
 
 
 def _crashed(index_dir: Path, collection: str) -> bool:
     """A writer left hidden rows (its journal is not empty): the reopen removes them."""
-    journal = index_dir / f"milvus-{collection}-journal.json"
+    from rag.errors import IndexCorruptError  # noqa: PLC0415
+    from rag.storage.milvus_rows import Journal, journal_path  # noqa: PLC0415 - pymilvus-free, but Milvus-only
+
     try:
-        return bool(json.loads(journal.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return False
+        return bool(Journal(journal_path(index_dir, collection)).hidden())
+    except IndexCorruptError:
+        return False  # as before: a damaged journal is not taken for a crash (see the closing note)
 
 
 def empty_store_snapshot(index_dir: Path, spec: StoreSpec, embedder: dict[str, Any], chunking: dict[str, Any],
@@ -204,7 +211,7 @@ def update_store(
                          asdict(chunking))
     if drop or not (index_dir / MANIFEST).is_file():
         save_store_manifest(index_dir, snap, spec)
-        store._doc_ids = lambda: snap.documents.keys()
+        _match_documents(store, snap.documents)
         store.publish(snap.live())
     else:
         snap.manifest = base.manifest
@@ -221,7 +228,7 @@ def delete_from_store(base: StoreSnapshot, index_dir: Path, spec: StoreSpec, doc
     snap = StoreSnapshot(base.store, {k: v for k, v in base.documents.items() if k not in set(doc_ids)},
                          base.embedder, base.chunking)
     save_store_manifest(index_dir, snap, spec)
-    base.store._doc_ids = lambda: snap.documents.keys()
+    _match_documents(base.store, snap.documents)
     base.store.publish(snap.live())
     return snap
 
