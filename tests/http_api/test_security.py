@@ -7,6 +7,7 @@ paths and pathological filters.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -278,3 +279,22 @@ def test_lone_surrogates_and_bad_ids_are_400(served):
     for doc_id, words in [("a%00b", "NUL"), ("a" * 5000, "over the limit"), ("a%01b", "control")]:
         r = httpx.delete(f"{base}/api/documents/{doc_id}")
         assert r.status_code == 400 and words in r.json()["error"], (doc_id[:20], r.text)
+
+
+@pytest.mark.parametrize("kb", ["../index", "/etc", "nope", "a/../b"])
+def test_the_new_chat_events_take_no_path_or_unknown_base_from_a_raw_client(served, kb):
+    """Knowledge-base pickers, the chunk list and the retrieval test, sent raw through the queue: a base
+    name with a path in it, or one that does not exist, is refused by the handlers; no file is read."""
+    base, _ = served
+    chunks = call(base, "doc_chunks", ["/etc/passwd", kb])
+    listing = call(base, "doc_state", [kb])
+    answer = call(base, "respond", [SEED_Q, [], [], 5, "extractive", True, [kb], {}])
+    search = call(base, "run", [kb, SEED_Q, 5, "hybrid", 0.7, True, "", "", "", ""])
+    outputs = [r["result"] for r in (chunks, listing, answer, search)]
+    text = json.dumps(outputs, ensure_ascii=False)
+    assert "root:" not in text and "蓝鲸九号" not in text  # nothing of a server file
+    for r in (chunks, listing, answer, search):
+        assert r["join"].status_code in (200, 400), r["join"].text
+        if r["result"] is not None and r["result"].get("success"):
+            shown = json.dumps(r["result"]["output"], ensure_ascii=False)
+            assert "knowledge base" in shown or "知识库" in shown, shown[:500]
