@@ -299,6 +299,9 @@ def open_and_read_passages(driver, answer):
     more = answer.find_element(By.CSS_SELECTOR, "details.rag-more")
     more.find_element(By.TAG_NAME, "summary").click()
     wait_for(driver, "#rag-chat details.rag-more[open] .rag-source", 10)
+    # Opening the block grows the chat while its view is still at the bottom, and Gradio follows that
+    # growth 300 ms later: scrolled up sooner, the view was pulled back down before it was measured
+    time.sleep(1.0)
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", more)
     time.sleep(0.5)
     before = _chat_view(driver)
