@@ -190,7 +190,8 @@ class RAG:
                 snap, report = update_store(
                     base, self.index_dir, self._store_spec(base), list(paths), self.embedder, chunking, sync=sync,
                     max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
-                    batch_size=self.settings.batch_size, distributed=distributed)
+                    batch_size=self.settings.batch_size, distributed=distributed,
+                    flat_max=self.settings.faiss_flat_max)
                 if rebuild:
                     drop_replaced(before, snap, self.index_dir)
                 self._live.publish(snap)

@@ -25,29 +25,33 @@ from typing import Any
 from rag.errors import ConfigError
 from rag.storage.snapshot import FORMAT_VERSION, MANIFEST, _atomic_write, _previous_manifest, _versions
 
-KINDS = ("faiss", "milvus")
+KINDS = ("faiss", "segments", "milvus")
 
 
 @dataclass(frozen=True)
 class StoreSpec:
-    kind: str  # faiss | milvus
+    kind: str  # faiss | segments | milvus
     uri: str = ""  # milvus: a Lite file (absolute) or http(s)://host:port
 
     @property
     def text(self) -> str:
-        return "faiss" if self.kind == "faiss" else f"milvus:{self.uri}"
+        return self.kind if self.kind in ("faiss", "segments") else f"milvus:{self.uri}"
 
 
 def parse_store(spec: str | None, base: Path | None = None) -> StoreSpec:
-    """``""``/``faiss`` → the FAISS snapshot; ``milvus:PATH.db`` or ``milvus:http://host:port`` → Milvus.
+    """``""``/``faiss`` → the FAISS snapshot; ``segments`` → the segmented index in the folder
+    (``rag.storage.segments``); ``milvus:PATH.db`` or ``milvus:http://host:port`` → Milvus.
 
     A Lite path is made absolute (against ``base``, else the working folder) so the manifest names one file."""
     spec = (spec or "").strip()
     if spec in ("", "faiss"):
         return StoreSpec("faiss")
+    if spec == "segments":
+        return StoreSpec("segments")
     kind, sep, uri = spec.partition(":")
     if kind != "milvus" or not sep or not uri.strip():
-        raise ConfigError(f"store must be faiss, milvus:PATH.db or milvus:http://HOST:PORT. Currently, it is {spec!r}")
+        raise ConfigError("store must be faiss, segments, milvus:PATH.db or milvus:http://HOST:PORT. "
+                          f"Currently, it is {spec!r}")
     uri = uri.strip()
     if uri.startswith(("http://", "https://", "tcp://", "grpc://")):
         return StoreSpec("milvus", uri)
@@ -104,7 +108,8 @@ def save_store_manifest(index_dir: Path, snap: StoreSnapshot, spec: StoreSpec) -
     manifest = {
         "format_version": FORMAT_VERSION,
         "generation": f"store-{number:06d}",
-        "store": {"kind": spec.kind, "uri": spec.uri, "collection": snap.store.collection},
+        "store": snap.store.manifest_entry() if spec.kind == "segments" else
+        {"kind": spec.kind, "uri": spec.uri, "collection": snap.store.collection},
         "embedder": snap.embedder,
         "chunking": snap.chunking,
         "counts": {"documents": len(snap.documents), "chunks": snap.size},
@@ -166,6 +171,10 @@ def _crashed(index_dir: Path, collection: str) -> bool:
 def empty_store_snapshot(index_dir: Path, spec: StoreSpec, embedder: dict[str, Any], chunking: dict[str, Any],
                          rebuild: int = 0) -> StoreSnapshot:
     """A new, empty store-backed index (its collection created; nothing is visible until the manifest is saved)."""
+    if spec.kind == "segments":
+        from rag.storage import segments  # noqa: PLC0415 - one module per store kind
+
+        return segments.empty(index_dir, embedder, chunking)
     collection = collection_name(index_dir, rebuild)
     store = _store(spec, collection, index_dir, embedder, chunking, {}, create=True)
     return StoreSnapshot(store, {}, embedder, chunking)
@@ -173,6 +182,10 @@ def empty_store_snapshot(index_dir: Path, spec: StoreSpec, embedder: dict[str, A
 
 def load_store_snapshot(index_dir: Path, manifest: dict[str, Any]) -> StoreSnapshot:
     spec = recorded_store(manifest)
+    if spec.kind == "segments":
+        from rag.storage import segments  # noqa: PLC0415
+
+        return segments.load(index_dir, manifest)
     documents = dict(manifest.get("documents") or {})
     store = _store(spec, manifest["store"]["collection"], index_dir, manifest["embedder"], manifest.get("chunking", {}),
                    documents)
@@ -184,7 +197,7 @@ def load_store_snapshot(index_dir: Path, manifest: dict[str, Any]) -> StoreSnaps
 # ---- writing -----------------------------------------------------------------------------------
 def update_store(
     base: StoreSnapshot, index_dir: Path, spec: StoreSpec, paths: Any, embedder: Any, chunking: Any, *,
-    sync: bool, max_bytes: int, progress: bool, batch_size: int, distributed: Any = None,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int = 50_000,
 ) -> tuple[StoreSnapshot, Any]:
     """``build_snapshot`` for a store-backed index: the scan's new chunks embedded and inserted (hidden),
     the manifest saved, then the replaced and removed rows deleted (``publish``)."""
@@ -194,6 +207,12 @@ def update_store(
     from rag.storage.build import _embed, _embedder_entry, scan  # noqa: PLC0415
     from rag.types import IndexReport  # noqa: PLC0415
 
+    if spec.kind == "segments":
+        from rag.storage import segments  # noqa: PLC0415
+
+        return segments.update(base, index_dir, spec, paths, embedder, chunking, sync=sync, max_bytes=max_bytes,
+                               progress=progress, batch_size=batch_size, distributed=distributed,
+                               flat_max=flat_max)
     t0 = time.perf_counter()
     plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
     fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
@@ -224,6 +243,10 @@ def update_store(
 
 def delete_from_store(base: StoreSnapshot, index_dir: Path, spec: StoreSpec, doc_ids: list[str]) -> StoreSnapshot:
     """Remove documents: hidden at once (journal), gone from the manifest, then their rows deleted."""
+    if spec.kind == "segments":
+        from rag.storage import segments  # noqa: PLC0415
+
+        return segments.delete(base, index_dir, spec, doc_ids)
     _hide_removed(base, doc_ids)
     snap = StoreSnapshot(base.store, {k: v for k, v in base.documents.items() if k not in set(doc_ids)},
                          base.embedder, base.chunking)

@@ -140,7 +140,10 @@ def _check_store(index_dir: Path, manifest: dict, report: Report) -> None:
     except RagError as exc:
         report.errors.append(str(exc))
         return
-    report.facts["store"] = manifest["store"]
+    if hasattr(snap.store, "verify_files"):  # a segmented index: every segment file against its checksum
+        report.errors += snap.store.verify_files()
+    report.facts["store"] = {k: v for k, v in manifest["store"].items() if k != "segments"} | \
+        ({"segments": len(manifest["store"]["segments"])} if "segments" in manifest["store"] else {})
     documents = manifest.get("documents") or {}
     for doc_id in sorted(set(counts) - set(documents)):
         report.errors.append(f"{counts[doc_id]} chunks of {doc_id!r} are in the collection but the manifest has no "

@@ -1,0 +1,345 @@
+"""One immutable segment of a segmented index: its chunks, vectors and BM25 postings, as plain files.
+
+A segment is written once (by an add, or by merging segments) and never changed; which of its
+rows are live is decided by the manifest that names it (see ``rag.storage.segments``). So a
+change to a large index writes only a small new segment, as Lucene does, instead of rewriting
+every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
+
+- ``meta.json``: rows, dim, the first row's key, the documents ``[doc_id, sha256]`` and the
+  approximate index's parameters;
+- ``rows.npy`` (int32): each row's document, an index into ``meta["docs"]``;
+- ``chunks.jsonl`` + ``offsets.npy``: one chunk per line, read by byte offset on demand;
+- ``vectors.npy`` (float16): the unit vectors, for exact cosines; ``ann.faiss``: an IVF-SQ8
+  index (1 byte per dimension in memory) over a segment of ``faiss_flat_max`` rows or more,
+  whose shortlist is re-scored from ``vectors.npy``;
+- BM25 postings by term: ``terms.npy`` (sorted uint64 hashes of the terms), ``term_ptr.npy``,
+  ``post_rows.npy`` (int32), ``post_tf.npy`` (uint16) and ``doclen.npy`` (int32). Scores are
+  computed at query time from these raw counts with the statistics of every live row of every
+  segment, so they are the scores of a fresh build over the same chunks, however the chunks are
+  split into segments and whatever was deleted (bm25s precomputes scores with N and avgdl baked
+  in, which is why it must rebuild on every change);
+- ``date_ix.npy`` and ``article_ix.npy`` (int32, -1: none) into the distinct dates and article
+  titles of ``labels.json``: what the date and article filters read without parsing chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IndexCorruptError
+from rag.types import Chunk
+
+ARRAYS = ("rows", "offsets", "vectors", "terms", "term_ptr", "post_rows", "post_tf", "doclen", "date_ix", "article_ix")
+K1, B = 1.2, 0.75  # bm25s's defaults, as rag.storage.lexical uses them
+RESCORE = 4  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
+MIN_SHORTLIST = 100
+
+
+def term_hash(term: str) -> int:
+    """A term's 64-bit id, the same in every process and segment (Python's hash() is salted per process).
+
+    Two terms of one index sharing a hash would merge their postings: at a million distinct terms
+    the chance is about 3e-8."""
+    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+@dataclass
+class Rows:
+    """What a new segment holds, in row order: chunks as JSON lines, vectors, BM25 term counts."""
+
+    lines: list[bytes]  # each chunk's JSON line (with its newline)
+    docs: list[tuple[str, str]]  # (doc_id, sha256)
+    row_doc: np.ndarray  # int32 index into docs
+    vectors: np.ndarray  # (n, dim) float16 or float32
+    term_hashes: np.ndarray  # uint64, the distinct terms' hashes
+    post_term: np.ndarray  # per posting: index into term_hashes
+    post_row: np.ndarray  # per posting: row
+    post_tf: np.ndarray  # per posting: count
+    doclen: np.ndarray  # int32 terms per row (with repeats): BM25's document length
+    date_ix: np.ndarray  # int32 into dates, -1: none
+    article_ix: np.ndarray  # int32 into articles, -1: none
+    dates: list[str]
+    articles: list[str]
+
+
+def rows_of_chunks(chunks: Sequence[Chunk], vectors: np.ndarray, shas: dict[str, str],
+                   terms: Iterable[Sequence[str]]) -> Rows:
+    """``Rows`` of new chunks; ``terms`` gives each chunk's BM25 terms (``index_terms`` of its indexed text)."""
+    docs: dict[str, int] = {}
+    vocab: dict[str, int] = {}
+    articles: dict[str, int] = {}
+    dates: dict[str, int] = {}
+    row_doc, lines, date_ix, article_ix, doclen = [], [], [], [], []
+    term_ids: list[np.ndarray] = []
+    for chunk, chunk_terms in zip(chunks, terms, strict=True):
+        row_doc.append(docs.setdefault(chunk.doc_id, len(docs)))
+        lines.append((json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n").encode("utf-8"))
+        date = chunk.meta.get("date")
+        date_ix.append(dates.setdefault(date, len(dates)) if date else -1)
+        title = chunk.meta.get("article")
+        article_ix.append(articles.setdefault(title, len(articles)) if title else -1)
+        doclen.append(len(chunk_terms))
+        term_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in chunk_terms), np.int64,
+                                    count=len(chunk_terms)))
+    n = len(lines)
+    lengths = np.array([len(t) for t in term_ids], np.int64)
+    flat = np.concatenate(term_ids) if term_ids else np.zeros(0, np.int64)
+    row = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    key, tf = np.unique(flat * max(n, 1) + row, return_counts=True)  # (term, row) pairs with their counts
+    hashes = np.fromiter((term_hash(t) for t in vocab), np.uint64, count=len(vocab))
+    return Rows(lines, [(d, shas[d]) for d in docs], np.array(row_doc, np.int32), vectors,
+                hashes, key // max(n, 1), key % max(n, 1), np.minimum(tf, 65535), np.array(doclen, np.int32),
+                np.array(date_ix, np.int32), np.array(article_ix, np.int32), list(dates), list(articles))
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
+def rows_of_segments(parts: Sequence[tuple[Segment, np.ndarray]]) -> Rows:
+    """``Rows`` of the given rows of open segments (each ``(segment, sorted rows)``), in that order: a
+    merge. Postings, lengths and vectors are copied, not recomputed, so no text is segmented again."""
+    docs: dict[tuple[str, str], int] = {}
+    articles: dict[str, int] = {}
+    dates: dict[str, int] = {}
+    lines: list[bytes] = []
+    row_doc, vectors, doclen, date_ix, article_ix = [], [], [], [], []
+    hashes, post_row, post_tf = [], [], []
+    base = 0
+    for seg, keep in parts:
+        keep = np.asarray(keep, dtype=np.int64)
+        doc_map = np.array([docs.setdefault(d, len(docs)) for d in seg.docs] or [0], np.int32)
+        art_map = np.array([articles.setdefault(t, len(articles)) for t in seg.articles] + [-1], np.int32)
+        date_map = np.array([dates.setdefault(t, len(dates)) for t in seg.dates] + [-1], np.int32)
+        row_doc.append(doc_map[np.asarray(seg.a["rows"])[keep]])
+        lines.extend(seg.line(int(r)) for r in keep)
+        vectors.append(np.asarray(seg.a["vectors"][keep]))
+        doclen.append(seg.doclen[keep])
+        date_ix.append(date_map[np.asarray(seg.a["date_ix"])[keep]])
+        article_ix.append(art_map[np.asarray(seg.a["article_ix"])[keep]])  # -1 stays -1 (the appended entry)
+        new_row = np.full(seg.rows, -1, np.int64)
+        new_row[keep] = base + np.arange(len(keep))
+        rows_all = np.asarray(seg.a["post_rows"], dtype=np.int64)
+        live = new_row[rows_all] >= 0
+        per_posting = np.repeat(np.asarray(seg.a["terms"]), np.diff(np.asarray(seg.a["term_ptr"])))
+        hashes.append(per_posting[live])
+        post_row.append(new_row[rows_all[live]])
+        post_tf.append(np.asarray(seg.a["post_tf"])[live])
+        base += len(keep)
+    dim = parts[0][0].meta["dim"] if parts else 0
+    h = _cat(hashes, np.uint64)
+    return Rows(lines, list(docs), _cat(row_doc, np.int32),
+                np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float16),
+                h, np.arange(len(h)), _cat(post_row, np.int64), _cat(post_tf, np.uint16), _cat(doclen, np.int32),
+                _cat(date_ix, np.int32), _cat(article_ix, np.int32), list(dates), list(articles))
+
+
+def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[str, str]:
+    """Write ``rows`` as a segment in ``folder`` (which must not exist); returns its files' SHA-256s.
+
+    ``ann`` builds the IVF-SQ8 index beside the exact vectors (large segments)."""
+    from rag.storage.checksums import file_checksums  # noqa: PLC0415 - checksums imports lexical (bm25s)
+
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    tmp.mkdir(parents=True)
+    n = len(rows.lines)
+    order = np.lexsort((rows.post_row, rows.term_hashes[rows.post_term]))  # by term hash, then row
+    hashes_sorted = rows.term_hashes[rows.post_term][order]
+    terms, counts = np.unique(hashes_sorted, return_counts=True)
+    vectors16 = np.ascontiguousarray(rows.vectors, dtype=np.float16).reshape(n, -1)
+    arrays = {
+        "rows": rows.row_doc.astype(np.int32),
+        "offsets": np.concatenate([[0], np.cumsum([len(line) for line in rows.lines], dtype=np.int64)]).astype(np.int64),
+        "vectors": vectors16,
+        "terms": terms.astype(np.uint64),
+        "term_ptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "post_rows": rows.post_row[order].astype(np.int32),
+        "post_tf": rows.post_tf[order].astype(np.uint16),
+        "doclen": rows.doclen.astype(np.int32),
+        "date_ix": rows.date_ix.astype(np.int32),
+        "article_ix": rows.article_ix.astype(np.int32),
+    }
+    for name, arr in arrays.items():
+        np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+    with (tmp / "chunks.jsonl").open("wb") as f:
+        f.writelines(rows.lines)
+    labels = {"articles": rows.articles, "dates": rows.dates}
+    (tmp / "labels.json").write_text(json.dumps(labels, ensure_ascii=False), encoding="utf-8")
+    ann_params = None
+    if ann and n:
+        import faiss  # noqa: PLC0415
+
+        from rag.storage.vectors import build_index, describe  # noqa: PLC0415
+
+        index = build_index(vectors16.astype(np.float32), vectors16.shape[1], kind="ivf-sq8")
+        faiss.write_index(index, str(tmp / "ann.faiss"))
+        ann_params = describe(index)
+    meta = {"rows": n, "dim": int(vectors16.shape[1]) if n else int(rows.vectors.shape[-1]), "key_base": key_base,
+            "docs": [list(d) for d in rows.docs], "ann": ann_params}
+    (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    for p in tmp.iterdir():
+        with p.open("rb") as f:
+            os.fsync(f.fileno())
+    os.replace(tmp, folder)
+    return file_checksums(folder, sorted(p.name for p in folder.iterdir()))
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+class Segment:
+    """An open segment: its arrays memory-mapped, its approximate index (if any) in memory."""
+
+    def __init__(self, folder: Path, checksums: dict[str, str] | None = None) -> None:
+        self.folder, self.name = folder, folder.name
+        try:
+            if checksums:
+                _check(folder, checksums)
+            self.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            self.a = {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS}
+            labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+            self.articles: list[str] = labels["articles"]
+            self.dates: list[str] = labels["dates"]
+            self._file = (folder / "chunks.jsonl").open("rb")
+            size = os.fstat(self._file.fileno()).st_size
+            self._text = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorruptError(f"cannot read the index segment {folder}: {exc}; rebuild with "
+                                    "`rag index --rebuild`") from exc
+        self.rows = int(self.meta["rows"])
+        self.key_base = int(self.meta["key_base"])
+        self.docs = [tuple(d) for d in self.meta["docs"]]
+        if len(self.a["rows"]) != self.rows or len(self.a["offsets"]) != self.rows + 1 or \
+                int(self.a["offsets"][-1]) != len(self._text):
+            raise IndexCorruptError(f"the index segment {folder} disagrees with itself ({self.rows} rows); rebuild "
+                                    "with `rag index --rebuild`")
+        self.doclen = np.asarray(self.a["doclen"], dtype=np.int64)  # read on every BM25 query: in memory
+        self.ann = self._load_ann()
+        self._flat = None
+
+    def _load_ann(self) -> Any:
+        if not (self.folder / "ann.faiss").is_file():
+            return None
+        import faiss  # noqa: PLC0415
+
+        from rag.storage.vectors import tune_after_load  # noqa: PLC0415
+
+        try:
+            index = faiss.read_index(str(self.folder / "ann.faiss"))
+        except RuntimeError as exc:
+            raise IndexCorruptError(f"cannot read {self.folder / 'ann.faiss'}: {exc}") from exc
+        return tune_after_load(index, self.meta.get("ann"))
+
+    # ---- dense ----
+
+    def flat(self) -> Any:
+        """An exact index over the vectors (small segments), built on first use."""
+        if self._flat is None:
+            import faiss  # noqa: PLC0415
+
+            index = faiss.IndexFlatIP(int(self.meta["dim"]))
+            if self.rows:
+                index.add(np.asarray(self.a["vectors"], dtype=np.float32))
+            self._flat = index
+        return self._flat
+
+    def dense(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cosines) of the ``k`` rows nearest ``q`` among ``mask`` (None: every row), best first."""
+        import faiss  # noqa: PLC0415
+
+        k = min(k, self.rows)
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        sel = None
+        if mask is not None:
+            allowed = int(mask.sum())
+            if allowed == 0:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            if allowed <= 20_000 and self.ann is not None:  # a small allowed set: exact (an ID filter on IVF misses)
+                rows = np.flatnonzero(mask)
+                return self._best(rows, self.cosines(rows, q), k)
+            sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+        if self.ann is None:
+            index = self.flat()
+            params = faiss.SearchParameters(sel=sel) if sel is not None else None
+            scores, ids = index.search(x, k, params=params) if params is not None else index.search(x, k)
+            keep = ids[0] >= 0
+            return ids[0][keep].astype(np.int64), scores[0][keep]
+        short = min(self.rows, max(RESCORE * k, MIN_SHORTLIST))
+        params = faiss.SearchParametersIVF(sel=sel, nprobe=self.ann.nprobe) if sel is not None else None
+        _, ids = self.ann.search(x, short, params=params) if params is not None else self.ann.search(x, short)
+        rows = ids[0][ids[0] >= 0].astype(np.int64)
+        return self._best(rows, self.cosines(rows, q), k)
+
+    @staticmethod
+    def _best(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(-scores, kind="stable")[:k]
+        return rows[order], scores[order]
+
+    def cosines(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Exact inner products with the stored (float16) vectors of ``rows``."""
+        if not len(rows):
+            return np.zeros(0, np.float32)
+        order = np.argsort(rows)  # sorted reads from the memory map, then back to the asked order
+        vecs = np.asarray(self.a["vectors"][rows[order]], dtype=np.float32)
+        out = np.empty(len(rows), np.float32)
+        out[order] = vecs @ np.asarray(q, dtype=np.float32)
+        return out
+
+    # ---- lexical ----
+
+    def postings(self, hashes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Per term hash: (rows, term counts) in this segment, or None when the term is not here."""
+        terms, ptr = self.a["terms"], self.a["term_ptr"]
+        at = np.searchsorted(terms, hashes)
+        out: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for h, i in zip(hashes, at):
+            if i < len(terms) and terms[i] == h:
+                lo, hi = int(ptr[i]), int(ptr[i + 1])
+                out.append((np.asarray(self.a["post_rows"][lo:hi]), np.asarray(self.a["post_tf"][lo:hi])))
+            else:
+                out.append(None)
+        return out
+
+    # ---- chunks ----
+
+    def chunk(self, row: int) -> Chunk:
+        off = self.a["offsets"]
+        return Chunk.from_dict(json.loads(self._text[int(off[row]) : int(off[row + 1])]))
+
+    def line(self, row: int) -> bytes:
+        off = self.a["offsets"]
+        return bytes(self._text[int(off[row]) : int(off[row + 1])])
+
+    def close(self) -> None:
+        if isinstance(self._text, mmap.mmap):
+            self._text.close()
+        self._file.close()
+
+
+def _check(folder: Path, checksums: dict[str, str]) -> None:
+    from rag.storage.checksums import file_checksum  # noqa: PLC0415
+
+    for name, want in sorted(checksums.items()):
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorruptError(f"the index segment {folder} lacks {name}; rebuild with `rag index --rebuild`")
+        if file_checksum(path) != want:
+            raise IndexCorruptError(f"{path} does not match its checksum in the manifest (damaged or changed "
+                                    "outside rag); rebuild with `rag index --rebuild`")
+
+
+__all__ = ["ARRAYS", "K1", "B", "Rows", "Segment", "rows_of_chunks", "rows_of_segments", "term_hash", "write_segment"]

@@ -1,0 +1,449 @@
+"""A segmented index in the index folder (``--store segments``): changes cost what changed, not the corpus.
+
+The FAISS snapshot rewrites every file on every change, and bm25s rebuilds its whole matrix:
+seconds at 100k chunks, minutes at a million. Here, as in Lucene, an index is a list of immutable
+segments (``rag.storage.segment``) named by the manifest:
+
+- adding or updating a document writes one new small segment with its chunks;
+- deleting one writes nothing but the manifest: each segment's entry lists the documents whose
+  rows in it are live, so a deleted (or replaced) document's rows are simply no longer listed;
+- BM25 is scored at query time from raw term counts with the statistics of the live rows
+  (N, average length, document frequencies), so its scores equal a fresh build's exactly;
+- small segments are merged in the background of a change once there are more than
+  ``MERGE_AT`` of them (tiered, as Lucene does: similar sizes together, never a large segment
+  for a few small ones), which keeps the number of segments a query visits low.
+
+The manifest is the one commit point: a segment no manifest names (a writer killed while writing)
+is invisible and removed by the next write. ``SegmentStore`` is a ``SearchStore``; one is made per
+manifest, over segments opened once per process (memory-mapped) and shared between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IndexCorruptError
+from rag.storage.segment import K1, B, Rows, Segment, rows_of_chunks, rows_of_segments, term_hash, write_segment
+from rag.storage.store import NOTHING
+from rag.types import Chunk
+
+SEGMENTS_DIR = "segments"
+MERGE_AT = 8  # more segments than this: the smallest are merged (tiered)
+MAX_AUTO_MERGE_ROWS = 200_000  # larger merges wait for `rag index --rebuild` (they re-train the IVF index)
+SEGMENT_MAX_ROWS = 250_000  # one change writes segments of at most this many rows
+_log = logging.getLogger(__name__)
+
+_OPEN: dict[tuple[str, str], Segment] = {}  # (folder, segment name) -> open segment: immutable, shared
+_OPEN_LOCK = threading.Lock()
+
+
+def _segment(index_dir: Path, entry: Mapping[str, Any]) -> Segment:
+    folder = index_dir / SEGMENTS_DIR / entry["name"]
+    key = (str(folder.resolve()), entry["name"])
+    with _OPEN_LOCK:
+        seg = _OPEN.get(key)
+        if seg is None:
+            seg = Segment(folder, entry.get("checksums"))  # checked once per process, when first opened
+            _OPEN[key] = seg
+        return seg
+
+
+class SegmentStore:
+    """The live rows of the segments one manifest names, as a ``SearchStore``; keys are
+    ``key_base + row`` of each segment, never reused within an index folder."""
+
+    kind = "segments"
+    collection = ""  # a Milvus store's name; a segmented index has none (rag.storage.remote reads it)
+
+    def __init__(self, index_dir: Path, entry: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]],
+                 dim: int) -> None:
+        self.index_dir = index_dir
+        self.entry = {"kind": "segments", "next_key": int(entry.get("next_key", 0)),
+                      "segments": [dict(s) for s in entry.get("segments", [])]}
+        self.dim = dim
+        self.segments = [_segment(index_dir, s) for s in self.entry["segments"]]
+        self._bases = np.array([s.key_base for s in self.segments], np.int64)
+        self.live: list[np.ndarray | None] = []
+        self._doc_rows: dict[str, tuple[int, np.ndarray]] = {}
+        for seg, s in zip(self.segments, self.entry["segments"], strict=True):
+            owned = set(s.get("docs", []))
+            ok = np.array([d in owned and (documents.get(d) or {}).get("sha256") == sha for d, sha in seg.docs]
+                          or [False])
+            mask = ok[np.asarray(seg.a["rows"])] if seg.rows else np.zeros(0, bool)
+            self.live.append(None if mask.all() else mask)
+            for j in np.flatnonzero(ok):
+                self._doc_rows[seg.docs[j][0]] = (len(self.live) - 1, np.int32(j))
+        self.n = sum(seg.rows if m is None else int(m.sum()) for seg, m in zip(self.segments, self.live))
+        total_len = sum(int(seg.doclen.sum() if m is None else seg.doclen[m].sum())
+                        for seg, m in zip(self.segments, self.live))
+        self.avgdl = total_len / self.n if self.n else 1.0
+        self._documents = documents
+
+    # ---- SearchStore ----
+
+    @property
+    def size(self) -> int:
+        return self.n
+
+    def where(self, filters: Mapping[str, str]) -> Any:
+        if not filters:
+            return None
+        from rag.retrieval.filters import _matching_docs  # noqa: PLC0415 - retrieval imports storage
+
+        docs = _matching_docs(set(self._doc_rows), filters.get("doc"))
+        keys = []
+        for i, seg in enumerate(self.segments):
+            mask = self._mask(i)
+            if docs is not None:
+                allowed_doc = np.array([d in docs for d, _ in seg.docs] or [False])
+                mask &= allowed_doc[np.asarray(seg.a["rows"])]
+            if "article" in filters:
+                hit = np.array([filters["article"] in t for t in seg.articles] + [False])
+                mask &= hit[np.asarray(seg.a["article_ix"])]
+            if "date_from" in filters or "date_to" in filters:
+                mask &= self._date_ok(seg, filters)
+            keys.append(seg.key_base + np.flatnonzero(mask))
+        allowed = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+        return NOTHING if len(allowed) == 0 else allowed
+
+    @staticmethod
+    def _date_ok(seg: Segment, f: Mapping[str, str]) -> np.ndarray:
+        """The date filter of ``rag.retrieval.filters._passes``, per distinct date string of the segment."""
+        ok = []
+        for d in seg.dates:
+            good = bool(d) and not ("date_from" in f and d < f["date_from"]) and not ("date_to" in f and d > f["date_to"])
+            ok.append(good)
+        return np.array([*ok, False])[np.asarray(seg.a["date_ix"])]
+
+    def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
+        found: list[tuple[int, float]] = []
+        for i, seg in enumerate(self.segments):
+            mask = self._allowed(i, where)
+            if mask is not None and not mask.any():
+                continue
+            rows, scores = seg.dense(query_vector, k, mask)
+            found += [(seg.key_base + int(r), float(s)) for r, s in zip(rows, scores)]
+        return sorted(found, key=lambda kv: (-kv[1], kv[0]))[:k]
+
+    def lexical(self, query: str, k: int, where: Any) -> list[tuple[int, float]]:
+        from rag.text.normalize import index_terms  # noqa: PLC0415
+
+        terms = index_terms(query)  # with repeats, in order: bm25s sums a repeated query term again
+        if not terms or not self.n:
+            return []
+        hashes = np.array([term_hash(t) for t in terms], np.uint64)
+        posts = [seg.postings(hashes) for seg in self.segments]
+        idf = self._idf(posts, len(terms))
+        found: list[tuple[int, float]] = []
+        for i, seg in enumerate(self.segments):
+            rows, weights = [], []
+            for j, p in enumerate(posts[i]):
+                if p is None or idf[j] is None:
+                    continue
+                r, tf = p
+                tf = tf.astype(np.float64)
+                dl = seg.doclen[r]
+                rows.append(r)
+                weights.append(idf[j] * tf / (K1 * ((1 - B) + B * dl / self.avgdl) + tf))
+            if not rows:
+                continue
+            scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=seg.rows)
+            mask = self._allowed(i, where)
+            if mask is not None:
+                scores[~mask] = 0.0
+            hit = np.flatnonzero(scores > 0)
+            if len(hit) > k:
+                hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
+            found += [(seg.key_base + int(r), float(scores[r])) for r in hit]
+        return sorted(found, key=lambda kv: (-kv[1], kv[0]))[:k]
+
+    def _idf(self, posts: list[list[tuple[np.ndarray, np.ndarray] | None]], n_terms: int) -> list[float | None]:
+        """Each query term's IDF over the live rows (None: no live row holds it, as bm25s skips unknown terms)."""
+        out: list[float | None] = []
+        for j in range(n_terms):
+            df = 0
+            for i, seg_posts in enumerate(posts):
+                p = seg_posts[j]
+                if p is not None:
+                    live = self.live[i]
+                    df += len(p[0]) if live is None else int(live[p[0]].sum())
+            out.append(math.log(1 + (self.n - df + 0.5) / (df + 0.5)) if df else None)
+        return out
+
+    def cosines(self, keys: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for i, rows, ks in self._by_segment(keys):
+            out.update(zip(ks, map(float, self.segments[i].cosines(rows, query_vector))))
+        return out
+
+    def chunks(self, keys: Sequence[int]) -> dict[int, Chunk]:
+        out: dict[int, Chunk] = {}
+        for i, rows, ks in self._by_segment(keys):
+            seg = self.segments[i]
+            out.update((k, seg.chunk(int(r))) for k, r in zip(ks, rows))
+        return out
+
+    def idf(self, term: str) -> float:
+        h = np.array([term_hash(term)], np.uint64)
+        df = 0
+        for i, seg in enumerate(self.segments):
+            p = seg.postings(h)[0]
+            if p is not None:
+                df += len(p[0]) if self.live[i] is None else int(self.live[i][p[0]].sum())
+        n = max(self.n, 1)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+    # ---- documents ----
+
+    def doc_chunks(self, doc_id: str) -> list[Chunk]:
+        """The live chunks of one document (the viewer's and the documents tab's list)."""
+        where = self._doc_rows.get(doc_id)
+        if where is None:
+            return []
+        i, j = where
+        seg = self.segments[i]
+        return [seg.chunk(int(r)) for r in np.flatnonzero(np.asarray(seg.a["rows"]) == j)]
+
+    def doc_chunk_counts(self) -> dict[str, int]:
+        """Live chunks per document (``rag verify`` compares them with the manifest)."""
+        out: dict[str, int] = {}
+        for doc_id, (i, j) in self._doc_rows.items():
+            out[doc_id] = int((np.asarray(self.segments[i].a["rows"]) == j).sum())
+        return dict(sorted(out.items()))
+
+    def verify_files(self) -> list[str]:
+        """Every segment's files against the manifest's checksums, read again from disk (``rag verify``)."""
+        problems = []
+        for s in self.entry["segments"]:
+            try:
+                Segment(self.index_dir / SEGMENTS_DIR / s["name"], s.get("checksums")).close()
+            except IndexCorruptError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return self.entry
+
+    # ---- helpers ----
+
+    def _mask(self, i: int) -> np.ndarray:
+        live = self.live[i]
+        return np.ones(self.segments[i].rows, bool) if live is None else live.copy()
+
+    def _allowed(self, i: int, where: Any) -> np.ndarray | None:
+        """Segment ``i``'s rows a search may return: live and inside ``where`` (None: all of them)."""
+        if where is None:
+            return self.live[i]
+        seg = self.segments[i]
+        inside = where[(where >= seg.key_base) & (where < seg.key_base + seg.rows)] - seg.key_base
+        mask = np.zeros(seg.rows, bool)
+        mask[inside] = True
+        return mask if self.live[i] is None else mask & self.live[i]
+
+    def _by_segment(self, keys: Sequence[int]) -> list[tuple[int, np.ndarray, list[int]]]:
+        if not len(keys) or not self.segments:
+            return []
+        ks = np.asarray(list(keys), np.int64)
+        seg_of = np.searchsorted(self._bases, ks, side="right") - 1
+        out = []
+        for i in np.unique(seg_of):
+            pick = seg_of == i
+            out.append((int(i), ks[pick] - self._bases[i], [int(k) for k in ks[pick]]))
+        return out
+
+    def live_rows(self, i: int) -> np.ndarray:
+        live = self.live[i]
+        return np.arange(self.segments[i].rows) if live is None else np.flatnonzero(live)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def empty_entry() -> dict[str, Any]:
+    return {"kind": "segments", "next_key": 0, "segments": []}
+
+
+def _next_name(index_dir: Path) -> str:
+    folder = index_dir / SEGMENTS_DIR
+    numbers = [int(p.name.lstrip(".").split("-")[1].split(".")[0]) for p in folder.glob("*seg-*")
+               if p.name.lstrip(".").split("-")[1].split(".")[0].isdigit()] if folder.is_dir() else []
+    return f"seg-{max(numbers, default=0) + 1:06d}"
+
+
+def add_rows(index_dir: Path, entry: dict[str, Any], rows: Rows, ann: bool) -> dict[str, Any]:
+    """Write ``rows`` as a new segment; returns its manifest entry (its documents all live)."""
+    name = _next_name(index_dir)
+    key_base = int(entry["next_key"])
+    checksums = write_segment(index_dir / SEGMENTS_DIR / name, rows, key_base, ann)
+    entry["next_key"] = key_base + len(rows.lines)
+    return {"name": name, "key_base": key_base, "rows": len(rows.lines), "docs": sorted({d for d, _ in rows.docs}),
+            "checksums": checksums}
+
+
+def add_chunks(index_dir: Path, entry: dict[str, Any], chunks: Sequence[Chunk], vectors: np.ndarray,
+               shas: dict[str, str], headers: str, flat_max: int) -> list[dict[str, Any]]:
+    """New segments holding ``chunks`` (at most ``SEGMENT_MAX_ROWS`` each, a document never split);
+    their BM25 terms are segmented here, once."""
+    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
+    from rag.text.normalize import index_terms  # noqa: PLC0415
+
+    out = []
+    start = 0
+    while start < len(chunks):
+        end = min(start + SEGMENT_MAX_ROWS, len(chunks))
+        while end < len(chunks) and chunks[end].doc_id == chunks[end - 1].doc_id:
+            end += 1  # a document's chunks stay in one segment: its entry names it there
+        part = chunks[start:end]
+        terms = (index_terms(indexed_text(c, headers, for_dense=False)) for c in part)
+        rows = rows_of_chunks(part, vectors[start:end], shas, terms)
+        out.append(add_rows(index_dir, entry, rows, ann=len(part) >= flat_max))
+        start = end
+    return out
+
+
+def plan_merge(store: SegmentStore, entries: list[dict[str, Any]]) -> list[int]:
+    """Which of ``entries`` (indices) to merge: none while there are at most ``MERGE_AT``; else the
+    smallest ones, taking the next only while it is at most twice the rows already taken (so a large
+    segment is never rewritten for a few small ones), up to ``MAX_AUTO_MERGE_ROWS``."""
+    if len(entries) <= MERGE_AT:
+        return []
+    sizes = {i: _live_count(store, e) for i, e in enumerate(entries)}
+    order = sorted(sizes, key=lambda i: (sizes[i], i))
+    taken, total = [], 0
+    for i in order:
+        if len(taken) >= 2 and (sizes[i] > 2 * total or total + sizes[i] > MAX_AUTO_MERGE_ROWS):
+            break
+        taken.append(i)
+        total += sizes[i]
+    return sorted(taken) if len(taken) >= 2 else []
+
+
+def _live_count(store: SegmentStore, entry: dict[str, Any]) -> int:
+    seg = _segment(store.index_dir, entry)
+    owned = set(entry.get("docs", []))
+    ok = np.array([d in owned for d, _ in seg.docs] or [False])
+    return int(ok[np.asarray(seg.a["rows"])].sum()) if seg.rows else 0
+
+
+def merge(index_dir: Path, entry: dict[str, Any], picked: list[dict[str, Any]], documents: Mapping[str, Any],
+          flat_max: int) -> dict[str, Any]:
+    """One new segment with the live rows of the ``picked`` segment entries (postings copied, nothing re-segmented)."""
+    parts = []
+    for e in picked:
+        seg = _segment(index_dir, e)
+        owned = set(e.get("docs", []))
+        ok = np.array([d in owned and (documents.get(d) or {}).get("sha256") == sha for d, sha in seg.docs] or [False])
+        parts.append((seg, np.flatnonzero(ok[np.asarray(seg.a["rows"])]) if seg.rows else np.zeros(0, np.int64)))
+    rows = rows_of_segments(parts)
+    new = add_rows(index_dir, entry, rows, ann=len(rows.lines) >= flat_max)
+    new["docs"] = sorted({d for e in picked for d in e.get("docs", [])} & set(documents))
+    return new
+
+
+def collect_garbage(index_dir: Path, entry: Mapping[str, Any]) -> None:
+    """Remove segment folders the manifest in force does not name (replaced, merged, or left by a killed writer)."""
+    folder = index_dir / SEGMENTS_DIR
+    if not folder.is_dir():
+        return
+    named = {s["name"] for s in entry.get("segments", [])}
+    for p in folder.iterdir():
+        if p.name not in named:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    with _OPEN_LOCK:  # closed segments stay readable to the views that hold them (their maps stay open)
+        for key in [k for k in _OPEN if Path(k[0]).parent == folder.resolve() and k[1] not in named]:
+            del _OPEN[key]
+
+
+def load(index_dir: Path, manifest: Mapping[str, Any]) -> Any:
+    from rag.storage.remote import StoreSnapshot  # noqa: PLC0415 - remote dispatches here
+
+    documents = dict(manifest.get("documents") or {})
+    store = SegmentStore(index_dir, manifest["store"], documents, int(manifest["embedder"]["dim"]))
+    return StoreSnapshot(store, documents, manifest["embedder"], manifest.get("chunking", {}), dict(manifest))
+
+
+def empty(index_dir: Path, embedder: dict[str, Any], chunking: dict[str, Any]) -> Any:
+    from rag.storage.remote import StoreSnapshot  # noqa: PLC0415
+
+    return StoreSnapshot(SegmentStore(index_dir, empty_entry(), {}, int(embedder["dim"])), {}, embedder, chunking)
+
+
+def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str, Any]],
+           entries: list[dict[str, Any]], next_key: int, flat_max: int, embedder: dict[str, Any],
+           chunking: dict[str, Any]) -> Any:
+    """Merge if due, save the manifest naming ``entries`` and ``documents`` (the commit), remove garbage."""
+    from rag.storage.remote import StoreSnapshot, save_store_manifest  # noqa: PLC0415
+
+    entries = [e for e in entries if e.get("docs")]  # a segment with no live document is gone
+    entry = {"kind": "segments", "next_key": next_key, "segments": entries}
+    probe = SegmentStore(index_dir, entry, documents, int(embedder["dim"]))
+    picked = plan_merge(probe, entries)
+    if picked:
+        t0 = time.perf_counter()
+        merged = merge(index_dir, entry, [entries[i] for i in picked], documents, flat_max)
+        entry["segments"] = [e for i, e in enumerate(entries) if i not in set(picked)] + [merged]
+        _log.info("merged %d segments into %s (%d rows) in %.2f s", len(picked), merged["name"], merged["rows"],
+                  time.perf_counter() - t0)
+    snap = StoreSnapshot(SegmentStore(index_dir, entry, documents, int(embedder["dim"])), dict(sorted(documents.items())),
+                         embedder, chunking)
+    save_store_manifest(index_dir, snap, spec)
+    collect_garbage(index_dir, entry)
+    return snap
+
+
+def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chunking: Any, *, sync: bool,
+           max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int = 50_000,
+           ) -> tuple[Any, Any]:
+    """``build_snapshot`` for a segmented index: the scan's new chunks embedded into one new segment,
+    the replaced and removed documents dropped from their segments' entries, one manifest save."""
+    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
+    from rag.storage.build import _embed, _embedder_entry, scan  # noqa: PLC0415
+    from rag.types import IndexReport  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
+    fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
+    drop = set(plan.removed) | set(plan.new_chunks)
+    documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
+    embedder_entry = base.embedder or _embedder_entry(embedder)
+    chunk_dict = asdict(chunking)
+    snap = base
+    if drop or not base.manifest:
+        entry = dict(base.store.manifest_entry())
+        entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]]
+        if fresh:
+            vectors = _embed(embedder, [indexed_text(c, chunking.headers, for_dense=True) for c in fresh], progress,
+                             batch_size, distributed)
+            shas = {d: m["sha256"] for d, m in plan.new_docs.items()}
+            entries += add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max)
+        snap = commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max, embedder_entry,
+                      chunk_dict)
+    report = IndexReport(
+        added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
+        chunks_embedded=len(fresh), chunks_reused=0, total_chunks=snap.size, seconds=time.perf_counter() - t0,
+    )
+    return snap, report
+
+
+def delete(base: Any, index_dir: Path, spec: Any, doc_ids: Sequence[str], flat_max: int = 50_000) -> Any:
+    """Remove documents: their segments' entries stop listing them, in one manifest save; no data file is written."""
+    drop = set(doc_ids)
+    entry = base.store.manifest_entry()
+    entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]]
+    documents = {k: v for k, v in base.documents.items() if k not in drop}
+    return commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max, base.embedder,
+                  base.chunking)
+
+
+__all__ = ["MERGE_AT", "SEGMENTS_DIR", "SegmentStore", "add_chunks", "collect_garbage", "commit", "delete",
+           "empty", "load", "merge", "plan_merge", "update"]
