@@ -1,12 +1,19 @@
-"""Cost of changing a built index: add one file, then delete it, with and without BM25's term cache.
+"""Cost of a change to a large index: add a 10-chunk document, then delete it, end to end (the save included).
 
-    python bench/update.py [--distractors 1000] [--index-dir DIR] [--rounds 3]
+    python bench/update.py [--chunks 100000,1000000] [--rounds 5] [--baseline-rounds 1] [--work DIR]
 
-bm25s rebuilds its index on every change.  The index keeps each chunk's BM25 terms
-(``bm25/doc_terms.*``) so that a rebuild segments only new chunks with jieba; the baseline,
-in the same run, is the same change on a copy of the index whose term cache was removed
-(what every change cost before the cache).  The index is seeds/ plus N news articles
-(built in a temp folder, or reused with ``--index-dir``, which is copied, never changed).
+For each size, two indexes of the same synthetic chunks (bench/synth_index.py: texts, BM25 terms
+and FAKE vectors from bench/synth.py; 10 chunks a document) are built, each in its own process:
+
+- baseline: today's FAISS snapshot (``--store faiss``), where every change rebuilds bm25s's
+  matrix (reusing its term cache), rebuilds the FAISS index and rewrites every file;
+- ours: the segmented index (``--store segments``, ``rag.storage.segments``), where a change
+  writes one segment and the manifest.
+
+Then, in a fresh process per index, ``RAG.open`` and ``--rounds`` times ``RAG.add([file])`` of a real
+file of seed text that the chunker cuts into 10 chunks (embedded for real by the default model)
+and ``RAG.delete`` of it; wall seconds each, median and max. Targets: <= 0.5 s at 100k, <= 2 s at 1M.
+``--work DIR`` keeps the indexes there and reuses them on the next run.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,71 +33,111 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import corpus
-from rag import RAG
-
-NEW_TEXT = "新华社长沙电 长沙市今天召开数字经济大会，发布二十项支持人工智能产业的新政策，涉及算力、数据和人才。"
+TARGETS = {100_000: 0.5, 1_000_000: 2.0}
+STORES = ("faiss", "segments")
 
 
-def drop_term_cache(index_dir: Path) -> None:
-    gen = json.loads((index_dir / "manifest.json").read_text())["generation"]
-    for f in (index_dir / gen / "bm25").glob("doc_terms.*"):
-        f.unlink()
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def time_changes(index_dir: Path, docs: Path, rounds: int, cached: bool) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"add one file, s": [], "delete it, s": []}
+def ensure_built(n: int, store: str, work: Path) -> dict:
+    out = work / f"{store}-{n}"
+    done = out / "build.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    log(f"building {store} index of {n:,} chunks")
+    res = subprocess.run([sys.executable, str(ROOT / "bench" / "synth_index.py"), "--chunks", str(n), "--store", store,
+                          "--out", str(out)], capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise SystemExit(f"building {store} {n} failed:\n{res.stderr[-3000:]}")
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    done.write_text(json.dumps(info))
+    return info
+
+
+def ten_chunk_text() -> str:
+    """The shortest prefix of the seed text that the default chunker cuts into 10 chunks."""
+    from rag.config import Settings
+    from rag.ingest.chunking import ChunkSettings, chunk_source
+
+    s = Settings.from_env()
+    cs = ChunkSettings(chunk_tokens=s.chunk_tokens, overlap_tokens=s.overlap_tokens, headers=s.headers)
+    text = (ROOT / "seeds" / "000_e58332798fe41e73.txt").read_text(encoding="utf-8")
+    lo, hi = 100, len(text)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(chunk_source("x.txt", text[:mid], cs)) >= 10:
+            hi = mid
+        else:
+            lo = mid + 1
+    return text[:lo]
+
+
+def changes(index_dir: Path, rounds: int, folder: Path) -> dict:
+    """Runs in its own process: open the index, then add and delete one 10-chunk file ``rounds`` times."""
+    from rag import RAG
+
+    t0 = time.perf_counter()
     rag = RAG.open(index_dir, progress=False)
+    out = {"open_s": time.perf_counter() - t0, "chunks": rag.size, "add_s": [], "delete_s": []}
+    text = ten_chunk_text()
     for r in range(rounds):
-        if not cached:
-            drop_term_cache(index_dir)
-            rag = RAG.open(index_dir, progress=False)
-        new = docs / f"update-{r}.txt"
-        new.write_text(NEW_TEXT, encoding="utf-8")
+        f = folder / f"update-{r}.txt"
+        f.write_text(text, encoding="utf-8")
         t0 = time.perf_counter()
-        rag.add([new])
-        out["add one file, s"].append(time.perf_counter() - t0)
-        if not cached:
-            drop_term_cache(index_dir)
-            rag = RAG.open(index_dir, progress=False)
+        report = rag.add([f])
+        out["add_s"].append(time.perf_counter() - t0)
+        out["new_chunks"] = report.chunks_embedded
         t0 = time.perf_counter()
-        rag.delete(new.name)
-        out["delete it, s"].append(time.perf_counter() - t0)
-    out["chunks"] = [float(rag.size)]
+        rag.delete(f.name)
+        out["delete_s"].append(time.perf_counter() - t0)
+        log(f"{index_dir.parent.name} round {r}: add {out['add_s'][-1]:.2f} s, delete {out['delete_s'][-1]:.2f} s")
+    assert rag.size == out["chunks"]
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--distractors", type=int, default=1000)
-    ap.add_argument("--index-dir", type=Path, help="copy this built index instead of building one")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--chunks", default="100000,1000000")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--baseline-rounds", type=int, default=1, help="rounds on the FAISS snapshot (minutes each at 1M)")
+    ap.add_argument("--work", type=Path)
+    ap.add_argument("--child", nargs=3, metavar=("INDEX", "ROUNDS", "FOLDER"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="rag-update-"))
-    try:
-        base = tmp / "base"
-        if args.index_dir:
-            shutil.copytree(args.index_dir, base)
-        else:
-            RAG.open(base, create=True, progress=False).index([corpus.build(tmp / "docs", limit=args.distractors)])
-        (tmp / "new").mkdir()
-        warm = tmp / "new" / "warm-up.txt"  # one change gives an index from before the cache its cache
-        warm.write_text(NEW_TEXT, encoding="utf-8")
-        RAG.open(base, progress=False).add([warm])
-        RAG.open(base, progress=False).delete(warm.name)
-        cols = {}
-        for label, cached in (("term cache", True), ("no cache (baseline)", False)):
-            shutil.copytree(base, tmp / label)
-            cols[label] = time_changes(tmp / label, tmp / "new", args.rounds, cached)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    chunks = int(cols["term cache"]["chunks"][0])
-    print(f"changes to an index of {chunks:,} chunks, median of {args.rounds}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'figure':22} {'term cache':>11} {'baseline':>9} {'ratio':>6}")
-    for key in ("add one file, s", "delete it, s"):
-        ours, base_s = (statistics.median(cols[c][key]) for c in cols)
-        print(f"{key:22} {ours:11.2f} {base_s:9.2f} {ours / base_s:6.2f}")
+    if args.child:
+        print(json.dumps(changes(Path(args.child[0]), int(args.child[1]), Path(args.child[2]))))
+        return
+    work = args.work or Path(tempfile.mkdtemp(prefix="rag-update-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in [int(x) for x in args.chunks.split(",")]:
+        for store in STORES:
+            build = ensure_built(n, store, work)
+            folder = work / f"docs-{store}-{n}"
+            folder.mkdir(exist_ok=True)
+            res = subprocess.run([sys.executable, __file__, "--child", str(work / f"{store}-{n}" / "index"),
+                                  str(args.rounds if store == "segments" else args.baseline_rounds), str(folder)], capture_output=True, text=True, check=False)
+            if res.returncode:
+                raise SystemExit(f"changes on {store} {n} failed:\n{res.stderr[-3000:]}")
+            rows.append((n, store, build, json.loads(res.stdout.strip().splitlines()[-1])))
+    print(f"\nA 10-chunk document added, then deleted, end to end including the save; {args.rounds} rounds "
+          f"({args.baseline_rounds} on the baseline); "
+          f"median (max) seconds")
+    print(f"| chunks | index | open | add | delete | new chunks | target |")
+    print("|---|---|---|---|---|---|---|")
+    for n, store, build, r in rows:
+        name = "today: FAISS snapshot (baseline)" if store == "faiss" else "segments (ours)"
+        med = lambda xs: f"{statistics.median(xs):.2f} ({max(xs):.2f})"  # noqa: E731
+        target = TARGETS.get(n)
+        verdict = ""
+        if store == "segments" and target:
+            verdict = f"<= {target} s: " + ("PASS" if max(statistics.median(r["add_s"]), statistics.median(r["delete_s"]))
+                                             <= target else "FAIL")
+        print(f"| {n:,} | {name} | {r['open_s']:.1f} s | {med(r['add_s'])} | {med(r['delete_s'])} | "
+              f"{r['new_chunks']} | {verdict} |")
+    (work / "update.json").write_text(json.dumps(rows, indent=1))
+    print(f"\n(raw figures: {work / 'update.json'})")
 
 
 if __name__ == "__main__":

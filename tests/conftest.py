@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_e58332798fe41e73.txt"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+KITE = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
+
+
+@pytest.fixture
+def kite_corpus(tmp_path) -> Path:
+    """A folder with the seed document and a two-line kite-festival note (a fact only it holds)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
+    (folder / "kite.txt").write_text(KITE, encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(scope="session")

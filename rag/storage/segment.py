@@ -13,7 +13,8 @@ every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
   index (1 byte per dimension in memory) over a segment of ``faiss_flat_max`` rows or more,
   whose shortlist is re-scored from ``vectors.npy``;
 - BM25 postings by term: ``terms.npy`` (sorted uint64 hashes of the terms), ``term_ptr.npy``,
-  ``post_rows.npy`` (int32), ``post_tf.npy`` (uint16) and ``doclen.npy`` (int32). Scores are
+  ``post_rows.npy`` (int32), ``post_tf.npy`` (uint8: a count over 255 in one chunk is stored as
+  255, in every build alike) and ``doclen.npy`` (int32). Scores are
   computed at query time from these raw counts with the statistics of every live row of every
   segment, so they are the scores of a fresh build over the same chunks, however the chunks are
   split into segments and whatever was deleted (bm25s precomputes scores with N and avgdl baked
@@ -42,6 +43,7 @@ ARRAYS = ("rows", "offsets", "vectors", "terms", "term_ptr", "post_rows", "post_
 K1, B = 1.2, 0.75  # bm25s's defaults, as rag.storage.lexical uses them
 RESCORE = 4  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
 MIN_SHORTLIST = 100
+MAX_TF = 255  # a term's count in one chunk, as stored (a 750-character chunk holds a term 255 times only if it is nothing else)
 
 
 def term_hash(term: str) -> int:
@@ -100,7 +102,7 @@ def rows_of_chunks(chunks: Sequence[Chunk], vectors: np.ndarray, shas: dict[str,
     key, tf = np.unique(flat * max(n, 1) + row, return_counts=True)  # (term, row) pairs with their counts
     hashes = np.fromiter((term_hash(t) for t in vocab), np.uint64, count=len(vocab))
     return Rows(lines, [(d, shas[d]) for d in docs], np.array(row_doc, np.int32), vectors,
-                hashes, key // max(n, 1), key % max(n, 1), np.minimum(tf, 65535), np.array(doclen, np.int32),
+                hashes, key // max(n, 1), key % max(n, 1), np.minimum(tf, MAX_TF), np.array(doclen, np.int32),
                 np.array(date_ix, np.int32), np.array(article_ix, np.int32), list(dates), list(articles))
 
 
@@ -142,7 +144,7 @@ def rows_of_segments(parts: Sequence[tuple[Segment, np.ndarray]]) -> Rows:
     h = _cat(hashes, np.uint64)
     return Rows(lines, list(docs), _cat(row_doc, np.int32),
                 np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float16),
-                h, np.arange(len(h)), _cat(post_row, np.int64), _cat(post_tf, np.uint16), _cat(doclen, np.int32),
+                h, np.arange(len(h)), _cat(post_row, np.int64), _cat(post_tf, np.uint8), _cat(doclen, np.int32),
                 _cat(date_ix, np.int32), _cat(article_ix, np.int32), list(dates), list(articles))
 
 
@@ -166,7 +168,7 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
         "terms": terms.astype(np.uint64),
         "term_ptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         "post_rows": rows.post_row[order].astype(np.int32),
-        "post_tf": rows.post_tf[order].astype(np.uint16),
+        "post_tf": rows.post_tf[order].astype(np.uint8),
         "doclen": rows.doclen.astype(np.int32),
         "date_ix": rows.date_ix.astype(np.int32),
         "article_ix": rows.article_ix.astype(np.int32),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from cli_runner import rag as run
-from conftest import SEED_FILE
+from conftest import KITE, SEED_FILE
 
 _MISSING = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
 if _MISSING:
@@ -17,19 +17,14 @@ if _MISSING:
 from rag import RAG  # noqa: E402
 from rag.errors import ConfigError  # noqa: E402
 
-KITE = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
 QUESTIONS = ["蓝风微短剧基地从签约到试运营用了多少天？", "天心经开区有多少家高新技术企业？",
              "福建福州市军门社区的老党员叫什么名字？", "How many drama shoots per year can the Lanfeng base handle?",
              "紫藤镇风筝节今年吸引了多少游客？", "火星上有多少座城市？"]
 
 
 @pytest.fixture
-def corpus(tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
-    (folder / "kite.txt").write_text(KITE, encoding="utf-8")
-    return folder
+def corpus(kite_corpus):
+    return kite_corpus
 
 
 @pytest.fixture

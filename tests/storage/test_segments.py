@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from cli_runner import rag as run
-from conftest import SEED_FILE
+from conftest import KITE
 
 from rag import RAG
 from rag.errors import IndexCorruptError
@@ -187,16 +187,11 @@ def test_a_damaged_segment_file_is_refused_on_open(tmp_path, seed_text):
 
 # ------------------------------------------------------------------------------------ through the facade
 
-KITE = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
 
 
 @pytest.fixture
-def corpus(tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
-    (folder / "kite.txt").write_text(KITE, encoding="utf-8")
-    return folder
+def corpus(kite_corpus):
+    return kite_corpus
 
 
 def test_the_facade_ranks_like_the_faiss_index_and_follows_changes(corpus, tmp_path):
