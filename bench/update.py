@@ -124,9 +124,9 @@ def main() -> None:
     print(f"\nA 10-chunk document added, then deleted, end to end including the save; {args.rounds} rounds "
           f"({args.baseline_rounds} on the baseline); "
           f"median (max) seconds")
-    print(f"| chunks | index | open | add | delete | new chunks | target |")
+    print("| chunks | index | open | add | delete | new chunks | target |")
     print("|---|---|---|---|---|---|---|")
-    for n, store, build, r in rows:
+    for n, store, _build, r in rows:
         name = "today: FAISS snapshot (baseline)" if store == "faiss" else "segments (ours)"
         med = lambda xs: f"{statistics.median(xs):.2f} ({max(xs):.2f})"  # noqa: E731
         target = TARGETS.get(n)

@@ -221,6 +221,22 @@ class SegmentStore:
             out[doc_id] = int((np.asarray(self.segments[i].a["rows"]) == j).sum())
         return dict(sorted(out.items()))
 
+    def vectors_of(self, doc_ids: Sequence[str], headers: str) -> dict[str, np.ndarray]:
+        """The stored vectors of these documents' chunks by the text the embedder saw: an updated
+        document re-embeds only its changed chunks (as the FAISS snapshot's text cache does)."""
+        from rag.ingest.chunking import indexed_text  # noqa: PLC0415
+
+        out: dict[str, np.ndarray] = {}
+        for doc_id in doc_ids:
+            if doc_id not in self._doc_rows:
+                continue
+            i, j = self._doc_rows[doc_id]
+            seg = self.segments[i]
+            for r in np.flatnonzero(np.asarray(seg.a["rows"]) == j):
+                out.setdefault(indexed_text(seg.chunk(int(r)), headers, for_dense=True),
+                               np.asarray(seg.a["vectors"][r], np.float32))
+        return out
+
     def verify_files(self) -> list[str]:
         """Every segment's files against the manifest's checksums, read again from disk (``rag verify``)."""
         problems = []
@@ -418,19 +434,26 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
     embedder_entry = base.embedder or _embedder_entry(embedder)
     chunk_dict = asdict(chunking)
     snap = base
+    reused = embedded = 0
     if drop or not base.manifest:
         entry = dict(base.store.manifest_entry())
         entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]]
         if fresh:
-            vectors = _embed(embedder, [indexed_text(c, chunking.headers, for_dense=True) for c in fresh], progress,
-                             batch_size, distributed)
+            texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
+            known = base.store.vectors_of(sorted(set(plan.updated)), chunking.headers) \
+                if base.chunking == chunk_dict else {}
+            todo = sorted({t for t in texts if t not in known})
+            reused, embedded = sum(t in known for t in texts), len(todo)
+            known |= dict(zip(todo, _embed(embedder, todo, progress, batch_size, distributed)))
+            vectors = np.vstack([known[t] for t in texts]).astype(np.float32)
             shas = {d: m["sha256"] for d, m in plan.new_docs.items()}
             entries += add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max)
         snap = commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max, embedder_entry,
                       chunk_dict)
     report = IndexReport(
         added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
-        chunks_embedded=len(fresh), chunks_reused=0, total_chunks=snap.size, seconds=time.perf_counter() - t0,
+        chunks_embedded=embedded, chunks_reused=reused, total_chunks=snap.size,
+        seconds=time.perf_counter() - t0,
     )
     return snap, report
 

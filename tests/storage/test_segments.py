@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from cli_runner import rag as run
-from conftest import KITE
+from conftest import KITE, SEED_FILE
 
 from rag import RAG
 from rag.errors import IndexCorruptError
@@ -214,7 +214,14 @@ def test_the_facade_ranks_like_the_faiss_index_and_follows_changes(corpus, tmp_p
     assert other.size == flat.size - 1 and not other.chunks_of("kite.txt")
     assert other.ask("紫藤镇风筝节今年吸引了多少游客？").abstained
     (corpus / "kite.txt").write_text(KITE.replace("两万三千", "三万"), encoding="utf-8")
-    other.add([corpus / "kite.txt"])
+    assert other.add([corpus / "kite.txt"]).added == ["kite.txt"]
+    long = SEED_FILE.read_text(encoding="utf-8")[:3000]
+    (corpus / "long.txt").write_text(long, encoding="utf-8")
+    first = other.add([corpus / "long.txt"])
+    (corpus / "long.txt").write_text(long + "\n\n紫藤镇风筝节明年继续举办。\n", encoding="utf-8")
+    report = other.add([corpus / "long.txt"])  # an update: its unchanged chunks keep their vectors
+    assert report.updated == ["long.txt"] and report.chunks_reused >= first.chunks_embedded - 2 > 0
+    assert report.chunks_embedded >= 1
     assert "三万" in seg.ask("紫藤镇风筝节今年吸引了多少游客？").answer
     assert [c.text for c in seg.chunks_of("kite.txt")] == [c.text for c in other.chunks_of("kite.txt")]
 
