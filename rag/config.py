@@ -30,7 +30,7 @@ class Settings:
     overlap_tokens: int = 48
     headers: str = "none"  # article/section titles in what is indexed: none | dense | both
     index_dir: str = "index"  # the CLI's default --index-dir, and the default knowledge base of `rag serve`
-    store: str = ""  # where a new index keeps chunks and vectors: "" (FAISS files in the index folder) | milvus:PATH.db | milvus:http://HOST:19530
+    store: str = ""  # where a new index keeps chunks and vectors: "" (FAISS files in the index folder) | segments | milvus:PATH.db | milvus:http://HOST:19530
     ray: str = ""  # read, chunk and embed on a Ray cluster: an address (host:port, ray://host:port) or auto; "" = in this process
     kb_root: str = "kbs"  # the other knowledge bases, one index folder each: kbs/<name>/ (`rag kb`, --kb NAME)
     # ---- retrieval and answers ----

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -53,6 +54,9 @@ History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}]
 Bases = Sequence[tuple[str, "RAG"]] | None  # named knowledge bases asked together (rag.storage.bases)
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+# From here a change to a FAISS snapshot takes tens of seconds (bench/update.py: 100k chunks), and the log says
+# that a segmented index would not
+LARGE_SNAPSHOT = 100_000
 
 
 class RAG:
@@ -204,6 +208,11 @@ class RAG:
             )
             if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
                 save_snapshot(self.index_dir, snap)
+                if snap.size >= LARGE_SNAPSHOT and (report.added or report.updated or report.removed):
+                    logging.getLogger(__name__).warning(
+                        "%s holds %d chunks in a FAISS snapshot, which every change rebuilds whole (%.0f s now); "
+                        "`rag index --rebuild --store segments` makes a change cost what changed (bench/update.py)",
+                        self.index_dir, snap.size, report.seconds)
             self._live.publish(snap)
         return report
 

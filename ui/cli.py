@@ -99,8 +99,10 @@ def _add_index(sub: Any) -> None:
     sp.add_argument("--rebuild", action="store_true", help="rebuild from the sources instead of updating")
     sp.add_argument("--embedder", help="embedding model for a new index (default: multilingual-e5-small)")
     sp.add_argument("--store", metavar="SPEC",
-                    help="where a new index keeps chunks and vectors: faiss (default: files in the index folder), "
-                         "milvus:PATH.db (Milvus Lite) or milvus:http://HOST:19530 (token from MILVUS_TOKEN); "
+                    help="where a new index keeps chunks and vectors: faiss (default: files in the index folder, "
+                         "rewritten on every change), segments (files in the index folder, a change writes only "
+                         "what changed: for large indexes), milvus:PATH.db (Milvus Lite) or "
+                         "milvus:http://HOST:19530 (token from MILVUS_TOKEN); "
                          "recorded in the manifest, so later commands need only --index-dir")
     sp.add_argument("--ray", metavar="ADDRESS",
                     help="read, chunk and embed on a Ray cluster (host:port, ray://host:port, or auto for a local "

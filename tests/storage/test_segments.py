@@ -241,3 +241,19 @@ def test_the_cli_builds_verifies_and_reports_a_damaged_segmented_index(corpus, t
         f.write(b"X")
     out = run("verify", "--index-dir", str(idx))
     assert out.returncode != 0 and "checksum" in (out.stdout + out.stderr)
+
+
+def test_a_large_faiss_snapshot_says_that_a_segmented_index_would_change_cheaply(kite_corpus, tmp_path, monkeypatch,
+                                                                                  caplog):
+    import rag.pipeline
+
+    monkeypatch.setattr(rag.pipeline, "LARGE_SNAPSHOT", 10)
+    rag = RAG.open(tmp_path / "faiss", create=True, progress=False)
+    with caplog.at_level("WARNING", logger="rag.pipeline"):
+        rag.index([kite_corpus])
+    assert any("--store segments" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    seg = RAG.open(tmp_path / "seg", create=True, progress=False, store="segments")
+    with caplog.at_level("WARNING", logger="rag.pipeline"):
+        seg.index([kite_corpus])
+    assert not any("--store segments" in r.getMessage() for r in caplog.records)
