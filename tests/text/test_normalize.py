@@ -54,3 +54,33 @@ def test_drcd_paragraphs_fold_to_their_length():
         folded = fold_script(text)
         assert len(folded) == len(text)
         assert folded != text  # traditional text: something folds
+
+
+def test_folding_skips_only_texts_it_would_leave_unchanged(seed_text):
+    """The shortcut for text without any character folding can change gives what the full fold gives."""
+    import random
+
+    from rag.text import script
+
+    folder = script._folder()
+
+    def full(text: str) -> str:  # the fold without the shortcut
+        out, pos = [], 0
+        for m in folder.pattern.finditer(text):
+            out += [text[pos : m.start()].translate(folder.table), folder.phrases[m.group()]]
+            pos = m.end()
+        return "".join([*out, text[pos:].translate(folder.table)])
+
+    drcd = SHARED_DATA / "drcd-dev.json"
+    traditional = json.loads(drcd.read_text(encoding="utf-8"))["data"][0]["paragraphs"][0]["context"] \
+        if drcd.is_file() else "一目瞭然，反覆思量，臺灣的乾隆年間"
+    phrases = "".join(list(folder.phrases)[:200])
+    rng = random.Random(0)
+    skipped = 0
+    for _ in range(3000):
+        source = rng.choice([seed_text, traditional, phrases, seed_text + traditional])
+        start = rng.randrange(len(source))
+        text = source[start : start + rng.randint(0, 160)]
+        skipped += folder.changing.isdisjoint(text)
+        assert folder.fold(text) == full(text), text
+    assert 100 < skipped < 2900  # both paths were taken
