@@ -21,6 +21,7 @@ converted multilingual-e5-small folder as our default embedder:
   first 5 documents are the answer.
 
 Ours: ``RAG.open(dir, create=True)``, ``.index([folder])``, ``.search(q, top_k=5)``, defaults.
+``--keep DIR`` keeps the documents, both indexes and each stage's JSON; ``--report DIR`` prints their tables again.
 
 Corpora: ``cmrc`` — every paragraph of ``shared/data/cmrc2018-trial.json`` as its own
 document (``rag.evaluation``'s ``write_paragraphs``), every question over all of them;
@@ -256,6 +257,7 @@ ROWS = [  # label, key, format, better
     ("doc hit@5", "doc hit@5", "{:.3f}", "high"),
     ("peak RSS MiB", "peak_rss_mib", "{:,.0f}", "low"),
     ("disk bytes/chunk", "disk_bytes_per_chunk", "{:,.0f}", "low"),
+    ("disk bytes, all", "disk_bytes", "{:,}", "low"),
 ]
 
 
