@@ -410,7 +410,7 @@ def _ask_running_server(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.filter:
         body["filters"] = parse_filters(args.filter)
     headers = {"X-API-Key": settings.api_key} if settings.api_key else {}
-    timeout = 30.0 if settings.generator == "extractive" and not args.generator else \
+    timeout = 15.0 if settings.generator == "extractive" and not args.generator else \
         settings.llm_timeout * (settings.llm_retries + 1) + 30.0
     status, answer = _http(host, port, "POST", "/api/ask", timeout, body=body, headers=headers)
     if status != 200 or not isinstance(answer, dict):
