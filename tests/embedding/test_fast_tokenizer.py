@@ -189,3 +189,15 @@ def test_a_damaged_model_file_falls_back_to_hf(model_dir, fast_dir, hf, tmp_path
 def test_the_converter_writes_the_files(tmp_path):
     out = ensure_default_model(tmp_path / "m")
     assert fast_tokenizer.find(out / "tokenizer.json", out) == out
+
+
+def test_threads_asking_at_once_get_their_own_ids(model_dir, fast_dir, hf):
+    """`rag serve` embeds questions from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fast = fresh(model_dir, fast_dir)
+    texts = [t for t in seed_pieces() if "<" not in t][:400]
+    with ThreadPoolExecutor(4) as pool:
+        ours = list(pool.map(lambda t: fast.encode_ids([t])[0], texts))
+    assert ours == [e.ids for e in hf.encode_batch(texts)]
+    assert not fast.bulk
