@@ -37,7 +37,6 @@ from ui.commands import (
     cmd_train_answerer,
     cmd_verify,
 )
-from ui.feedback_cmd import cmd_feedback_export, cmd_feedback_list
 from ui.kb_cmd import add_kb_parser
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -127,6 +126,8 @@ def _add_questions(sub: Any) -> None:
         if name == "ask":
             sp.add_argument("--generator", help="extractive (default) or provider:model, e.g. openai:gpt-4o-mini")
             sp.add_argument("--stream", action="store_true", help="print the answer as it is written")
+            sp.add_argument("--verbose", action="store_true",
+                            help="say whether a running `rag serve` on the index answered (--json), or why not")
         sp.set_defaults(func=func)
 
     sp = _with_index(sub.add_parser("chat", help="ask questions in the terminal (builds the index if missing)"))
@@ -216,16 +217,27 @@ def _resolve_kb(args: argparse.Namespace, settings: Any) -> None:
         args.index_dir = str(path)
 
 
+def _feedback_command(name: str) -> Any:
+    """``ui.feedback_cmd``'s ``name``, imported when run: it pulls in rag.evaluation, which `rag ask` never needs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from ui import feedback_cmd  # noqa: PLC0415
+
+        return getattr(feedback_cmd, name)(args)
+
+    return run
+
+
 def _add_feedback(sub: Any) -> None:
     """``feedback export`` and ``feedback list``: the ratings stored in ``<index>/feedback.jsonl``."""
     fb = sub.add_parser("feedback", help="list the answers' ratings, or export them as a question set for rag eval")
     actions = fb.add_subparsers(dest="feedback_command", required=True)
     sp = _with_index(actions.add_parser("export", help="write the feedback as a rag eval question set (JSONL)"))
     sp.add_argument("--out", required=True, metavar="FILE.jsonl", help="the question set to write (replaced atomically)")
-    sp.set_defaults(func=cmd_feedback_export)
+    sp.set_defaults(func=_feedback_command("cmd_feedback_export"))
     sp = _with_index(actions.add_parser("list", help="time, rating, question and correction of each record"))
     sp.add_argument("--json", action="store_true", help="every record in full")
-    sp.set_defaults(func=cmd_feedback_list)
+    sp.set_defaults(func=_feedback_command("cmd_feedback_list"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,6 +81,11 @@ def print_answer(answer: Any, with_text: bool = True) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    if args.json and not args.stream:
+        answer_json = ask_running_server(args)
+        if answer_json is not None:
+            _print_json(answer_json)
+            return 0
     rag = _open(args, generator=args.generator)
     if not args.stream:
         answer = rag.ask(args.question, top_k=args.top_k, retrieval=args.retrieval, filters=parse_filters(args.filter))
@@ -221,8 +226,198 @@ def cmd_train_answerer(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
 
-    serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None)
+    announcement = ServerAnnouncement(Path(args.index_dir), args.host, args.port).start()
+    try:
+        serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None)
+    finally:
+        announcement.withdraw()
     return 0
+
+
+# ---- `rag ask` through a running `rag serve` ---------------------------------------------------------
+# `rag serve` writes SERVE_FILE into its index folder once it answers (host, port, pid, the folder, and
+# the process's instance token; readable by its user only) and removes it on exit. `rag ask --json` on
+# that folder then asks the server, which has the model and the index loaded already, instead of loading
+# them itself: only at a loopback address, from a file of the user's own, to a live pid, and when the
+# server confirms (with the token) the same pid, the same index folder and the same answer-shaping
+# settings. Otherwise, and on any failure or timeout, the answer is made in this process as without a
+# server: silently, or with a `note:` saying why under `rag ask --verbose`.
+SERVE_FILE = ".rag-serve.json"
+INSTANCE_HEADER = "X-RAG-Instance"  # rag.http.app's, not imported: FastAPI would load with it
+CONNECT_TIMEOUT_S = 2.0
+# Settings that do not change an answer from a given index: the server's own, or fixed by the index itself
+# (the embedder and chunking are the recorded ones in both processes, whatever the environment says).
+NOT_ANSWER_SETTINGS = frozenset({
+    "api_key", "index_dir", "kb_root", "store", "ray", "embedder", "chunk_tokens", "overlap_tokens", "headers",
+    "progress", "batch_size", "allow_downloads", "max_upload_mb", "max_feedback_mb", "allowed_generators",
+    "allowed_origins", "allowed_hosts",
+})
+
+
+def _connect_host(host: str) -> str | None:
+    """The loopback address to reach a server listening on ``host``; None when it is not on this machine's loopback."""
+    import ipaddress  # noqa: PLC0415
+
+    if host in ("", "0.0.0.0", "localhost"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    try:
+        return host if ipaddress.ip_address(host).is_loopback else None
+    except ValueError:
+        return None
+
+
+def _http(host: str, port: int, method: str, path: str, timeout: float, body: Any = None,
+          headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    import http.client  # noqa: PLC0415
+
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw.decode("utf-8")) if raw else None
+    finally:
+        conn.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    import os  # noqa: PLC0415
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's: not a server of ours
+        return False
+    except OSError:
+        return False
+    return True
+
+
+class ServerAnnouncement:
+    """Writes ``SERVE_FILE`` into ``index_dir`` once this process's server answers, and removes it again."""
+
+    def __init__(self, index_dir: Path, host: str, port: int) -> None:
+        import os  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        from rag.http.app import instance_token  # noqa: PLC0415
+
+        self.path = index_dir / SERVE_FILE
+        self.index_dir, self.host, self.port = index_dir, _connect_host(host), port
+        self.token, self.pid = instance_token(), os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._announce, name="rag-serve-announce", daemon=True)
+
+    def start(self) -> ServerAnnouncement:
+        if self.host is not None:  # a server beyond loopback is not for `rag ask`
+            self._thread.start()
+        return self
+
+    def _announce(self) -> None:
+        while not self._stop.wait(0.25):  # until the index is built and uvicorn listens
+            try:
+                status, info = _http(self.host, self.port, "GET", "/api/instance", 1.0,
+                                     headers={INSTANCE_HEADER: self.token})
+            except (OSError, ValueError):
+                continue
+            if status == 200 and isinstance(info, dict) and info.get("pid") == self.pid:
+                self._write()
+            return  # announced, or the port is another server's: nothing to announce
+
+    def _write(self) -> None:
+        import os  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        record = {"host": self.host, "port": self.port, "pid": self.pid,
+                  "index_dir": str(self.index_dir.resolve()), "token": self.token}
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".rag-serve-", dir=self.index_dir)  # mode 0600
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(record, f)
+            os.replace(tmp, self.path)
+        except OSError as exc:  # a read-only index folder: `rag ask` just loads the index itself
+            print(f"note: `rag ask` cannot find this server: {exc}", file=sys.stderr)
+
+    def withdraw(self) -> None:
+        """Remove the file if it is still this server's (a later server on the folder may have replaced it)."""
+        self._stop.set()
+        try:
+            if json.loads(self.path.read_text(encoding="utf-8")).get("token") == self.token:
+                self.path.unlink()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def ask_running_server(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``rag ask --json`` answered by a running ``rag serve`` on the same index folder, else None.
+
+    None, and the caller answers in this process, whenever anything is amiss: no or a stale discovery
+    file, another user's, an address beyond loopback, a dead pid, a server that does not confirm the
+    token, pid, folder and settings, an error or a timeout (``--verbose`` says which).
+    """
+    try:
+        return _ask_running_server(args)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        _note(args, f"asked in this process: the running server failed ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _note(args: argparse.Namespace, message: str) -> None:
+    if getattr(args, "verbose", False):
+        print(f"note: {message}", file=sys.stderr)
+
+
+def _ask_running_server(args: argparse.Namespace) -> dict[str, Any] | None:
+    import os  # noqa: PLC0415
+    from dataclasses import fields  # noqa: PLC0415
+
+    from rag.config import Settings  # noqa: PLC0415
+
+    index_dir = Path(args.index_dir).resolve()
+    path = index_dir / SERVE_FILE
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # no server announced: the usual case, no note
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o077):
+        _note(args, f"ignored {path}: not the user's own, or readable by others")
+        return None
+    info = json.loads(path.read_text(encoding="utf-8"))
+    host, port, pid, token = info["host"], int(info["port"]), int(info["pid"]), str(info["token"])
+    if _connect_host(host) != host or not 0 < port < 65536:
+        _note(args, f"ignored {path}: {host} is not a loopback address")
+        return None
+    if info.get("index_dir") != str(index_dir) or not _pid_alive(pid):
+        _note(args, f"ignored {path}: another folder's, or its server (pid {pid}) is gone")
+        return None
+    status, instance = _http(host, port, "GET", "/api/instance", CONNECT_TIMEOUT_S, headers={INSTANCE_HEADER: token})
+    if status != 200 or instance.get("pid") != pid or instance.get("index_dir") != str(index_dir):
+        _note(args, f"ignored {path}: the server on port {port} does not confirm it (HTTP {status})")
+        return None
+    settings = Settings.from_env()
+    theirs = instance.get("settings") or {}
+    differ = [f.name for f in fields(settings) if f.name not in NOT_ANSWER_SETTINGS
+              and theirs.get(f.name, object()) != getattr(settings, f.name)]
+    if differ:
+        _note(args, f"asked in this process: the server's settings differ ({', '.join(differ)})")
+        return None
+    body: dict[str, Any] = {"question": args.question, "top_k": args.top_k, "retrieval": args.retrieval,
+                            "generator": args.generator}
+    if args.filter:
+        body["filters"] = parse_filters(args.filter)
+    headers = {"X-API-Key": settings.api_key} if settings.api_key else {}
+    timeout = 15.0 if settings.generator == "extractive" and not args.generator else \
+        settings.llm_timeout * (settings.llm_retries + 1) + 30.0
+    status, answer = _http(host, port, "POST", "/api/ask", timeout, body=body, headers=headers)
+    if status != 200 or not isinstance(answer, dict):
+        _note(args, f"asked in this process: the server answered HTTP {status}")
+        return None
+    _note(args, f"answered by the server on {host}:{port} (pid {pid})")
+    return answer
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

