@@ -41,7 +41,7 @@ from rag.types import Chunk
 
 ARRAYS = ("rows", "offsets", "vectors", "terms", "term_ptr", "post_rows", "post_tf", "doclen", "date_ix", "article_ix")
 K1, B = 1.2, 0.75  # bm25s's defaults, as rag.storage.lexical uses them
-RESCORE = 4  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
+RESCORE = 2  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
 MIN_SHORTLIST = 100
 MAX_TF = 255  # a term's count in one chunk, as stored (a 750-character chunk holds a term 255 times only if it is nothing else)
 

@@ -26,7 +26,7 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,35 @@ def _segment(index_dir: Path, entry: Mapping[str, Any]) -> Segment:
         return seg
 
 
+@dataclass(frozen=True)
+class _SegmentState:
+    """Which rows of one segment are live, given the documents its manifest entry lists."""
+
+    owned: list[str]
+    mask: np.ndarray | None  # None: every row
+    docmap: dict[str, int]  # live document -> its index in the segment's documents
+    n: int
+    total_len: int  # BM25 length of the live rows
+
+    @classmethod
+    def of(cls, seg: Segment, owned: list[str], documents: Mapping[str, Mapping[str, Any]]) -> _SegmentState:
+        listed = set(owned)
+        ok = np.array([d in listed and (documents.get(d) or {}).get("sha256") == sha for d, sha in seg.docs]
+                      or [False])
+        mask = ok[np.asarray(seg.a["rows"])] if seg.rows else np.zeros(0, bool)
+        full = bool(mask.all())
+        return cls(owned, None if full else mask, {seg.docs[j][0]: int(j) for j in np.flatnonzero(ok)},
+                   seg.rows if full else int(mask.sum()), int(seg.doclen.sum() if full else seg.doclen[mask].sum()))
+
+
+class _NoView:
+    _states: dict[str, _SegmentState] = {}  # noqa: RUF012 - read only
+
+
+_NO_VIEW = _NoView()
+_LAST_VIEW: dict[str, SegmentStore] = {}  # folder -> the newest view made of it here (lends unchanged segments' state)
+
+
 class SegmentStore:
     """The live rows of the segments one manifest names, as a ``SearchStore``; keys are
     ``key_base + row`` of each segment, never reused within an index folder."""
@@ -66,28 +95,30 @@ class SegmentStore:
     collection = ""  # a Milvus store's name; a segmented index has none (rag.storage.remote reads it)
 
     def __init__(self, index_dir: Path, entry: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]],
-                 dim: int) -> None:
+                 dim: int, previous: SegmentStore | None = None) -> None:
+        """``previous`` (default: the last view made of this folder in this process) lends the liveness of
+        every segment whose documents are listed as before: a change recomputes only the segments it touched."""
         self.index_dir = index_dir
         self.entry = {"kind": "segments", "next_key": int(entry.get("next_key", 0)),
                       "segments": [dict(s) for s in entry.get("segments", [])]}
         self.dim = dim
         self.segments = [_segment(index_dir, s) for s in self.entry["segments"]]
         self._bases = np.array([s.key_base for s in self.segments], np.int64)
-        self.live: list[np.ndarray | None] = []
-        self._doc_rows: dict[str, tuple[int, np.ndarray]] = {}
+        folder = str(Path(index_dir).resolve())
+        known = (previous or _LAST_VIEW.get(folder) or _NO_VIEW)._states
+        self._states = {}
         for seg, s in zip(self.segments, self.entry["segments"], strict=True):
-            owned = set(s.get("docs", []))
-            ok = np.array([d in owned and (documents.get(d) or {}).get("sha256") == sha for d, sha in seg.docs]
-                          or [False])
-            mask = ok[np.asarray(seg.a["rows"])] if seg.rows else np.zeros(0, bool)
-            self.live.append(None if mask.all() else mask)
-            for j in np.flatnonzero(ok):
-                self._doc_rows[seg.docs[j][0]] = (len(self.live) - 1, np.int32(j))
-        self.n = sum(seg.rows if m is None else int(m.sum()) for seg, m in zip(self.segments, self.live))
-        total_len = sum(int(seg.doclen.sum() if m is None else seg.doclen[m].sum())
-                        for seg, m in zip(self.segments, self.live))
-        self.avgdl = total_len / self.n if self.n else 1.0
-        self._documents = documents
+            owned = list(s.get("docs", []))
+            state = known.get(seg.name)
+            if state is None or state.owned != owned:
+                state = _SegmentState.of(seg, owned, documents)
+            self._states[seg.name] = state
+        states = [self._states[seg.name] for seg in self.segments]
+        self.live: list[np.ndarray | None] = [st.mask for st in states]
+        self._doc_rows = {d: (i, j) for i, st in enumerate(states) for d, j in st.docmap.items()}
+        self.n = sum(st.n for st in states)
+        self.avgdl = sum(st.total_len for st in states) / self.n if self.n else 1.0
+        _LAST_VIEW[folder] = self
 
     # ---- SearchStore ----
 
@@ -333,7 +364,7 @@ def plan_merge(store: SegmentStore, entries: list[dict[str, Any]]) -> list[int]:
     segment is never rewritten for a few small ones), up to ``MAX_AUTO_MERGE_ROWS``."""
     if len(entries) <= MERGE_AT:
         return []
-    sizes = {i: _live_count(store, e) for i, e in enumerate(entries)}
+    sizes = {i: store._states[e["name"]].n for i, e in enumerate(entries)}
     order = sorted(sizes, key=lambda i: (sizes[i], i))
     taken, total = [], 0
     for i in order:
@@ -342,13 +373,6 @@ def plan_merge(store: SegmentStore, entries: list[dict[str, Any]]) -> list[int]:
         taken.append(i)
         total += sizes[i]
     return sorted(taken) if len(taken) >= 2 else []
-
-
-def _live_count(store: SegmentStore, entry: dict[str, Any]) -> int:
-    seg = _segment(store.index_dir, entry)
-    owned = set(entry.get("docs", []))
-    ok = np.array([d in owned for d, _ in seg.docs] or [False])
-    return int(ok[np.asarray(seg.a["rows"])].sum()) if seg.rows else 0
 
 
 def merge(index_dir: Path, entry: dict[str, Any], picked: list[dict[str, Any]], documents: Mapping[str, Any],
@@ -402,17 +426,19 @@ def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str,
 
     entries = [e for e in entries if e.get("docs")]  # a segment with no live document is gone
     entry = {"kind": "segments", "next_key": next_key, "segments": entries}
-    probe = SegmentStore(index_dir, entry, documents, int(embedder["dim"]))
-    picked = plan_merge(probe, entries)
+    previous = base.store if isinstance(base.store, SegmentStore) else None
+    store = SegmentStore(index_dir, entry, documents, int(embedder["dim"]), previous)
+    picked = plan_merge(store, entries)
     if picked:
         t0 = time.perf_counter()
         merged = merge(index_dir, entry, [entries[i] for i in picked], documents, flat_max)
         entry["segments"] = [e for i, e in enumerate(entries) if i not in set(picked)] + [merged]
         _log.info("merged %d segments into %s (%d rows) in %.2f s", len(picked), merged["name"], merged["rows"],
                   time.perf_counter() - t0)
-    snap = StoreSnapshot(SegmentStore(index_dir, entry, documents, int(embedder["dim"])), dict(sorted(documents.items())),
-                         embedder, chunking)
-    save_store_manifest(index_dir, snap, spec)
+        store = SegmentStore(index_dir, entry, documents, int(embedder["dim"]), store)
+    ordered = documents if list(documents) == sorted(documents) else dict(sorted(documents.items()))
+    snap = StoreSnapshot(store, ordered, embedder, chunking)
+    save_store_manifest(index_dir, snap, spec, previous=base.manifest or None)
     collect_garbage(index_dir, entry)
     return snap
 
