@@ -56,13 +56,15 @@ def ensure_built(n: int, store: str, work: Path) -> dict:
     return info
 
 
-def ten_chunk_text() -> str:
-    """The shortest prefix of the seed text that the default chunker cuts into 10 chunks."""
+def ten_chunk_text(chunking: dict | None = None) -> str:
+    """The shortest prefix of the seed text that the chunker (the index's ``chunking``, else the
+    default) cuts into 10 chunks."""
     from rag.config import Settings
     from rag.ingest.chunking import ChunkSettings, chunk_source
 
     s = Settings.from_env()
-    cs = ChunkSettings(chunk_tokens=s.chunk_tokens, overlap_tokens=s.overlap_tokens, headers=s.headers)
+    cs = ChunkSettings(**chunking) if chunking else \
+        ChunkSettings(chunk_tokens=s.chunk_tokens, overlap_tokens=s.overlap_tokens, headers=s.headers)
     text = (ROOT / "seeds" / "000_e58332798fe41e73.txt").read_text(encoding="utf-8")
     lo, hi = 100, len(text)
     while lo < hi:
@@ -81,7 +83,7 @@ def changes(index_dir: Path, rounds: int, folder: Path) -> dict:
     t0 = time.perf_counter()
     rag = RAG.open(index_dir, progress=False)
     out = {"open_s": time.perf_counter() - t0, "chunks": rag.size, "add_s": [], "delete_s": []}
-    text = ten_chunk_text()
+    text = ten_chunk_text(json.loads((index_dir / "manifest.json").read_text(encoding="utf-8")).get("chunking"))
     for r in range(rounds):
         f = folder / f"update-{r}.txt"
         f.write_text(text, encoding="utf-8")
