@@ -177,7 +177,9 @@ class FastTokenizer:
         self._hf: Any = None
         self.bulk = False  # set by the first call with more than BULK texts: HF's tokenizer from then on
         self._hf_lock = threading.Lock()
-        self._loader = threading.Thread(target=self._load, name="fast-tokenizer-load", daemon=True)
+        # Not a daemon: a process that ends while SentencePiece (C++) is still loading aborted
+        # ("terminate called without an active exception", CI's `rag model`); the exit waits for it
+        self._loader = threading.Thread(target=self._load, name="fast-tokenizer-load", daemon=False)
 
     def start(self) -> FastTokenizer:
         self._loader.start()

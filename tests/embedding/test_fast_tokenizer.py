@@ -201,3 +201,15 @@ def test_threads_asking_at_once_get_their_own_ids(model_dir, fast_dir, hf):
         ours = list(pool.map(lambda t: fast.encode_ids([t])[0], texts))
     assert ours == [e.ids for e in hf.encode_batch(texts)]
     assert not fast.bulk
+
+
+def test_a_process_that_loads_the_model_and_exits_at_once_exits_cleanly():
+    """`rag model` (make setup runs it) ended while SentencePiece was still loading in a daemon thread,
+    and the C++ runtime aborted the process (exit 134)."""
+    import subprocess
+    import sys
+
+    rag_bin = Path(sys.executable).parent / "rag"
+    for _ in range(2):
+        out = subprocess.run([str(rag_bin), "model"], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "terminate" not in out.stderr, out.stderr[-500:]
