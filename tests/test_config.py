@@ -25,7 +25,7 @@ RAG_BIN = Path(sys.executable).parent / "rag"
 @pytest.mark.parametrize(("setting", "value", "words"), [
     ("retrieval", "magic", "retrieval (RAG_RETRIEVAL) must be one of hybrid, dense, lexical. Currently, it is 'magic'"),
     ("headers", "all", "must be one of none, dense, both"),
-    ("overlap_tokens", 500, "smaller than chunk_tokens"),
+    ("overlap_tokens", 700, "smaller than chunk_tokens"),
     ("candidates", 0, "candidates (RAG_CANDIDATES) must be a whole number of at least 1"),
     ("llm_timeout", -1, "a positive number"),
     ("faiss_ann", "lsh", "must be one of ivf, ivf-sq8, hnsw"),
@@ -42,16 +42,16 @@ def test_an_unknown_setting_is_refused(seed_index):
 
 
 def test_chunk_settings_that_differ_from_the_index_are_an_error(seed_index):
-    with pytest.raises(ConfigError, match=r"chunk_tokens=256 \(the index has 192\).*rebuild"):
+    with pytest.raises(ConfigError, match=r"chunk_tokens=256 \(the index has 640\).*rebuild"):
         RAG.open(seed_index, chunk_tokens=256)
-    assert RAG.open(seed_index, chunk_tokens=192, progress=False).settings.chunk_tokens == 192  # the same is fine
+    assert RAG.open(seed_index, chunk_tokens=640, progress=False).settings.chunk_tokens == 640  # the same is fine
 
 
 def test_an_environment_value_the_index_cannot_use_is_a_notice(seed_index, monkeypatch):
     monkeypatch.setenv("RAG_CHUNK_TOKENS", "256")
     rag = RAG.open(seed_index, progress=False)
-    assert rag.settings.chunk_tokens == 192
-    assert rag.notices == ["RAG_CHUNK_TOKENS is not used: chunk_tokens=256 (the index has 192)"]
+    assert rag.settings.chunk_tokens == 640
+    assert rag.notices == ["RAG_CHUNK_TOKENS is not used: chunk_tokens=256 (the index has 640)"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_CHUNK_TOKENS="256")
     out = subprocess.run([str(RAG_BIN), "search", "天心经开区", "--index-dir", str(seed_index)],
                          capture_output=True, text=True, env=env, timeout=600)
@@ -66,7 +66,7 @@ def test_the_cli_refuses_other_chunking_on_a_built_index(writable_index):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = subprocess.run([str(RAG_BIN), "index", str(ROOT / "seeds"), "--index-dir", str(writable_index),
                           "--chunk-tokens", "256"], capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 2 and "chunk_tokens=256 (the index has 192)" in out.stderr, out.stderr
+    assert out.returncode == 2 and "chunk_tokens=256 (the index has 640)" in out.stderr, out.stderr
 
 
 def test_faiss_settings_are_settings_of_rag_open(tmp_path):

@@ -156,11 +156,30 @@ def _lines_inline(text: str) -> str:
     return "<br>".join(esc(line) for line in text.split("\n"))
 
 
+# A source shows its passage whole up to WHOLE_MAX characters; a longer one (640-token chunks hold about
+# 400) shows the quoted words with CONTEXT_CHARS either side, so five sources do not push the question
+# out of the chat's view; its [n] opens the whole document at the cited place.
+WHOLE_MAX = 300
+CONTEXT_CHARS = 100
+
+
+def _window(text: str, quotes: Sequence[str]) -> tuple[str, str, str]:
+    """What of ``text`` a source shows: (leading "…" or "", the shown part, trailing "…" or "")."""
+    if len(text) <= WHOLE_MAX:
+        return "", text, ""
+    found = [(i, i + len(q)) for q in ((q or "").strip() for q in quotes) if q and (i := text.find(q)) >= 0]
+    lo, hi = (max(0, min(a for a, _ in found) - CONTEXT_CHARS), min(len(text), max(b for _, b in found) + CONTEXT_CHARS)) \
+        if found else (0, WHOLE_MAX)
+    return ("…" if lo > 0 else ""), text[lo:hi], ("…" if hi < len(text) else "")
+
+
 def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = None, url: str | None = None) -> str:
     """One numbered source; its number links to ``url`` (the cited place), else to the passage's chunk."""
     chunk = passage.chunk
     url = url or view_url(chunk.doc_id, getattr(passage, "kb", None), chunk=chunk.chunk_id) + "#cited"
-    body, missing = highlight(chunk.text, quotes, exact)
+    before, shown, after = _window(chunk.text, quotes)
+    body, missing = highlight(shown, quotes, exact)
+    body = esc(before) + body + esc(after)
     extra = "".join(f'<div class="rag-cited">“{esc(q)}”</div>' for q in missing)
     loc = getattr(chunk, "location", None) or {}
     where = "".join(

@@ -30,8 +30,8 @@ MIN_WORD_CHARS = 1
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    chunk_tokens: int = 192
-    overlap_tokens: int = 48
+    chunk_tokens: int = 640
+    overlap_tokens: int = 160
     # What the embedder and BM25 see: "none" (the chunk text), "dense" (article and section
     # titles prefixed for the embedder only) or "both".
     headers: str = "none"

@@ -108,7 +108,8 @@ def runs(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pytest.skip(f"{DEV} is missing")
     tmp = tmp_path_factory.mktemp("eval-cli")
     idx = ["--index-dir", str(seed_index)]
-    # B asks again, with one passage each, questions that need more (d10, d14) and some that do not
+    # B asks again, with one passage each found by the dense retriever alone, questions it ranks below
+    # another passage (d10, d14) and some it does not
     subset = _subset(tmp / "subset.jsonl", ["d04", "d05", "d10", "d13", "d14"])
     malformed = _subset(tmp / "malformed.jsonl", ["d05"], (
         "{broken json",
@@ -119,7 +120,7 @@ def runs(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     server = FakeOpenAI()
     procs = {
         "a": _start("eval", str(DEV), *idx, "--json", "--out", str(tmp / "a")),
-        "b": _start("eval", str(subset), *idx, "--top-k", "1", "--out", str(tmp / "b")),
+        "b": _start("eval", str(subset), *idx, "--top-k", "1", "--retrieval", "dense", "--out", str(tmp / "b")),
         "malformed": _start("eval", str(malformed), *idx, "--json", "--out", str(tmp / "m")),
         # no retries: a garbled reply must be counted at once, and in the order the rows are judged
         "judge": _start("eval", str(judged), *idx, "--json", "--out", str(tmp / "j"), "--judge", "openai:test-model",

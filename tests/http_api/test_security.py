@@ -127,7 +127,7 @@ def test_an_upload_named_like_a_folder_document_gets_its_own_id(served, rag):
     stored = SEED_DOC.replace(".txt", "-upload.txt")
     assert r.json()["added"] == [stored] and r.json()["renamed"] == {SEED_DOC: stored}
     docs = {d["doc_id"]: d for d in httpx.get(f"{base}/api/documents").json()}
-    assert docs[SEED_DOC]["chunks"] == before[SEED_DOC]["chunks"] == 63 and not docs[SEED_DOC]["uploaded"]
+    assert docs[SEED_DOC]["chunks"] == before[SEED_DOC]["chunks"] == 19 and not docs[SEED_DOC]["uploaded"]
     assert docs[stored]["uploaded"]
     answer = httpx.post(f"{base}/api/ask", json={"question": SEED_Q}, timeout=60).json()
     assert not answer["abstained"] and "47天" in answer["answer"]
@@ -135,7 +135,7 @@ def test_an_upload_named_like_a_folder_document_gets_its_own_id(served, rag):
     again = httpx.post(f"{base}/api/documents", files=[("files", (SEED_DOC, "第二版，同名上传。".encode(), "text/plain"))],
                        timeout=60)
     assert again.json()["updated"] == [stored], again.text
-    assert {d["doc_id"]: d for d in rag.documents()}[SEED_DOC]["chunks"] == 63
+    assert {d["doc_id"]: d for d in rag.documents()}[SEED_DOC]["chunks"] == 19
     assert httpx.delete(f"{base}/api/documents/{stored}", timeout=60).status_code == 200
 
 

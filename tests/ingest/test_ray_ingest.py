@@ -251,7 +251,7 @@ def _rows(rag) -> tuple[Any, list[dict]]:
 def test_the_actors_write_the_rows_this_process_writes(pair):
     local, spread, _ = pair
     (a_store, a), (b_store, b) = _rows(local), _rows(spread)
-    assert a_store.collection != b_store.collection and len(a) == len(b) > 50
+    assert a_store.collection != b_store.collection and len(a) == len(b) > 20
     assert [r["pk"] for r in b] == list(range(len(b)))
     exact = [f for f in a[0] if f != "dense"]
     for ra, rb in zip(a, b):
@@ -266,7 +266,7 @@ def test_the_actors_write_the_rows_this_process_writes(pair):
 def test_the_bm25_state_is_the_one_this_process_keeps(pair):
     local, spread, _ = pair
     a, b = (json.loads(_rows(r)[0].state_path.read_text()) for r in (local, spread))
-    assert a == b and a["n"] > 50 and a["next_pk"] == a["n"]
+    assert a == b and a["n"] > 20 and a["next_pk"] == a["n"]
 
 
 def test_search_gives_the_same_passages_and_scores(pair):

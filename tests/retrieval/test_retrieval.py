@@ -117,7 +117,7 @@ def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic
                                          depth=20).items():
         fused[i] += bonus
     assert fused[answer] > fused[repeats]
-    assert fused[answer] - 0.8 > 0.4 and fused[repeats] - 1.0 < 0.1  # the topic term added almost nothing
+    assert fused[answer] - 0.8 > 0.3 and fused[repeats] - 1.0 < 0.1  # the topic term added almost nothing
 
     ranks = {}
     for w in (0.0, 0.5):

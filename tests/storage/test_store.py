@@ -27,7 +27,7 @@ def test_missing_index_is_a_clear_error(tmp_path):
 def test_manifest_describes_the_index(seed_index):
     m = json.loads((seed_index / "manifest.json").read_text())
     assert m["embedder"] == {"name": "multilingual-e5-small", "dim": 384, "engine": "openvino"}
-    assert m["chunking"] == {"chunk_tokens": 192, "overlap_tokens": 48, "headers": "none"}
+    assert m["chunking"] == {"chunk_tokens": 640, "overlap_tokens": 160, "headers": "none"}
     assert m["counts"]["documents"] == 1 and m["counts"]["chunks"] > 10
     gen = seed_index / m["generation"]
     assert set(m["checksums"]) == _files_of(gen)  # every data file, BM25's included

@@ -70,3 +70,19 @@ def test_each_citation_links_to_its_place_in_the_source_in_a_new_tab():
     out = answer_html(_answer(citations=[with_kb]))
     query = parse_qs(urlsplit(html.unescape(re.search(r'href="([^"]+)"', out)[1])).query)
     assert query["kb"] == ["新闻 kb&x"] and query["start"] == ["3"]
+
+
+def test_a_long_passage_shows_its_quote_with_some_context_not_all_of_it():
+    from rag.types import Chunk, Citation, Passage
+    from ui.render import CONTEXT_CHARS, answer_html
+
+    quote = "紫藤镇风筝节今年吸引游客两万三千人。"
+    text = "前" * 500 + quote + "后" * 500
+    chunk = Chunk("c1", "kite.txt", text, 0, len(text))
+    out = answer_html(_answer(citations=[Citation(1, "kite.txt", "c1", quote, 500, 500 + len(quote))],
+                              passages=[Passage(chunk, 0.9, 1)]))
+    assert f'…{"前" * CONTEXT_CHARS}<mark class="rag-quote">{quote}</mark>{"后" * CONTEXT_CHARS}…' in out
+    assert "前" * (CONTEXT_CHARS + 1) not in out and "后" * (CONTEXT_CHARS + 1) not in out
+    short = Chunk("c2", "short.txt", "短段落。" + quote, 0, 30)  # a short passage is shown whole
+    out = answer_html(_answer(citations=[Citation(1, "short.txt", "c2", quote, 4, 22)], passages=[Passage(short, 0.9, 1)]))
+    assert f'短段落。<mark class="rag-quote">{quote}</mark>' in out and "…" not in out.split("rag-passage")[1][:80]
