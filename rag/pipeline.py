@@ -225,7 +225,8 @@ class RAG:
             if missing:
                 raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
             if isinstance(base, StoreSnapshot):
-                self._live.publish(delete_from_store(base, self.index_dir, self._store_spec(base), ids))
+                self._live.publish(delete_from_store(base, self.index_dir, self._store_spec(base), ids,
+                                                     self.settings.faiss_flat_max))
                 return ids
             snap = remove_documents(base, ids, self.settings)
             save_snapshot(self.index_dir, snap)

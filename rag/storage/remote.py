@@ -202,7 +202,7 @@ def load_store_snapshot(index_dir: Path, manifest: dict[str, Any]) -> StoreSnaps
 # ---- writing -----------------------------------------------------------------------------------
 def update_store(
     base: StoreSnapshot, index_dir: Path, spec: StoreSpec, paths: Any, embedder: Any, chunking: Any, *,
-    sync: bool, max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int = 50_000,
+    sync: bool, max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int | None = None,
 ) -> tuple[StoreSnapshot, Any]:
     """``build_snapshot`` for a store-backed index: the scan's new chunks embedded and inserted (hidden),
     the manifest saved, then the replaced and removed rows deleted (``publish``)."""
@@ -246,12 +246,13 @@ def update_store(
     return snap, report
 
 
-def delete_from_store(base: StoreSnapshot, index_dir: Path, spec: StoreSpec, doc_ids: list[str]) -> StoreSnapshot:
+def delete_from_store(base: StoreSnapshot, index_dir: Path, spec: StoreSpec, doc_ids: list[str],
+                      flat_max: int | None = None) -> StoreSnapshot:
     """Remove documents: hidden at once (journal), gone from the manifest, then their rows deleted."""
     if spec.kind == "segments":
         from rag.storage import segments  # noqa: PLC0415
 
-        return segments.delete(base, index_dir, spec, doc_ids)
+        return segments.delete(base, index_dir, spec, doc_ids, flat_max)
     _hide_removed(base, doc_ids)
     snap = StoreSnapshot(base.store, {k: v for k, v in base.documents.items() if k not in set(doc_ids)},
                          base.embedder, base.chunking)

@@ -79,11 +79,6 @@ class _SegmentState:
                    seg.rows if full else int(mask.sum()), int(seg.doclen.sum() if full else seg.doclen[mask].sum()))
 
 
-class _NoView:
-    _states: dict[str, _SegmentState] = {}  # noqa: RUF012 - read only
-
-
-_NO_VIEW = _NoView()
 _LAST_VIEW: dict[str, SegmentStore] = {}  # folder -> the newest view made of it here (lends unchanged segments' state)
 
 
@@ -105,7 +100,8 @@ class SegmentStore:
         self.segments = [_segment(index_dir, s) for s in self.entry["segments"]]
         self._bases = np.array([s.key_base for s in self.segments], np.int64)
         folder = str(Path(index_dir).resolve())
-        known = (previous or _LAST_VIEW.get(folder) or _NO_VIEW)._states
+        lender = previous or _LAST_VIEW.get(folder)
+        known = lender._states if lender is not None else {}
         self._states = {}
         for seg, s in zip(self.segments, self.entry["segments"], strict=True):
             owned = list(s.get("docs", []))
@@ -202,14 +198,18 @@ class SegmentStore:
         """Each query term's IDF over the live rows (None: no live row holds it, as bm25s skips unknown terms)."""
         out: list[float | None] = []
         for j in range(n_terms):
-            df = 0
-            for i, seg_posts in enumerate(posts):
-                p = seg_posts[j]
-                if p is not None:
-                    live = self.live[i]
-                    df += len(p[0]) if live is None else int(live[p[0]].sum())
+            df = self._df([seg_posts[j] for seg_posts in posts])
             out.append(math.log(1 + (self.n - df + 0.5) / (df + 0.5)) if df else None)
         return out
+
+    def _df(self, per_segment: list[tuple[np.ndarray, np.ndarray] | None]) -> int:
+        """How many live rows hold a term, given its postings in each segment (None: not there)."""
+        df = 0
+        for i, p in enumerate(per_segment):
+            if p is not None:
+                live = self.live[i]
+                df += len(p[0]) if live is None else int(live[p[0]].sum())
+        return df
 
     def cosines(self, keys: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
         out: dict[int, float] = {}
@@ -226,11 +226,7 @@ class SegmentStore:
 
     def idf(self, term: str) -> float:
         h = np.array([term_hash(term)], np.uint64)
-        df = 0
-        for i, seg in enumerate(self.segments):
-            p = seg.postings(h)[0]
-            if p is not None:
-                df += len(p[0]) if self.live[i] is None else int(self.live[i][p[0]].sum())
+        df = self._df([seg.postings(h)[0] for seg in self.segments])
         n = max(self.n, 1)
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
@@ -238,19 +234,12 @@ class SegmentStore:
 
     def doc_chunks(self, doc_id: str) -> list[Chunk]:
         """The live chunks of one document (the viewer's and the documents tab's list)."""
-        where = self._doc_rows.get(doc_id)
-        if where is None:
-            return []
-        i, j = where
-        seg = self.segments[i]
-        return [seg.chunk(int(r)) for r in np.flatnonzero(np.asarray(seg.a["rows"]) == j)]
+        found = self._rows_of(doc_id)
+        return [found[0].chunk(int(r)) for r in found[1]] if found else []
 
     def doc_chunk_counts(self) -> dict[str, int]:
         """Live chunks per document (``rag verify`` compares them with the manifest)."""
-        out: dict[str, int] = {}
-        for doc_id, (i, j) in self._doc_rows.items():
-            out[doc_id] = int((np.asarray(self.segments[i].a["rows"]) == j).sum())
-        return dict(sorted(out.items()))
+        return {doc_id: len(self._rows_of(doc_id)[1]) for doc_id in sorted(self._doc_rows)}
 
     def vectors_of(self, doc_ids: Sequence[str], headers: str) -> dict[str, np.ndarray]:
         """The stored vectors of these documents' chunks by the text the embedder saw: an updated
@@ -259,11 +248,8 @@ class SegmentStore:
 
         out: dict[str, np.ndarray] = {}
         for doc_id in doc_ids:
-            if doc_id not in self._doc_rows:
-                continue
-            i, j = self._doc_rows[doc_id]
-            seg = self.segments[i]
-            for r in np.flatnonzero(np.asarray(seg.a["rows"]) == j):
+            seg, rows = self._rows_of(doc_id) or (None, [])
+            for r in rows:
                 out.setdefault(indexed_text(seg.chunk(int(r)), headers, for_dense=True),
                                np.asarray(seg.a["vectors"][r], np.float32))
         return out
@@ -282,6 +268,14 @@ class SegmentStore:
         return self.entry
 
     # ---- helpers ----
+
+    def _rows_of(self, doc_id: str) -> tuple[Segment, np.ndarray] | None:
+        """The segment holding a live document and its rows there (None: no such document)."""
+        where = self._doc_rows.get(doc_id)
+        if where is None:
+            return None
+        seg = self.segments[where[0]]
+        return seg, np.flatnonzero(np.asarray(seg.a["rows"]) == where[1])
 
     def _mask(self, i: int) -> np.ndarray:
         live = self.live[i]
@@ -375,18 +369,13 @@ def plan_merge(store: SegmentStore, entries: list[dict[str, Any]]) -> list[int]:
     return sorted(taken) if len(taken) >= 2 else []
 
 
-def merge(index_dir: Path, entry: dict[str, Any], picked: list[dict[str, Any]], documents: Mapping[str, Any],
+def merge(index_dir: Path, entry: dict[str, Any], store: SegmentStore, picked: list[int], documents: Mapping[str, Any],
           flat_max: int) -> dict[str, Any]:
-    """One new segment with the live rows of the ``picked`` segment entries (postings copied, nothing re-segmented)."""
-    parts = []
-    for e in picked:
-        seg = _segment(index_dir, e)
-        owned = set(e.get("docs", []))
-        ok = np.array([d in owned and (documents.get(d) or {}).get("sha256") == sha for d, sha in seg.docs] or [False])
-        parts.append((seg, np.flatnonzero(ok[np.asarray(seg.a["rows"])]) if seg.rows else np.zeros(0, np.int64)))
-    rows = rows_of_segments(parts)
+    """One new segment with the live rows (as ``store`` sees them) of its segments at ``picked``
+    (postings copied, nothing re-segmented)."""
+    rows = rows_of_segments([(store.segments[i], store.live_rows(i)) for i in picked])
     new = add_rows(index_dir, entry, rows, ann=len(rows.lines) >= flat_max)
-    new["docs"] = sorted({d for e in picked for d in e.get("docs", [])} & set(documents))
+    new["docs"] = sorted({d for i in picked for d in store.entry["segments"][i].get("docs", [])} & set(documents))
     return new
 
 
@@ -418,11 +407,22 @@ def empty(index_dir: Path, embedder: dict[str, Any], chunking: dict[str, Any]) -
     return StoreSnapshot(SegmentStore(index_dir, empty_entry(), {}, int(embedder["dim"])), {}, embedder, chunking)
 
 
+def _flat_max(given: int | None) -> int:
+    """Segments of this many rows or more get IVF-SQ8: ``given``, else the setting ``faiss_flat_max``."""
+    from rag.config import current  # noqa: PLC0415
+
+    return current().faiss_flat_max if given is None else given
+
+
 def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str, Any]],
-           entries: list[dict[str, Any]], next_key: int, flat_max: int, embedder: dict[str, Any],
+           entries: list[dict[str, Any]], next_key: int, flat_max: int | None, embedder: dict[str, Any],
            chunking: dict[str, Any]) -> Any:
-    """Merge if due, save the manifest naming ``entries`` and ``documents`` (the commit), remove garbage."""
+    """Merge if due, save the manifest naming ``entries`` and ``documents`` (the commit), remove garbage.
+
+    ``flat_max`` (default: the setting ``faiss_flat_max``): a merged segment this large gets IVF-SQ8."""
     from rag.storage.remote import StoreSnapshot, save_store_manifest  # noqa: PLC0415
+
+    flat_max = _flat_max(flat_max)
 
     entries = [e for e in entries if e.get("docs")]  # a segment with no live document is gone
     entry = {"kind": "segments", "next_key": next_key, "segments": entries}
@@ -431,7 +431,7 @@ def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str,
     picked = plan_merge(store, entries)
     if picked:
         t0 = time.perf_counter()
-        merged = merge(index_dir, entry, [entries[i] for i in picked], documents, flat_max)
+        merged = merge(index_dir, entry, store, picked, documents, flat_max)
         entry["segments"] = [e for i, e in enumerate(entries) if i not in set(picked)] + [merged]
         _log.info("merged %d segments into %s (%d rows) in %.2f s", len(picked), merged["name"], merged["rows"],
                   time.perf_counter() - t0)
@@ -444,7 +444,7 @@ def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str,
 
 
 def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chunking: Any, *, sync: bool,
-           max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int = 50_000,
+           max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int | None = None,
            ) -> tuple[Any, Any]:
     """``build_snapshot`` for a segmented index: the scan's new chunks embedded into one new segment,
     the replaced and removed documents dropped from their segments' entries, one manifest save."""
@@ -473,7 +473,7 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
             known |= dict(zip(todo, _embed(embedder, todo, progress, batch_size, distributed)))
             vectors = np.vstack([known[t] for t in texts]).astype(np.float32)
             shas = {d: m["sha256"] for d, m in plan.new_docs.items()}
-            entries += add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max)
+            entries += add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, _flat_max(flat_max))
         snap = commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max, embedder_entry,
                       chunk_dict)
     report = IndexReport(
@@ -484,7 +484,7 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
     return snap, report
 
 
-def delete(base: Any, index_dir: Path, spec: Any, doc_ids: Sequence[str], flat_max: int = 50_000) -> Any:
+def delete(base: Any, index_dir: Path, spec: Any, doc_ids: Sequence[str], flat_max: int | None = None) -> Any:
     """Remove documents: their segments' entries stop listing them, in one manifest save; no data file is written."""
     drop = set(doc_ids)
     entry = base.store.manifest_entry()
