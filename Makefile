@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.setup-stamp
 INDEX  ?= index
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# No wheel cache beside the venv: it doubles setup's disk use (torch alone is ~700 MB), and a CI
+# machine with little free disk failed `make setup` with ENOSPC.
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: setup run test test-deps lint clean
 
