@@ -3,21 +3,29 @@
     python bench/synth_index.py --chunks 1000000 --store segments|faiss --out DIR [--seed 0]
 
 The texts, BM25 terms (``--tokens direct`` of bench/query.py: from the generator's word lists,
-not jieba) and FAKE vectors come from bench/synth.py; documents are 10 chunks each. The index
-records the real default embedder, so ``RAG.open`` loads it and a change (``RAG.add``) embeds its
-new chunks for real. ``faiss`` is today's snapshot (the baseline): bm25s over the same term ids
-with its term cache, the FAISS index of ``rag.storage.vectors``, ``save_snapshot``. ``segments``
-writes the segments of ``rag.storage.segments`` from the same arrays, ``SEGMENT_MAX_ROWS`` at a
-time. Prints one JSON line: seconds, peak RSS, disk bytes.
+not jieba) and FAKE vectors come from bench/synth.py; documents are 10 chunks each. They are
+generated once per size and seed, in a process of their own, into ``corpus-N-SEED/`` beside
+``DIR`` (texts, term ids, vectors and questions as files), and both stores are built from those
+same files. The build itself then runs in this process, so its peak RSS is the index writer's,
+not the generator's: ``faiss`` (today's snapshot, the baseline) loads every chunk, as a snapshot
+must: bm25s over the same term ids with its term cache, the FAISS index of
+``rag.storage.vectors``, ``save_snapshot``; ``segments`` reads the files ``SEGMENT_MAX_ROWS``
+chunks at a time and writes a segment from each, as ``rag index --store segments`` does with the
+chunks of its scan. The index records the real default embedder, so ``RAG.open`` loads it and a
+change (``RAG.add``) embeds its new chunks for real. Prints one JSON line: seconds, peak RSS,
+disk bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,7 +68,8 @@ def chunking() -> dict:
     return asdict(ChunkSettings(chunk_tokens=s.chunk_tokens, overlap_tokens=s.overlap_tokens, headers=s.headers))
 
 
-def build(n: int, store: str, out: Path, seed: int = 0) -> dict:
+def generate(n: int, corpus_dir: Path, seed: int = 0) -> dict:
+    """The synthetic corpus as files (run in its own process: it holds the whole corpus)."""
     from bench import synth
 
     t0 = time.perf_counter()
@@ -68,75 +77,127 @@ def build(n: int, store: str, out: Path, seed: int = 0) -> dict:
     ptr, ids, terms = synth.direct_terms(corpus)
     vectors = synth.fake_vectors(corpus, DIM, seed)
     queries = synth.make_queries(corpus, 300, DIM, seed)
-    gen_s = time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "vectors.npy", vectors)  # the exact vectors, for recall against exact search
-    np.save(out / "query_vectors.npy", queries.vectors)
-    (out / "queries.json").write_text(json.dumps({"texts": queries.texts, "targets": queries.targets.tolist()},
+    tmp = corpus_dir.with_name(corpus_dir.name + ".tmp")  # renamed when complete: a killed run leaves no corpus
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(corpus_dir, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "vectors.npy", vectors)  # also the exact vectors, for recall against exact search
+    np.save(tmp / "query_vectors.npy", queries.vectors)
+    np.save(tmp / "term_ptr.npy", ptr.astype(np.int64))
+    np.save(tmp / "term_ids.npy", ids.astype(np.uint32))
+    (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+    with (tmp / "texts.jsonl").open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(t, ensure_ascii=False) + "\n" for t in corpus.texts)
+    (tmp / "queries.json").write_text(json.dumps({"texts": queries.texts, "targets": queries.targets.tolist()},
                                                  ensure_ascii=False), encoding="utf-8")
+    info = {"generate_s": time.perf_counter() - t0, "mean_chars": float(np.mean([len(t) for t in corpus.texts]))}
+    (tmp / "info.json").write_text(json.dumps(info))
+    tmp.rename(corpus_dir)
+    return info
+
+
+def ensure_corpus(n: int, corpus_dir: Path, seed: int) -> dict:
+    if not (corpus_dir / "info.json").is_file():
+        res = subprocess.run([sys.executable, __file__, "--generate", str(corpus_dir), "--chunks", str(n), "--seed",
+                              str(seed)], stdout=subprocess.DEVNULL, check=False)
+        if res.returncode:
+            raise SystemExit(f"generating {n} synthetic chunks failed (exit {res.returncode})")
+    return json.loads((corpus_dir / "info.json").read_text())
+
+
+def texts_of(corpus_dir: Path, start: int = 0, stop: int | None = None) -> list[str]:
+    with (corpus_dir / "texts.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line) for line in itertools.islice(f, start, stop)]
+
+
+def build(n: int, store: str, out: Path, seed: int = 0) -> dict:
+    corpus_dir = out.parent / f"corpus-{n}-{seed}"
+    info = ensure_corpus(n, corpus_dir, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("vectors.npy", "query_vectors.npy", "queries.json"):  # where scale.py reads them
+        (out / name).unlink(missing_ok=True)
+        os.link(corpus_dir / name, out / name)
     doc_ids, docs = documents_of(n)
     t1 = time.perf_counter()
     index_dir = out / "index"
     if store == "faiss":
-        _build_faiss(index_dir, corpus.texts, doc_ids, docs, ptr, ids, terms, vectors)
+        _build_faiss(index_dir, corpus_dir, doc_ids, docs)
     else:
-        _build_segments(index_dir, corpus.texts, doc_ids, docs, ptr, ids, terms, vectors)
+        _build_segments(index_dir, corpus_dir, doc_ids, docs)
     build_s = time.perf_counter() - t1
     disk = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
-    return {"store": store, "chunks": n, "generate_s": gen_s, "build_s": build_s, "disk_bytes": disk,
+    return {"store": store, "chunks": n, "generate_s": info["generate_s"], "build_s": build_s, "disk_bytes": disk,
             "disk_per_chunk": disk / n, "build_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "mean_chars": float(np.mean([len(t) for t in corpus.texts]))}
+            "mean_chars": info["mean_chars"]}
 
 
-def _chunk_list(texts, doc_ids):
+def _chunk_list(texts, doc_ids, first: int = 0):
+    """Chunks of rows ``first``, ``first + 1``, ... (``first`` a multiple of ``DOC_CHUNKS``)."""
     from rag.types import Chunk
 
     chunks, offset = [], 0
-    for i, (text, doc) in enumerate(zip(texts, doc_ids)):
+    for i, (text, doc) in enumerate(zip(texts, doc_ids), start=first):
         offset = 0 if i % DOC_CHUNKS == 0 else offset
         chunks.append(Chunk(f"{doc}#{i % DOC_CHUNKS}", doc, text, offset, offset + len(text)))
         offset += len(text)
     return chunks
 
 
-def _build_faiss(index_dir, texts, doc_ids, docs, ptr, ids, terms, vectors) -> None:
+def _build_faiss(index_dir, corpus_dir, doc_ids, docs) -> None:
     from rag.storage.lexical import DocIds, LexicalIndex
     from rag.storage.snapshot import Snapshot, new_faiss_index, save_snapshot
 
-    lexical = LexicalIndex.from_ids(DocIds(ids.astype(np.uint32), ptr.astype(np.int64)),
+    terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
+    lexical = LexicalIndex.from_ids(DocIds(np.load(corpus_dir / "term_ids.npy"), np.load(corpus_dir / "term_ptr.npy")),
                                     {t: i for i, t in enumerate(terms)})
-    snap = Snapshot(_chunk_list(texts, doc_ids), new_faiss_index(vectors, DIM), lexical, docs, embedder_entry(),
-                    chunking())
+    del terms
+    vectors = np.load(corpus_dir / "vectors.npy")
+    snap = Snapshot(_chunk_list(texts_of(corpus_dir), doc_ids), new_faiss_index(vectors, DIM), lexical, docs,
+                    embedder_entry(), chunking())
+    del vectors
     save_snapshot(index_dir, snap)
 
 
-def _build_segments(index_dir, texts, doc_ids, docs, ptr, ids, terms, vectors) -> None:
+def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
+    """One segment per ``SEGMENT_MAX_ROWS`` chunks, each read from the corpus files when its turn comes."""
     from rag.storage import segments
     from rag.storage.remote import StoreSpec
     from rag.storage.segment import Rows, term_hash
 
+    terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
     hashes = np.fromiter((term_hash(t) for t in terms), np.uint64, count=len(terms))
+    del terms
+    ptr = np.load(corpus_dir / "term_ptr.npy", mmap_mode="r")
+    ids = np.load(corpus_dir / "term_ids.npy", mmap_mode="r")
+    vectors = np.load(corpus_dir / "vectors.npy", mmap_mode="r")
     emb = embedder_entry()
     snap = segments.empty(index_dir, emb, chunking())
     entry = dict(snap.store.manifest_entry())
     entries = []
-    chunks = _chunk_list(texts, doc_ids)
     step = segments.SEGMENT_MAX_ROWS
-    for b0 in range(0, len(texts), step):
-        b1 = min(b0 + step, len(texts))
-        nb = b1 - b0
-        lo, hi = int(ptr[b0]), int(ptr[b1])
-        row = np.repeat(np.arange(nb, dtype=np.int64), np.diff(ptr[b0 : b1 + 1]))
-        key, tf = np.unique(ids[lo:hi].astype(np.int64) * nb + row, return_counts=True)
-        block_docs = sorted(set(doc_ids[b0:b1]))
-        doc_ix = {d: j for j, d in enumerate(block_docs)}
-        lines = [(json.dumps(c.to_dict(), ensure_ascii=False) + "\n").encode() for c in chunks[b0:b1]]
-        rows = Rows(lines, [(d, docs[d]["sha256"]) for d in block_docs],
-                    np.array([doc_ix[d] for d in doc_ids[b0:b1]], np.int32), vectors[b0:b1],
-                    hashes, key // nb, key % nb, np.minimum(tf, 255), np.diff(ptr[b0 : b1 + 1]).astype(np.int32),
-                    np.full(nb, -1, np.int32), np.full(nb, -1, np.int32), [], [])
-        entries.append(segments.add_rows(index_dir, entry, rows, ann=nb >= 50_000))
-        print(f"[{time.strftime('%H:%M:%S')}] segment {entries[-1]['name']}: {nb} rows", file=sys.stderr, flush=True)
+    with (corpus_dir / "texts.jsonl").open(encoding="utf-8") as f:
+        for b0 in range(0, len(doc_ids), step):
+            b1 = min(b0 + step, len(doc_ids))
+            nb = b1 - b0
+            texts = [json.loads(line) for line in itertools.islice(f, nb)]
+            chunks = _chunk_list(texts, doc_ids[b0:b1], first=b0)
+            del texts
+            lo, hi = int(ptr[b0]), int(ptr[b1])
+            row = np.repeat(np.arange(nb, dtype=np.int64), np.diff(ptr[b0 : b1 + 1]))
+            key, tf = np.unique(np.asarray(ids[lo:hi], np.int64) * nb + row, return_counts=True)
+            block_docs = sorted(set(doc_ids[b0:b1]))
+            doc_ix = {d: j for j, d in enumerate(block_docs)}
+            lines = [(json.dumps(c.to_dict(), ensure_ascii=False) + "\n").encode() for c in chunks]
+            del chunks
+            rows = Rows(lines, [(d, docs[d]["sha256"]) for d in block_docs],
+                        np.array([doc_ix[d] for d in doc_ids[b0:b1]], np.int32), np.array(vectors[b0:b1]),
+                        hashes, key // nb, key % nb, np.minimum(tf, 255), np.diff(ptr[b0 : b1 + 1]).astype(np.int32),
+                        np.full(nb, -1, np.int32), np.full(nb, -1, np.int32), [], [])
+            del key, tf, row, lines
+            entries.append(segments.add_rows(index_dir, entry, rows, ann=nb >= 50_000))
+            del rows
+            print(f"[{time.strftime('%H:%M:%S')}] segment {entries[-1]['name']}: {nb} rows, peak RSS "
+                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB", file=sys.stderr, flush=True)
     segments.commit(index_dir, StoreSpec("segments"), snap, docs, entries, int(entry["next_key"]), 50_000, emb,
                     chunking())
 
@@ -144,10 +205,16 @@ def _build_segments(index_dir, texts, doc_ids, docs, ptr, ids, terms, vectors) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=100_000)
-    ap.add_argument("--store", choices=("faiss", "segments"), required=True)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--store", choices=("faiss", "segments"))
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # the corpus files only, into this folder
     args = ap.parse_args()
+    if args.generate:
+        print(json.dumps(generate(args.chunks, args.generate, args.seed)))
+        return
+    if not (args.store and args.out):
+        ap.error("--store and --out are required")
     print(json.dumps(build(args.chunks, args.store, args.out, args.seed)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,15 +84,21 @@ class Scan:
 def scan(
     documents: dict[str, dict], old_chunking: dict, paths: Sequence[str | Path], chunking: ChunkSettings, *,
     sync: bool, max_bytes: int, distributed: Any = None,
+    spill: Callable[[dict[str, list[Chunk]], dict[str, dict]], None] | None = None, spill_at: int = 0,
 ) -> Scan:
     """Read, clean and chunk the new and changed files among ``paths`` against the indexed ``documents``
     (whatever store holds their chunks); ``sync`` also lists documents whose files under those folders are gone.
-    ``distributed`` (``rag.ingest.distributed.RayIngest``) reads and chunks on a Ray cluster."""
+    ``distributed`` (``rag.ingest.distributed.RayIngest``) reads and chunks on a Ray cluster.
+
+    ``spill``: once the new chunks held reach ``spill_at``, they are handed to ``spill`` (whole
+    documents, in the order read, with ``new_docs`` so far) and no longer held, so a store that writes as it goes (segments)
+    indexes a corpus of any size in bounded memory; the returned ``new_chunks`` are those never spilled."""
     files, skipped = find_files(paths)
     renamed = _renamed(documents, files)
     added, updated, unchanged = [], [], []
     new_docs: dict[str, dict] = {}
     new_chunks: dict[str, list[Chunk]] = {}
+    held = 0  # chunks in new_chunks
     # on a cluster every file is read and chunked up front, in parallel; the loop below then decides as before
     ready, failed = distributed.prepare(files, chunking, max_bytes) if distributed is not None else ({}, {})
     for src in files:
@@ -123,8 +129,12 @@ def scan(
         (updated if known else added).append(src.doc_id)
         new_chunks[src.doc_id] = chunks
         new_docs[src.doc_id] = entry | {"chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        held += len(chunks)
+        if spill is not None and held >= spill_at:
+            spill(new_chunks, new_docs)
+            new_chunks, held = {}, 0
     # a file now named otherwise (its id qualified beside a namesake) is one document, not two
-    moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_chunks or new_id in unchanged}
+    moved = {doc_id for doc_id, new_id in renamed.items() if new_id in new_docs or new_id in unchanged}
     removed = sorted(set(_vanished(documents, paths) if sync else []) | moved)
     return Scan(added, updated, unchanged, removed, skipped, new_docs, new_chunks)
 

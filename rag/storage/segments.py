@@ -446,42 +446,63 @@ def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str,
 def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chunking: Any, *, sync: bool,
            max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int | None = None,
            ) -> tuple[Any, Any]:
-    """``build_snapshot`` for a segmented index: the scan's new chunks embedded into one new segment,
-    the replaced and removed documents dropped from their segments' entries, one manifest save."""
-    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
-    from rag.storage.build import _embed, _embedder_entry, scan  # noqa: PLC0415
+    """``build_snapshot`` for a segmented index: the scan's new chunks embedded into new segments,
+    the replaced and removed documents dropped from their segments' entries, one manifest save.
+
+    New chunks are written as they come, a segment every ``SEGMENT_MAX_ROWS`` chunks, and then no
+    longer held: indexing a large corpus takes the memory of one segment, not of the corpus. Until the
+    manifest names them they are invisible, and a killed run's segments are removed by the next write."""
+    from rag.storage.build import _embedder_entry, scan  # noqa: PLC0415
     from rag.types import IndexReport  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
-    fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
-    drop = set(plan.removed) | set(plan.new_chunks)
-    documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
-    embedder_entry = base.embedder or _embedder_entry(embedder)
-    chunk_dict = asdict(chunking)
+    entry = dict(base.store.manifest_entry())
+    written: list[dict[str, Any]] = []
+    counts = [0, 0]  # chunks reused, embedded
+    same = base.chunking == asdict(chunking)
+
+    def write(new_chunks: dict[str, list[Chunk]], new_docs: dict[str, dict]) -> None:
+        if new_chunks:
+            updated = [d for d in new_chunks if d in base.documents] if same else []
+            shas = {d: new_docs[d]["sha256"] for d in new_chunks}
+            written.extend(_write_new(index_dir, entry, base.store, updated, new_chunks, shas, embedder, chunking,
+                                      progress, batch_size, distributed, _flat_max(flat_max), counts))
+
+    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
+                spill=write, spill_at=SEGMENT_MAX_ROWS)
+    write(plan.new_chunks, plan.new_docs)
+    drop = set(plan.removed) | set(plan.new_docs)
     snap = base
-    reused = embedded = 0
     if drop or not base.manifest:
-        entry = dict(base.store.manifest_entry())
-        entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]]
-        if fresh:
-            texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
-            known = base.store.vectors_of(sorted(set(plan.updated)), chunking.headers) \
-                if base.chunking == chunk_dict else {}
-            todo = sorted({t for t in texts if t not in known})
-            reused, embedded = sum(t in known for t in texts), len(todo)
-            known |= dict(zip(todo, _embed(embedder, todo, progress, batch_size, distributed)))
-            vectors = np.vstack([known[t] for t in texts]).astype(np.float32)
-            shas = {d: m["sha256"] for d, m in plan.new_docs.items()}
-            entries += add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, _flat_max(flat_max))
-        snap = commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max, embedder_entry,
-                      chunk_dict)
+        entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]] + written
+        documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
+        snap = commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max,
+                      base.embedder or _embedder_entry(embedder), asdict(chunking))
     report = IndexReport(
         added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
-        chunks_embedded=embedded, chunks_reused=reused, total_chunks=snap.size,
+        chunks_embedded=counts[1], chunks_reused=counts[0], total_chunks=snap.size,
         seconds=time.perf_counter() - t0,
     )
     return snap, report
+
+
+def _write_new(index_dir: Path, entry: dict[str, Any], store: Any, updated: list[str],
+               new_chunks: dict[str, list[Chunk]], shas: dict[str, str], embedder: Any, chunking: Any, progress: bool,
+               batch_size: int, distributed: Any, flat_max: int, counts: list[int]) -> list[dict[str, Any]]:
+    """Embed one batch of new documents' chunks (re-using the vectors that the ``updated`` documents'
+    unchanged chunks have in ``store``) and write them as new segments; ``counts`` += (reused, embedded)."""
+    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
+    from rag.storage.build import _embed  # noqa: PLC0415
+
+    fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
+    texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
+    known = store.vectors_of(sorted(updated), chunking.headers) if updated else {}
+    todo = sorted({t for t in texts if t not in known})
+    counts[0] += sum(t in known for t in texts)
+    counts[1] += len(todo)
+    known |= dict(zip(todo, _embed(embedder, todo, progress, batch_size, distributed)))
+    vectors = np.vstack([known[t] for t in texts]).astype(np.float32)
+    return add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max)
 
 
 def delete(base: Any, index_dir: Path, spec: Any, doc_ids: Sequence[str], flat_max: int | None = None) -> Any:

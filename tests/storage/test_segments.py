@@ -257,3 +257,67 @@ def test_a_large_faiss_snapshot_says_that_a_segmented_index_would_change_cheaply
     with caplog.at_level("WARNING", logger="rag.pipeline"):
         seg.index([kite_corpus])
     assert not any("--store segments" in r.getMessage() for r in caplog.records)
+
+
+def _many_docs(folder, seed_text: str, n: int = 6) -> None:
+    """``n`` small documents of a few paragraphs each, cut from the seed page."""
+    paras = [p for p in seed_text.split("\n") if len(p) > 40]
+    for i in range(n):
+        (folder / f"part{i}.txt").write_text("\n\n".join(paras[i * 3 : i * 3 + 3]), encoding="utf-8")
+
+
+def test_a_large_build_writes_segments_as_it_goes_and_holds_one_segment_of_chunks(kite_corpus, tmp_path, seed_text,
+                                                                                   monkeypatch):
+    _many_docs(kite_corpus, seed_text)
+    monkeypatch.setattr(segments, "SEGMENT_MAX_ROWS", 3)
+    batches = []
+    real = segments.add_chunks
+    monkeypatch.setattr(segments, "add_chunks", lambda d, e, chunks, *a: batches.append(len(chunks)) or
+                        real(d, e, chunks, *a))
+    seg = RAG.open(tmp_path / "seg", create=True, progress=False, store="segments")
+    seg.index([kite_corpus])
+    flat = RAG.open(tmp_path / "faiss", create=True, progress=False)
+    flat.index([kite_corpus])
+    biggest = max(d["chunks"] for d in flat.documents())
+    # written in several batches, each at most the threshold plus the rest of the document that reached it
+    assert len(batches) > 2 and sum(batches) == flat.size == seg.size
+    assert max(batches) <= 3 + biggest - 1
+    manifest = json.loads((tmp_path / "seg" / "manifest.json").read_text())
+    assert len(manifest["store"]["segments"]) == len(batches)
+    for q in ["天心经开区有多少家高新技术企业？", "紫藤镇风筝节今年吸引了多少游客？"]:
+        assert [p.chunk.chunk_id for p in flat.search(q, 5)] == [p.chunk.chunk_id for p in seg.search(q, 5)]
+
+
+def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_are_cleared(kite_corpus, tmp_path,
+                                                                                          seed_text, monkeypatch):
+    import rag.storage.build
+
+    seg = RAG.open(tmp_path / "seg", create=True, progress=False, store="segments")
+    seg.index([kite_corpus])
+    before = (tmp_path / "seg" / "manifest.json").read_bytes()
+    more = tmp_path / "more"
+    more.mkdir()
+    _many_docs(more, seed_text)
+    monkeypatch.setattr(segments, "SEGMENT_MAX_ROWS", 3)
+    real, calls = rag.storage.build._embed, []
+
+    def embed_then_fail(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("embedding service died")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rag.storage.build, "_embed", embed_then_fail)
+    with pytest.raises(RuntimeError, match="died"):
+        seg.add([more])
+    assert len(calls) == 2 and (tmp_path / "seg" / "manifest.json").read_bytes() == before
+    folders = {p.name for p in (tmp_path / "seg" / "segments").iterdir()}
+    named = {s["name"] for s in json.loads(before)["store"]["segments"]}
+    assert folders > named  # the first batch's segment was written, and no manifest names it
+    other = RAG.open(tmp_path / "seg", progress=False)
+    assert other.size == seg.size and not any(d["doc_id"].startswith("part") for d in other.documents())
+    monkeypatch.setattr(rag.storage.build, "_embed", real)
+    seg.add([more])  # the next write commits its own segments and clears the orphan
+    now = json.loads((tmp_path / "seg" / "manifest.json").read_text())
+    assert {p.name for p in (tmp_path / "seg" / "segments").iterdir()} == {s["name"] for s in now["store"]["segments"]}
+    assert any(d["doc_id"] == "part0.txt" for d in RAG.open(tmp_path / "seg", progress=False).documents())
