@@ -95,15 +95,30 @@ def rows_of_chunks(chunks: Sequence[Chunk], vectors: np.ndarray, shas: dict[str,
         doclen.append(len(chunk_terms))
         term_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in chunk_terms), np.int64,
                                     count=len(chunk_terms)))
-    n = len(lines)
     lengths = np.array([len(t) for t in term_ids], np.int64)
-    flat = np.concatenate(term_ids) if term_ids else np.zeros(0, np.int64)
-    row = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    key, tf = np.unique(flat * max(n, 1) + row, return_counts=True)  # (term, row) pairs with their counts
+    term, row, tf = postings_of(np.concatenate(term_ids) if term_ids else np.zeros(0, np.int64), lengths)
+    del term_ids
     hashes = np.fromiter((term_hash(t) for t in vocab), np.uint64, count=len(vocab))
     return Rows(lines, [(d, shas[d]) for d in docs], np.array(row_doc, np.int32), vectors,
-                hashes, key // max(n, 1), key % max(n, 1), np.minimum(tf, MAX_TF), np.array(doclen, np.int32),
+                hashes, term, row, tf, np.array(doclen, np.int32),
                 np.array(date_ix, np.int32), np.array(article_ix, np.int32), list(dates), list(articles))
+
+
+def postings_of(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(term, row, count) of each distinct term of each row, from the rows' term ids laid end to end
+    (``lengths[i]`` of them for row i); counts capped at ``MAX_TF``. One int64 key per occurrence,
+    sorted in place and counted by runs: ``np.unique`` with counts kept a sorted copy beside it."""
+    nb = max(len(lengths), 1)
+    key = np.asarray(ids).astype(np.int64)
+    key *= nb
+    key += np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    key.sort()
+    if not len(key):
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.uint8)
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    tf = np.minimum(np.diff(np.append(starts, len(key))), MAX_TF).astype(np.uint8)
+    key = key[starts]
+    return (key // nb).astype(np.int32), (key % nb).astype(np.int32), tf
 
 
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
@@ -157,18 +172,16 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
     tmp = folder.with_name(f".{folder.name}.tmp")
     tmp.mkdir(parents=True)
     n = len(rows.lines)
-    order = np.lexsort((rows.post_row, rows.term_hashes[rows.post_term]))  # by term hash, then row
-    hashes_sorted = rows.term_hashes[rows.post_term][order]
-    terms, counts = np.unique(hashes_sorted, return_counts=True)
+    terms, term_ptr, post_rows, post_tf = _sorted_postings(rows, n)
     vectors16 = np.ascontiguousarray(rows.vectors, dtype=np.float16).reshape(n, -1)
     arrays = {
         "rows": rows.row_doc.astype(np.int32),
         "offsets": np.concatenate([[0], np.cumsum([len(line) for line in rows.lines], dtype=np.int64)]).astype(np.int64),
         "vectors": vectors16,
-        "terms": terms.astype(np.uint64),
-        "term_ptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        "post_rows": rows.post_row[order].astype(np.int32),
-        "post_tf": rows.post_tf[order].astype(np.uint8),
+        "terms": terms,
+        "term_ptr": term_ptr,
+        "post_rows": post_rows,
+        "post_tf": post_tf,
         "doclen": rows.doclen.astype(np.int32),
         "date_ix": rows.date_ix.astype(np.int32),
         "article_ix": rows.article_ix.astype(np.int32),
@@ -196,6 +209,35 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
             os.fsync(f.fileno())
     os.replace(tmp, folder)
     return file_checksums(folder, sorted(p.name for p in folder.iterdir()))
+
+
+def _sorted_postings(rows: Rows, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The postings ordered by term hash, then row: (distinct hashes, term_ptr, rows int32, counts uint8).
+
+    Each posting is packed into one int64, (hash rank * n + row) * 256 + count, and sorted in place:
+    a lexsort with its gathered keys and index arrays took three times the memory (a segment of
+    250k chunks holds tens of millions of postings)."""
+    # a merge lists one hash per posting, so hashes repeat: rank the distinct ones
+    hashes, rank = np.unique(rows.term_hashes, return_inverse=True)
+    span = max(n, 1)
+    if len(hashes) * span * (MAX_TF + 1) >= 2**63:  # far beyond any segment (1e7 terms x 1e9 rows); kept honest
+        raise ValueError(f"a segment of {n} rows and {len(hashes)} terms is too large to write")
+    key = rank.astype(np.int64)[rows.post_term]
+    del rank
+    key *= span
+    key += rows.post_row
+    key <<= 8
+    key |= np.minimum(rows.post_tf, MAX_TF).astype(np.int64)
+    key.sort()
+    post_tf = (key & MAX_TF).astype(np.uint8)
+    key >>= 8
+    post_rows = (key % span).astype(np.int32)
+    key //= span  # now each posting's term rank
+    counts = np.bincount(key, minlength=len(hashes))
+    del key
+    used = counts > 0
+    term_ptr = np.concatenate([[0], np.cumsum(counts[used])]).astype(np.int64)
+    return hashes[used].astype(np.uint64), term_ptr, post_rows, post_tf
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -370,4 +412,4 @@ def _check(folder: Path, checksums: dict[str, str]) -> None:
                                     "outside rag); rebuild with `rag index --rebuild`")
 
 
-__all__ = ["ARRAYS", "K1", "B", "Rows", "Segment", "rows_of_chunks", "rows_of_segments", "term_hash", "write_segment"]
+__all__ = ["ARRAYS", "K1", "B", "Rows", "Segment", "postings_of", "rows_of_chunks", "rows_of_segments", "term_hash", "write_segment"]

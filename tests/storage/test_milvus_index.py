@@ -43,7 +43,8 @@ def test_both_stores_rank_and_answer_alike(pair):
     for q in QUESTIONS:
         a, b = faiss.search(q, top_k=5), milvus.search(q, top_k=5)
         assert [p.chunk.chunk_id for p in a] == [p.chunk.chunk_id for p in b], q
-        assert [round(p.score, 5) for p in a] == [round(p.score, 5) for p in b], q
+        # equal up to float noise: rounding both to 5 places split 0.891175 into .89117 and .89118 in CI
+        assert [p.score for p in a] == pytest.approx([p.score for p in b], abs=1e-5), q
         x, y = faiss.ask(q), milvus.ask(q)
         assert (x.answer, x.abstained, [c.quote for c in x.citations]) == (y.answer, y.abstained, [c.quote for c in y.citations])
     assert milvus.ask(QUESTIONS[0]).citations[0].start == faiss.ask(QUESTIONS[0]).citations[0].start
