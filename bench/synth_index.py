@@ -201,15 +201,16 @@ def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
 
 
 def _read(path: Path, lo: int, hi: int) -> np.ndarray:
-    """Rows ``lo:hi`` of a ``.npy`` file, read into memory: pages of a memory map would stay in the
-    RSS this bench reports (file-backed, but counted), which ``rag index`` reading files would not hold."""
-    m = np.load(path, mmap_mode="r")
-    per_row = int(np.prod(m.shape[1:], dtype=np.int64))
-    with path.open("rb") as f:
-        f.seek(int(m.offset) + lo * per_row * m.dtype.itemsize)
-        out = np.fromfile(f, m.dtype, (hi - lo) * per_row).reshape(hi - lo, *m.shape[1:])
-    del m
-    return out
+    """Rows ``lo:hi`` of a ``.npy`` file, read into memory with the segments' own reader: pages of a
+    memory map would stay in the RSS this bench reports (file-backed, but counted), which ``rag index``
+    reading files would not hold."""
+    from rag.storage.segment import _ArrayReader
+
+    reader = _ArrayReader(path, np.load(path, mmap_mode="r"))
+    try:
+        return reader.span(lo, hi)
+    finally:
+        reader.close()
 
 
 def main() -> None:

@@ -91,8 +91,9 @@ def scan(
     ``distributed`` (``rag.ingest.distributed.RayIngest``) reads and chunks on a Ray cluster.
 
     ``spill``: once the new chunks held reach ``spill_at``, they are handed to ``spill`` (whole
-    documents, in the order read, with ``new_docs`` so far) and no longer held, so a store that writes as it goes (segments)
-    indexes a corpus of any size in bounded memory; the returned ``new_chunks`` are those never spilled."""
+    documents, in the order read, with ``new_docs`` so far) and no longer held, so a store that
+    writes as it goes (segments) indexes a corpus of any size in bounded memory; the returned
+    ``new_chunks`` are those never spilled."""
     files, skipped = find_files(paths)
     renamed = _renamed(documents, files)
     added, updated, unchanged = [], [], []

@@ -458,15 +458,18 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
     t0 = time.perf_counter()
     entry = dict(base.store.manifest_entry())
     written: list[dict[str, Any]] = []
-    counts = [0, 0]  # chunks reused, embedded
+    reused = embedded = 0
     same = base.chunking == asdict(chunking)
 
     def write(new_chunks: dict[str, list[Chunk]], new_docs: dict[str, dict]) -> None:
+        nonlocal reused, embedded
         if new_chunks:
             updated = [d for d in new_chunks if d in base.documents] if same else []
             shas = {d: new_docs[d]["sha256"] for d in new_chunks}
-            written.extend(_write_new(index_dir, entry, base.store, updated, new_chunks, shas, embedder, chunking,
-                                      progress, batch_size, distributed, _flat_max(flat_max), counts))
+            entries, r, e = _write_new(index_dir, entry, base.store, updated, new_chunks, shas, embedder, chunking,
+                                       progress, batch_size, distributed, _flat_max(flat_max))
+            written.extend(entries)
+            reused, embedded = reused + r, embedded + e
 
     plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
                 spill=write, spill_at=SEGMENT_MAX_ROWS)
@@ -480,7 +483,7 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
                       base.embedder or _embedder_entry(embedder), asdict(chunking))
     report = IndexReport(
         added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
-        chunks_embedded=counts[1], chunks_reused=counts[0], total_chunks=snap.size,
+        chunks_embedded=embedded, chunks_reused=reused, total_chunks=snap.size,
         seconds=time.perf_counter() - t0,
     )
     return snap, report
@@ -488,9 +491,9 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
 
 def _write_new(index_dir: Path, entry: dict[str, Any], store: Any, updated: list[str],
                new_chunks: dict[str, list[Chunk]], shas: dict[str, str], embedder: Any, chunking: Any, progress: bool,
-               batch_size: int, distributed: Any, flat_max: int, counts: list[int]) -> list[dict[str, Any]]:
+               batch_size: int, distributed: Any, flat_max: int) -> tuple[list[dict[str, Any]], int, int]:
     """Embed one batch of new documents' chunks (re-using the vectors that the ``updated`` documents'
-    unchanged chunks have in ``store``) and write them as new segments; ``counts`` += (reused, embedded)."""
+    unchanged chunks have in ``store``) and write them as new segments: (their entries, chunks reused, embedded)."""
     from rag.ingest.chunking import indexed_text  # noqa: PLC0415
     from rag.storage.build import _embed  # noqa: PLC0415
 
@@ -498,11 +501,10 @@ def _write_new(index_dir: Path, entry: dict[str, Any], store: Any, updated: list
     texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
     known = store.vectors_of(sorted(updated), chunking.headers) if updated else {}
     todo = sorted({t for t in texts if t not in known})
-    counts[0] += sum(t in known for t in texts)
-    counts[1] += len(todo)
+    reused = sum(t in known for t in texts)
     known |= dict(zip(todo, _embed(embedder, todo, progress, batch_size, distributed)))
     vectors = np.vstack([known[t] for t in texts]).astype(np.float32)
-    return add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max)
+    return add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max), reused, len(todo)
 
 
 def delete(base: Any, index_dir: Path, spec: Any, doc_ids: Sequence[str], flat_max: int | None = None) -> Any:
