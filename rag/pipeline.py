@@ -45,6 +45,7 @@ from rag.storage.snapshot import (
     read_manifest,
     save_snapshot,
 )
+from rag.storage.sources import SourceTexts, forget, sweep
 from rag.storage.store import search_store
 from rag.text.normalize import warm_up
 from rag.types import Answer, AnswerEvent, Chunk, IndexReport, Passage
@@ -190,21 +191,23 @@ class RAG:
             chunking = self._chunk_settings(self.settings) if rebuild or not base.chunking else ChunkSettings(**base.chunking)
             distributed = self._cluster()
             before = _previous_manifest(self.index_dir) if rebuild else None
+            texts = SourceTexts(self.index_dir)  # the viewer's texts, written before the manifest names them
             if isinstance(base, StoreSnapshot):
                 snap, report = update_store(
                     base, self.index_dir, self._store_spec(base), list(paths), self.embedder, chunking, sync=sync,
                     max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
                     batch_size=self.settings.batch_size, distributed=distributed,
-                    flat_max=self.settings.faiss_flat_max)
+                    flat_max=self.settings.faiss_flat_max, texts=texts)
                 if rebuild:
                     drop_replaced(before, snap, self.index_dir)
                 self._live.publish(snap)
+                self._drop_texts(base.documents, snap.documents, report, rebuild)
                 return report
             snap, report = build_snapshot(
                 base, list(paths), self.embedder, chunking,
                 sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
                 progress=self.settings.progress, batch_size=self.settings.batch_size, settings=self.settings,
-                distributed=distributed,
+                distributed=distributed, texts=texts,
             )
             if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
                 save_snapshot(self.index_dir, snap)
@@ -214,6 +217,7 @@ class RAG:
                         "`rag index --rebuild --store segments` makes a change cost what changed (bench/update.py)",
                         self.index_dir, snap.size, report.seconds)
             self._live.publish(snap)
+            self._drop_texts(base.documents, snap.documents, report, rebuild)
         return report
 
     def delete(self, doc_ids: str | Sequence[str]) -> list[str]:
@@ -225,13 +229,25 @@ class RAG:
             if missing:
                 raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
             if isinstance(base, StoreSnapshot):
-                self._live.publish(delete_from_store(base, self.index_dir, self._store_spec(base), ids,
-                                                     self.settings.faiss_flat_max))
-                return ids
-            snap = remove_documents(base, ids, self.settings)
-            save_snapshot(self.index_dir, snap)
+                snap = delete_from_store(base, self.index_dir, self._store_spec(base), ids, self.settings.faiss_flat_max)
+            else:
+                snap = remove_documents(base, ids, self.settings)
+                save_snapshot(self.index_dir, snap)
             self._live.publish(snap)
+            self._drop_texts(base.documents, snap.documents)
         return ids
+
+    def _drop_texts(self, before: dict[str, Any], after: dict[str, Any], report: IndexReport | None = None,
+                    rebuild: bool = False) -> None:
+        """After a commit: the kept texts (``rag.storage.sources``) of documents it replaced or removed go;
+        a rebuild also sweeps any a killed writer left. The commit stands whatever happens here."""
+        try:
+            if rebuild:
+                sweep(self.index_dir, after)
+            elif report is None or report.updated or report.removed:
+                forget(self.index_dir, before, after)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("could not remove the viewer texts of removed documents: %s", exc)
 
     # ---- reading -------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:

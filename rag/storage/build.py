@@ -19,6 +19,7 @@ from rag.ingest.chunking import ChunkSettings, chunk_source, indexed_text
 from rag.ingest.files import SourceFile, document_entry, find_files, load_file
 from rag.storage.lexical import LexicalIndex
 from rag.storage.snapshot import Snapshot, new_faiss_index
+from rag.storage.sources import SourceTexts
 from rag.types import Chunk, IndexReport
 
 
@@ -33,15 +34,17 @@ def empty_snapshot(embedder: Embedder, chunking: ChunkSettings) -> Snapshot:
 def build_snapshot(
     old: Snapshot, paths: Sequence[str | Path], embedder: Embedder, chunking: ChunkSettings, *,
     sync: bool, max_bytes: int, progress: bool, batch_size: int = 32, settings: Settings | None = None,
-    distributed: Any = None,
+    distributed: Any = None, texts: SourceTexts | None = None,
 ) -> tuple[Snapshot, IndexReport]:
     """A new snapshot with ``paths`` indexed; ``sync`` also drops vanished files under those folders.
 
     ``distributed`` (a ``rag.ingest.distributed.RayIngest``) reads, chunks and embeds on a Ray
     cluster instead of in this process; the chunks and, within float noise, the vectors are the same.
+    ``texts`` keeps each document's text for the viewer (see ``scan``).
     """
     t0 = time.perf_counter()
-    plan = scan(old.documents, old.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
+    plan = scan(old.documents, old.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
+                texts=texts)
     added, updated, unchanged, removed, skipped = plan.added, plan.updated, plan.unchanged, plan.removed, plan.skipped
     new_docs, new_chunks = plan.new_docs, plan.new_chunks
     drop = set(removed) | set(new_chunks)
@@ -85,6 +88,7 @@ def scan(
     documents: dict[str, dict], old_chunking: dict, paths: Sequence[str | Path], chunking: ChunkSettings, *,
     sync: bool, max_bytes: int, distributed: Any = None,
     spill: Callable[[dict[str, list[Chunk]], dict[str, dict]], None] | None = None, spill_at: int = 0,
+    texts: SourceTexts | None = None,
 ) -> Scan:
     """Read, clean and chunk the new and changed files among ``paths`` against the indexed ``documents``
     (whatever store holds their chunks); ``sync`` also lists documents whose files under those folders are gone.
@@ -93,7 +97,11 @@ def scan(
     ``spill``: once the new chunks held reach ``spill_at``, they are handed to ``spill`` (whole
     documents, in the order read, with ``new_docs`` so far) and no longer held, so a store that
     writes as it goes (segments) indexes a corpus of any size in bounded memory; the returned
-    ``new_chunks`` are those never spilled."""
+    ``new_chunks`` are those never spilled.
+
+    ``texts`` keeps the text each new or updated document was read as (what its chunks' offsets point
+    into), before any manifest names it, and an unchanged document's when the index has none yet.
+    Files read on a cluster keep none: their text stays on the workers (the viewer rebuilds it from chunks)."""
     files, skipped = find_files(paths)
     renamed = _renamed(documents, files)
     added, updated, unchanged = [], [], []
@@ -120,6 +128,8 @@ def scan(
             skipped[str(src.path)] = clash
             continue
         if known and known["sha256"] == entry["sha256"] and old_chunking == asdict(chunking):
+            if texts is not None and distributed is None:
+                texts.keep_missing(doc, known)
             unchanged.append(src.doc_id)
             continue
         if distributed is None:
@@ -127,6 +137,8 @@ def scan(
         if not chunks:
             skipped[str(src.path)] = f"{src.doc_id}: no text left after cleaning"
             continue
+        if texts is not None and distributed is None:
+            texts.keep(doc)
         (updated if known else added).append(src.doc_id)
         new_chunks[src.doc_id] = chunks
         new_docs[src.doc_id] = entry | {"chunks": len(chunks), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

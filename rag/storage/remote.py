@@ -203,9 +203,11 @@ def load_store_snapshot(index_dir: Path, manifest: dict[str, Any]) -> StoreSnaps
 def update_store(
     base: StoreSnapshot, index_dir: Path, spec: StoreSpec, paths: Any, embedder: Any, chunking: Any, *,
     sync: bool, max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int | None = None,
+    texts: Any = None,
 ) -> tuple[StoreSnapshot, Any]:
     """``build_snapshot`` for a store-backed index: the scan's new chunks embedded and inserted (hidden),
-    the manifest saved, then the replaced and removed rows deleted (``publish``)."""
+    the manifest saved, then the replaced and removed rows deleted (``publish``); ``texts``
+    (``rag.storage.sources.SourceTexts``) keeps the documents' texts for the viewer, as ``scan`` says."""
     from dataclasses import asdict  # noqa: PLC0415
 
     from rag.ingest.chunking import indexed_text  # noqa: PLC0415
@@ -217,9 +219,10 @@ def update_store(
 
         return segments.update(base, index_dir, spec, paths, embedder, chunking, sync=sync, max_bytes=max_bytes,
                                progress=progress, batch_size=batch_size, distributed=distributed,
-                               flat_max=flat_max)
+                               flat_max=flat_max, texts=texts)
     t0 = time.perf_counter()
-    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed)
+    plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
+                texts=texts)
     fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
     texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
     shas = {doc_id: meta["sha256"] for doc_id, meta in plan.new_docs.items()}

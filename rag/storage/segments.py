@@ -445,13 +445,14 @@ def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str,
 
 def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chunking: Any, *, sync: bool,
            max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int | None = None,
-           ) -> tuple[Any, Any]:
+           texts: Any = None) -> tuple[Any, Any]:
     """``build_snapshot`` for a segmented index: the scan's new chunks embedded into new segments,
     the replaced and removed documents dropped from their segments' entries, one manifest save.
 
     New chunks are written as they come, a segment every ``SEGMENT_MAX_ROWS`` chunks, and then no
     longer held: indexing a large corpus takes the memory of one segment, not of the corpus. Until the
-    manifest names them they are invisible, and a killed run's segments are removed by the next write."""
+    manifest names them they are invisible, and a killed run's segments are removed by the next write.
+    ``texts`` (``rag.storage.sources.SourceTexts``) keeps the documents' texts for the viewer, as ``scan`` says."""
     from rag.storage.build import _embedder_entry, scan  # noqa: PLC0415
     from rag.types import IndexReport  # noqa: PLC0415
 
@@ -472,7 +473,7 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
             reused, embedded = reused + r, embedded + e
 
     plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
-                spill=write, spill_at=SEGMENT_MAX_ROWS)
+                spill=write, spill_at=SEGMENT_MAX_ROWS, texts=texts)
     write(plan.new_chunks, plan.new_docs)
     drop = set(plan.removed) | set(plan.new_docs)
     snap = base

@@ -3,8 +3,9 @@
 Checks the manifest, the checksum of every file of the generation (BM25's too; a
 damaged BM25 term cache is a warning, as it only costs time), that FAISS, the chunk
 store, the document table and BM25 agree on counts and ids, that the recorded embedder is
-the one that made the vectors (a sample is re-embedded), and whether the source
-files have changed since they were indexed.
+the one that made the vectors (a sample is re-embedded), whether the source
+files have changed since they were indexed, and whether the source viewer has every document's
+kept text (``rag.storage.sources``; one missing is a warning: the viewer rebuilds it from chunks).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.storage import checksums
+from rag.storage import checksums, sources
 from rag.storage import snapshot as store
 
 
@@ -47,6 +48,7 @@ def verify(index_dir: str | Path, check_embedder: bool = True, sample: int = 3) 
     if (manifest.get("store") or {}).get("kind", "faiss") != "faiss":
         _check_store(index_dir, manifest, report)
         _check_sources(manifest.get("documents") or {}, report)
+        report.warnings += sources.check_texts(index_dir, manifest.get("documents") or {})
         return report
     gen = index_dir / manifest["generation"]
     _check_files(manifest, gen, report)
@@ -59,6 +61,7 @@ def verify(index_dir: str | Path, check_embedder: bool = True, sample: int = 3) 
     if check_embedder and chunks and not report.errors:
         _check_vectors(manifest, chunks, vectors, sample, report)
     _check_sources(documents, report)
+    report.warnings += sources.check_texts(index_dir, documents)
     return report
 
 

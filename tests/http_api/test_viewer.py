@@ -189,7 +189,7 @@ def test_a_stored_upload_replaced_by_a_symlink_is_not_served(client, rag, tmp_pa
 
 
 # ---- where the text comes from -------------------------------------------------------------------
-def test_a_changed_file_is_shown_as_indexed_from_the_chunks(tmp_path):
+def test_a_changed_file_is_shown_as_it_was_indexed(tmp_path):
     from fastapi.testclient import TestClient
 
     from rag import RAG
@@ -202,10 +202,12 @@ def test_a_changed_file_is_shown_as_indexed_from_the_chunks(tmp_path):
     rag.index([folder])
     quote_text = "从签约到试运营,仅用时47天"
     start = source_text(folder / SEED_DOC).index(quote_text)
+    indexed = source_text(folder / SEED_DOC)
     (folder / SEED_DOC).write_text("全部改写了。", encoding="utf-8")  # the file no longer matches the manifest
     with TestClient(create_api(rag, api_key="")) as c:
         page = c.get("/view", params={"doc": SEED_DOC, "start": start, "end": start + len(quote_text)}).text
-    assert marked(page) == quote_text and "this is the indexed text" in page and "全部改写了" not in page
+    assert marked(page) == quote_text and "全部改写了" not in page and "<p class=note>" not in page
+    assert html.escape(indexed[:start]) in page  # the kept text: every line break and page marker as indexed
 
 
 # ---- a PDF: the cited page only ------------------------------------------------------------------
@@ -255,7 +257,7 @@ def test_chunk_rows_for_the_documents_tab(rag):
         document_chunk_rows(rag, "nope.txt")
 
 
-def test_a_pdf_whose_file_is_gone_still_shows_its_cited_page_from_the_chunks(tmp_path):
+def test_a_pdf_whose_file_is_gone_still_shows_its_cited_page(tmp_path):
     from fastapi.testclient import TestClient
 
     from rag import RAG
@@ -272,7 +274,7 @@ def test_a_pdf_whose_file_is_gone_still_shows_its_cited_page_from_the_chunks(tmp
         page = c.get("/view", params={"doc": "gone.pdf", "start": start, "end": start + 5}).text
         third = c.get("/view", params={"doc": "gone.pdf", "page": 3}).text
     assert marked(page) == "橘子洲大桥" and "页 Page: 2 / 3" in page and "岳麓山" not in page
-    assert "The stored file is gone" in page
+    assert "<p class=note>" not in page  # the text kept at indexing, not one rebuilt from the chunks
     assert "湘江在长沙境内长七十五公里" in third and "橘子洲" not in third
 
 
