@@ -2,19 +2,21 @@
 
 Shared by every way a file reaches the server (the HTTP API, the chat); nothing here knows about HTTP.
 ``add_uploads`` saves and indexes a batch, ``delete_document`` removes a document and its stored
-upload, ``index_pending_uploads`` catches up on uploads whose embedding an earlier run did not finish.
+upload, ``index_pending_uploads`` settles at start what an earlier run left: writes a crash interrupted
+are finished or undone, uploads it did not index are indexed, and ones the loaders refuse are removed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import threading
 import unicodedata
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,12 +25,14 @@ from rag.ingest.files import SUPPORTED_SUFFIXES
 from rag.pipeline import RAG
 from rag.retrieval.filters import check_text
 
-# Text formats only: binary formats the loaders may read (PDF, DOCX) are not accepted from the network.
+# Every format the loaders read, PDF and DOCX included: an upload is read by the same loaders, behind the
+# same bounds (rag.ingest.archive, rag.ingest.limits), as a file indexed from a folder.
 UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # exactly what the loaders read
 MAX_UPLOAD_FILES = 20
 MAX_NAME_BYTES = 200
 MAX_DOC_ID_CHARS = 1024  # a document id is a relative path; longer ones cannot exist on disk
 
+_log = logging.getLogger(__name__)
 _upload_locks: weakref.WeakKeyDictionary[RAG, threading.Lock] = weakref.WeakKeyDictionary()
 _upload_locks_guard = threading.Lock()
 
@@ -240,11 +244,98 @@ def delete_document(rag: RAG, doc_id: str) -> list[str]:
 
 
 def index_pending_uploads(rag: RAG) -> Any:
-    """Index uploads stored under ``documents/`` whose embedding failed or was interrupted earlier."""
+    """Settle ``documents/`` at start: finish or undo writes a crash interrupted, then index the uploads
+    whose embedding failed or was interrupted earlier. Returns the ``IndexReport`` (None if nothing to index).
+
+    Never raises for a bad file: one the loaders refuse (damaged, a zip bomb, over a bound) is removed
+    from the stored uploads, or its earlier version restored, and logged, so one hostile upload cannot
+    stop every later start. An upload already indexed is kept even if the loaders refuse it now.
+    """
     folder = documents_dir(rag)
-    if not folder.is_dir() or not any(folder.iterdir()):
+    if not folder.is_dir():
         return None
-    return rag.add(folder)
+    with _upload_lock(rag):
+        backups = _recover(rag, folder)
+        if not any(not p.name.startswith(".") for p in folder.iterdir()):
+            _drop(backups.values())
+            return None
+        report = rag.add(folder)
+        _settle_refused(rag, folder, report, backups)
+    return report
+
+
+# What a crash can leave: ".NAME.<hex>.part" (an upload being copied, see ``_save``), ".NAME.<hex>.bak"
+# (the version an upload replaced, until the new one is indexed) and ".deleted-NAME" (``delete_document``).
+_INTERRUPTED = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}\.(?P<kind>part|bak)")
+_TOMBSTONE = ".deleted-"
+
+
+def _recover(rag: RAG, folder: Path) -> dict[Path, Path]:
+    """Undo what a crash left half-done in ``folder``; returns the backup of each upload whose replacement
+    is in place but was never indexed (kept until ``_settle_refused`` knows whether the new one reads).
+
+    A partial copy is removed; a replaced upload whose new version never arrived gets its earlier
+    version back; a delete that never reached the index gets its file back, one that did loses its tombstone.
+    """
+    backups: dict[str, list[Path]] = {}
+    for path in folder.iterdir():
+        if not path.is_file():
+            continue
+        if path.name.startswith(_TOMBSTONE):
+            _settle_tombstone(rag, folder, path)
+        elif (m := _INTERRUPTED.fullmatch(path.name)) is not None:
+            if m["kind"] == "part":
+                _log.warning("removed %s: an upload interrupted while it was saved", path)
+                path.unlink(missing_ok=True)
+            else:
+                backups.setdefault(m["name"], []).append(path)
+    kept: dict[Path, Path] = {}
+    for name, found in backups.items():
+        found.sort(key=lambda p: p.stat().st_mtime_ns)  # after several crashes the newest is the latest version
+        dest = folder / name
+        if dest.exists():
+            kept[dest.resolve()] = found.pop()
+        else:
+            _log.warning("restored %s: its replacement was interrupted before the new version was saved", dest)
+            os.replace(found.pop(), dest)
+        _drop(found)
+    return kept
+
+
+def _settle_tombstone(rag: RAG, folder: Path, tomb: Path) -> None:
+    name = tomb.name.removeprefix(_TOMBSTONE)
+    dest = folder / name
+    if not dest.exists() and any(d["doc_id"] == name for d in rag.documents()):
+        _log.warning("restored %s: its delete was interrupted before it reached the index", dest)
+        os.replace(tomb, dest)
+    else:
+        tomb.unlink(missing_ok=True)
+
+
+def _settle_refused(rag: RAG, folder: Path, report: Any, backups: dict[Path, Path]) -> None:
+    """The stored uploads the loaders refused: the earlier version restored where there is one, else removed
+    unless an earlier run indexed that very file; the remaining backups dropped (their new versions are indexed)."""
+    root = folder.resolve()
+    indexed = {Path(d["path"]).resolve() for d in rag.documents() if d.get("path")}
+    for key, reason in (report.skipped or {}).items():
+        path = (root / key).resolve()  # keys are paths; an absolute one stays itself
+        if path.parent != root or not path.is_file():
+            continue
+        backup = backups.pop(path, None)
+        if backup is not None:
+            os.replace(backup, path)
+            _log.warning("refused a stored upload, its earlier version restored: %s", reason)
+        elif path not in indexed:
+            path.unlink(missing_ok=True)
+            _log.warning("refused a stored upload and removed it from %s: %s", folder, reason)
+        else:
+            _log.warning("refused a stored upload, kept since an earlier run indexed it: %s", reason)
+    _drop(backups.values())
+
+
+def _drop(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 __all__ = [

@@ -91,7 +91,12 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
 
 
 def _split_long(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, int]]:
-    """Cut an over-long sentence at clause marks, then by length, never inside a number."""
+    """Cut an over-long sentence at clause marks, then by length, never inside a number.
+
+    Clauses are grouped by the sum of their own token counts, each counted once: re-counting the
+    growing group at every clause cost a chunk's worth of tokenizing per clause (``一，`` repeated).
+    ``_hard_split`` then measures what it yields, so no piece is over ``limit``.
+    """
     pieces: list[tuple[int, int]] = []
     last = s
     for m in _CLAUSE.finditer(text, s, e):
@@ -100,12 +105,14 @@ def _split_long(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, in
     if last < e:
         pieces.append((last, e))
     cur_s, cur_e = pieces[0]
+    cur_tokens = count_tokens(text[cur_s:cur_e])
     for ps, pe in pieces[1:]:
-        if count_tokens(text[cur_s:pe]) <= limit:
-            cur_e = pe
+        tokens = count_tokens(text[ps:pe])
+        if cur_tokens + tokens <= limit:
+            cur_e, cur_tokens = pe, cur_tokens + tokens
         else:
             yield from _hard_split(text, cur_s, cur_e, limit)
-            cur_s, cur_e = ps, pe
+            cur_s, cur_e, cur_tokens = ps, pe, tokens
     yield from _hard_split(text, cur_s, cur_e, limit)
 
 
@@ -115,10 +122,19 @@ def _hard_split(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, in
         cut = min(e, s + limit)  # cl100k spends at least one token per CJK char, so this is an upper bound
         while cut > s + 1 and count_tokens(text[s:cut]) > limit:
             cut = s + (cut - s) * 3 // 4
-        while s + 1 < cut < e and _DIGIT.match(text[cut - 1]) and _DIGIT.match(text[cut]):
-            cut -= 1  # never inside a number
+        cut = _number_start(text, s, cut, e)
         yield s, cut
         s = cut
+
+
+def _number_start(text: str, s: int, cut: int, e: int) -> int:
+    """``cut`` moved back to the start of a number it falls inside (a cut never splits ``1.5``), unless the
+    number fills the window from ``s``: then it must be cut, and moving back would advance one character
+    per window (a line of digits took minutes)."""
+    back = cut
+    while s + 1 < back < e and _DIGIT.match(text[back - 1]) and _DIGIT.match(text[back]):
+        back -= 1
+    return cut if back == s + 1 and _DIGIT.match(text[s]) else back
 
 
 @dataclass

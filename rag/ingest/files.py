@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rag.errors import LoaderError
 from rag.ingest.decoding import decode_bytes
-from rag.ingest.formats import docx_to_text, html_main_text, pdf_to_text
+from rag.ingest.docx_reader import docx_text
+from rag.ingest.formats import html_main_text, pdf_to_text
 from rag.types import Document
 
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
@@ -87,6 +88,22 @@ def _walk(root: Path, skipped: dict[str, str]) -> Iterator[Path]:
 
 
 
+_KINDS = {".pdf": "PDF", ".docx": "DOCX", ".html": "HTML", ".htm": "HTML"}
+_DETAIL_CHARS = 300  # of a parser's message: enough to say what is wrong, not a dump of the file
+
+
+def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str]:
+    """The text of a file's bytes by its suffix, and its encoding (``pdf``, ``docx`` for packed formats)."""
+    if suffix == ".pdf":
+        return pdf_to_text(raw, name), "pdf"
+    if suffix == ".docx":
+        return docx_text(raw, name), "docx"
+    text, encoding = decode_bytes(raw, name)
+    if suffix in {".html", ".htm"}:
+        text = html_main_text(text)
+    return text, encoding
+
+
 def document_entry(doc: Document) -> dict[str, object]:
     """What the manifest records of a loaded file before its chunk count and time (in the manifest's key order)."""
     return {"path": doc.path, "sha256": doc.sha256, "size": doc.size, "encoding": doc.encoding, "chars": len(doc.text)}
@@ -105,14 +122,15 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     except OSError as exc:
         raise LoaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
     suffix = src.path.suffix.lower()
-    if suffix == ".pdf":
-        text, encoding = pdf_to_text(raw, name), "pdf"
-    elif suffix == ".docx":
-        text, encoding = docx_to_text(raw, name), "docx"
-    else:
-        text, encoding = decode_bytes(raw, name)
-        if suffix in {".html", ".htm"}:
-            text = html_main_text(text)
+    try:
+        text, encoding = _extract(raw, suffix, name)
+    except LoaderError:
+        raise
+    except Exception as exc:  # any parser's own error (lxml, zipfile, zlib, pypdf, charset, trafilatura, ...)
+        # means this file is bad, not the server: it is refused by name like any other unreadable file
+        detail = f"{type(exc).__name__}: {exc}"
+        raise LoaderError(f"{name}: damaged or unreadable {_KINDS.get(suffix, 'text file')} "
+                          f"({detail[:_DETAIL_CHARS]})") from exc
     if not text.strip():
         raise LoaderError(f"{name}: no text found in the file")
     return Document(

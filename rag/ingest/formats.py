@@ -1,4 +1,4 @@
-"""Formats to text: HTML (main text via trafilatura), PDF (text layer, pages kept) and DOCX (headings kept)."""
+"""Formats to text: HTML (main text via trafilatura) and PDF (text layer, pages kept); DOCX is ``rag.ingest.docx_reader``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 from typing import ClassVar
 
 from rag.errors import LoaderError
+from rag.ingest.limits import TextBudget, check_pages
 
 _FORMATS_HINT = "pip install 'rag-zh[formats]'"
 
@@ -72,48 +73,17 @@ def pdf_to_text(raw: bytes, name: str) -> str:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoaderError(f"{name}: PDF is encrypted")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        check_pages(len(reader.pages), name, "PDF")
+        budget = TextBudget(name, "PDF")
+        pages = []
+        for page in reader.pages:  # counted as extracted: the work stops at the bound
+            pages.append((page.extract_text() or "").strip())
+            budget.spend(len(pages[-1]))
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise LoaderError(f"{name}: damaged or unreadable PDF ({exc})") from exc
     if not any(pages):
         raise LoaderError(f"{name}: PDF has no text layer (scanned images need OCR first)")
     return "\f".join(pages)
-
-
-def docx_to_text(raw: bytes, name: str) -> str:
-    """Paragraphs of a Word file; headings become Markdown headings so they are kept as titles."""
-    try:
-        import docx  # noqa: PLC0415
-    except ImportError as exc:
-        raise LoaderError(f"{name}: reading DOCX needs python-docx: {_FORMATS_HINT}") from exc
-    import io  # noqa: PLC0415
-    import zipfile  # noqa: PLC0415
-
-    try:
-        document = docx.Document(io.BytesIO(raw))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoaderError(f"{name}: damaged or unreadable DOCX ({exc})") from exc
-    lines = []
-    for para in document.paragraphs:
-        text = para.text.strip()
-        if not text:
-            continue
-        style = (para.style.name or "") if para.style is not None else ""
-        level = _heading_level(style)
-        lines.append(("#" * level + " " + text) if level else text)
-    for table in document.tables:
-        for row in table.rows:
-            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
-    return "\n\n".join(lines)
-
-
-def _heading_level(style: str) -> int:
-    if style == "Title":
-        return 1
-    if style.startswith("Heading"):
-        digits = style.removeprefix("Heading").strip()
-        return min(int(digits), 6) if digits.isdigit() else 1
-    return 0
 
 
 def html_to_text(html: str) -> str:

@@ -1,0 +1,43 @@
+"""Bounds on the work one document may cost: paragraphs, pages and characters extracted.
+
+A text file's work is bounded by its size (``max_file_mb``); a packed format (DOCX, PDF) can hold far
+more than its size says: 500,000 empty paragraphs fit in 50 KB of DOCX. Its readers count as they
+extract and stop at a bound. A file over one is refused, never truncated: an index that silently holds
+part of a document answers as if it held all of it, while a refusal names the file and the bound, and
+the file can be split.
+"""
+
+from __future__ import annotations
+
+from rag.errors import LoaderError
+
+MAX_PARAGRAPHS = 200_000  # a 1,000-page report has about 20,000
+MAX_PAGES = 10_000
+MAX_CHARS = 20_000_000  # 40 MB of Chinese in UTF-8; a long novel has under a million
+
+
+class TextBudget:
+    """Characters extracted from one document so far; ``LoaderError`` once over ``limit``."""
+
+    def __init__(self, name: str, kind: str, limit: int = MAX_CHARS) -> None:
+        self.name, self.kind, self.limit, self.used = name, kind, limit, 0
+
+    def spend(self, chars: int) -> None:
+        self.used += chars
+        if self.used > self.limit:
+            raise LoaderError(
+                f"{self.name}: {self.kind} holds over {self.limit:,} characters of text, the limit per "
+                "document; split it into smaller files")
+
+
+def check_paragraphs(count: int, name: str, kind: str, limit: int = MAX_PARAGRAPHS) -> None:
+    if count > limit:
+        raise LoaderError(
+            f"{name}: {kind} has over {limit:,} paragraphs, the limit per document; split it into smaller files")
+
+
+def check_pages(count: int, name: str, kind: str, limit: int = MAX_PAGES) -> None:
+    if count > limit:
+        raise LoaderError(
+            f"{name}: {kind} has {count:,} pages, over the limit of {limit:,} per document; "
+            "split it into smaller files")
