@@ -208,8 +208,9 @@ def _append(path: Path, line: bytes, max_bytes: int) -> None:
         if size + len(line) > max_bytes:
             # no server path in the message: it also goes to HTTP clients
             raise FeedbackFullError(
-                f"the feedback file {FEEDBACK_FILE} is full ({size / 1024 / 1024:.1f} MB, limit "
-                f"{max_bytes / 1024 / 1024:g} MB, RAG_MAX_FEEDBACK_MB): the operator exports it with "
+                f"the feedback file {FEEDBACK_FILE} is full (it holds {size_text(size)}; this record of "
+                f"{size_text(len(line))} would pass the limit of {size_text(max_bytes)}, RAG_MAX_FEEDBACK_MB): "
+                "the operator exports it with "
                 "`rag feedback export`, then moves it away")
         written = os.write(fd, line)  # one write of the whole line: readers never see half of it
         if written != len(line):
@@ -218,6 +219,15 @@ def _append(path: Path, line: bytes, max_bytes: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def size_text(n: int) -> str:
+    """A byte count as people read it: ``87 bytes``, ``10.5 KB``, ``2.0 MB`` (one decimal, never "0.0 MB")."""
+    if n < 1024:
+        return f"{n} byte" + ("" if n == 1 else "s")
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -260,4 +270,4 @@ def _stored(raw: bytes) -> dict[str, Any]:
 
 
 __all__ = ["FEEDBACK_FILE", "FIELDS", "FeedbackFullError", "check_name", "feedback_path", "max_feedback_bytes", "read_feedback",
-           "record_feedback", "validate_entry"]
+           "record_feedback", "size_text", "validate_entry"]

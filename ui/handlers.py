@@ -14,6 +14,7 @@ import gradio as gr
 
 from rag.errors import RagError
 from rag.http.guard import key_matches
+from rag.http.plain import escape_markdown
 from rag.pipeline import RAG
 from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import add_uploads, delete_document
@@ -75,8 +76,9 @@ def chunks_handler(bases: KnowledgeBases) -> Callable[[str | None, str | None], 
         except RagError as exc:
             return gr.Dataframe(value=[], headers=CHUNK_HEADERS), render.status_html(
                 [("error", f"无法列出段落 Cannot list the chunks: {bilingual(str(exc))}")])
+        # the title is Markdown: a file named "[点此](https:evil).md" must show as its name, not a link
         return gr.Dataframe(value=rows, headers=CHUNK_HEADERS), \
-            f"**{render.esc(doc_id)}**：{len(rows)} 个段落 · {len(rows)} chunks"
+            f"**{escape_markdown(doc_id, one_line=True)}**：{len(rows)} 个段落 · {len(rows)} chunks"
 
     return doc_chunks
 

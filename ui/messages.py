@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rag.http.redact import public_message
+
 Translation = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
 
@@ -92,7 +94,9 @@ def error_zh(message: str) -> str | None:
 
 
 def bilingual(message: str) -> str:
-    """``中文 · English`` for a known error, else the English as it is (plain text: escape it to show it)."""
+    """``中文 · English`` for a known error, else the English as it is (plain text: escape it to show it).
+    A server path in it is shown by its last part (``rag.http.redact``): the chat is a client too."""
+    message = public_message(message)
     zh = error_zh(message)
     return message if zh is None else f"{zh} · {message}"
 

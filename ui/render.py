@@ -17,16 +17,19 @@ from typing import Any
 
 from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
 from rag.generation.extractive import CROSS_LINGUAL_WARNING
+from rag.http.plain import own_markers
 from rag.http.viewer import view_url
 from ui.messages import Translation, bilingual, chinese_of
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
-_EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;"})
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+# Line breaks too: a blank line would end the raw HTML block, and what follows would be Markdown
+# (a document's "[x](javascript:…)" a live link); a character reference renders as the same space.
+_EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;",
+                        "\n": "&#10;", "\r": "&#13;"})
 
 
 def esc(text: Any) -> str:
-    """HTML-escape ``text`` and neutralise template and math delimiters (``$``, ``{}``, backticks)."""
+    """HTML-escape ``text`` and neutralise template and math delimiters (``$``, ``{}``, backticks) and line breaks."""
     return html.escape(str(text), quote=True).translate(_EXTRA)
 
 
@@ -90,14 +93,18 @@ def warning_html(warning: str) -> str:
     return f'<div class="rag-warning">注意 Warning: {text}</div>'
 
 
-def _with_refs(text: str, links: dict[int, str] | None = None) -> str:
-    """Escaped answer text with its ``[n]`` markers shown as superscript references, each a link
-    to its cited place in the source (``links``) where there is one."""
-    def ref(m: re.Match[str]) -> str:
+def _with_refs(text: str, citations: Sequence[Any], links: dict[int, str] | None = None) -> str:
+    """Escaped answer text with the answer's own ``[n]`` markers shown as superscript references, each a
+    link to its cited place in the source (``links``) where there is one. A ``[3]`` the answer quotes
+    from a document, or one citing no passage, stays text (``rag.http.plain.own_markers``)."""
+    text = str(text).strip("\n")
+    out, pos = [], 0
+    for m in own_markers(text, [int(c.n) for c in citations], [c.quote for c in citations]):
         url, sup = (links or {}).get(int(m[1])), f'<sup class="rag-ref">[{m[1]}]</sup>'
-        return _link(url, sup) if url else sup
-
-    return _MARKER.sub(ref, _lines(text))
+        out += [_lines_inline(text[pos:m.start()]), _link(url, sup) if url else sup]
+        pos = m.end()
+    out.append(_lines_inline(text[pos:]))
+    return "".join(out)
 
 
 def _link(url: str, label: str) -> str:
@@ -206,9 +213,9 @@ def answer_html(answer: Any) -> str:
     if answer.abstained:
         parts.append(f'<div class="rag-notfound">{esc(NOT_FOUND)}</div>')
         if answer.answer.strip() not in ("", NOT_FOUND_ZH, NOT_FOUND_EN):
-            parts.append(f'<div class="rag-text rag-muted">{_with_refs(answer.answer, links)}</div>')
+            parts.append(f'<div class="rag-text rag-muted">{_with_refs(answer.answer, answer.citations, links)}</div>')
     else:
-        parts.append(f'<div class="rag-text">{_with_refs(answer.answer, links)}</div>')
+        parts.append(f'<div class="rag-text">{_with_refs(answer.answer, answer.citations, links)}</div>')
     parts.extend(warning_html(w) for w in answer.warnings)
 
     quotes: dict[int, list[str]] = {}

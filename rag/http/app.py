@@ -54,6 +54,7 @@ from rag.http.guard import (
     supplied_key,
 )
 from rag.http.openai_api import add_openai_routes
+from rag.http.redact import public_message
 from rag.http.viewer import add_viewer_routes
 from rag.pipeline import RAG
 from rag.storage.bases import KnowledgeBases, model_id
@@ -122,7 +123,7 @@ def create_api(
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key"], max_age=600)
     app.add_middleware(Guard, config=app.state.guard)  # added last, so it runs first
-    _add_error_handlers(app, upload_limit)
+    _add_error_handlers(app, upload_limit, bases)
     _add_status_routes(app, rag, key)
     _add_base_routes(app, bases, key)
     _add_answer_routes(app, bases)
@@ -133,14 +134,15 @@ def create_api(
     return app
 
 
-def _add_error_handlers(app: FastAPI, upload_limit: int) -> None:
-    """Every error as ``{"error": message}``: ours by ``STATUS_CODES``, FastAPI's validation as 400."""
+def _add_error_handlers(app: FastAPI, upload_limit: int, bases: KnowledgeBases) -> None:
+    """Every error as ``{"error": message}``: ours by ``STATUS_CODES``, FastAPI's validation as 400;
+    server paths in a message are shown as names (``rag.http.redact``)."""
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         status = 413 if isinstance(exc, UploadTooLarge) else next(s for kind, s in STATUS_CODES if isinstance(exc, kind))
         headers = {"Retry-After": "5"} if status == 503 else None
-        return _error(request, str(exc), status, headers)
+        return _error(request, public_message(str(exc), bases.folders()), status, headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -167,7 +169,8 @@ def _add_error_handlers(app: FastAPI, upload_limit: int) -> None:
 
 
 def _error(request: Request, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return error_response(request.url.path, status, message, headers)
+    # public_message again: a validation error quotes the client's keys, which may not be valid Unicode
+    return error_response(request.url.path, status, public_message(message), headers)
 
 
 def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:
@@ -214,8 +217,10 @@ def _add_base_routes(app: FastAPI, bases: KnowledgeBases, key: str | None) -> No
 
     @app.get("/api/kbs", tags=["knowledge bases"])
     def list_bases() -> list[dict[str, Any]]:
-        """The knowledge bases: name, OpenAI model id, documents, chunks, embedder."""
-        return bases.describe()
+        """The knowledge bases: name, OpenAI model id, documents, chunks, embedder; a damaged one with its ``error``."""
+        folders = bases.folders()
+        return [{**row, "error": public_message(row["error"], folders)} if "error" in row else row
+                for row in bases.describe()]
 
     @app.post("/api/kbs", tags=["knowledge bases"], dependencies=writer, status_code=201,
               responses={401: {"description": "missing or wrong API key"}})
@@ -303,7 +308,9 @@ def _add_document_routes(app: FastAPI, bases: KnowledgeBases, key: str | None, u
         if report.skipped and not (report.added or report.updated or report.unchanged):
             reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in report.skipped.items())
             raise ConfigError(f"nothing could be indexed: {reasons}")
-        return report.to_dict()
+        folders = bases.folders()  # `skipped` is keyed by the stored file's path: the client gets its name
+        return {**report.to_dict(),
+                "skipped": {Path(p).name: public_message(r, folders) for p, r in report.skipped.items()}}
 
     @app.delete(
         "/api/documents/{doc_id:path}", tags=["documents"], dependencies=writer,
@@ -338,7 +345,7 @@ def _sse_events(first: Any, rest: Iterator[Any]) -> Iterator[str]:
         for event in rest:
             yield _sse_event(event.to_dict())
     except Exception as exc:
-        message = str(exc) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
+        message = public_message(str(exc)) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
         yield _sse_event({"type": "error", "error": message})
 
 

@@ -42,7 +42,8 @@ class SearchRequest(BaseModel):
 
 
 class CreateBaseRequest(BaseModel):
-    name: str = Field(description="letters, digits, _ and -, starting with a letter or digit (at most 64)")
+    name: str = Field(description="letters, digits, _ and -, starting with a letter or digit (at most 64 characters "
+                                  "and 245 bytes of UTF-8: a Chinese letter takes 3)")
 
 
 __all__ = ["AskRequest", "CreateBaseRequest", "ErrorBody", "Retrieval", "SearchRequest"]

@@ -5,7 +5,9 @@ the last user message is the question, the earlier user/assistant messages its h
 messages are the client's own and are not sent to retrieval). The reply's text ends with the
 numbered sources, so a client that knows nothing of them still shows them; ``references`` (the
 citations, as in RAGFlow's API) and ``abstained`` come as extra fields of the response and of the
-last stream chunk. Errors have OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``,
+last stream chunk. Chat apps render the reply as Markdown, so what comes from a document (file names,
+articles, quotes, an extractive answer's quoted words) is escaped to show as plain text
+(``rag.http.plain``); an LLM's own Markdown is kept. Errors have OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``,
 set by ``rag.http.app``'s handlers for ``/v1/`` paths); ``RAG_API_KEY`` is required as
 ``Authorization: Bearer`` on these routes, when the server sets one.
 """
@@ -24,7 +26,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from rag.errors import RagError
+from rag.errors import ConfigError, IndexCorruptError, KnowledgeBaseNotFoundError, RagError
+from rag.http.plain import escape_markdown, plain_answer
+from rag.http.redact import public_message
 from rag.storage.bases import DEFAULT, KnowledgeBases, model_id, name_of_model
 from rag.types import Answer
 
@@ -64,13 +68,20 @@ def question_and_history(messages: list[ChatMessage]) -> tuple[str, list[dict[st
 
 
 def sources_text(answer: Answer) -> str:
-    """The numbered sources appended to the reply: file, article, quoted sentence."""
+    """The numbered sources appended to the reply: file, article, quoted sentence, each one line of plain
+    text in Markdown (a document's ``[x](javascript:…)`` or ``<img onerror>`` is shown, not rendered)."""
     lines = []
     for c in answer.citations:
-        article = f" 《{c.article}》" if c.article else ""
-        base = f"{c.kb} · " if c.kb else ""
-        lines.append(f"[{c.n}] {base}{c.doc_id}{article}: {c.quote}")
+        article = f" 《{escape_markdown(c.article, one_line=True)}》" if c.article else ""
+        base = f"{escape_markdown(c.kb, one_line=True)} · " if c.kb else ""
+        lines.append(f"[{c.n}] {base}{escape_markdown(c.doc_id, one_line=True)}{article}: "
+                     f"{escape_markdown(c.quote, one_line=True)}")
     return ("\n\n来源 Sources:\n" + "\n".join(lines)) if lines else ""
+
+
+def reply_text(answer: Answer) -> str:
+    """The answer as the reply shows it: what it quotes of the documents escaped (see ``sources_text``)."""
+    return plain_answer(answer.answer, (c.quote for c in answer.citations))
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
@@ -81,17 +92,19 @@ def _extra(answer: Answer) -> dict[str, Any]:
 def _completion(answer: Answer, model: str) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer + sources_text(answer)},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply_text(answer) + sources_text(answer)},
                      "finish_reason": "stop"}],
         **_extra(answer),
     }
 
 
-def _chunks(events: Iterator[Any], model: str) -> Iterator[str]:
+def stream_chunks(events: Iterator[Any], model: str) -> Iterator[str]:
     """OpenAI ``chat.completion.chunk`` events: the role, the answer's text as it comes, the sources, ``[DONE]``.
 
     The pipeline's final answer is authoritative (a failed LLM's partial text is replaced by the
-    extractive answer): what was streamed and differs from it is followed by the final text."""
+    extractive answer): what was streamed and differs from it is followed by the final text. Each
+    piece is sent when the next one comes: the last piece, the whole text of an extractive answer
+    (or of the fallback after an LLM failed), is sent as ``reply_text`` shows it, quotes escaped."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -100,19 +113,21 @@ def _chunks(events: Iterator[Any], model: str) -> Iterator[str]:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    streamed = ""
+    streamed, held = "", ""
     try:
         for event in events:
             if event.type == "token" and event.text:
-                streamed += event.text
-                yield chunk({"content": event.text})
+                if held:
+                    streamed += held
+                    yield chunk({"content": held})
+                held = event.text
             elif event.type == "answer" and event.answer is not None:
-                answer = event.answer
-                tail = answer.answer[len(streamed):] if answer.answer.startswith(streamed) else "\n\n" + answer.answer
+                answer, final = event.answer, reply_text(event.answer)
+                tail = final[len(streamed):] if final.startswith(streamed) else "\n\n" + final
                 yield chunk({"content": tail + sources_text(answer)})
                 yield chunk({}, "stop", **_extra(answer))
     except Exception as exc:  # after the 200: an error chunk in OpenAI's shape, then the end
-        message = str(exc) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
+        message = public_message(str(exc)) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
         yield f"data: {json.dumps({'error': {'message': message, 'type': 'server_error', 'param': None, 'code': None}})}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -124,31 +139,44 @@ def add_openai_routes(app: FastAPI, bases: KnowledgeBases, key_check: Any) -> No
 
     @app.get("/v1/models", tags=["openai"], dependencies=guarded)
     def models() -> dict[str, Any]:
-        """``rag`` (the server's own knowledge base) and ``kb:<name>`` for each other one."""
-        data = [{"id": model_id(n), "object": "model", "created": 0, "owned_by": "rag"} for n in bases.names()]
+        """``rag`` (the server's own knowledge base) and ``kb:<name>`` for each other one that can be asked."""
+        data = [{"id": model_id(n), "object": "model", "created": 0, "owned_by": "rag"} for n in bases.usable_names()]
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=guarded, response_model=None)
     def chat_completions(req: ChatRequest) -> dict[str, Any] | StreamingResponse:
         """The last user message answered by the pipeline, sources appended; ``stream`` for SSE chunks."""
-        name, rag = name_of_model(req.model), None
-        if name:
-            try:
-                rag = bases.get(name)  # the name is checked there: kb:../x is no base
-            except RagError:
-                rag = None
-        if rag is None:
-            available = ", ".join(model_id(n) for n in bases.names())
-            raise HTTPException(404, f"the model {req.model!r} does not exist; available: {available}")
+        name = name_of_model(req.model)
+        rag = _base_of_model(bases, req.model, name)
         named = None if name == DEFAULT else [(name, rag)]
         question, history = question_and_history(req.messages)
         generator = settings.check_network_generator(None)
         if not req.stream:
             return _completion(rag.ask(question, history=history, generator=generator, bases=named), req.model)
         events = rag.ask_stream(question, history=history, generator=generator, bases=named)
-        first = next(events)  # bad input raises here, before the 200 is sent (_chunks skips the sources)
-        return StreamingResponse(_chunks(itertools.chain([first], events), req.model), media_type="text/event-stream",
+        first = next(events)  # bad input raises here, before the 200 is sent (stream_chunks skips the sources)
+        return StreamingResponse(stream_chunks(itertools.chain([first], events), req.model), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-__all__ = ["MODEL_ID", "add_openai_routes", "question_and_history", "sources_text"]
+def _base_of_model(bases: KnowledgeBases, model: str, name: str | None) -> Any:
+    """The RAG a model id names: 404 for none (``kb:../x`` is none: the name is checked), 503 for a base
+    that exists but cannot be opened (a damaged one is not "does not exist")."""
+    if name:
+        try:
+            return bases.get(name)
+        except (KnowledgeBaseNotFoundError, ConfigError):
+            pass
+        except RagError as exc:
+            detail = public_message(str(exc), bases.folders())  # a damaged one: "knowledge base 'x' is damaged: …"
+            why = detail if isinstance(exc, IndexCorruptError) else f"its knowledge base {name!r} cannot be opened ({detail})"
+            raise HTTPException(503, f"the model {model!r} is unavailable: {why}; available: {_available(bases)}",
+                                headers={"Retry-After": "60"}) from None
+    raise HTTPException(404, f"the model {model!r} does not exist; available: {_available(bases)}")
+
+
+def _available(bases: KnowledgeBases) -> str:
+    return ", ".join(model_id(n) for n in bases.usable_names())
+
+
+__all__ = ["MODEL_ID", "add_openai_routes", "question_and_history", "reply_text", "sources_text", "stream_chunks"]

@@ -45,9 +45,11 @@ def parse(items: Sequence[str]) -> dict[str, str]:
 def validate(filters: Mapping[str, Any] | None) -> dict[str, str]:
     if not filters:
         return {}
-    unknown = sorted(set(filters) - set(KEYS))
+    unknown = [k for k in filters if k not in KEYS]
     if unknown:
-        raise ConfigError(f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
+        # shown with repr, cut: a key is client text (a lone surrogate, a megabyte, markup)
+        shown = ", ".join(repr(str(k)[:40]) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
+        raise ConfigError(f"unknown filter(s) {shown}; known: {', '.join(KEYS)}")
     out = {k: str(v) for k, v in filters.items() if v not in (None, "")}
     for key, value in out.items():
         check_text(value, f"filter {key}", MAX_VALUE_CHARS)

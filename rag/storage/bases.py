@@ -3,13 +3,15 @@
 A knowledge base is an ordinary index folder, so ``RAG.open(root / name)`` stays valid and every
 command works on one through ``--kb NAME``. ``KnowledgeBases`` is the registry a server keeps: it
 validates names (a name is a single path segment of letters, digits, ``_`` and ``-``, so no client
-can name a folder outside the root), opens bases lazily and once, and creates and deletes them.
+can name a folder outside the root, short enough in bytes for every folder name made from it), opens
+bases lazily and once, and creates and deletes them.
 Bases share the process's embedder (``load_embedder`` caches models), so a second base costs its
 index's memory, not another model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import threading
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError, IndexNotFoundError, KnowledgeBaseNotFoundError
+from rag.errors import ConfigError, IndexCorruptError, IndexNotFoundError, KnowledgeBaseNotFoundError
 from rag.storage.lock import write_lock
 from rag.storage.snapshot import MANIFEST, read_manifest
 
@@ -26,19 +28,33 @@ if TYPE_CHECKING:
 
 DEFAULT = "default"  # the name of the index a server was started on (its --index-dir)
 MAX_NAME = 64
+NAME_MAX_BYTES = 255  # a file name's limit on Linux and macOS file systems (NAME_MAX), in bytes
+_TRASH = ".{}.deleting"  # what a base is renamed to while it is deleted (see delete_base)
+# The longest name whose every file-system name fits: the folder and its trash (".NAME.deleting").
+MAX_NAME_BYTES = NAME_MAX_BYTES - len(_TRASH.format("").encode())
 # One path segment: a letter or digit (any script, so 新闻 is a name) then letters, digits, _ and -.
 # No dot (no "..", no hidden folders), no separator, no space: safe as a folder and in a URL.
 _NAME = re.compile(r"[^\W_][\w-]*")
 
 
-def check_name(name: Any) -> str:
-    """``name`` if it is a valid knowledge-base name, else a ConfigError that says why."""
+def check_name(name: Any, *, existing: bool = False) -> str:
+    """``name`` if it is a valid knowledge-base name, else a ConfigError that says why.
+
+    A new base's name must leave room for the names derived from it (``MAX_NAME_BYTES`` of UTF-8:
+    a CJK letter takes 3, some letters 4); ``existing`` accepts any name a folder can have, so a base
+    made before that limit can still be opened and deleted."""
     if not isinstance(name, str):
         raise ConfigError(f"knowledge base name must be a string. Currently, it is {type(name).__name__}")
     if not name:
         raise ConfigError("knowledge base name is empty")
     if len(name) > MAX_NAME:
         raise ConfigError(f"knowledge base name is {len(name)} characters, over the limit of {MAX_NAME}")
+    size, limit = len(name.encode("utf-8", "surrogatepass")), NAME_MAX_BYTES if existing else MAX_NAME_BYTES
+    if size > limit:
+        raise ConfigError(
+            f"knowledge base name is {size} bytes in UTF-8, over the limit of {limit} (its folder's name and "
+            f"the {_TRASH.format('NAME')!r} it is renamed to when deleted must fit the file system's "
+            f"{NAME_MAX_BYTES}); use a shorter name")
     if not _NAME.fullmatch(name) or not name.isprintable():
         raise ConfigError(
             f"knowledge base name {name[:80]!r} is not allowed: use letters, digits, '_' and '-', "
@@ -47,9 +63,9 @@ def check_name(name: Any) -> str:
     return name
 
 
-def base_dir(root: str | Path, name: str) -> Path:
-    """The folder of the knowledge base ``name`` under ``root`` (the name is checked first)."""
-    return Path(root) / check_name(name)
+def base_dir(root: str | Path, name: str, *, existing: bool = False) -> Path:
+    """The folder of the knowledge base ``name`` under ``root`` (the name is checked first: see ``check_name``)."""
+    return Path(root) / check_name(name, existing=existing)
 
 
 def model_id(name: str) -> str:
@@ -67,7 +83,7 @@ def name_of_model(model: str) -> str | None:
 def existing_base(root: str | Path, name: str) -> Path:
     """The folder of the knowledge base ``name`` (checked), or KnowledgeBaseNotFoundError: a link or a folder
     without a manifest is no base."""
-    path = base_dir(root, name)
+    path = base_dir(root, name, existing=True)
     if path.is_symlink() or not (path / MANIFEST).is_file():
         raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r} under {root} (create one with `rag kb create NAME`)")
     return path
@@ -99,8 +115,8 @@ def create_base(root: str | Path, name: str, opener: Callable[..., RAG], **setti
     if name == DEFAULT:
         raise ConfigError(f"{DEFAULT!r} is the name of the server's own index; choose another name")
     path = base_dir(root, name)
-    if (path / MANIFEST).is_file():
-        raise ConfigError(f"knowledge base {name!r} already exists ({path})")
+    if (path / MANIFEST).is_file():  # (no path in the message: it also goes to HTTP clients)
+        raise ConfigError(f"knowledge base {name!r} already exists")
     rag = opener(path, create=True, **settings)
     rag.index([])  # writes the empty index's manifest
     return rag
@@ -112,11 +128,20 @@ def delete_base(root: str | Path, name: str) -> Path:
         raise ConfigError("the default knowledge base cannot be deleted (it is the server's --index-dir)")
     path = existing_base(root, name)
     with write_lock(path):  # not while a writer is saving into it
-        trash = path.with_name(f".{name}.deleting")
+        trash = path.with_name(trash_name(name))
         shutil.rmtree(trash, ignore_errors=True)
         path.rename(trash)  # gone from listings at once; a crash below leaves only a hidden folder
     shutil.rmtree(trash, ignore_errors=True)
     return path
+
+
+def trash_name(name: str) -> str:
+    """The hidden name a base is renamed to while it is deleted: ``.NAME.deleting``, or for a name too long
+    for that (a base made before ``MAX_NAME_BYTES``) one made from its hash, which always fits."""
+    trash = _TRASH.format(name)
+    if len(trash.encode("utf-8", "surrogatepass")) <= NAME_MAX_BYTES:
+        return trash
+    return _TRASH.format(hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32])
 
 
 class KnowledgeBases:
@@ -131,6 +156,18 @@ class KnowledgeBases:
 
     def names(self) -> list[str]:
         return [DEFAULT, *(n for n in list_bases(self.root) if n != DEFAULT)]
+
+    def usable_names(self) -> list[str]:
+        """The names of the bases that can be asked: the default and those whose manifest reads (a
+        damaged one is listed by ``describe`` with its error, not offered as usable)."""
+        names = [DEFAULT]
+        for name in self.names()[1:]:
+            try:
+                read_manifest(self.root / name)
+            except Exception:  # damaged in any way: not usable (describe says why)
+                continue
+            names.append(name)
+        return names
 
     def describe(self) -> list[dict[str, Any]]:
         rows = [{**summary(DEFAULT, self.default.index_dir), "documents": len(self.default.documents()),
@@ -159,7 +196,10 @@ class KnowledgeBases:
             rag = self._bases.get(name)
             if rag is not None:
                 return rag
-            rag = self._open(path)
+            try:
+                rag = self._open(path)
+            except IndexCorruptError as exc:  # which base: a client may have asked several
+                raise IndexCorruptError(f"knowledge base {name!r} is damaged: {exc}") from exc
             self._bases[name] = rag
             return rag
 
@@ -208,8 +248,18 @@ class KnowledgeBases:
 
     def delete(self, name: str) -> None:
         with self._lock:
-            delete_base(self.root, name)
+            try:
+                delete_base(self.root, name)
+            except KnowledgeBaseNotFoundError:  # its message names the root folder: not for a client
+                raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r}; the bases are: "
+                                                 f"{', '.join(self.names())}") from None
             self._bases.pop(name, None)
+
+    def folders(self) -> list[Path]:
+        """The server folders a message may name (the default index, the root of the bases), as given
+        and resolved: ``rag.http.redact`` shows clients names instead."""
+        given = [Path(self.default.index_dir), self.root]
+        return [*given, *(p.resolve() for p in given)]
 
 
 __all__ = ["DEFAULT", "KnowledgeBases", "base_dir", "check_name", "create_base", "delete_base", "existing_base",

@@ -125,3 +125,27 @@ def test_browsers_on_listed_origins_may_call_the_api(rag, monkeypatch):
     with serving(create_api(rag, api_key=KEY)) as url:  # no origins listed: no CORS at all
         r = httpx.options(f"{url}/v1/chat/completions", headers={"Origin": "http://chat.example:3000", **pre})
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_a_stream_sends_each_piece_when_the_next_comes_and_document_text_escaped():
+    """An LLM's pieces stream as written (one piece behind); a piece that is the whole extractive answer
+    (the fallback after an LLM failed) is sent as the final reply shows it: a document's markup escaped."""
+    import json
+
+    from rag.http.openai_api import stream_chunks
+    from rag.types import Answer, AnswerEvent, Chunk, Citation, Passage
+
+    def deltas(pieces: list[str], final: str, quote: str) -> list[str]:
+        chunk = Chunk("c1", "a.md", quote, 0, len(quote))
+        answer = Answer("q", final, False, [Citation(1, "a.md", "c1", quote, 0, len(quote))],
+                        [Passage(chunk, 0.9, 1)], {})
+        events = [AnswerEvent("token", text=p) for p in pieces] + [AnswerEvent("answer", answer=answer)]
+        sent = [json.loads(line[6:]) for line in stream_chunks(iter(events), "rag") if line.startswith("data: {")]
+        return [c["choices"][0]["delta"].get("content") for c in sent if c["choices"][0]["delta"].get("content")]
+
+    llm = deltas(["游客", "**两万三千人**", " [1]"], "游客**两万三千人** [1]", "游客两万三千人。")
+    assert llm[:2] == ["游客", "**两万三千人**"] and llm[2].startswith(" [1]\n\n来源 Sources:\n[1] a.md: 游客两万三千人。")
+    evil = "见[点此](javascript:alert(1))<img src=x onerror=alert(1)>。"
+    fallback = deltas([f"{evil} [1]"], f"{evil} [1]", evil)
+    assert len(fallback) == 1 and "<img" not in fallback[0] and "](javascript" not in fallback[0]
+    assert fallback[0].startswith("见\\[点此\\]\\(javascript\\:alert\\(1\\)\\)&lt;img src=x onerror=alert\\(1\\)&gt;。 [1]")

@@ -29,6 +29,25 @@ def test_bad_names_say_why(name, why):
         check_name(name)
 
 
+def test_a_name_is_limited_by_the_bytes_its_folder_names_take(tmp_path):
+    """Issue 23, bug 8: 64 four-byte letters passed the 64-character limit but are 256 bytes, and 62 (248)
+    left no room for the ".NAME.deleting" rename; every derived name must fit NAME_MAX (255)."""
+    from rag.storage.bases import MAX_NAME_BYTES, NAME_MAX_BYTES, trash_name
+
+    wide, cjk = "\U00010400", "新"
+    assert MAX_NAME_BYTES == 245 and check_name(wide * 61) and check_name(cjk * 64)  # 244 and 192 bytes
+    for name in (wide * 62, wide * 64, "ab" + wide * 61):  # 248, 256 and 246 bytes
+        with pytest.raises(ConfigError, match=r"bytes in UTF-8, over the limit of 245"):
+            check_name(name)
+    assert check_name(wide * 63, existing=True)  # a base made before the limit can be named, so deleted
+    with pytest.raises(ConfigError, match="over the limit of 255"):
+        check_name(wide * 64, existing=True)
+    for name in (wide * 61, wide * 63):
+        trash = trash_name(name)
+        assert trash.startswith(".") and trash.endswith(".deleting") and len(trash.encode()) <= NAME_MAX_BYTES
+        (tmp_path / trash).mkdir()  # the file system takes it
+
+
 def test_model_ids_round_trip():
     assert model_id("default") == "rag" and model_id("news") == "kb:news"
     assert name_of_model("rag") == "default" and name_of_model("kb:news") == "news"

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from rag.errors import RagError
+from rag.http.redact import public_message
 from ui.messages import ERRORS_ZH, bilingual, error_zh
 
 KITE = "紫藤镇风筝节于每年四月十八日举行。\n".encode()
@@ -125,7 +126,7 @@ def test_every_error_a_chat_user_can_meet_reads_chinese_first(writable_index, tm
     assert not unused, f"Chinese for errors this test did not raise (reworded?): {unused}"
     for m in raised:
         zh = error_zh(m)
-        assert re.search(r"[\u4e00-\u9fff]", zh) and bilingual(m) == f"{zh} · {m}", m
+        assert re.search(r"[\u4e00-\u9fff]", zh) and bilingual(m) == f"{zh} · {public_message(m)}", m
 
 
 def test_an_unknown_error_stays_english_and_the_chat_escapes_both_halves():

@@ -86,3 +86,58 @@ def test_a_long_passage_shows_its_quote_with_some_context_not_all_of_it():
     short = Chunk("c2", "short.txt", "短段落。" + quote, 0, 30)  # a short passage is shown whole
     out = answer_html(_answer(citations=[Citation(1, "short.txt", "c2", quote, 4, 22)], passages=[Passage(short, 0.9, 1)]))
     assert f'短段落。<mark class="rag-quote">{quote}</mark>' in out and "…" not in out.split("rag-passage")[1][:80]
+
+
+def test_only_the_answers_own_markers_are_citations():
+    """A ``[3]`` quoted from a document is text, not a superscript next to another document's passage 3
+    (issue 23, bug 10); the marker the generator placed after the quote is the citation."""
+    from rag.types import Chunk, Citation, Passage
+    from ui.render import answer_html
+
+    quote = "紫藤镇风筝节今年吸引游客两万三千人，\n  详见[3]与[1]。"
+    evil = Chunk("c1", "evil.md", quote, 0, len(quote))
+    others = [Passage(Chunk(f"o{i}", "other.txt", f"段落{i}。", 0, 4), 0.1, i) for i in (2, 3)]
+    answer = _answer(answer=f"{quote.replace(chr(10) + '  ', ' ')} [1]",  # the extractive answer: the quote, tidied
+                     citations=[Citation(1, "evil.md", "c1", quote, 0, len(quote))],
+                     passages=[Passage(evil, 0.9, 1), *others])
+    text = answer_html(answer).split('<div class="rag-text">')[1].split("</div>")[0]
+    assert text.count('<sup class="rag-ref">') == 1 and text.endswith('[1]</sup></a>')
+    assert "详见[3]与[1]。" in text  # the document's own brackets, as text
+    llm = _answer(answer="游客两万三千人 [1]。另见 [2] 和 [9]。", citations=[Citation(1, "evil.md", "c1", quote, 0, 5)],
+                  passages=[Passage(evil, 0.9, 1), *others])
+    text = answer_html(llm).split('<div class="rag-text">')[1].split("</div>")[0]
+    assert text.count('<sup class="rag-ref">') == 1 and "另见 [2] 和 [9]。" in text  # cited: [1] only
+
+
+def test_the_chunk_title_shows_a_file_name_not_a_link(tmp_path):
+    """The documents tab's Markdown title names the chosen document: a file named like a link stays text."""
+    from markdown_it import MarkdownIt
+
+    from rag import RAG
+    from rag.storage.bases import KnowledgeBases
+    from ui.handlers import chunks_handler
+
+    name = "[点此查看原文](https:evil.example).md"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / name).write_text("灯会在元宵节举行，共展出彩灯八百组。", encoding="utf-8")
+    rag = RAG.open(tmp_path / "index", create=True, progress=False)
+    rag.index([tmp_path / "src"])
+    _, title = chunks_handler(KnowledgeBases(rag, tmp_path / "kbs", RAG.open))(name)
+    rendered = MarkdownIt("commonmark").render(title)
+    assert "<a " not in rendered, rendered
+    assert html.unescape(rendered) == f"<p><strong>{name}</strong>：1 个段落 · 1 chunks</p>\n"
+
+
+def test_no_text_can_end_the_html_block_and_start_markdown():
+    """A blank line in a quote or a name ended the chat message's raw HTML block: what followed was
+    Markdown, so a document's ``[x](javascript:…)`` became a live link (issue 23, bug 10)."""
+    from rag.types import Answer, Chunk, Citation, Passage
+    from ui.render import answer_html, error_message, status_html
+
+    name = "a\n\n[点此](javascript:alert(1)).txt"
+    chunk = Chunk("c1", name, "无关。\r\n\r\n**粗体**", 0, 12)
+    quote = "段一。\n\n[点此](javascript:alert(1))"  # not in the passage: shown on its own
+    out = answer_html(Answer("q", "答 [1]", False, [Citation(1, name, "c1", quote, 0, 3)], [Passage(chunk, 0.5, 1)],
+                             {}, warnings=["x\n\ny"]))
+    for html_text in (out, error_message("bad\n\n[x](javascript:1)"), status_html([("ok", "a\n\nb")])):
+        assert "\n\n" not in html_text and "\r" not in html_text, html_text
