@@ -40,7 +40,22 @@ ERRORS_ZH: tuple[Translation, ...] = (
     _t(_FILE + r"no text found in the file", lambda m: f"{m['name']}：文件中没有文字"),
     _t(_FILE + r"PDF is encrypted", lambda m: f"{m['name']}：PDF 已加密"),
     _t(_FILE + r"PDF has no text layer .*", lambda m: f"{m['name']}：PDF 没有文字层（扫描件需先做 OCR）"),
-    _t(_FILE + r"damaged or unreadable (?P<kind>PDF|DOCX) \(.*\)", lambda m: f"{m['name']}：{m['kind']} 文件损坏或无法读取"),
+    _t(_FILE + r"damaged or unreadable (?P<kind>PDF|DOCX|HTML|text file) \(.*\)",
+       lambda m: f"{m['name']}：{m['kind'].replace('text file', '文本')} 文件损坏或无法读取"),
+    # ---- zip bombs and work bounds (rag.ingest.archive, rag.ingest.limits) ----
+    _t(_FILE + r"(?P<kind>\w+) holds (?P<n>[\d,]+) files, over the limit of (?P<limit>[\d,]+) .*",
+       lambda m: f"{m['name']}：{m['kind']} 含 {m['n']} 个部件，超过 {m['limit']} 的上限"),
+    _t(_FILE + r"(?P<kind>\w+) unpacks to (?P<mb>[\d,.]+) MB, over the limit of (?P<limit>[\d.]+) MB .*",
+       lambda m: f"{m['name']}：{m['kind']} 解压后 {m['mb']} MB，超过 {m['limit']} MB 的上限"),
+    _t(_FILE + r"(?P<kind>\w+)(?: part .+?)? unpacks to (?P<x>[\d,]+) times its (?:packed )?size, .*",
+       lambda m: f"{m['name']}：{m['kind']} 解压后是原来的 {m['x']} 倍，像是压缩炸弹"),
+    _t(_FILE + r"(?P<kind>\w+) is encrypted \(.*\)", lambda m: f"{m['name']}：{m['kind']} 已加密"),
+    _t(_FILE + r"(?P<kind>\w+) holds over (?P<n>[\d,]+) characters of text, .*",
+       lambda m: f"{m['name']}：{m['kind']} 的文字超过 {m['n']} 个字符的上限，请拆分成较小的文件"),
+    _t(_FILE + r"(?P<kind>\w+) has over (?P<n>[\d,]+) paragraphs, .*",
+       lambda m: f"{m['name']}：{m['kind']} 超过 {m['n']} 个段落的上限，请拆分成较小的文件"),
+    _t(_FILE + r"(?P<kind>\w+) has (?P<n>[\d,]+) pages, over the limit of (?P<limit>[\d,]+) .*",
+       lambda m: f"{m['name']}：{m['kind']} 有 {m['n']} 页，超过 {m['limit']} 页的上限，请拆分成较小的文件"),
     _t(_FILE + r"reading (?P<kind>PDF|DOCX) needs .*", lambda m: f"{m['name']}：读取 {m['kind']} 需要安装额外的组件"),
     # ---- uploads (rag.uploads) ----
     _t(r"unsupported file type (?P<suffix>\S+) in (?P<name>.+?); allowed: (?P<allowed>.+)",
@@ -72,6 +87,9 @@ ERRORS_ZH: tuple[Translation, ...] = (
     _t(r"cannot set up LLM (?P<spec>'.+?'): .*", lambda m: f"无法连接大模型 {m['spec']}"),
     _t(r"no knowledge base (?P<name>'.+?')(;| under).*", lambda m: f"没有知识库 {m['name']}"),
     _t(r"knowledge base name (?P<name>.+?) is not allowed: .*", lambda m: f"知识库名称 {m['name']} 不可用：只能用字母、数字、_ 和 -"),
+    _t(r"knowledge base name is (?P<n>\d+) (?P<unit>characters|bytes in UTF-8), over the limit of (?P<limit>\d+).*",
+       lambda m: f"知识库名称有 {m['n']} {'个字符' if m['unit'] == 'characters' else '字节'}，"
+                 f"超过 {m['limit']} 的上限；请用较短的名称"),
     # ---- documents, the index, feedback ----
     _t(r"no such document\(s\) in the index: (?P<ids>.+)", lambda m: f"索引中没有这些文档：{m['ids']}"),
     _t(r"index at .+ is being written by another process .*", lambda m: "索引正被另一个进程写入，请稍后再试"),

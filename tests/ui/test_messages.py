@@ -55,10 +55,47 @@ def _file_errors(tmp_path, monkeypatch) -> list[str]:
         load("blank.pdf", pdfs["blank.pdf"]), load("locked.pdf", pdfs["locked.pdf"]),
         load("bad.pdf", b"%PDF-1.4 garbage"), load("bad.docx", b"PK\x03\x04 not a zip"),
     ]
+    messages += _office_errors(load)
     monkeypatch.setitem(sys.modules, "pypdf", None)  # as on an install without the formats extra
     messages.append(load("any.pdf", pdfs["blank.pdf"]))
     monkeypatch.delitem(sys.modules, "pypdf")
     return messages
+
+
+def _office_errors(load) -> list[str]:
+    """The caps on zip-based files and the work bounds, each hit by a file made to hit it."""
+    import zipfile
+
+    from rag.ingest import limits
+    from rag.ingest.archive import ZipLimits, check_members
+
+    def docx(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression) as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+        return buf.getvalue()
+
+    def cap(members: list[zipfile.ZipInfo], packed: int, **kw) -> str:
+        return _raised(lambda: check_members(members, packed, "big.docx", "DOCX", ZipLimits(**kw)))
+
+    infos = []
+    for i, (size, packed) in enumerate([(5_000_000, 100), (10, 10)]):
+        info = zipfile.ZipInfo(f"part{i}")
+        info.file_size, info.compress_size = size, packed
+        infos.append(info)
+    locked = zipfile.ZipInfo("word/document.xml")
+    locked.flag_bits |= 0x1
+    body = "<w:p><w:r><w:t>字</w:t></w:r></w:p>"
+    return [
+        load("tags.docx", docx({"word/document.xml": b"<a><b></a>"})),
+        load("bomb.docx", docx({"word/document.xml": b"<a/>", "word/media/z.bin": bytes(50 * 2**20)})),
+        cap(infos, 200, max_members=1), cap(infos, 200, max_unpacked=1000), cap([infos[1]], 1, ratio_from=5, max_ratio=2),
+        cap([locked], 10),
+        _raised(lambda: limits.check_paragraphs(11, "p.docx", "DOCX", limit=10)),
+        _raised(lambda: limits.check_pages(12, "p.pdf", "PDF", limit=10)),
+        _raised(lambda: limits.TextBudget("c.docx", "DOCX", limit=3).spend(len(body))),
+    ]
 
 
 def _upload_errors(rag) -> list[str]:
@@ -98,6 +135,7 @@ def _server_errors(rag, tmp_path) -> list[str]:
 
     bases = KnowledgeBases(rag, tmp_path / "kbs", RAG.open)
     messages = [_raised(lambda: bases.get("nope")), _raised(lambda: bases.get("../up")),
+                _raised(lambda: bases.create("字" * 90)), _raised(lambda: bases.create("𝐀" * 62)),
                 _raised(lambda: rag.delete("nope.txt"))]
     with write_lock(rag.index_dir):
         import subprocess
