@@ -25,10 +25,13 @@ def fn_index(base: str, api_name: str) -> tuple[int, int]:
 
 
 def call(base: str, api_name: str, data: list[Any], *, headers: dict[str, str] | None = None,
-         timeout: float = 120.0) -> dict[str, Any]:
-    """Run one event through the queue; returns ``{"join": response, "result": last message or None}``."""
+         timeout: float = 120.0, session: str | None = None) -> dict[str, Any]:
+    """Run one event through the queue; returns ``{"join": response, "result": last message or None}``.
+
+    ``session`` (a page's ``session_hash``) runs it in that page's session, as a page's second
+    event is; by default each call is a new page."""
     fn, trigger = fn_index(base, api_name)
-    session = uuid.uuid4().hex[:11]
+    session = session or new_session()
     body = {"data": data, "fn_index": fn, "trigger_id": trigger, "session_hash": session, "event_data": None}
     join = httpx.post(f"{base}/gradio_api/queue/join", json=body, headers=headers or {}, timeout=30)
     if join.status_code != 200:
@@ -45,3 +48,17 @@ def call(base: str, api_name: str, data: list[Any], *, headers: dict[str, str] |
             if msg.get("msg") == "process_completed":
                 return {"join": join, "result": msg}
     return {"join": join, "result": None}
+
+
+def new_session() -> str:
+    """A ``session_hash`` as the page makes one."""
+    return uuid.uuid4().hex[:11]
+
+
+def close_page(base: str, session: str, timeout: float = 30.0) -> None:
+    """Open the page's heartbeat connection and close it, as closing the tab does (Gradio then runs
+    the app's ``unload`` events for ``session``)."""
+    with httpx.stream("GET", f"{base}/gradio_api/heartbeat/{session}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                return

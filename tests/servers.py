@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 
+import httpx
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -42,3 +44,10 @@ def parse_sse(text: str) -> list[dict]:
         if lines:
             events.append(json.loads("\n".join(lines)))
     return events
+
+
+def client_from(address: str, **kwargs) -> httpx.Client:
+    """An HTTP client whose connections come from the loopback ``address`` (127.0.0.2, …): another
+    client as far as the server can tell, without leaving the machine."""
+    assert address.startswith("127."), "loopback addresses only"
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), **kwargs)

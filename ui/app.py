@@ -288,6 +288,10 @@ def _wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: _DocumentsTab,
     docs.choice.change(handlers.chunks_handler(bases), [docs.choice, docs.kb], [docs.chunks, docs.chunks_title],
                        api_visibility="private")
     docs.key.change(None, [docs.key], None, js=SESSION_JS, api_visibility="private")
+    if staging is not None:  # staged files the page let go of, or left behind when it closed, go at once
+        docs.files.change(staging.on_files_change, [docs.files], None, api_visibility="private",
+                          show_progress="hidden")
+        demo.unload(staging.on_unload)
     demo.load(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
               api_visibility="private")
 

@@ -24,7 +24,8 @@ from rag.pipeline import RAG
 from rag.storage.bases import KnowledgeBases
 from rag.uploads import index_pending_uploads
 from ui.app import CSS, create_app
-from ui.staging import Staging, add_upload_route
+from ui.gradio_routes import serve_used_routes_only
+from ui.staging import Staging, add_upload_route, gradio_cache
 
 # Gradio's file box draws its own text ("Drop File Here", "- or -", "Click to Upload") in the browser's
 # language. gr.I18n's custom translations replace those built-in keys when given as flat dotted keys:
@@ -47,21 +48,23 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
     """The API with the Gradio chat mounted at ``/`` (API routes first, so they take precedence).
 
     The chat's uploads go to a staging folder of this server's own (``ui.staging``): Gradio's
-    upload route is replaced, and ``Guard`` lets event payloads name only files staged there.
+    upload route is replaced, and ``Guard`` lets event payloads name only files staged there and
+    only the page's events. Of Gradio's routes, only those the page uses are served (``ui.gradio_routes``).
     """
-    staging = Staging()
+    staging = Staging(parent=gradio_cache())  # before any component is made: see gradio_cache
     atexit.register(staging.cleanup)
     bases = KnowledgeBases(rag, rag.settings.kb_root, _open_base)
     app = create_api(rag, api_key=api_key, max_upload_mb=max_upload_mb, allowed_hosts=allowed_hosts,
                      resolve_staged=staging.resolve, bases=bases)
     app.state.staging = staging
     add_upload_route(app, staging, app.state.max_upload_bytes)
-    with staging.as_gradio_temp_dir():
-        blocks = create_app(rag, api_key=app.state.api_key, staging=staging, bases=bases)
-        mounted = gr.mount_gradio_app(
-            app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
-            footer_links=[], run_history=False, i18n=UPLOAD_I18N,
-        )
+    blocks = create_app(rag, api_key=app.state.api_key, staging=staging, bases=bases)
+    mounted = gr.mount_gradio_app(
+        app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
+        footer_links=[], run_history=False, i18n=UPLOAD_I18N,
+    )
+    app.state.guard.gradio_events = frozenset(blocks.fns)
+    serve_used_routes_only(mounted, blocks)
     _clean_up_on_shutdown(mounted, staging)
     return mounted
 

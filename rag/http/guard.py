@@ -13,6 +13,11 @@ Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some 
 - **Body size**: JSON bodies and uploads are bounded, on ``Content-Length`` and while they are read.
 - **Gradio file references**: every ``"path"`` in a JSON body sent to ``/gradio_api/`` must name a
   file staged by this server's upload route; it is rewritten to that file, anything else is a 400.
+  ``/gradio_api/file=`` serves staged files only.
+- **Gradio events**: a queued event must name one of the page's events (``gradio_events``); Gradio
+  itself answers an unknown ``fn_index`` with a bare 500.
+- **CORS**: only origins in ``allowed_origins`` get ``Access-Control-*`` answers. Gradio's own CORS
+  answers any localhost origin with credentials allowed, so another local page could read the chat.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ MULTIPART_SLACK = 64 * 1024  # room for the multipart framing around the files
 WRITE_PATHS = re.compile(r"^/api/documents(/.*)?$")
 GRADIO_UPLOAD = "/gradio_api/upload"
 GRADIO_FILE = "/gradio_api/file="
+GRADIO_JOIN = "/gradio_api/queue/join"
 SESSION_COOKIE = "rag_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -84,6 +90,7 @@ class GuardConfig:
     allowed_origins: frozenset[str] = frozenset()
     # maps a client's staged-file reference to the staged file's path, or None if it names no staged file
     resolve_staged: Callable[[str], str | None] | None = None
+    gradio_events: frozenset[int] | None = None  # the mounted page's event numbers (fn_index); None: not checked
 
     def key_ok(self, headers: dict[str, str]) -> bool:
         if not self.api_key:
@@ -114,9 +121,14 @@ class Guard:
             return await refusal(scope, receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        send = self._without_foreign_cors(headers, send)
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if path.startswith(GRADIO_FILE) and self.config.resolve_staged is not None:
-            scope = self._staged_file_scope(scope)
+            staged = self._staged_file_scope(scope)
+            if staged is None:
+                return await error_response(path, 404, "no such file: /gradio_api/file= serves only files uploaded "
+                                                       "to this server")(scope, receive, send)
+            scope = staged
         if method in UNSAFE_METHODS and path.startswith("/gradio_api/") and path != GRADIO_UPLOAD:
             return await self._gradio_json(scope, receive, send)
         limit = self._limit(path, method)
@@ -165,15 +177,41 @@ class Guard:
             return MAX_JSON_BODY
         return None
 
-    # ---- Gradio's file references ------------------------------------------------------------
-    def _staged_file_scope(self, scope: dict) -> dict:
-        """``/gradio_api/file=<staged ref>`` (the link the upload box shows) → the staged file."""
+    def _without_foreign_cors(self, headers: dict[str, str], send: Any) -> Any:
+        """``send`` with every ``Access-Control-*`` header dropped from the answer to an origin that
+        is not allowed (a same-origin page needs none)."""
+        origin = headers.get("origin")
+        if origin is None or origin.rstrip("/").lower() in self.config.allowed_origins:
+            return send
+
+        async def send_without_cors(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [(k, v) for k, v in message.get("headers", [])
+                                                  if not k.lower().startswith(b"access-control-")]}
+            await send(message)
+
+        return send_without_cors
+
+    # ---- Gradio's file references and events ---------------------------------------------------
+    def _staged_file_scope(self, scope: dict) -> dict | None:
+        """``/gradio_api/file=<staged ref>`` (the link the upload box shows) → the staged file; None
+        for anything else (the page shows no other server file)."""
         ref = unquote(scope["path"][len(GRADIO_FILE):])
         resolved = self.config.resolve_staged(ref) if self.config.resolve_staged else None
         if resolved is None:
-            return scope
+            return None
         new_path = GRADIO_FILE + resolved
         return {**scope, "path": new_path, "raw_path": new_path.encode()}
+
+    def _unknown_event(self, path: str, data: Any) -> str | None:
+        """Why a queued event names no event of the page, or None when it names one."""
+        events = self.config.gradio_events
+        if events is None or path != GRADIO_JOIN or not isinstance(data, dict):
+            return None
+        fn = data.get("fn_index")
+        if isinstance(fn, int) and not isinstance(fn, bool) and fn in events:
+            return None
+        return f"unknown event: fn_index {json.dumps(fn)[:40]} is not one of this page's events"
 
     async def _gradio_json(self, scope: dict, receive: Any, send: Any) -> None:
         body = b""
@@ -190,6 +228,9 @@ class Guard:
             data = json.loads(body) if body.strip() else None
         except ValueError:
             data = None  # not JSON: Gradio refuses it itself, and it can name no file
+        unknown = self._unknown_event(scope["path"], data)
+        if unknown is not None:
+            return await error_response(scope["path"], 400, unknown)(scope, receive, send)
         if data is not None:
             try:
                 data, changed = _rewrite_paths(data, self.config.resolve_staged)
@@ -297,4 +338,5 @@ def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
     return frozenset({*LOOPBACK_HOSTS, host_name(host), *(host_name(h) for h in extra)})
 
 
-__all__ = ["Guard", "GuardConfig", "key_matches", "loopback_hosts", "session_token", "supplied_key"]
+__all__ = ["Guard", "GuardConfig", "error_response", "key_matches", "loopback_hosts", "session_token",
+           "supplied_key"]
