@@ -227,9 +227,9 @@ def delete_document(rag: RAG, doc_id: str) -> list[str]:
     """
     check_doc_id(doc_id)
     folder = documents_dir(rag).resolve()
-    stored = (folder / doc_id).resolve()
+    stored = _stored_upload(folder, doc_id)
     tomb = None
-    if stored.parent == folder and stored.is_file() and any(d["doc_id"] == doc_id for d in rag.documents()):
+    if stored is not None and any(d["doc_id"] == doc_id for d in rag.documents()):
         tomb = stored.with_name(f".deleted-{stored.name}")
         os.replace(stored, tomb)
     try:
@@ -241,6 +241,16 @@ def delete_document(rag: RAG, doc_id: str) -> list[str]:
     if tomb is not None:
         tomb.unlink(missing_ok=True)
     return removed
+
+
+def _stored_upload(folder: Path, doc_id: str) -> Path | None:
+    """The upload stored under ``folder`` for ``doc_id``, or None. An id no file system can hold (a
+    name over 255 bytes: ENAMETOOLONG) names no stored upload; that is not the server's error."""
+    try:
+        stored = (folder / doc_id).resolve()
+        return stored if stored.parent == folder and stored.is_file() else None
+    except OSError:
+        return None
 
 
 def index_pending_uploads(rag: RAG) -> Any:

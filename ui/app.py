@@ -192,7 +192,7 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
         with gr.Column(scale=1, min_width=240):
             gr.Markdown("### 设置 Settings")
             kbs = gr.Dropdown(
-                choices=bases.names(), value=[DEFAULT], multiselect=True, label="知识库 Knowledge bases",
+                choices=bases.usable_names(), value=[DEFAULT], multiselect=True, label="知识库 Knowledge bases",
                 elem_id="rag-kbs", info="可多选：各库段落按得分合并 · pick one or several: passages are fused by score",
             )
             top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="检索段落数 Passages (top-k)",
@@ -213,7 +213,7 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
 def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _DocumentsTab:
     """The chosen knowledge base's documents, the key box (with a server key), upload and delete."""
     with gr.Tab("文档 Documents", id="documents", elem_id="rag-documents-tab"):
-        kb = gr.Dropdown(choices=bases.names(), value=DEFAULT, label="知识库 Knowledge base", elem_id="rag-doc-kb",
+        kb = gr.Dropdown(choices=bases.usable_names(), value=DEFAULT, label="知识库 Knowledge base", elem_id="rag-doc-kb",
                          info="上传、删除和列表都作用于此库 · uploads, deletes and the list act on this base")
         summary = gr.Markdown(handlers.summary(rag), elem_id="rag-summary")
         table = gr.Dataframe(

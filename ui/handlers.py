@@ -58,7 +58,7 @@ def documents_view(bases: KnowledgeBases) -> Callable[[str | None], tuple[Any, A
 
 def base_choices(bases: KnowledgeBases, chosen: Any = None, multiple: bool = False) -> Any:
     """A knowledge-base dropdown brought up to date (bases created or deleted since the page opened)."""
-    names = bases.names()
+    names = bases.usable_names()  # a damaged base is listed by GET /api/kbs with its error, not offered
     if multiple:
         keep = [n for n in (chosen or []) if n in names] or [DEFAULT]
         return gr.Dropdown(choices=names, value=keep, interactive=True)

@@ -226,8 +226,13 @@ class Guard:
                 break
         try:
             data = json.loads(body) if body.strip() else None
-        except ValueError:
-            data = None  # not JSON: Gradio refuses it itself, and it can name no file
+        except (ValueError, RecursionError):
+            data = None  # not JSON (or nested past the parser's depth): Gradio refuses it itself, and it can name no file
+        if data is not None and not _encodable(data):
+            # JSON may carry a lone surrogate (``"\ud800"``); Gradio's own errors about such a value
+            # cannot be written out and break the event's stream, so the event is refused here
+            return await error_response(scope["path"], 400, "the event contains a lone UTF-16 surrogate "
+                                                            "(invalid Unicode text)")(scope, receive, send)
         unknown = self._unknown_event(scope["path"], data)
         if unknown is not None:
             return await error_response(scope["path"], 400, unknown)(scope, receive, send)
@@ -254,6 +259,15 @@ class Guard:
 
 class _ForeignPath(ValueError):
     pass
+
+
+def _encodable(data: Any) -> bool:
+    """Whether ``data`` (parsed JSON) holds only text UTF-8 can encode, keys included."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _rewrite_paths(data: Any, resolve: Callable[[str], str | None] | None) -> tuple[Any, bool]:
