@@ -2,7 +2,8 @@
 
 ``build_app`` composes the app (``rag.http.app.create_api``, ``ui.staging``, ``ui.app``);
 ``open_index`` opens an index, building it from the seeds first when there is none; ``serve``
-is ``rag serve``. Only this module knows both the library's HTTP layer and the UI.
+is ``rag serve``. This is where the library's HTTP app and the Gradio page are put together; the
+UI's other modules use ``rag.http`` only for its helpers (redaction, plain text, the guard's errors).
 """
 
 from __future__ import annotations
