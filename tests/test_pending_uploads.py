@@ -155,3 +155,36 @@ def _wait_for(proc: subprocess.Popen, url: str, seconds: float = 300) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
+
+
+def test_a_killed_servers_staging_folder_is_reclaimed_at_the_next_start(writable_index, tmp_path):
+    """kill -9 a real `rag serve` holding a staged chat upload; the next start removes what it left."""
+    cache = tmp_path / "gradio-cache"
+    env = {k: v for k, v in os.environ.items() if k != "RAG_API_KEY"} | {"HF_HUB_OFFLINE": "1",
+                                                                         "GRADIO_TEMP_DIR": str(cache)}
+
+    def start() -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        proc = subprocess.Popen([str(RAG_BIN), "serve", "--index-dir", str(writable_index), "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _wait_for(proc, f"http://127.0.0.1:{port}/health")
+        return proc, f"http://127.0.0.1:{port}"
+
+    first, base = start()
+    try:
+        r = httpx.post(f"{base}/gradio_api/upload", files={"files": ("kite.txt", KITE.encode())}, timeout=60)
+        assert r.status_code == 200, r.text
+        left = [p for p in cache.glob("rag-gradio-*") if list(p.rglob("kite.txt"))]
+        assert len(left) == 1
+    finally:
+        first.kill()  # SIGKILL: no shutdown, no atexit
+        first.communicate(timeout=60)
+    assert left[0].is_dir()
+    second, _ = start()
+    try:
+        assert not left[0].exists()
+        assert len(list(cache.glob("rag-gradio-*"))) == 1  # the new server's own
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.communicate(timeout=60)
+    assert list(cache.glob("rag-gradio-*")) == []  # and it removes its own when it stops

@@ -16,7 +16,6 @@ that chose them ends or drops them from the file box (``on_files_change``, ``on_
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import ipaddress
@@ -37,6 +36,7 @@ from starlette.exceptions import HTTPException
 
 from rag.errors import ConfigError
 from rag.uploads import MAX_UPLOAD_FILES, UploadTooLarge, copy_bounded, safe_filename
+from ui.owned_dir import owned_temp_folder
 
 _REF_CHARS = frozenset("0123456789abcdef")
 MB = 1024 * 1024
@@ -51,13 +51,10 @@ def gradio_cache() -> Path:
     while the page was built, that copy had Gradio's default ``/tmp/gradio`` as its cache, copied the
     staged file there (0644, never removed), and the retry with the right key was refused as not an
     upload. With the staging folders inside this one, Gradio finds staged files already in its cache
-    and copies nothing. An operator's ``GRADIO_TEMP_DIR`` is kept as the parent."""
-    base = os.environ.get("GRADIO_TEMP_DIR") or None
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="rag-gradio-", dir=base)).resolve()
+    and copies nothing. An operator's ``GRADIO_TEMP_DIR`` is kept as the parent. A folder a killed
+    server left behind is removed at the next start (``ui.owned_dir``)."""
+    path = owned_temp_folder("rag-gradio-", os.environ.get("GRADIO_TEMP_DIR") or None)  # a killed server's is reclaimed
     os.environ["GRADIO_TEMP_DIR"] = str(path)
-    atexit.register(shutil.rmtree, path, True)
     return path
 
 
