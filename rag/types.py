@@ -56,6 +56,24 @@ class Chunk:
             pos = run_src + (rel - run_rel)
         return int(pos)
 
+    def source_runs(self) -> list[tuple[int, int, int]]:
+        """``(a, b, src)``: ``text[a:b]`` sits at source offsets ``src`` onwards; applied in order (a later
+        run overwriting an earlier one) they place every character where ``source_span`` does, a run at
+        a time instead of a lookup per character (the viewer rebuilds a whole document this way)."""
+        n, runs = len(self.text), self.meta.get("offset_runs")
+        if not runs:
+            return [(0, n, self.start)]
+        rels = [int(r) for r, _ in runs]
+        if any(b <= a for a, b in zip(rels, rels[1:])):  # not as chunking writes them: per character, exactly
+            return [(i, i + 1, self._source_pos(i)) for i in range(n)]
+        # what precedes run 0 maps onto its start: the last such character is the one left standing there
+        out = [(rels[0] - 1, rels[0], int(runs[0][1]))] if 0 < rels[0] <= n else []
+        for i, (rel, src) in enumerate(runs):
+            end = min(rels[i + 1] if i + 1 < len(rels) else n, n)
+            if end > rel:
+                out.append((int(rel), end, int(src)))
+        return out
+
     def place_at(self, pos: int) -> tuple[str | None, int | None]:
         """The section and page at source offset ``pos``: the chunk's own, moved on by the breaks before ``pos``."""
         section, page = self.meta.get("section"), self.meta.get("page")

@@ -232,7 +232,7 @@ def text_from_chunks(chunks: list[Chunk], n_chars: int, pdf: bool) -> str:
     # code points in an array, a slice per run (not a lookup per character: 1.5 s -> 0.1 s at 750k characters)
     points = np.full(size, ord("\n"), np.uint32)
     for c in chunks:
-        for a, b, src in _runs(c):
+        for a, b, src in c.source_runs():
             lo, hi = max(src, 0), min(src + b - a, size)  # clipped to the text
             if hi > lo:
                 points[lo:hi] = _code_points(c.text[a + lo - src:a + hi - src])
@@ -245,23 +245,6 @@ def text_from_chunks(chunks: list[Chunk], n_chars: int, pdf: bool) -> str:
 
 def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-
-
-def _runs(c: Chunk) -> list[tuple[int, int, int]]:
-    """``(a, b, src)``: chunk text ``[a, b)`` sits at source offset ``src`` onwards, in the order
-    ``Chunk.source_span`` resolves them (a later run overwrites an earlier one, as per character)."""
-    n, runs = len(c.text), c.meta.get("offset_runs")
-    if not runs:
-        return [(0, n, c.start)]
-    rels = [int(r) for r, _ in runs]
-    if any(b <= a for a, b in zip(rels, rels[1:])):  # not as chunking writes them: per character, exactly
-        return [(i, i + 1, c.source_span(i, i + 1)[0]) for i in range(n)]
-    out = [(rels[0] - 1, rels[0], int(runs[0][1]))] if 0 < rels[0] <= n else []  # what precedes run 0 maps onto its start
-    for i, (rel, src) in enumerate(runs):
-        end = min(rels[i + 1] if i + 1 < len(rels) else n, n)
-        if end > rel:
-            out.append((int(rel), end, int(src)))
-    return out
 
 
 def _page_starts_of(chunks: list[Chunk]) -> list[int]:

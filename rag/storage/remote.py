@@ -224,14 +224,14 @@ def update_store(
     plan = scan(base.documents, base.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
                 texts=texts)
     fresh = [c for doc_id in sorted(plan.new_chunks) for c in plan.new_chunks[doc_id]]
-    texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
+    dense_texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
     shas = {doc_id: meta["sha256"] for doc_id, meta in plan.new_docs.items()}
     store = base.store
     _hide_removed(base, plan.removed)
     if fresh and distributed is not None and store.is_server:  # the actors insert: no vectors through here
-        store.add_on_workers(fresh, texts, shas, distributed, embedder.name, batch_size)
+        store.add_on_workers(fresh, dense_texts, shas, distributed, embedder.name, batch_size)
     elif fresh:  # a Lite file takes one writer, this process: the actors embed, the rows go in from here
-        store.add(fresh, _embed(embedder, texts, progress, batch_size, distributed), shas)
+        store.add(fresh, _embed(embedder, dense_texts, progress, batch_size, distributed), shas)
     drop = set(plan.removed) | set(plan.new_chunks)
     documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
     snap = StoreSnapshot(store, dict(sorted(documents.items())), base.embedder or _embedder_entry(embedder),

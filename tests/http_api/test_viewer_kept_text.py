@@ -118,15 +118,20 @@ def test_a_view_shows_the_kept_text_and_never_parses_the_file(store, tmp_path, s
     assert parses == []
 
 
-@pytest.mark.parametrize("store", STORES)
-def test_an_update_replaces_the_kept_text_and_a_delete_removes_it(store, tmp_path, served):
+def _indexed_note(store: str, tmp_path, served):
+    """``docs/note.txt`` (V1) indexed in a ``store`` index, and a client of a server over it."""
     folder = tmp_path / "docs"
     folder.mkdir()
     note = folder / "note.txt"
     note.write_text(V1, encoding="utf-8")
     rag = open_index(tmp_path / "idx", store)
     rag.index([folder])
-    client = served(rag)
+    return folder, note, rag, served(rag)
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_an_update_replaces_the_kept_text_and_a_delete_removes_it(store, tmp_path, served):
+    folder, note, rag, client = _indexed_note(store, tmp_path, served)
     assert shown(client.get("/view", params={"doc": "note.txt"}).text) == V1
     assert len(kept_files(tmp_path / "idx")) == 1
     note.write_text(V2, encoding="utf-8")
@@ -144,13 +149,7 @@ def test_an_update_replaces_the_kept_text_and_a_delete_removes_it(store, tmp_pat
 
 @pytest.mark.parametrize("store", STORES)
 def test_a_write_that_fails_before_its_commit_leaves_the_view_as_it_was(store, tmp_path, served, monkeypatch):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    note = folder / "note.txt"
-    note.write_text(V1, encoding="utf-8")
-    rag = open_index(tmp_path / "idx", store)
-    rag.index([folder])
-    client = served(rag)
+    folder, note, rag, client = _indexed_note(store, tmp_path, served)
     note.write_text(V2, encoding="utf-8")
     with monkeypatch.context() as m:  # the writer dies between writing the new text and its commit
         m.setattr(COMMITS[store], _killed)
