@@ -35,6 +35,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from rag.errors import ConfigError
+from rag.http.guard import upload_too_large
 from rag.uploads import MAX_UPLOAD_FILES, UploadTooLarge, copy_bounded, safe_filename
 from ui.owned_dir import owned_temp_folder
 
@@ -240,7 +241,7 @@ def add_upload_route(app: FastAPI, staging: Staging, upload_limit: int) -> None:
             form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=8)
         except HTTPException as exc:  # Guard's count of a body sent without Content-Length (chunked)
             if exc.status_code == 413:
-                return JSONResponse({"error": _too_large(upload_limit)}, status_code=413)
+                return JSONResponse({"error": upload_too_large(upload_limit)}, status_code=413)
             return JSONResponse({"error": f"bad upload: {exc.detail}"}, status_code=exc.status_code)
         except Exception as exc:  # starlette says 'Too many files' etc. as a parser error
             return JSONResponse({"error": f"bad upload: {getattr(exc, 'detail', exc)}"}, status_code=400)
@@ -260,10 +261,6 @@ def add_upload_route(app: FastAPI, staging: Staging, upload_limit: int) -> None:
         return JSONResponse(refs)
 
 
-def _too_large(limit: int) -> str:
-    return f"upload too large: the limit is {limit / MB:g} MB (RAG_MAX_UPLOAD_MB)"
-
-
 def _stage_all(staging: Staging, names: list[str], files: list[UploadFile], limit: int, client: str) -> list[str]:
     """Stage every file or none: a refusal part-way removes the ones already staged."""
     refs: list[str] = []
@@ -272,7 +269,7 @@ def _stage_all(staging: Staging, names: list[str], files: list[UploadFile], limi
         for name, f in zip(names, files, strict=True):
             total += f.size or 0
             if total > limit:
-                raise UploadTooLarge(_too_large(limit))
+                raise UploadTooLarge(upload_too_large(limit))
             refs.append(staging.stage(name, f.file, limit, client))
     except BaseException:
         for ref in refs:

@@ -52,6 +52,7 @@ from rag.http.guard import (
     key_matches,
     session_token,
     supplied_key,
+    upload_too_large,
 )
 from rag.http.openai_api import add_openai_routes
 from rag.http.redact import public_message
@@ -157,7 +158,7 @@ def _add_error_handlers(app: FastAPI, upload_limit: int, bases: KnowledgeBases) 
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
         if exc.status_code == 413:
             if WRITE_PATHS.match(request.url.path):
-                message = f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)"
+                message = upload_too_large(upload_limit)
             else:
                 message = f"request body too large: the limit is {MAX_JSON_BODY // 1024} KB"
         return _error(request, message, exc.status_code, getattr(exc, "headers", None))

@@ -332,10 +332,14 @@ def error_response(path: str, status: int, message: str, headers: dict[str, str]
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def upload_too_large(upload_limit: int) -> str:
+    """The one message of an upload over ``RAG_MAX_UPLOAD_MB``, whichever check refused it."""
+    return f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)"
+
+
 def _too_large(path: str, upload: bool, upload_limit: int, json_limit: int = MAX_JSON_BODY) -> JSONResponse:
     if upload:
-        return error_response(path, 413, f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB "
-                                         "(RAG_MAX_UPLOAD_MB)")
+        return error_response(path, 413, upload_too_large(upload_limit))
     return error_response(path, 413, f"request body too large: the limit is {json_limit // 1024} KB")
 
 
@@ -353,4 +357,4 @@ def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
 
 
 __all__ = ["Guard", "GuardConfig", "error_response", "key_matches", "loopback_hosts", "session_token",
-           "supplied_key"]
+           "supplied_key", "upload_too_large"]
