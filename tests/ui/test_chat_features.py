@@ -133,6 +133,8 @@ def test_the_knowledge_base_picker_chooses_the_bases_a_question_is_asked(served,
     open_page(driver, base)
     wait_for(driver, "#rag-kbs .token", 30, text="default")
     driver.find_element(By.CSS_SELECTOR, "#rag-kbs input").click()
+    # the list opens an option at a time: wait until the selected "default" is drawn too, then read them all
+    wait_for(driver, "#rag-kbs li[role=option]", 10, text="default")
     options = [o.get_attribute("aria-label") for o in wait_for(driver, "#rag-kbs li[role=option]", 10)]
     assert options == ["default", KITE]
 
