@@ -1,7 +1,11 @@
-"""Our answers (``RAG.ask``) beside a naive answerer's on a SQuAD-format file, in one run, by ``rag eval``'s protocol.
+"""Our answers (``RAG.ask``) beside the selector-only answerer's and a naive one's on a SQuAD-format
+file, in one run, by ``rag eval``'s protocol.
 
-    python bench/naive_answer.py FILE.json [--holdout-every 2] [--every N] [--limit N] [--index-dir DIR]
-                                 [--out DIR] [--json]
+    python bench/naive_answer.py FILE.json [--part test] [--holdout-every 2] [--every N] [--limit N]
+                                 [--index-dir DIR] [--out DIR] [--json]
+
+"selector" is the extractive answerer with the neural reader turned off (``RAG_READER=off``: the
+learned sentence selector and the logistic span model, the answerer before the reader).
 
 The collection, the questions and the scoring are ``rag eval``'s own (``rag.evaluation``: one
 document per paragraph, every question over the whole collection, the metrics of
@@ -62,6 +66,19 @@ def naive_answer(question: str, passages: list[Any], idf: dict[str, float]) -> t
     return best, best_n
 
 
+class SelectorRAG:
+    """``ask`` with the extractive answerer's reader turned off, over the same index."""
+
+    def __init__(self, rag: Any) -> None:
+        from rag.generation.extractive import ExtractiveGenerator, ExtractiveSettings
+
+        self.rag, self.gen = rag, ExtractiveGenerator(ExtractiveSettings(reader="off"))
+        self.settings, self.index_dir = rag.settings, rag.index_dir
+
+    def ask(self, question: str, *, top_k: int | None = None, retrieval: str | None = None) -> Answer:
+        return self.rag.ask(question, top_k=top_k, retrieval=retrieval, generator=self.gen)
+
+
 class NaiveRAG:
     """What ``rag.evaluation.run`` asks: ``ask`` answers naively over ``rag.search`` top-5 of the same index."""
 
@@ -104,12 +121,12 @@ def pick(summary: dict[str, Any], topic: str | None, path: tuple[str, ...]) -> A
     return d
 
 
-def table(ours: dict[str, Any], naive: dict[str, Any], holdout: bool) -> str:
+def table(ours: dict[str, Any], selector: dict[str, Any], naive: dict[str, Any], holdout: bool) -> str:
     rows = ROWS + (HOLDOUT_ROWS if holdout else [])
-    lines = [f"{'':<26}{'ours (RAG.ask)':>22}{'naive':>22}"]
+    lines = [f"{'':<26}{'ours (RAG.ask)':>18}{'selector':>18}{'naive':>18}"]
     for label, topic, path in rows:
-        a, b = pick(ours, topic, path), pick(naive, topic, path)
-        lines.append(f"{label:<26}{'—' if a is None else str(a):>22}{'—' if b is None else str(b):>22}")
+        cells = [pick(s, topic, path) for s in (ours, selector, naive)]
+        lines.append(f"{label:<26}" + "".join(f"{'—' if c is None else str(c):>18}" for c in cells))
     return "\n".join(lines)
 
 
@@ -117,9 +134,11 @@ def run(dataset: Dataset, index_dir: str | None, out: str | None, progress: bool
     idf = bigram_idf([p.context for p in dataset.paragraphs if not p.held_out])
     with open_collection(dataset, RAG, index_dir=index_dir, out=out, progress=progress) as rag:
         reports = {"ours": evaluate(rag, dataset, progress=progress),
+                   "selector": evaluate(SelectorRAG(rag), dataset, progress=progress),
                    "naive": evaluate(NaiveRAG(rag, idf), dataset, progress=progress)}
     for name, report in reports.items():
-        report.summary["run"]["generator"] = "naive" if name == "naive" else report.summary["run"]["generator"]
+        if name != "ours":
+            report.summary["run"]["generator"] = name
         if out:
             report.write(Path(out) / name)
     return {name: r.summary for name, r in reports.items()}
@@ -128,6 +147,8 @@ def run(dataset: Dataset, index_dir: str | None, out: str | None, progress: bool
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dataset", help="SQuAD-format JSON (CMRC, DRCD, SQuAD, your own)")
+    ap.add_argument("--part", choices=["train", "calibration", "test"],
+                    help="only the questions of this fixed part of the paragraphs (test: kept out of all training)")
     ap.add_argument("--holdout-every", type=int, metavar="N", help="leave every N-th paragraph out of the index")
     ap.add_argument("--every", type=int, default=1, metavar="N", help="ask only every N-th question")
     ap.add_argument("--limit", type=int, metavar="N", help="ask at most N questions")
@@ -135,17 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write both reports (DIR/ours, DIR/naive) and keep the index in DIR/index")
     ap.add_argument("--json", action="store_true", help="print both summaries as JSON")
     args = ap.parse_args(argv)
-    dataset = load_dataset(args.dataset).protocol(args.holdout_every, args.every, args.limit)
+    dataset = load_dataset(args.dataset).protocol(args.holdout_every, args.every, args.limit, part=args.part)
     t0 = time.perf_counter()
     summaries = run(dataset, args.index_dir, args.out, progress=not args.json)
     if args.json:
         print(json.dumps(summaries, ensure_ascii=False, indent=2))
         return 0
     print(f"{dataset.source}: {len(dataset.rows)} questions, {len(dataset.paragraphs)} paragraphs"
+          + (f", the {args.part} part" if args.part else "")
           + (f", every {args.holdout_every}-th paragraph left out" if args.holdout_every else "")
           + (f", every {dataset.sample_every}-th question" if dataset.sample_every > 1 else "")
           + f" ({time.perf_counter() - t0:.0f} s)")
-    print(table(summaries["ours"], summaries["naive"], bool(args.holdout_every)))
+    print(table(summaries["ours"], summaries["selector"], summaries["naive"], bool(args.holdout_every)))
     return 0
 
 

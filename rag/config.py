@@ -41,6 +41,7 @@ class Settings:
     candidates: int = 100
     generator: str = "extractive"  # or "provider:model", e.g. openai:gpt-4o-mini (OPENAI_BASE_URL for any compatible server)
     answerer: str = ""  # the extractive answer selector's model JSON (python -m rag.generation.train); "" = the shipped one
+    reader: str = ""  # the neural reader (rag train-reader's safetensors); "" = the shipped one; "off" = the selector alone
     context_tokens: int = 4096  # LLM context budget for instructions + passages + question
     llm_timeout: float = 60.0  # seconds per LLM request
     llm_retries: int = 2  # bounded retries with backoff, by the LLM client

@@ -17,7 +17,7 @@ from rag.config import Settings, differences
 from rag.embedding.backends import Embedder, load_embedder
 from rag.errors import ConfigError, DocumentNotFoundError, IndexNotFoundError, RagError
 from rag.generation.base import Context
-from rag.generation.dispatch import answer_pieces, chat_turns, standalone, to_answer
+from rag.generation.dispatch import answer_pieces, chat_turns, standalone, to_answer, with_span
 from rag.generation.resolve import Generators, GeneratorSpec
 from rag.ingest.chunking import ChunkSettings
 from rag.retrieval.filters import is_encodable
@@ -372,6 +372,7 @@ class RAG:
                 yield AnswerEvent("token", text=piece)
             else:
                 outcome = piece
+        outcome = with_span(outcome, self._generators.extractive, query, passages)
         t2 = time.perf_counter()
         timings = {"retrieve_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000}
         yield AnswerEvent("answer", answer=to_answer(question, query, passages, outcome, warnings, timings))

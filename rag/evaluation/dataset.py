@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,6 +59,17 @@ class Row:
         return bool(self.answer or self.key_facts or self.gold_docs or self.answers)
 
 
+# A SQuAD file's paragraphs fall in fixed parts, grouped by paragraph: crc32("<file name>:<paragraph id>")
+# mod 10 is 0-1 for ``test`` (20%, kept out of all training and reported on), 2 for ``calibration`` (10%,
+# where thresholds are chosen), else ``train``.
+PARTS = ("train", "calibration", "test")
+
+
+def paragraph_part(file_name: str, paragraph_id: str) -> str:
+    b = zlib.crc32(f"{file_name}:{paragraph_id}".encode()) % 10
+    return "test" if b < 2 else "calibration" if b == 2 else "train"
+
+
 @dataclass(frozen=True)
 class Paragraph:
     """One paragraph of a SQuAD-format file: indexed as the document ``doc_id``."""
@@ -89,10 +101,29 @@ class Dataset:
                 else replace(r, topic="kept") for r in self.rows]
         return Dataset(rows, list(self.errors), self.source, paragraphs, every, self.sample_every)
 
-    def protocol(self, holdout_every: int | None = None, every: int = 1, limit: int | None = None) -> Dataset:
-        """``rag eval``'s options applied: the hold-out (when given), then the slice of questions."""
-        out = self if holdout_every is None else self.with_holdout(holdout_every)
+    def protocol(self, holdout_every: int | None = None, every: int = 1, limit: int | None = None,
+                 part: str | None = None) -> Dataset:
+        """``rag eval``'s options applied: the part (when given), the hold-out (when given), then the slice."""
+        out = self if part is None else self.part(part)
+        out = out if holdout_every is None else out.with_holdout(holdout_every)
         return out if every == 1 and limit is None else out.sample(every, limit)
+
+    def part(self, name: str) -> Dataset:
+        """The questions on the paragraphs of one fixed part (``PARTS``); the collection stays whole.
+
+        A paragraph's part is fixed by its file name and id (``paragraph_part``), so training (the reader's,
+        ``rag train-reader``) and ``rag eval --part test`` agree on which questions were never trained on."""
+        if name not in PARTS:
+            raise DatasetError(f"--part must be one of {', '.join(PARTS)}. Currently, it is {name!r}")
+        if not self.paragraphs:
+            raise DatasetError(f"{self.source} is not a SQuAD-format file: only its paragraphs have parts")
+        file_name = Path(self.source).name
+        keep = {p.id for p in self.paragraphs if paragraph_part(file_name, p.id) == name}
+        rows = [r for r in self.rows if r.paragraph in keep]
+        if not rows:
+            raise DatasetError(f"{self.source}: the {name} part holds no question")
+        return Dataset(rows, list(self.errors), self.source, list(self.paragraphs), self.holdout_every,
+                       self.sample_every)
 
     def sample(self, every: int = 1, limit: int | None = None) -> Dataset:
         """Every ``every``-th question (the 1st, then the 1+every-th, …), at most ``limit``: a fixed slice.

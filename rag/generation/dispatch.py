@@ -97,6 +97,18 @@ def _pieces(gen: Generator, question: str, passages: Sequence[Passage], ctx: Con
     yield draft
 
 
+def with_span(outcome: Outcome, marker: Generator, question: str, passages: Sequence[Passage]) -> Outcome:
+    """An answer another generator wrote (an LLM's), with its exact answer marked in the passages it cites
+    by ``marker.mark_span`` (the extractive generator's reader); unchanged when it has one, or abstained."""
+    draft = outcome.draft
+    mark = getattr(marker, "mark_span", None)
+    if draft.abstained or draft.span is not None or outcome.generator == marker.name or not callable(mark):
+        return outcome
+    cited = [c.n for c in draft.citations] if draft.citations is not None else [q.n for q in draft.quotes]
+    span = mark(question, passages, cited)
+    return outcome if span is None else Outcome(replace(draft, span=span), outcome.generator)
+
+
 def to_answer(question: str, query: str, passages: Sequence[Passage], outcome: Outcome, warnings: list[str],
               timings: dict[str, float]) -> Answer:
     """The Answer of a Draft: its quotes become citations with source offsets (unless it cited itself)."""

@@ -21,8 +21,11 @@ import numpy as np
 
 from rag.generation.base import Context, Draft, Quote, not_found_message
 from rag.generation.features import Candidate, candidates, feature, sentences
+from rag.generation.followup import with_history
+from rag.generation.reader import Calibration, Reader, Reading, load_reader
 from rag.generation.selector import Selector, default_selector
 from rag.generation.span import answer_span
+from rag.ingest.chunking import sentence_spans
 from rag.text.normalize import has_cjk
 from rag.types import Passage
 
@@ -33,12 +36,18 @@ CROSS_LINGUAL_WARNING = (
 )
 
 
+UNCERTAIN_WARNING = ("uncertain answer (confidence {p:.2f}): the reader is not sure the passage says this; "
+                     "the answer is not marked, check the cited passage")
+
+
 @dataclass(frozen=True)
 class ExtractiveSettings:
     max_sentences: int = 2  # 2: the selector may answer with two adjacent sentences; 1: with one
     threshold: float | None = None  # abstain below this confidence; None: the model's calibrated threshold
     min_dense: float = 0.75  # best passage cosine, for questions that share no script with the text
     model: str | None = None  # a model JSON of rag.generation.train; None: the shipped answerer.json
+    reader: str | None = None  # a reader file of rag train-reader; None: the shipped one; "off": the selector alone
+    shortlist: int = 3  # the selector's best sentences the reader reads (a window around each)
 
 
 class ExtractiveGenerator:
@@ -57,6 +66,17 @@ class ExtractiveGenerator:
             self._selector = Selector.load(self.settings.model) if self.settings.model else default_selector()
         return self._selector
 
+    @property
+    def reader(self) -> Reader | None:
+        """The neural reader, or None when it is turned off (``reader="off"``)."""
+        if self.settings.reader == "off":
+            return None
+        return load_reader(self.settings.reader or "")
+
+    def rewrite(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """A follow-up that leans on the previous question is asked with it (``rag.generation.followup``)."""
+        return with_history(question, history)
+
     def generate(self, question: str, passages: Sequence[Passage], ctx: Context) -> Draft:
         if not passages:
             return Draft(not_found_message(question), [], True, support=0.0, confidence=0.0)
@@ -70,12 +90,46 @@ class ExtractiveGenerator:
         sel = self.selector
         logits = sel.rank(cands)
         confidence = sel.confidence(cands, logits)
+        reader = self.reader
+        if reader is not None:
+            return self._read(reader, question, passages, cands, logits, confidence)
         best = cands[int(np.argmax(logits))]
         support = 0.5 * feature(best, "w_s") + 0.5 * feature(best, "w_p")
         threshold = sel.threshold if self.settings.threshold is None else self.settings.threshold
         if confidence < threshold or _english_type_miss(question, best) or _year_missing(question, best):
             return Draft(not_found_message(question), [], True, support=support, confidence=confidence)
         return self._draft(question, best, [], support, confidence)
+
+    def _read(self, reader: Reader, question: str, passages: Sequence[Passage], cands: list[Candidate],
+              logits: np.ndarray, sel_conf: float) -> Draft:
+        """The reader over a window around each of the selector's best sentences; the best reading by
+        calibrated p(right) is the answer, its sentence the quote, p its confidence."""
+        order = [int(i) for i in np.argsort(-logits, kind="stable")[: self.settings.shortlist]]
+        short = [cands[i] for i in order]
+        readings = reader.read(question, [passages[c.n - 1].chunk.text for c in short], [(c.start, c.end) for c in short])
+        if not readings:
+            return Draft(not_found_message(question), [], True, support=0.0, confidence=0.0)
+        rows = [reading_features(r, float(logits[order[r.text_index]]), sel_conf, r.text_index) for r in readings]
+        # The selector's features are Chinese word matches: for a question without CJK they are left out.
+        cal = reader.shortlist if has_cjk(question) else reader.plain
+        p = cal.p(rows)
+        k = int(np.argmax(p))
+        reading, cand = readings[k], short[readings[k].text_index]
+        return self._from_reading(question, passages, cand.n, reading, float(p[k]), cal)
+
+    def _from_reading(self, question: str, passages: Sequence[Passage], n: int, reading: Reading, p: float,
+                      cal: Calibration, warnings: Sequence[str] = ()) -> Draft:
+        threshold = cal.threshold if self.settings.threshold is None else self.settings.threshold
+        if p < threshold:
+            return Draft(not_found_message(question), [], True, support=None, confidence=p)
+        text = passages[n - 1].chunk.text
+        s, e = _trim(text, reading.start, reading.end)
+        quote = _sentence_around(passages, n, s, e)
+        notes = list(warnings)
+        if p < cal.doubt:
+            notes.append(UNCERTAIN_WARNING.format(p=p))
+        return Draft(f"{_tidy(text[quote[0] : quote[1]])} [{n}]", [Quote(n, *quote)], False, notes,
+                     support=None, confidence=p, span=Quote(n, s, e) if e > s else None)
 
     def _by_meaning(self, question: str, passages: Sequence[Passage], ctx: Context) -> Draft:
         cands = sentences(passages)
@@ -87,7 +141,36 @@ class ExtractiveGenerator:
         best = cands[int(np.argmax(sims))]
         if dense is None and float(np.max(sims)) < self.settings.min_dense:
             return Draft(not_found_message(question), [], True, support=0.0, confidence=0.0)
+        reader = self.reader
+        if reader is not None:  # the reader is multilingual: it answers in the document's words
+            order = [int(i) for i in np.argsort(-sims, kind="stable")[: self.settings.shortlist]]
+            short = [cands[i] for i in order]
+            readings = reader.read(question, [passages[c.n - 1].chunk.text for c in short], [(c.start, c.end) for c in short])
+            if readings:
+                rows = [reading_features(r, 0.0, 0.0, r.text_index) for r in readings]
+                p = reader.plain.p(rows)
+                k = int(np.argmax(p))
+                return self._from_reading(question, passages, short[readings[k].text_index].n, readings[k], float(p[k]),
+                                          reader.plain, [CROSS_LINGUAL_WARNING])
         return self._draft(question, best, [CROSS_LINGUAL_WARNING], None, None)
+
+    def mark_span(self, question: str, passages: Sequence[Passage], ns: Sequence[int]) -> Quote | None:
+        """The exact answer in the cited passages ``ns`` (1-based), for an answer another generator wrote:
+        the reader's best reading there, or None when the reader is off or unsure it is there."""
+        reader = self.reader
+        ns = [n for n in dict.fromkeys(ns) if 1 <= n <= len(passages)][: self.settings.shortlist]
+        if reader is None or not ns:
+            return None
+        readings = reader.read(question, [passages[n - 1].chunk.text for n in ns])
+        if not readings:
+            return None
+        p = reader.plain.p([reading_features(r, 0.0, 0.0, r.text_index) for r in readings])
+        k = int(np.argmax(p))
+        if p[k] < reader.plain.threshold:
+            return None
+        n = ns[readings[k].text_index]
+        s, e = _trim(passages[n - 1].chunk.text, readings[k].start, readings[k].end)
+        return Quote(n, s, e) if e > s else None
 
     def _draft(self, question: str, best: Candidate, warnings: list[str], support: float | None,
                confidence: float | None) -> Draft:
@@ -97,6 +180,29 @@ class ExtractiveGenerator:
             span = Quote(best.n, best.start + s, best.start + e)
         return Draft(f"{_tidy(best.text)} [{best.n}]", [Quote(best.n, best.start, best.end)], False, warnings,
                      support=support, confidence=confidence, span=span)
+
+
+def reading_features(r: Reading, sel_logit: float, sel_conf: float, rank: int) -> dict[str, float]:
+    """A reading's features for the calibration (``rag.generation.reader.Calibration``); training fits on these."""
+    return {"margin": r.margin, "score": r.score, "null": r.null, "sel_logit": sel_logit, "sel_conf": sel_conf,
+            "rank": float(rank)}
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    """The span without the spaces and the punctuation a token may carry at its edges."""
+    while s < e and (text[s].isspace() or unicodedata.category(text[s]).startswith("P")):
+        s += 1
+    while e > s and (text[e - 1].isspace() or unicodedata.category(text[e - 1]).startswith("P")):
+        e -= 1
+    return s, e
+
+
+def _sentence_around(passages: Sequence[Passage], n: int, s: int, e: int) -> tuple[int, int]:
+    """The sentence (or two, when the span crosses a boundary) of passage ``n`` that holds [s, e)."""
+    spans = sentence_spans(passages[n - 1].chunk.text)
+    first = next((a for a, b in spans if a <= s < b), s)
+    last = next((b for a, b in spans if a < e <= b), e)
+    return min(first, s), max(last, e)
 
 
 def _english_type_miss(question: str, best: Candidate) -> bool:
@@ -128,4 +234,4 @@ def _tidy(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-__all__ = ["CROSS_LINGUAL_WARNING", "ExtractiveGenerator", "ExtractiveSettings"]
+__all__ = ["CROSS_LINGUAL_WARNING", "UNCERTAIN_WARNING", "ExtractiveGenerator", "ExtractiveSettings", "reading_features"]

@@ -38,9 +38,12 @@ class Generators:
     def __init__(self, default: GeneratorSpec, settings: Settings) -> None:
         self.llm_settings = llm_settings(settings)
         # also the fallback when another generator fails
-        self.extractive = ExtractiveGenerator(ExtractiveSettings(model=settings.answerer or None))
+        self.extractive = ExtractiveGenerator(ExtractiveSettings(model=settings.answerer or None,
+                                                                 reader=settings.reader or None))
         if settings.answerer:
             self.extractive.selector  # noqa: B018 - a bad RAG_ANSWERER fails at open, not at the first question
+        if settings.reader and settings.reader != "off":
+            self.extractive.reader  # noqa: B018 - so does a bad RAG_READER
         self._cache: dict[str, Generator] = {}
         self.default = self.get("extractive" if default is None else default)
 

@@ -72,6 +72,14 @@ def test_citations_map_to_the_right_passage_and_source(llm_rag, seed_text):
     assert a.support >= 0.5
 
 
+def test_an_llm_answer_has_its_exact_answer_marked_in_the_cited_passage(llm_rag):
+    a = llm_rag.ask(QUESTION)
+    (c,) = a.citations
+    span = a.answer_span
+    assert span is not None and span["n"] == c.n and "47" in span["text"]
+    assert a.to_dict()["answer_span"] == span
+
+
 def test_streaming_delivers_the_same_text_as_the_final_answer(llm_rag):
     events = list(llm_rag.ask_stream(QUESTION))
     assert events[0].type == "sources" and events[-1].type == "answer"
@@ -143,9 +151,13 @@ def test_follow_up_question_is_rewritten_for_retrieval(llm_rag, server):
     assert "3000" in a.answer and a.citations
 
 
-def test_extractive_generator_keeps_the_raw_follow_up(seed_rag):
-    a = seed_rag.ask("那它一年能拍多少部？", history=[("蓝风微短剧基地从签约到试运营用了多少天？", "47天")])
-    assert a.query is None and a.to_dict()["query"] == "那它一年能拍多少部？"
+def test_extractive_generator_asks_a_follow_up_with_the_previous_question(seed_rag):
+    first = "蓝风微短剧基地从签约到试运营用了多少天？"
+    a = seed_rag.ask("那它一年能拍多少部？", history=[(first, "47天")])
+    assert a.query == f"那它一年能拍多少部？ {first}" and a.to_dict()["query"] == a.query
+    assert any("3000部" in p.chunk.text for p in a.passages)
+    standalone = seed_rag.ask("蓝风微短剧基地一年能拍多少部微短剧？", history=[(first, "47天")])
+    assert standalone.query is None  # a question that leans on nothing is asked as it is
 
 
 UNSUPPORTED = [

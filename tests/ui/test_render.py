@@ -141,3 +141,15 @@ def test_no_text_can_end_the_html_block_and_start_markdown():
                              {}, warnings=["x\n\ny"]))
     for html_text in (out, error_message("bad\n\n[x](javascript:1)"), status_html([("ok", "a\n\nb")])):
         assert "\n\n" not in html_text and "\r" not in html_text, html_text
+
+
+def test_an_uncertain_answer_is_shown_with_its_doubt_and_without_a_bold_answer():
+    from rag.generation.extractive import UNCERTAIN_WARNING
+    from ui.render import answer_html
+
+    span = {"text": "42", "start": 20, "end": 22, "n": 1}
+    sure = answer_html(_answer(warnings=[], answer_span=span))
+    assert "rag-answer-span" in sure and "答案不确定" not in sure
+    doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.41)], answer_span=span))
+    assert "rag-answer-span" not in doubtful
+    assert "答案不确定（置信度 0.41）" in doubtful and "uncertain answer (confidence 0.41)" in doubtful

