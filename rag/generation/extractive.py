@@ -115,16 +115,22 @@ class ExtractiveGenerator:
         p = cal.p(rows)
         k = int(np.argmax(p))
         reading, cand = readings[k], short[readings[k].text_index]
-        return self._from_reading(question, passages, cand.n, reading, float(p[k]), cal)
+        return self._from_reading(question, passages, cand.n, reading, float(p[k]), cal, around=(cand.start, cand.end))
 
     def _from_reading(self, question: str, passages: Sequence[Passage], n: int, reading: Reading, p: float,
-                      cal: Calibration, warnings: Sequence[str] = ()) -> Draft:
+                      cal: Calibration, warnings: Sequence[str] = (), around: tuple[int, int] | None = None) -> Draft:
+        """The Draft of a reading: the quote is ``around`` (the selector's candidate, one sentence or two)
+        when it holds the span, else the sentence(s) holding it."""
         threshold = cal.threshold if self.settings.threshold is None else self.settings.threshold
         if p < threshold:
             return Draft(not_found_message(question), [], True, support=None, confidence=p)
         text = passages[n - 1].chunk.text
         s, e = _trim(text, reading.start, reading.end)
-        quote = _sentence_around(passages, n, s, e)
+        inside = around is not None and around[0] <= s and e <= around[1]
+        quote = around if inside else _sentence_around(passages, n, s, e)
+        if _YEAR_QUESTION.search(question) and not _YEAR.search(unicodedata.normalize("NFKC", text[s:e])):
+            # a year question whose answer holds no year ("那一年"): refused rather than guessed, as without the reader
+            return Draft(not_found_message(question), [], True, support=None, confidence=p)
         notes = list(warnings)
         if p < cal.doubt:
             notes.append(UNCERTAIN_WARNING.format(p=p))
@@ -134,14 +140,15 @@ class ExtractiveGenerator:
     def _by_meaning(self, question: str, passages: Sequence[Passage], ctx: Context) -> Draft:
         cands = sentences(passages)
         dense = max((p.dense_score for p in passages if p.dense_score is not None), default=None)
-        if not cands or (dense is not None and dense < self.settings.min_dense):
+        reader = self.reader
+        # The dense gate is for the selector-only answer; the reader's calibrated p decides for itself.
+        if not cands or (reader is None and dense is not None and dense < self.settings.min_dense):
             return Draft(not_found_message(question), [], True, support=0.0, confidence=0.0)
         q = ctx.query_vector if ctx.query_vector is not None else ctx.embedder.embed_queries([question])[0]
         sims = ctx.embedder.embed_passages([c.text for c in cands]) @ q
         best = cands[int(np.argmax(sims))]
-        if dense is None and float(np.max(sims)) < self.settings.min_dense:
+        if reader is None and dense is None and float(np.max(sims)) < self.settings.min_dense:
             return Draft(not_found_message(question), [], True, support=0.0, confidence=0.0)
-        reader = self.reader
         if reader is not None:  # the reader is multilingual: it answers in the document's words
             order = [int(i) for i in np.argsort(-sims, kind="stable")[: self.settings.shortlist]]
             short = [cands[i] for i in order]
@@ -161,14 +168,17 @@ class ExtractiveGenerator:
         ns = [n for n in dict.fromkeys(ns) if 1 <= n <= len(passages)][: self.settings.shortlist]
         if reader is None or not ns:
             return None
-        readings = reader.read(question, [passages[n - 1].chunk.text for n in ns])
+        # each passage read from its start and from its end: two windows cover a 640-token chunk
+        texts = [passages[n - 1].chunk.text for n in ns for _ in (0, 1)]
+        focus = [(0, 1) if i % 2 == 0 else (len(t) - 1, len(t)) for i, t in enumerate(texts)]
+        readings = reader.read(question, texts, focus)
         if not readings:
             return None
-        p = reader.plain.p([reading_features(r, 0.0, 0.0, r.text_index) for r in readings])
+        p = reader.plain.p([reading_features(r, 0.0, 0.0, r.text_index // 2) for r in readings])
         k = int(np.argmax(p))
         if p[k] < reader.plain.threshold:
             return None
-        n = ns[readings[k].text_index]
+        n = ns[readings[k].text_index // 2]
         s, e = _trim(passages[n - 1].chunk.text, readings[k].start, readings[k].end)
         return Quote(n, s, e) if e > s else None
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F  # noqa: N812 - the usual name
+import torch.nn.functional as F
 from torch import nn
 
 from rag.errors import ConfigError
@@ -175,7 +175,7 @@ def load_reader_file(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iteration
     except FileNotFoundError:
         raise ConfigError(f"the reader model {path} does not exist (RAG_READER); train one with rag train-reader") from None
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+    except Exception as exc:
         raise ConfigError(f"{path} is not a reader model of rag train-reader: {type(exc).__name__} {exc}") from None
     return meta, tensors
 

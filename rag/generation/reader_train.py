@@ -35,10 +35,7 @@ import numpy as np
 
 from rag.evaluation.dataset import Dataset, Paragraph, paragraph_part
 from rag.evaluation.dataset import load_squad as read_squad
-from rag.generation.reader import (WINDOW, Tokens, best_span, centred, context_room, token_range,
-                                   window_ids)
-
-
+from rag.generation.reader import WINDOW, Tokens, best_span, centred, context_room, token_range, window_ids
 
 CACHE = Path("/tmp/rag-reader-cache")
 
@@ -399,4 +396,4 @@ if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
 
 
-__all__ = ["Example", "QA", "TrainSettings", "examples", "fit", "questions_of", "span_f1", "train_reader", "load_parts", "main", "add_arguments", "run"]
+__all__ = ["QA", "Example", "TrainSettings", "add_arguments", "examples", "fit", "load_parts", "main", "questions_of", "run", "span_f1", "train_reader"]
