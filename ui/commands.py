@@ -209,6 +209,10 @@ def cmd_model(args: argparse.Namespace) -> int:
     print(f"default embedding model ready: {ensure_default_model()}")
     embedder = load_embedder()  # exports the OpenVINO copy now, not at the first `rag index`
     print(f"engine: {type(embedder).__name__}")
+    from rag.generation.reader import load_reader  # noqa: PLC0415
+
+    reader = load_reader()  # so does the reader's, not at the first question
+    print(f"reader ready: {reader.path.name}")
     return 0
 
 

@@ -115,27 +115,30 @@ class ExtractiveGenerator:
         p = cal.p(rows)
         k = int(np.argmax(p))
         reading, cand = readings[k], short[readings[k].text_index]
-        return self._from_reading(question, passages, cand.n, reading, float(p[k]), cal, around=(cand.start, cand.end))
+        support = 0.5 * feature(cand, "w_s") + 0.5 * feature(cand, "w_p")  # word overlap, as without the reader
+        return self._from_reading(question, passages, cand.n, reading, float(p[k]), cal, around=(cand.start, cand.end),
+                                  support=support)
 
     def _from_reading(self, question: str, passages: Sequence[Passage], n: int, reading: Reading, p: float,
-                      cal: Calibration, warnings: Sequence[str] = (), around: tuple[int, int] | None = None) -> Draft:
+                      cal: Calibration, warnings: Sequence[str] = (), around: tuple[int, int] | None = None,
+                      support: float | None = None) -> Draft:
         """The Draft of a reading: the quote is ``around`` (the selector's candidate, one sentence or two)
         when it holds the span, else the sentence(s) holding it."""
         threshold = cal.threshold if self.settings.threshold is None else self.settings.threshold
         if p < threshold:
-            return Draft(not_found_message(question), [], True, support=None, confidence=p)
+            return Draft(not_found_message(question), [], True, support=support, confidence=p)
         text = passages[n - 1].chunk.text
         s, e = _trim(text, reading.start, reading.end)
         inside = around is not None and around[0] <= s and e <= around[1]
         quote = around if inside else _sentence_around(passages, n, s, e)
         if _YEAR_QUESTION.search(question) and not _YEAR.search(unicodedata.normalize("NFKC", text[s:e])):
             # a year question whose answer holds no year ("那一年"): refused rather than guessed, as without the reader
-            return Draft(not_found_message(question), [], True, support=None, confidence=p)
+            return Draft(not_found_message(question), [], True, support=support, confidence=p)
         notes = list(warnings)
         if p < cal.doubt:
             notes.append(UNCERTAIN_WARNING.format(p=p))
         return Draft(f"{_tidy(text[quote[0] : quote[1]])} [{n}]", [Quote(n, *quote)], False, notes,
-                     support=None, confidence=p, span=Quote(n, s, e) if e > s else None)
+                     support=support, confidence=p, span=Quote(n, s, e) if e > s else None)
 
     def _by_meaning(self, question: str, passages: Sequence[Passage], ctx: Context) -> Draft:
         cands = sentences(passages)

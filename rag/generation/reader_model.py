@@ -23,8 +23,6 @@ from torch import nn
 
 from rag.errors import ConfigError
 
-READER_PATH = Path(__file__).with_name("reader.safetensors")
-
 
 @dataclass(frozen=True)
 class EncoderShape:
@@ -180,4 +178,4 @@ def load_reader_file(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return meta, tensors
 
 
-__all__ = ["READER_PATH", "EncoderShape", "ReaderNet", "base_state", "build", "load_reader_file", "save_reader"]
+__all__ = ["EncoderShape", "ReaderNet", "base_state", "build", "load_reader_file", "save_reader"]

@@ -46,7 +46,7 @@ def test_training_on_a_tiny_slice_finds_the_gold_span_of_held_back_rows(tmp_path
     out = tmp_path / "reader.safetensors"
     report = train_reader([data], out, TrainSettings(split=10, epochs=4, lr=5e-4, batch=16), cache=None, log=lambda m: None)
     assert out.is_file() and report["train_questions"] > 100
-    reader = Reader(out)
+    reader = Reader(out, engine="torch")
     assert reader.meta["split"] == 10
     held = load_parts([data], "test")  # paragraphs kept out of training by their fixed part
     assert len(held) >= 20
@@ -58,7 +58,7 @@ def test_training_on_a_tiny_slice_finds_the_gold_span_of_held_back_rows(tmp_path
     # deterministic: the same seed writes the same weights
     again = tmp_path / "again.safetensors"
     train_reader([data], again, TrainSettings(split=10, epochs=4, lr=5e-4, batch=16), cache=None, log=lambda m: None)
-    assert Reader(again).net.state_dict()["head.weight"].equal(reader.net.state_dict()["head.weight"])
+    assert Reader(again, engine="torch").net.state_dict()["head.weight"].equal(reader.net.state_dict()["head.weight"])
 
 
 def test_the_parts_are_fixed_and_grouped_by_paragraph(tmp_path):
