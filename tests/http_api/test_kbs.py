@@ -149,6 +149,7 @@ def test_an_empty_base_asked_first_does_not_spoil_the_answer(served):
         r = _post(url, "/api/ask", {"question": SEED_Q, "kb": ["blank", "default"]}).json()
         alone = _post(url, "/api/ask", {"question": SEED_Q, "kb": ["default"]}).json()
         assert "47天" in r["answer"] and r["citations"][0]["kb"] == "default"
-        assert r["confidence"] == alone["confidence"] and r["answer_span"] == alone["answer_span"]
+        # the reader's p(right) may move in the third decimal between two runs (OpenVINO's float kernels)
+        assert abs(r["confidence"] - alone["confidence"]) < 0.01 and r["answer_span"] == alone["answer_span"]
     finally:
         httpx.delete(f"{url}/api/kbs/blank", headers=auth)
