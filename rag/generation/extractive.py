@@ -130,7 +130,7 @@ class ExtractiveGenerator:
         text = passages[n - 1].chunk.text
         s, e = _trim(text, reading.start, reading.end)
         inside = around is not None and around[0] <= s and e <= around[1]
-        quote = around if inside else _sentence_around(passages, n, s, e)
+        quote = around if inside else sentence_around(text, s, e)
         if _YEAR_QUESTION.search(question) and not _YEAR.search(unicodedata.normalize("NFKC", text[s:e])):
             # a year question whose answer holds no year ("那一年"): refused rather than guessed, as without the reader
             return Draft(not_found_message(question), [], True, support=support, confidence=p)
@@ -210,9 +210,9 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-def _sentence_around(passages: Sequence[Passage], n: int, s: int, e: int) -> tuple[int, int]:
-    """The sentence (or two, when the span crosses a boundary) of passage ``n`` that holds [s, e)."""
-    spans = sentence_spans(passages[n - 1].chunk.text)
+def sentence_around(text: str, s: int, e: int) -> tuple[int, int]:
+    """The sentence (or two, when the span crosses a boundary) of ``text`` that holds [s, e)."""
+    spans = sentence_spans(text)
     first = next((a for a, b in spans if a <= s < b), s)
     last = next((b for a, b in spans if a < e <= b), e)
     return min(first, s), max(last, e)
@@ -247,4 +247,4 @@ def _tidy(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-__all__ = ["CROSS_LINGUAL_WARNING", "UNCERTAIN_WARNING", "ExtractiveGenerator", "ExtractiveSettings", "reading_features"]
+__all__ = ["CROSS_LINGUAL_WARNING", "UNCERTAIN_WARNING", "ExtractiveGenerator", "ExtractiveSettings", "reading_features", "sentence_around"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from rag.evaluation.dataset import paragraph_part
 from rag.evaluation.metrics import contains_gold
-from rag.generation.extractive import ExtractiveGenerator, ExtractiveSettings, reading_features
+from rag.generation.extractive import ExtractiveGenerator, ExtractiveSettings, reading_features, sentence_around
 from rag.generation.features import candidates
 from rag.generation.reader import Calibration, Reader
 from rag.generation.train import HOLDOUT_EVERY, build_indexes, collect, load_squad, passages_of
@@ -56,19 +56,11 @@ def reading_rows(reader: Reader, gen: ExtractiveGenerator, rows: list[dict[str, 
             c = short[r.text_index]
             text = ps[c.n - 1].chunk.text
             feats.append(reading_features(r, float(logits[order[r.text_index]]), conf, r.text_index))
-            sentence = _sentence(text, r.start, r.end)
+            a, b = sentence_around(text, r.start, r.end)
+            sentence = text[a:b]
             labels.append(int(ok and contains_gold(answers, sentence)))
         out.append({"ok": ok, "feats": feats, "labels": labels})
     return out
-
-
-def _sentence(text: str, s: int, e: int) -> str:
-    from rag.ingest.chunking import sentence_spans  # noqa: PLC0415
-
-    spans = sentence_spans(text)
-    a = next((a for a, b in spans if a <= s < b), s)
-    b = next((b for a, b in spans if a < e <= b), e)
-    return text[min(a, s) : max(b, e)]
 
 
 def fit(questions: list[dict], features: tuple[str, ...]) -> Calibration:
