@@ -152,12 +152,97 @@ def test_the_python_api_does_not_reach_the_hub_unless_allowed(tmp_path, fake_hub
         assert any("not-on-this-machine" in h for h in _Hub.hits)
 
 
-def test_the_readme_settings_table_lists_every_setting():
-    """The README's table is written from `Settings`: each field in it once, and nothing else."""
-    from dataclasses import fields
-
+def test_the_readme_settings_table_names_real_settings_and_links_the_reference():
+    """The README shows the settings most users change; every name in its table is a setting, and it
+    points to docs/settings.md, which lists them all (written from `Settings`, checked below)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     named = {name for row in rows for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
-    assert named == {f.name for f in fields(Settings)}
+    assert named and named <= set(Settings.model_fields), named - set(Settings.model_fields)
+    assert "(docs/settings.md)" in section
+
+
+# ---- the model: precedence, types, messages, the reference page ------------------------------
+def test_an_argument_wins_over_the_environment_and_the_environment_over_the_default(monkeypatch):
+    monkeypatch.setenv("RAG_TOP_K", "7")
+    assert Settings().top_k == 5  # Settings(...) alone never reads the environment
+    env = Settings.from_env()
+    assert env.top_k == 7
+    assert env.with_overrides(top_k=3, retrieval=None).top_k == 3
+    assert env.with_overrides(top_k=None).top_k == 7  # None keeps a value
+    assert Settings.from_env({"RAG_RETRIEVAL": " dense ", "RAG_TOP_K": ""}) == Settings(retrieval="dense")
+
+
+def test_settings_are_frozen_and_an_override_is_checked_again():
+    s = Settings()
+    with pytest.raises(ValueError):
+        s.top_k = 1  # type: ignore[misc]
+    with pytest.raises(ConfigError, match=re.escape("top_k (RAG_TOP_K) must be a whole number of at least 1. Currently, it is 0")):
+        s.with_overrides(top_k=0)
+    assert s.top_k == 5
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"top_k": "5"}, "top_k (RAG_TOP_K) must be a whole number of at least 1. Currently, it is '5'"),
+    ({"batch_size": True}, "batch_size (RAG_BATCH_SIZE) must be a whole number of at least 1. Currently, it is True"),
+    ({"progress": "no"}, "progress (RAG_PROGRESS) must be true or false. Currently, it is 'no'"),
+    ({"embedder": "  "}, "embedder (RAG_EMBEDDER) must be a non-empty string. Currently, it is '  '"),
+])
+def test_an_argument_of_another_type_is_refused_not_converted(values, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        Settings(**values)
+
+
+def test_every_bad_value_is_named_at_once():
+    with pytest.raises(ConfigError) as refused:
+        Settings(top_k=0, faiss_ann="lsh")
+    assert str(refused.value) == ("top_k (RAG_TOP_K) must be a whole number of at least 1. Currently, it is 0; "
+                                  "faiss_ann (RAG_FAISS_ANN) must be one of ivf, ivf-sq8, hnsw. Currently, it is 'lsh'")
+
+
+@pytest.mark.parametrize(("variable", "text", "words"), [
+    ("RAG_PROGRESS", "maybe", "RAG_PROGRESS must be a bool. Currently, it is 'maybe'"),
+    ("RAG_LLM_TIMEOUT", "soon", "RAG_LLM_TIMEOUT must be a float. Currently, it is 'soon'"),
+    ("RAG_OVERLAP_TOKENS", "640", "overlap_tokens (RAG_OVERLAP_TOKENS) must be smaller than chunk_tokens (640). Currently, it is 640"),
+    ("RAG_HEADERS", "all", "headers (RAG_HEADERS) must be one of none, dense, both. Currently, it is 'all'"),
+])
+def test_a_bad_variable_is_named_with_its_text(variable, text, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        Settings.from_env({variable: text})
+
+
+def test_the_mode_constants_are_the_allowed_values():
+    from rag.config import EMBED_ENGINES, FAISS_ANN_KINDS, HEADER_MODES, RETRIEVAL_MODES
+
+    for name, allowed in (("retrieval", RETRIEVAL_MODES), ("headers", HEADER_MODES),
+                          ("embed_engine", EMBED_ENGINES), ("faiss_ann", FAISS_ANN_KINDS)):
+        assert Settings.from_env({f"RAG_{name.upper()}": allowed[-1]}).model_dump()[name] == allowed[-1]
+        with pytest.raises(ConfigError, match=re.escape(f"must be one of {', '.join(allowed)}")):
+            Settings(**{name: "other"})
+
+
+def test_every_setting_is_described():
+    undescribed = [name for name, field in Settings.model_fields.items() if not (field.description or "").strip()]
+    assert undescribed == []
+
+
+def test_the_settings_reference_is_written_from_the_model():
+    from rag.settings_doc import settings_markdown
+
+    page = settings_markdown()
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    assert [re.findall(r"`([a-z_]+)`", row.split("|")[1]) for row in rows] == [[name] for name in Settings.model_fields]
+    assert "| `retrieval` | `RAG_RETRIEVAL` | one of `hybrid`, `dense`, `lexical` | `hybrid` |" in page
+    assert "| `max_feedback_mb` | `RAG_MAX_FEEDBACK_MB` | a positive number | `20` |" in page
+    written = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert written == page, "docs/settings.md is stale: regenerate it with `python -m rag.settings_doc` (from the repository root)"
+
+
+def test_the_reference_command_checks_and_writes(tmp_path):
+    from rag.settings_doc import main, settings_markdown
+
+    page = tmp_path / "settings.md"
+    assert main([str(page), "--check"]) == 1  # missing
+    assert main([str(page)]) == 0 and page.read_text(encoding="utf-8") == settings_markdown()
+    assert main([str(page), "--check"]) == 0

@@ -387,7 +387,6 @@ def _note(args: argparse.Namespace, message: str) -> None:
 
 def _ask_running_server(args: argparse.Namespace) -> dict[str, Any] | None:
     import os  # noqa: PLC0415
-    from dataclasses import fields  # noqa: PLC0415
 
     from rag.config import Settings  # noqa: PLC0415
 
@@ -414,8 +413,8 @@ def _ask_running_server(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     settings = Settings.from_env()
     theirs = instance.get("settings") or {}
-    differ = [f.name for f in fields(settings) if f.name not in NOT_ANSWER_SETTINGS
-              and theirs.get(f.name, object()) != getattr(settings, f.name)]
+    differ = [name for name in Settings.model_fields if name not in NOT_ANSWER_SETTINGS
+              and theirs.get(name, object()) != getattr(settings, name)]
     if differ:
         _note(args, f"asked in this process: the server's settings differ ({', '.join(differ)})")
         return None

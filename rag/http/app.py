@@ -11,7 +11,6 @@ of ``STATUS_CODES``. Every request passes ``rag.http.guard.Guard`` first (host, 
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import json
 import os
@@ -195,7 +194,7 @@ def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:
         supplied = request.headers.get(INSTANCE_HEADER) or ""
         if not hmac.compare_digest(supplied.encode(), _INSTANCE_TOKEN.encode()):
             raise HTTPException(404, "Not Found")
-        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "api_key"}
+        values = settings.model_dump(exclude={"api_key"})
         return {"pid": os.getpid(), "index_dir": str(Path(rag.index_dir).resolve()), "settings": values}
 
     @app.post("/api/session", tags=["status"], status_code=204,
