@@ -4,7 +4,7 @@
                          [--warmup N] [--json] [--keep DIR] [--report DIR]
 
 The peer (needs the ``peer`` extra: ``pip install langchain-community langchain-classic rank_bm25``
-and ``pip install --no-deps langchain-huggingface``, see the README) is built on the same
+and ``pip install --no-deps langchain-huggingface``, see docs/peers.md) is built on the same
 converted multilingual-e5-small folder as our default embedder:
 
 - the files read with ``DirectoryLoader`` + ``TextLoader`` (utf-8), each Document carrying its

@@ -18,7 +18,7 @@ UNCITED = "the answer cites no passage: it is not grounded in the documents"
 
 
 def assert_checked_as_documented(a: Answer, source: str) -> None:
-    """The README's rule for LLM answers, whatever the model wrote.
+    """The rule for LLM answers of docs/generators.md, whatever the model wrote.
 
     An abstention becomes the one not-found message with nothing cited. Otherwise every
     in-range ``[n]`` marker becomes a citation of passage n quoting that passage verbatim
