@@ -1,4 +1,4 @@
-# The three fixed entry points: `make setup` (idempotent), `make run`, `make test`.
+# The three fixed entry points: `make setup` (idempotent), `make run`, `make test`; and `make test-fast`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 # machine with little free disk failed `make setup` with ENOSPC.
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: setup run test test-deps lint clean
+.PHONY: setup run test test-fast test-deps lint clean
 
 setup: $(STAMP)
 	@$(BIN)/rag model >/dev/null
@@ -36,14 +36,22 @@ endif
 run: setup
 	$(BIN)/rag serve --index-dir $(INDEX) --host $(HOST) --port $(PORT) seeds
 
+# Every test, both tiers: what CI runs (.ci/run).
 test: setup test-deps
 	$(BIN)/python -m pytest -q
 
+# The fast tier, for the inner loop (about 2 minutes on two cores): every test but the slow ones, those marked
+# slow or of a slow kind (browser, server, subprocess, train, milvus, ray: tests/conftest.py, pyproject.toml).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
 # Headless Chromium for the browser tests (and CJK fonts for its screenshots), from Debian's packages.
+# In CI (CI set) a failed install fails here, as the browser tests would: a skip there would hide them.
 test-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
 	  { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) || \
-	    echo "warning: could not install chromium; browser tests will be skipped"; }
+	    if [ -n "$$CI" ]; then echo "error: could not install chromium, chromium-driver and fonts-noto-cjk" >&2; exit 1; \
+	    else echo "warning: could not install chromium; browser tests will be skipped"; fi; }
 
 lint: setup
 	$(BIN)/ruff check rag ui tests bench

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real default embedder and a real index built once from seeds/."""
+"""Shared fixtures (the real default embedder, a real index built once from seeds/), the test tiers and
+what a test needs from outside the repository (../shared/data, Chromium)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,39 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_e58332798fe41e73.txt"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 KITE = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
+
+# The slow tier: `make test-fast` runs `-m "not slow"`, and a test of any of these kinds is slow by its kind.
+SLOW_KINDS = ("browser", "server", "subprocess", "train", "milvus", "ray")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures, which may read the files
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.shared_data(NAME, ...)``: the test reads these files of ../shared/data."""
+    for mark in item.iter_markers("shared_data"):
+        for name in mark.args:
+            shared_data(name)
+
+
+def missing(what: str) -> None:
+    """Skip a test for lack of ``what`` here; fail it in CI (CI is set), which has everything the tests need:
+    ../shared beside the clone and Chromium from `make test-deps`, so a skip there would hide a broken set-up."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(what)
+
+
+def shared_data(name: str) -> Path:
+    """The file ``name`` of ../shared/data (beside the clone, never in it), or the test is skipped (failed in CI)."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        missing(f"shared data {path} is missing")
+    return path
 
 
 @pytest.fixture

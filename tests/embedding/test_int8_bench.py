@@ -27,6 +27,7 @@ def _bare(texts: list[str]) -> list[str]:
     return [t.removeprefix("passage: ").removeprefix("query: ") for t in texts]
 
 
+@pytest.mark.shared_data("cmrc2018-trial.json", "drcd-dev.json", "seed-dev.jsonl", "news-distractors-dev.jsonl")
 def test_calibration_texts_are_not_what_is_evaluated(evaluation_text):
     news = _bare(bench.calibration("news", "query: ", "passage: "))
     assert len(news) >= 150 and all(news)
@@ -41,6 +42,7 @@ def test_calibration_texts_are_not_what_is_evaluated(evaluation_text):
     assert cmrc and not [t for t in cmrc if len(t) > 8 and t in seed_index_text]
 
 
+@pytest.mark.shared_data("cmrc2018-trial.json")
 def test_limit_keeps_the_questions_of_the_kept_paragraphs_only():
     ds = bench.limited(load_dataset(bench.SETS["cmrc"]), 5)
     kept = {p.doc_id for p in ds.paragraphs}

@@ -6,54 +6,35 @@ each is checked to arrive: on real runs, through the console script and its opti
 
 The judge talks to a tiny real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions
 API; it answers every other request with garbage, so one run shows both good verdicts and failed
-calls. The slow runs (each loads the embedding model) start together in one module fixture, so
-their start-up overlaps and the module stays within about a minute on two cores.
+calls. The command runs in this process (tests/cli_runner.py), so the model is loaded once; the four
+evaluations the tests read are made once, in a module fixture.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import cli_runner
 import pytest
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, shared_data
 
-RAG_BIN = Path(sys.executable).parent / "rag"
 DEV = SHARED_DATA / "seed-dev.jsonl"
 TOPICS = {"tianxin", "xinhua", "meeting", "unanswerable", "crosslingual"}
 VERDICT = {"correct": 1, "faithful": 1, "reason": "ok"}
 
 # the shared development set lies beside the repository (CI lays it there); the shipped example set does not need it
-needs_dev = pytest.mark.skipif(not DEV.is_file(), reason=f"{DEV} is missing")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost", **extra)
-    env.pop("RAG_INDEX_DIR", None)
-    return env
+needs_dev = pytest.mark.shared_data(DEV.name)
 
 
 def rag(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RAG_BIN), *args], capture_output=True, text=True, cwd=ROOT, env=_env(**env), timeout=300)
-
-
-def _start(*args: str, **env: str) -> subprocess.Popen:
-    # These runs go side by side: one thread each, or OpenMP threads spin on the shared cores and
-    # more than double the CPU time.
-    return subprocess.Popen([str(RAG_BIN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=_env(OMP_NUM_THREADS="1", **env))
-
-
-def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
-    out, err = proc.communicate(timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """`rag ARGS` with ``env`` set, the index never taken from the caller's RAG_INDEX_DIR."""
+    return cli_runner.rag(*args, env={"NO_PROXY": "127.0.0.1,localhost", "RAG_INDEX_DIR": None, **env})
 
 
 class FakeOpenAI:
@@ -104,8 +85,7 @@ def _subset(path: Path, ids: list[str], extra: tuple[str, ...] = ()) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if not DEV.is_file():
-        pytest.skip(f"{DEV} is missing")
+    shared_data(DEV.name)
     tmp = tmp_path_factory.mktemp("eval-cli")
     idx = ["--index-dir", str(seed_index)]
     # B asks again, with one passage each found by the dense retriever alone, questions it ranks below
@@ -118,20 +98,16 @@ def runs(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     ))
     judged = _subset(tmp / "judged.jsonl", ["d05", "d08", "d12", "d13"])
     server = FakeOpenAI()
-    procs = {
-        "a": _start("eval", str(DEV), *idx, "--json", "--out", str(tmp / "a")),
-        "b": _start("eval", str(subset), *idx, "--top-k", "1", "--retrieval", "dense", "--out", str(tmp / "b")),
-        "malformed": _start("eval", str(malformed), *idx, "--json", "--out", str(tmp / "m")),
-        # no retries: a garbled reply must be counted at once, and in the order the rows are judged
-        "judge": _start("eval", str(judged), *idx, "--json", "--out", str(tmp / "j"), "--judge", "openai:test-model",
-                        OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test", RAG_LLM_RETRIES="0"),
-    }
     try:
-        done: dict[str, Any] = {name: _finish(p) for name, p in procs.items()}
+        done: dict[str, Any] = {
+            "a": rag("eval", str(DEV), *idx, "--json", "--out", str(tmp / "a")),
+            "b": rag("eval", str(subset), *idx, "--top-k", "1", "--retrieval", "dense", "--out", str(tmp / "b")),
+            "malformed": rag("eval", str(malformed), *idx, "--json", "--out", str(tmp / "m")),
+            # no retries: a garbled reply must be counted at once, and in the order the rows are judged
+            "judge": rag("eval", str(judged), *idx, "--json", "--out", str(tmp / "j"), "--judge", "openai:test-model",
+                         OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test", RAG_LLM_RETRIES="0"),
+        }
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
         server.close()
     yield {**done, "dir": tmp, "malformed_file": malformed, "server": server}
 

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import shared_data
 
 from rag.generation import NOT_FOUND_ZH
 
@@ -87,7 +87,7 @@ def test_dev_set_accuracy_on_the_seed_alone(seed_rag):
     """On the seed alone nearly every answerable dev question must be answered right."""
     from rag.evaluation.run import load_dataset, run
 
-    summary, _ = run(seed_rag, load_dataset(SHARED_DATA / "seed-dev.jsonl"), progress=False)
+    summary, _ = run(seed_rag, load_dataset(shared_data("seed-dev.jsonl")), progress=False)
     assert summary["retrieval"]["hit@k"] >= 0.9
     assert summary["answer"]["accuracy"] >= 0.75
     assert summary["abstention"]["unanswerable_abstained"] >= 0.66

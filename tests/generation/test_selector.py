@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import shared_data
 
 from rag.generation.features import FEATURES, question_type
 from rag.generation.selector import MODEL_PATH, Selector, default_selector
@@ -38,7 +38,7 @@ def test_a_model_of_other_features_is_refused():
 
 
 def test_training_on_a_slice_ranks_gold_first_on_held_back_questions(tmp_path):
-    paragraphs, questions = load_squad(SHARED_DATA / "cmrc2018-trial.json")
+    paragraphs, questions = load_squad(shared_data("cmrc2018-trial.json"))
     questions = questions[:60]
     paragraphs = paragraphs[: max(q["pi"] for q in questions) + 1]
     full, _ = build_indexes("slice", paragraphs, tmp_path)
@@ -115,7 +115,7 @@ def test_rag_train_answerer_trains_a_loadable_model_and_refuses_bad_input(tmp_pa
     from cli_runner import rag
 
     out = tmp_path / "model.json"
-    r = rag("train-answerer", str(SHARED_DATA / "cmrc2018-trial.json"), "--limit", "50", "--folds", "2",
+    r = rag("train-answerer", str(shared_data("cmrc2018-trial.json")), "--limit", "50", "--folds", "2",
             "--cache", str(tmp_path / "cache"), "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "top-1 sentence accuracy" in r.stdout

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import shared_data
 
 from rag.ingest import chunking
 from rag.ingest.chunking import ChunkSettings, chunk_source
@@ -20,10 +20,7 @@ from rag.text.tokens import count_tokens
 
 def _chinese_line() -> str:
     """Real Chinese paragraphs (CMRC 2018 contexts) joined into one line without breaks."""
-    path = SHARED_DATA / "cmrc2018-train.json"
-    if not path.is_file():
-        pytest.skip(f"{path} is not here")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(shared_data("cmrc2018-train.json").read_text(encoding="utf-8"))
     contexts = (p["context"] for article in data["data"] for p in article["paragraphs"])
     return "".join(c.replace("\n", "").replace("\r", "") for c in contexts)[:40_000]
 

@@ -6,7 +6,7 @@ import itertools
 import json
 
 import pytest
-from conftest import SEED_FILE, SHARED_DATA
+from conftest import SEED_FILE, shared_data
 
 from rag.errors import LoaderError
 from rag.ingest.decoding import decode_bytes
@@ -52,7 +52,7 @@ def _windows(paragraphs: list[str], length: int, count: int) -> list[str]:
 
 
 def _squad(name: str) -> list[str]:
-    data = json.loads((SHARED_DATA / name).read_text(encoding="utf-8"))["data"]
+    data = json.loads(shared_data(name).read_text(encoding="utf-8"))["data"]
     return [p["context"] for article in data for p in article["paragraphs"]]
 
 

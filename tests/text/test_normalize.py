@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from conftest import SHARED_DATA, shared_data
 
 from rag.text.normalize import content_words, fold_script, index_terms, normalize_for_match, segment, words
-from tests.conftest import SHARED_DATA
 
 MIXED = "臺灣的國家圖書館 has 400萬冊藏書；实验室和實驗室，ＡＢＣ 123。"
 
@@ -46,9 +45,8 @@ def test_segment_stays_in_the_texts_own_script():
     assert "".join(pieces) == "國家圖書館"  # pieces of the text itself, for offsets
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "drcd-dev.json").exists(), reason="shared DRCD file not present")
 def test_drcd_paragraphs_fold_to_their_length():
-    data = json.loads((SHARED_DATA / "drcd-dev.json").read_text(encoding="utf-8"))
+    data = json.loads(shared_data("drcd-dev.json").read_text(encoding="utf-8"))
     paragraphs = [p["context"] for a in data["data"][:20] for p in a["paragraphs"]]
     for text in paragraphs:
         folded = fold_script(text)

@@ -1,7 +1,9 @@
 """`rag ask --json` through a running `rag serve` on the same index: the same JSON, or the in-process answer.
 
 A real uvicorn server on loopback (tests/servers.py) with the API over the index, announced in the index
-folder as `rag serve` announces itself, and `rag ask` run as a user runs it: a subprocess.
+folder as `rag serve` announces itself, and `rag ask` run in this process (tests/cli_runner.py): it finds the
+server by the folder's announcement as a separate process would. The real `rag serve`, its announcement and
+its withdrawal on Ctrl-C, is one slow test.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_runner import RAG_BIN
+from cli_runner import RAG_BIN, rag
 from conftest import ROOT
 from servers import free_port, serving
 
@@ -29,10 +31,8 @@ Q = "蓝风微短剧基地从签约到试运营用了多少天？"
 
 
 def ask(index: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict, str]:
-    """``rag ask Q --json --verbose`` as a subprocess: (the JSON, stderr)."""
-    full = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
-    done = subprocess.run([str(RAG_BIN), "ask", *(args or (Q,)), "--index-dir", str(index), "--json", "--verbose"],
-                          capture_output=True, text=True, cwd=ROOT, env=full, timeout=600, check=False)
+    """``rag ask Q --json --verbose`` with ``env`` set: (the JSON, stderr)."""
+    done = rag("ask", *(args or (Q,)), "--index-dir", str(index), "--json", "--verbose", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stderr
 
@@ -175,6 +175,7 @@ def test_withdraw_removes_only_its_own_announcement(tmp_path):
     assert ServerAnnouncement(tmp_path, "192.168.1.20", 1).start()._thread.ident is None  # not on loopback
 
 
+@pytest.mark.server
 def test_rag_serve_announces_itself_and_withdraws_on_exit(seed_index, tmp_path):
     """The real `rag serve`: the file appears once it answers, `rag ask` uses it, and it goes on Ctrl-C."""
     index = tmp_path / "index"

@@ -1,4 +1,5 @@
-"""The `rag` console script end to end, as a user runs it."""
+"""The `rag` command end to end: in this process (tests/cli_runner.py), and the installed console script in a
+new process for what only a process shows (its entry point, what importing the libraries prints, PYTHONWARNINGS)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,25 @@ import subprocess
 import sys
 
 import pytest
-from cli_runner import RAG_BIN, rag
+from cli_runner import RAG_BIN, rag, rag_process
 from conftest import ROOT
 from llm_faults import PARTIAL, QUESTION, failing_llm
 
 from ui.commands import REPLACED
 
 
-def test_the_console_script_is_installed():
+@pytest.mark.subprocess
+def test_the_console_script_answers_as_in_process_and_fails_with_one_line(seed_index):
+    """The installed `rag` in a new process: the output of `rag` in this process, and an error on one line of
+    stderr (nothing printed while torch, OpenVINO and the rest import)."""
     assert RAG_BIN.exists()
+    args = ("search", "邱沛霖", "--json", "--top-k", "3", "--index-dir", str(seed_index))
+    out = rag_process(*args)
+    assert out.returncode == 0, out.stderr
+    assert [(h["doc_id"], h["text"]) for h in json.loads(out.stdout)] == [
+        (h["doc_id"], h["text"]) for h in json.loads(rag(*args).stdout)]
+    err = rag_process("ask", "问题", "--index-dir", "/nonexistent/idx")
+    assert err.returncode == 3 and err.stderr.startswith("error: no index at") and err.stderr.strip().count("\n") == 0
 
 
 def test_ask_json_matches_the_python_api(seed_index, seed_rag):
@@ -111,6 +122,7 @@ def test_ask_stream_prints_an_answer_once_when_it_was_streamed_whole(seed_index,
     assert text.strip() == seed_rag.ask(QUESTION).answer and REPLACED not in out.stdout
 
 
+@pytest.mark.subprocess  # PYTHONWARNINGS is read when an interpreter starts
 @pytest.mark.parametrize("user_options", [None, "default"])
 def test_the_cli_hides_the_libraries_warnings_only(user_options):
     """`rag` keeps library warnings off the terminal, but not the user's own, and none when the user

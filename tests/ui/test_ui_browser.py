@@ -1,7 +1,7 @@
 """The chat page in headless Chromium, against `rag serve` on a free loopback port.
 
-Screenshots go to test-output/ (git-ignored). Skipped only when Chromium or its driver is missing
-(`make test-deps` installs both, and CJK fonts for readable screenshots).
+Screenshots go to test-output/ (git-ignored). Skipped only when Chromium or its driver is missing, and
+failed then in CI (`make test-deps` installs both, and CJK fonts for readable screenshots).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, SEED_FILE
+from conftest import ROOT, SEED_FILE, missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -100,7 +100,7 @@ def _rag_serve(seed_index, tmp_path_factory, api_key: str | None, extra_env: dic
 def _need_chromium() -> None:
     for tool in (CHROMIUM, CHROMEDRIVER):
         if not tool.exists():
-            pytest.skip(f"{tool} is missing (install chromium and chromium-driver: make test-deps)")
+            missing(f"{tool} is missing (install chromium and chromium-driver: make test-deps)")
 
 
 @pytest.fixture(scope="module")
