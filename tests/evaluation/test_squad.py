@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_eval_cli import _finish, _start
+from test_eval_cli import rag
 
 from rag.evaluation import DatasetError, load_dataset
 from rag.evaluation.metrics import cmrc_f1, cmrc_segments, confidence_curve, contains_gold, evaluate_row, relevant
@@ -170,17 +170,10 @@ def test_confidence_curve_answered_share_vs_accuracy():
 def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("squad")
     tiny = _tiny(tmp / "tiny.json")
-    procs = {"all": _start("eval", str(tiny), "--json", "--out", str(tmp / "all")),
-             "holdout": _start("eval", str(tiny), "--holdout-every", "2", "--out", str(tmp / "holdout"))}
-    try:
-        done: dict[str, Any] = {name: _finish(p) for name, p in procs.items()}
-        # the whole-file index again, now with a hold-out: it holds the left-out paragraph, so it is refused
-        done["reuse"] = _finish(_start("eval", str(tiny), "--holdout-every", "2",
-                                       "--index-dir", str(tmp / "all" / "index")))
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
+    done: dict[str, Any] = {"all": rag("eval", str(tiny), "--json", "--out", str(tmp / "all")),
+                            "holdout": rag("eval", str(tiny), "--holdout-every", "2", "--out", str(tmp / "holdout"))}
+    # the whole-file index again, now with a hold-out: it holds the left-out paragraph, so it is refused
+    done["reuse"] = rag("eval", str(tiny), "--holdout-every", "2", "--index-dir", str(tmp / "all" / "index"))
     yield {**done, "dir": tmp}
 
 
