@@ -47,6 +47,7 @@ def test_chunk_settings_that_differ_from_the_index_are_an_error(seed_index):
     assert RAG.open(seed_index, chunk_tokens=640, progress=False).settings.chunk_tokens == 640  # the same is fine
 
 
+@pytest.mark.subprocess
 def test_an_environment_value_the_index_cannot_use_is_a_notice(seed_index, monkeypatch):
     monkeypatch.setenv("RAG_CHUNK_TOKENS", "256")
     rag = RAG.open(seed_index, progress=False)
@@ -62,6 +63,7 @@ def test_an_environment_value_the_index_cannot_use_is_a_notice(seed_index, monke
     assert bad.returncode == 2 and "RAG_CHUNK_TOKENS must be a int. Currently, it is 'lots'" in bad.stderr
 
 
+@pytest.mark.subprocess
 def test_the_cli_refuses_other_chunking_on_a_built_index(writable_index):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = subprocess.run([str(RAG_BIN), "index", str(ROOT / "seeds"), "--index-dir", str(writable_index),
@@ -138,6 +140,7 @@ except EmbedderError as exc:
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("allowed", ["no", "yes"])
 def test_the_python_api_does_not_reach_the_hub_unless_allowed(tmp_path, fake_hub, allowed):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}

@@ -109,7 +109,7 @@ def test_a_malformed_docx_upload_is_refused_and_not_kept(writable_index):
     assert not any(documents_dir(rag).iterdir())
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_rag_serve_starts_past_bad_uploads_and_settles_leftovers(writable_index, seed_index, tmp_path):
     """The real `rag serve`, restarted on folders a crash and a hostile upload left: it comes up, the bad
     files are gone, interrupted writes are settled; a knowledge base opened on first use likewise."""
@@ -157,6 +157,7 @@ def _wait_for(proc: subprocess.Popen, url: str, seconds: float = 300) -> None:
         time.sleep(0.5)
 
 
+@pytest.mark.server
 def test_a_killed_servers_staging_folder_is_reclaimed_at_the_next_start(writable_index, tmp_path):
     """kill -9 a real `rag serve` holding a staged chat upload; the next start removes what it left."""
     cache = tmp_path / "gradio-cache"

@@ -203,6 +203,7 @@ def test_threads_asking_at_once_get_their_own_ids(model_dir, fast_dir, hf):
     assert not fast.bulk
 
 
+@pytest.mark.subprocess
 def test_a_process_that_loads_the_model_and_exits_at_once_exits_cleanly():
     """`rag model` (make setup runs it) ended while SentencePiece was still loading in a daemon thread,
     and the C++ runtime aborted the process (exit 134)."""

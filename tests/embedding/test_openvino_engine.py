@@ -135,6 +135,7 @@ def test_concurrent_callers_get_the_same_vectors_as_one():
     assert len(got) == 4 and all(np.allclose(v, want, atol=1e-5) for v in got.values())
 
 
+@pytest.mark.subprocess
 def test_asking_in_a_fresh_process_never_imports_torch(seed_index):
     """What makes `rag ask` start in about 2 s instead of 9: no torch, transformers or sentence-transformers."""
     code = (

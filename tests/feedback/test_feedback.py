@@ -113,6 +113,7 @@ for i in range(60):
 """
 
 
+@pytest.mark.subprocess
 def test_two_processes_append_whole_lines(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name], env=env) for name in "AB"]

@@ -40,7 +40,7 @@ def tiny_squad(path: Path, n: int = 96, seed: int = 3) -> Path:
     return path
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_training_on_a_tiny_slice_finds_the_gold_span_of_held_back_rows(tmp_path):
     data = tiny_squad(tmp_path / "tiny.json")
     out = tmp_path / "reader.safetensors"

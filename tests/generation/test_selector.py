@@ -37,6 +37,7 @@ def test_a_model_of_other_features_is_refused():
         Selector(model)
 
 
+@pytest.mark.train
 def test_training_on_a_slice_ranks_gold_first_on_held_back_questions(tmp_path):
     paragraphs, questions = load_squad(shared_data("cmrc2018-trial.json"))
     questions = questions[:60]
@@ -111,6 +112,7 @@ def test_two_adjacent_sentences_are_one_candidate_too():
     assert sum(c.last > c.index for c in cands) == 1
 
 
+@pytest.mark.train
 def test_rag_train_answerer_trains_a_loadable_model_and_refuses_bad_input(tmp_path):
     from cli_runner import rag
 

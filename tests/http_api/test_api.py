@@ -338,6 +338,7 @@ def test_a_deleted_upload_stays_deleted_after_a_restart_even_in_a_moved_index(wr
     assert "gone.txt" not in {d["doc_id"] for d in RAG.open(moved).documents()}
 
 
+@pytest.mark.subprocess
 def test_the_library_never_imports_the_ui():
     """Imports go one way, ui → rag: the HTTP layer and the uploads load without ui, and no module
     of rag/ imports it, even late inside a function."""

@@ -24,7 +24,7 @@ from conftest import ROOT, SEEDS
 from rag.ingest.chunking import ChunkSettings
 from rag.storage.build import build_snapshot, empty_snapshot
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.ray
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install '.[ray]'): the Ray ingestion path is untested")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '.[ray]')")

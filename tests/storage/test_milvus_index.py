@@ -17,6 +17,8 @@ if _MISSING:
 from rag import RAG  # noqa: E402
 from rag.errors import ConfigError  # noqa: E402
 
+pytestmark = pytest.mark.milvus
+
 QUESTIONS = ["蓝风微短剧基地从签约到试运营用了多少天？", "天心经开区有多少家高新技术企业？",
              "福建福州市军门社区的老党员叫什么名字？", "How many drama shoots per year can the Lanfeng base handle?",
              "紫藤镇风筝节今年吸引了多少游客？", "火星上有多少座城市？"]

@@ -34,6 +34,8 @@ QUERIES = ["天心经开区微短剧基地", "习近平总书记走进一户人�
 DATES = ("2023-01-05", "2024-06-01", None)  # the seed has no dates: given here, every third chunk none
 ODD_ARTICLE = "增长50%_以上"  # LIKE's wildcards in a title: the filter must take them literally
 
+pytestmark = pytest.mark.milvus
+
 
 def _dated(chunks: list[Chunk]) -> list[Chunk]:
     out = []

@@ -155,6 +155,7 @@ def test_a_second_writer_gets_a_clear_message(tmp_path):
         pass
 
 
+@pytest.mark.subprocess
 def test_a_write_builds_on_what_another_process_saved(writable_index, tmp_path):
     """A server (this process) and a CLI `rag index` (another) share one index: the server's next
     upload keeps the CLI's documents, and its readers see them without a restart."""

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ui.owned_dir import LOCK_NAME, owned_temp_folder, reclaim_abandoned
 
 PREFIX = "rag-test-owned-"
@@ -21,6 +23,7 @@ def _owner_in_a_process(parent) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
+@pytest.mark.subprocess
 def test_a_folder_whose_owner_was_killed_is_removed_and_a_living_ones_kept(tmp_path):
     killed, killed_folder = _owner_in_a_process(tmp_path)
     living, living_folder = _owner_in_a_process(tmp_path)
