@@ -58,7 +58,11 @@ FIELDS = ("rating", "reason", "corrected_answer", "not_in_documents", "question"
 
 
 class FeedbackFullError(RagError):
-    """The feedback file is over ``max_feedback_mb``: new feedback is refused until it is exported and cleared."""
+    """The feedback file is over ``max_feedback_mb``: new feedback is refused until it is exported and cleared.
+    Over HTTP it is 507 Insufficient Storage: the request itself is small (``rag.http.feedback_api``)."""
+
+    http_status = 507
+
 
 
 def feedback_path(index_dir: str | Path) -> Path:
@@ -124,7 +128,7 @@ def _text(name: str, value: Any, limit: int, control: re.Pattern[str] = _CONTROL
     if not isinstance(value, str):
         raise ConfigError(f"feedback {name} must be a string, got {type(value).__name__}")
     if len(value) > limit:
-        raise ConfigError(f"feedback {name} is {len(value)} characters, over the limit of {limit}")
+        raise ConfigError("text.too_long", what=f"feedback {name}", n=len(value), limit=limit)
     if not is_encodable(value):
         raise ConfigError(f"feedback {name} holds a lone UTF-16 surrogate, which is not text")
     bad = control.search(value)
@@ -207,11 +211,8 @@ def _append(path: Path, line: bytes, max_bytes: int) -> None:
             line = b"\n" + line  # after a torn last line: ours must not be glued onto it
         if size + len(line) > max_bytes:
             # no server path in the message: it also goes to HTTP clients
-            raise FeedbackFullError(
-                f"the feedback file {FEEDBACK_FILE} is full (it holds {size_text(size)}; this record of "
-                f"{size_text(len(line))} would pass the limit of {size_text(max_bytes)}, RAG_MAX_FEEDBACK_MB): "
-                "the operator exports it with "
-                "`rag feedback export`, then moves it away")
+            raise FeedbackFullError("feedback.full", file=FEEDBACK_FILE, size=size_text(size),
+                                    record=size_text(len(line)), limit=size_text(max_bytes))
         written = os.write(fd, line)  # one write of the whole line: readers never see half of it
         if written != len(line):
             raise RagError(f"the feedback file {FEEDBACK_FILE}: only {written} of {len(line)} bytes written "

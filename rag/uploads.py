@@ -40,6 +40,9 @@ _upload_locks_guard = threading.Lock()
 class UploadTooLarge(RagError):
     """An upload is over ``RAG_MAX_UPLOAD_MB``."""
 
+    http_status = 413
+
+
 
 def max_upload_bytes(value: float) -> int:
     """``value`` MB in bytes (``ConfigError`` unless positive)."""
@@ -56,18 +59,17 @@ def safe_filename(name: Any) -> str:
     and the suffix must be one the loaders read.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError("the upload has no file name")
+        raise ConfigError("upload.no_name")
     if "\x00" in name:
-        raise ConfigError("file name contains a NUL character")
+        raise ConfigError("upload.name_nul")
     base = re.split(r"[\\/]", unicodedata.normalize("NFC", name))[-1]
     base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".").strip()
     if not base:
-        raise ConfigError(f"file name {name!r} has no usable base name")
+        raise ConfigError("upload.bad_name", name=name)
     suffix = Path(base).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise ConfigError(
-            f"unsupported file type {suffix or '(none)'} in {base!r}; allowed: {', '.join(UPLOAD_SUFFIXES)}"
-        )
+        raise ConfigError("upload.unsupported_type", suffix=suffix or "(none)", name=base,
+                          allowed=", ".join(UPLOAD_SUFFIXES))
     while len(base.encode()) > MAX_NAME_BYTES:  # keep the suffix, shorten the stem
         stem = base[: -len(suffix)]
         base = stem[:-1] + suffix
@@ -118,13 +120,13 @@ def add_uploads(rag: RAG, files: Sequence[tuple[str, BinaryIO]], max_bytes: int 
 def _checked_names(files: Sequence[tuple[str, BinaryIO]]) -> list[str]:
     """The safe name of every upload, or ``ConfigError`` before anything is written."""
     if not files:
-        raise ConfigError("no files were uploaded")
+        raise ConfigError("upload.none")
     if len(files) > MAX_UPLOAD_FILES:
-        raise ConfigError(f"at most {MAX_UPLOAD_FILES} files per upload; got {len(files)}")
+        raise ConfigError("upload.too_many_files", limit=MAX_UPLOAD_FILES, n=len(files))
     names = [safe_filename(name) for name, _ in files]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"two uploads would be stored under the same name: {', '.join(dupes)}")
+        raise ConfigError("upload.name_clash", names=", ".join(dupes))
     return names
 
 
@@ -206,7 +208,7 @@ def copy_bounded(stream: BinaryIO, dest: Path, name: str, limit: int) -> None:
         while block := stream.read(1024 * 1024):
             size += len(block)
             if size > limit:
-                raise UploadTooLarge(f"{name} is over the upload limit of {limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)")
+                raise UploadTooLarge("upload.too_large", name=name, limit=limit / 1024 / 1024)
             out.write(block)
 
 

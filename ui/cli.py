@@ -13,17 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from rag.errors import (
-    ConfigError,
-    DocumentNotFoundError,
-    EmbedderError,
-    IndexCorruptError,
-    IndexLockedError,
-    IndexMismatchError,
-    IndexNotFoundError,
-    KnowledgeBaseNotFoundError,
-    RagError,
-)
+from rag.errors import KnowledgeBaseNotFoundError, RagError
 from ui.commands import (
     cmd_ask,
     cmd_chat,
@@ -39,12 +29,6 @@ from ui.commands import (
     cmd_verify,
 )
 from ui.kb_cmd import add_kb_parser
-
-EXIT_CODES: list[tuple[type[BaseException], int]] = [
-    (ConfigError, 2), (IndexNotFoundError, 3), (KnowledgeBaseNotFoundError, 3), (IndexCorruptError, 4), (IndexMismatchError, 4),
-    (IndexLockedError, 5), (DocumentNotFoundError, 6), (EmbedderError, 7), (RagError, 1),
-]
-
 
 # The libraries whose warnings are theirs to act on, not the user's: a warning is matched by the module
 # it is attributed to (the start of its name). The user's own warnings, and everything else, still show.
@@ -220,8 +204,7 @@ def _resolve_kb(args: argparse.Namespace, settings: Any) -> None:
 
     path = base_dir(settings.kb_root, name)
     if args.command != "index" and not (path / "manifest.json").is_file():
-        raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r} under {settings.kb_root} "
-                                         f"(create it with `rag kb create {name}` or `rag index PATHS --kb {name}`)")
+        raise KnowledgeBaseNotFoundError("kb.not_found_cli", name=name, root=settings.kb_root)
     if args.command == "eval":
         args.eval_index_dir = str(path)
     else:
@@ -264,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+        return exc.exit_code  # each error class says its own (rag.errors)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

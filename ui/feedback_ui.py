@@ -141,7 +141,7 @@ def _store(resolve: Resolve, record: dict[str, Any], rating: dict[str, Any]) -> 
         rag = resolve(record.get("kbs") or None)
         record_feedback(rag.index_dir, {**record, **rating}, max_bytes=max_feedback_bytes(rag.settings.max_feedback_mb))
     except RagError as exc:
-        return f"未能保存 Not stored: {bilingual(str(exc))}"
+        return f"未能保存 Not stored: {bilingual(exc)}"
     return None
 
 

@@ -47,7 +47,7 @@ def documents_view(bases: KnowledgeBases) -> Callable[[str | None], tuple[Any, A
             rag = bases.get(kb)
         except RagError as exc:  # deleted meanwhile, by another client
             return gr.Dataframe(value=[], headers=HEADERS), gr.Dropdown(choices=[], value=None), \
-                render.status_html([("error", f"知识库不可用 Knowledge base unavailable: {bilingual(str(exc))}")])
+                render.status_html([("error", f"知识库不可用 Knowledge base unavailable: {bilingual(exc)}")])
         docs = rag.documents()
         rows = render.document_rows(docs)
         ids = [d["doc_id"] for d in docs]
@@ -75,7 +75,7 @@ def chunks_handler(bases: KnowledgeBases) -> Callable[[str | None, str | None], 
             rows = document_chunk_rows(bases.get(kb or DEFAULT), doc_id)
         except RagError as exc:
             return gr.Dataframe(value=[], headers=CHUNK_HEADERS), render.status_html(
-                [("error", f"无法列出段落 Cannot list the chunks: {bilingual(str(exc))}")])
+                [("error", f"无法列出段落 Cannot list the chunks: {bilingual(exc)}")])
         # the title is Markdown: a file named "[点此](https:evil).md" must show as its name, not a link
         return gr.Dataframe(value=rows, headers=CHUNK_HEADERS), \
             f"**{escape_markdown(doc_id, one_line=True)}**：{len(rows)} 个段落 · {len(rows)} chunks"
@@ -130,7 +130,7 @@ def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any,
                         answer, [n for n, _ in named], {"top_k": int(top_k), "retrieval": "hybrid" if hybrid else "dense"})
                 yield gr.skip(), chat, turns, records
         except RagError as exc:
-            chat[-1] = {"role": "assistant", "content": render.error_message(str(exc))}
+            chat[-1] = {"role": "assistant", "content": render.error_message(exc)}
             yield gr.skip(), chat, turns, records
 
     return respond
@@ -156,7 +156,7 @@ def upload_handler(bases: KnowledgeBases, api_key: str | None, staging: Staging 
             progress(0.15, desc="切分与嵌入 Chunking and embedding…")
             report = add_uploads(bases.get(kb or DEFAULT), handles)
         except RagError as exc:
-            return render.status_html([("error", f"上传失败 Upload failed: {bilingual(str(exc))}")]), *doc_state(kb), gr.skip()
+            return render.status_html([("error", f"上传失败 Upload failed: {bilingual(exc)}")]), *doc_state(kb), gr.skip()
         finally:
             for _, fh in handles:
                 fh.close()
@@ -197,7 +197,7 @@ def delete_handler(bases: KnowledgeBases, api_key: str | None,
         try:
             delete_document(bases.get(kb or DEFAULT), doc_id)
         except RagError as exc:
-            return render.status_html([("error", f"删除失败 Delete failed: {bilingual(str(exc))}")]), *doc_state(kb)
+            return render.status_html([("error", f"删除失败 Delete failed: {bilingual(exc)}")]), *doc_state(kb)
         return render.status_html([("ok", f"已删除 Deleted: {doc_id}")]), *doc_state(kb)
 
     return delete

@@ -10,16 +10,16 @@ interpret ``*``, ``_`` or ``$$`` inside document text.
 from __future__ import annotations
 
 import html
-import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rag.errors import RagError
 from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
-from rag.generation.extractive import CROSS_LINGUAL_WARNING, UNCERTAIN_WARNING
+from rag.generation.extractive import UNCERTAIN_WARNING
 from rag.http.plain import own_markers
 from rag.http.viewer import view_url
-from ui.messages import Translation, bilingual, chinese_of
+from ui.messages import bilingual, chinese
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 # Line breaks too: a blank line would end the raw HTML block, and what follows would be Markdown
@@ -47,40 +47,8 @@ def pending(note: str, partial: str = "") -> str:
     return f'<div class="rag-answer rag-pending">{body}<div class="rag-status">{esc(note)}</div></div>'
 
 
-def error_message(message: str) -> str:
-    return f'<div class="rag-answer"><div class="rag-error">错误 Error: {esc(bilingual(message))}</div></div>'
-
-
-# The library's warnings stay English: API clients, logs and tests match their wording. The chat
-# shows every kind an answer can carry (rag.generation.citations, rag.generation, rag.pipeline) in Chinese
-# first, like the rest of the page; tests/test_answers.py raises each one from the code that
-# writes it, so a reworded warning cannot silently lose its Chinese. Technical details (an
-# exception's text) stay in the English half only.
-WARNINGS_ZH: tuple[Translation, ...] = (
-    (re.compile(re.escape(CROSS_LINGUAL_WARNING)),
-     lambda m: "低置信度：问题与段落语言不同，答案只按语义选出，无法核对字词；请核对引用的段落"),
-    (re.compile(re.escape(UNCERTAIN_WARNING).replace(re.escape("{p:.2f}"), r"(?P<p>[\d.]+)")),
-     lambda m: f"答案不确定（置信度 {m['p']}）：阅读模型不能确定段落说的就是这个，未标出答案，请核对引用的段落"),
-    (re.compile(r"the number (?P<num>.+) in the answer occurs in no cited passage"),
-     lambda m: f"答案中的数字 {m['num']} 不在任何被引用的段落中"),
-    (re.compile(r"citation \[(?P<n>\d+)\] does not support “(?P<claim>.*)” \(support (?P<score>[\d.]+)\)", re.S),
-     lambda m: f"引用 [{m['n']}] 不支持“{m['claim']}”（支持度 {m['score']}）"),
-    (re.compile(r"citation number\(s\) (?P<ns>[\d, ]+) point at no retrieved passage \((?P<span>1-\d+)\); dropped"),
-     lambda m: f"引用编号 {m['ns']} 不对应任何检索到的段落（{m['span']}），已略去"),
-    (re.compile(r"the answer cites no passage: it is not grounded in the documents"),
-     lambda m: "答案没有引用任何段落，没有文档依据"),
-    (re.compile(r"(?P<n>\d+) sentence\(s\) of the answer cite no passage"),
-     lambda m: f"答案中有 {m['n']} 句没有引用段落"),
-    (re.compile(r"the best passage was shortened to whole sentences to fit the context window"),
-     lambda m: "最相关的段落按整句截短，以放进上下文窗口"),
-    (re.compile(r"(?P<n>\d+) weaker passage\(s\) left out to fit the (?P<budget>\d+)-token context window"),
-     lambda m: f"为放进 {m['budget']} 个词元的上下文窗口，略去了 {m['n']} 个较弱的段落"),
-    (re.compile(r"LLM (?P<name>.+?) failed \(.*\); showing the extractive answer instead"
-                r"(?P<replaced>; it replaces the text streamed before the failure)?", re.S),
-     lambda m: f"大模型 {m['name']} 调用失败，改为显示抽取式答案" + ("，替换了失败前已输出的文字" if m["replaced"] else "")),
-    (re.compile(r"could not rewrite the follow-up question with (?P<name>.+?) \(.*\); searched for it as asked", re.S),
-     lambda m: f"无法用 {m['name']} 改写追问，已按原问题检索"),
-)
+def error_message(error: RagError | str) -> str:
+    return f'<div class="rag-answer"><div class="rag-error">错误 Error: {esc(bilingual(error))}</div></div>'
 
 
 _UNCERTAIN_PREFIX = UNCERTAIN_WARNING.split("(")[0]
@@ -91,9 +59,14 @@ def is_uncertain(answer: Any) -> bool:
     return any(str(w).startswith(_UNCERTAIN_PREFIX) for w in getattr(answer, "warnings", None) or ())
 
 
+# The library's warnings stay English: API clients, logs and tests match their wording. The chat shows
+# every kind an answer can carry (rag.generation: citations, llm, dispatch, extractive) in Chinese first,
+# from rag.catalogue, which recognises a warning by its English template (Answer.warnings are text);
+# tests/generation/test_answers.py raises each one from the code that writes it. Technical details
+# (an exception's text) stay in the English half only.
 def warning_zh(warning: str) -> str | None:
     """The Chinese of a warning the library writes; None for one it does not know (shown as it is)."""
-    return chinese_of(WARNINGS_ZH, warning)
+    return chinese(warning)
 
 
 def warning_html(warning: str) -> str:

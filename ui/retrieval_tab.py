@@ -148,7 +148,7 @@ def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], lis
                                             lexical_weight=weight, rerank=rerank)
             seconds = time.perf_counter() - t0
         except RagError as exc:
-            return error_html(str(exc))
+            return error_html(exc)
         return results_html(query, passages, seconds)
 
     return run
@@ -162,8 +162,9 @@ def _top_k(value: Any) -> int:
 
 
 # ---- the result --------------------------------------------------------------------------------
-def error_html(message: str) -> str:
-    return f'<div class="rt-error">检索出错 Search failed: {esc(bilingual(message))}</div>'
+def error_html(error: RagError | str) -> str:
+    return f'<div class="rt-error">检索出错 Search failed: {esc(bilingual(error))}</div>'
+
 
 
 def results_html(query: str, passages: Sequence[Passage], seconds: float) -> str:

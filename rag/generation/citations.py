@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.catalogue import english
 from rag.ingest.chunking import sentence_spans
 from rag.text.normalize import content_words, normalize_for_match
 from rag.types import Citation, Passage
@@ -105,7 +106,7 @@ def check(answer: str, passages: Sequence[Passage]) -> Checked:
         claim_numbers = _numbers(claim)
         cited_numbers = set().union(*(_numbers(passages[n - 1].chunk.text) for n in valid))
         for missing in sorted(claim_numbers - cited_numbers):
-            warnings.append(f"the number {missing} in the answer occurs in no cited passage")
+            warnings.append(english("answer.number_not_cited", number=missing))
         for n in valid:
             p = passages[n - 1]
             score = _overlap(claim, norms[n - 1])
@@ -113,19 +114,18 @@ def check(answer: str, passages: Sequence[Passage]) -> Checked:
                 score *= 0.5
             supports.append(score)
             if score < SUPPORTED:
-                warnings.append(f"citation [{n}] does not support “{_short(claim)}” (support {score:.2f})")
+                warnings.append(english("answer.unsupported_claim", n=n, claim=_short(claim), support=score))
             s, e = _best_quote(claim, p)
             quote = p.chunk.text[s:e].strip()
             lead = len(p.chunk.text[s:e]) - len(p.chunk.text[s:e].lstrip())
             citations.append(Citation.of(n, p.chunk, s + lead, s + lead + len(quote), round(score, 3)))
     if out_of_range:
-        warnings.append(
-            f"citation number(s) {', '.join(map(str, sorted(out_of_range)))} point at no retrieved passage (1-{k}); dropped"
-        )
+        warnings.append(english("answer.citation_out_of_range", numbers=", ".join(map(str, sorted(out_of_range))), k=k))
     if not citations:
-        warnings.append("the answer cites no passage: it is not grounded in the documents")
+        warnings.append(english("answer.no_citation"))
     elif uncited:
-        warnings.append(f"{uncited} sentence(s) of the answer cite no passage")
+        warnings.append(english("answer.uncited_sentences", n=uncited))
+
     support = round(sum(supports) / len(supports), 3) if supports else None
     return Checked(answer, citations, support, warnings, sorted(out_of_range))
 

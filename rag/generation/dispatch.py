@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rag.catalogue import english
 from rag.errors import ConfigError
 from rag.generation.base import Context, Draft, Generator, GeneratorError, Quote
 from rag.retrieval.filters import is_encodable
@@ -27,7 +28,7 @@ def chat_turns(history: Sequence[Any] | None) -> list[tuple[str, str]]:
         if isinstance(item, dict):
             role, text = str(item.get("role", "user")), item.get("content")
             if isinstance(text, str) and not is_encodable(text):
-                raise ConfigError("a history message contains a lone UTF-16 surrogate (invalid Unicode text)")
+                raise ConfigError("text.surrogate", what="a history message")
             if isinstance(text, str) and text.strip():
                 turns.append(("assistant" if role == "assistant" else "user", text))
         elif isinstance(item, (list, tuple)) and len(item) == 2:
@@ -49,7 +50,7 @@ def standalone(gen: Generator, question: str, turns: list[tuple[str, str]], warn
     try:
         return str(rewrite(question, turns))
     except GeneratorError as exc:
-        warnings.append(f"could not rewrite the follow-up question with {gen.name} ({exc}); searched for it as asked")
+        warnings.append(english("answer.rewrite_failed", name=gen.name, reason=str(exc)))
         return question
 
 
@@ -71,8 +72,9 @@ def answer_pieces(gen: Generator, fallback: Generator, question: str, passages: 
             raise TypeError(f"the stream of generator {gen.name!r} ended without a Draft")
     except GeneratorError as exc:
         draft = None
-        replaced = "; it replaces the text streamed before the failure" if streamed else ""
-        warnings.append(f"LLM {gen.name} failed ({exc}); showing the extractive answer instead{replaced}")
+        code = "answer.llm_failed_midway" if streamed else "answer.llm_failed"
+        warnings.append(english(code, name=gen.name, reason=str(exc)))
+
     if draft is not None:
         yield Outcome(draft, gen.name)
         return

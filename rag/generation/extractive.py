@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.catalogue import CATALOGUE, english
 from rag.generation.base import Context, Draft, Quote, not_found_message
 from rag.generation.features import Candidate, candidates, feature, sentences
 from rag.generation.followup import with_history
@@ -29,15 +30,9 @@ from rag.ingest.chunking import sentence_spans
 from rag.text.normalize import has_cjk
 from rag.types import Passage
 
-# English, like every warning of an answer; the chat shows its Chinese (ui/render.py WARNINGS_ZH).
-CROSS_LINGUAL_WARNING = (
-    "low confidence: the question and the passages are in different languages, so the answer was "
-    "chosen by meaning alone and no words could be checked; verify the cited passage"
-)
-
-
-UNCERTAIN_WARNING = ("uncertain answer (confidence {p:.2f}): the reader is not sure the passage says this; "
-                     "the answer is not marked, check the cited passage")
+# English, like every warning of an answer; their Chinese is in rag.catalogue, which the chat shows.
+CROSS_LINGUAL_WARNING = english("answer.cross_lingual")
+UNCERTAIN_WARNING = CATALOGUE["answer.uncertain"].en.text  # a template: .format(p=confidence)
 
 
 @dataclass(frozen=True)
@@ -136,7 +131,8 @@ class ExtractiveGenerator:
             return Draft(not_found_message(question), [], True, support=support, confidence=p)
         notes = list(warnings)
         if p < cal.doubt:
-            notes.append(UNCERTAIN_WARNING.format(p=p))
+            notes.append(english("answer.uncertain", p=p))
+
         return Draft(f"{_tidy(text[quote[0] : quote[1]])} [{n}]", [Quote(n, *quote)], False, notes,
                      support=support, confidence=p, span=Quote(n, s, e) if e > s else None)
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rag.catalogue import english
 from rag.errors import ConfigError
 from rag.generation import prompts
 from rag.generation.base import NOT_FOUND_EN, NOT_FOUND_ZH, Context, Draft, GeneratorError, not_found_message
@@ -60,7 +61,7 @@ def load_chat_model(spec: str, settings: LLMSettings) -> Any:
         package = "langchain-" + provider.split("_")[0].replace("google", "google-genai")
         raise ConfigError(f"the {provider!r} provider needs an extra package: pip install {package} ({exc})") from exc
     except Exception as exc:
-        raise ConfigError(f"cannot set up LLM {spec!r}: {exc}") from exc
+        raise ConfigError("llm.setup_failed", spec=spec, reason=str(exc)) from exc
 
 
 def prompt_messages(question: str, passages: Sequence[Passage]) -> list[tuple[str, str]]:
@@ -95,10 +96,10 @@ def fit_passages(question: str, passages: Sequence[Passage], budget: int) -> tup
         short = _leading_sentences(question, max(passages, key=lambda p: p.score), budget)
         if short is not None:
             kept = [short]
-            notes.append("the best passage was shortened to whole sentences to fit the context window")
+            notes.append(english("answer.passage_shortened"))
     dropped = len(passages) - len(kept)
     if dropped:
-        notes.append(f"{dropped} weaker passage(s) left out to fit the {budget}-token context window")
+        notes.append(english("answer.passages_dropped", n=dropped, budget=budget))
     return kept, notes
 
 

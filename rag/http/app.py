@@ -6,7 +6,8 @@ Routes: ``GET /health``, ``GET /api/instance`` (for ``rag ask``: see ``instance_
 ``POST /api/feedback`` (``rag.http.feedback_api``), ``GET /view``, ``/api/file``, ``/api/chunks`` (``rag.http.viewer``),
 ``POST /api/session`` (the chat's upload cookie), and the OpenAI chat API (``GET /v1/models``,
 ``POST /v1/chat/completions``: ``rag.http.openai_api``). Errors are ``{"error": message}`` with the status
-of ``STATUS_CODES``. Every request passes ``rag.http.guard.Guard`` first (host, origin, key, size).
+their class gives (``http_status``: ``rag.errors``). Every request passes ``rag.http.guard.Guard`` first
+(host, origin, key, size).
 """
 
 from __future__ import annotations
@@ -27,18 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from rag.errors import (
-    ConfigError,
-    DocumentNotFoundError,
-    EmbedderError,
-    IndexCorruptError,
-    IndexLockedError,
-    IndexMismatchError,
-    IndexNotFoundError,
-    KnowledgeBaseNotFoundError,
-    LoaderError,
-    RagError,
-)
+from rag.errors import ConfigError, RagError
 from rag.http.bodies import AskRequest, CreateBaseRequest, ErrorBody, SearchRequest
 from rag.http.feedback_api import add_feedback_routes
 from rag.http.guard import (
@@ -58,13 +48,7 @@ from rag.http.redact import public_message
 from rag.http.viewer import add_viewer_routes
 from rag.pipeline import RAG
 from rag.storage.bases import KnowledgeBases, model_id
-from rag.uploads import UploadTooLarge, add_uploads, delete_document, documents_dir, max_upload_bytes
-
-STATUS_CODES: list[tuple[type[BaseException], int]] = [
-    (ConfigError, 400), (LoaderError, 400), (DocumentNotFoundError, 404), (KnowledgeBaseNotFoundError, 404),
-    (IndexNotFoundError, 503), (IndexLockedError, 503),
-    (IndexCorruptError, 500), (IndexMismatchError, 500), (EmbedderError, 500), (RagError, 500),
-]
+from rag.uploads import add_uploads, delete_document, documents_dir, max_upload_bytes
 
 # ``rag serve`` writes this process's token into the index folder's discovery file (``ui.commands``), so
 # ``rag ask`` there can ask this server, after ``GET /api/instance`` with the token confirmed which index
@@ -135,12 +119,12 @@ def create_api(
 
 
 def _add_error_handlers(app: FastAPI, upload_limit: int, bases: KnowledgeBases) -> None:
-    """Every error as ``{"error": message}``: ours by ``STATUS_CODES``, FastAPI's validation as 400;
+    """Every error as ``{"error": message}``: ours with their class's ``http_status``, FastAPI's validation as 400;
     server paths in a message are shown as names (``rag.http.redact``)."""
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        status = 413 if isinstance(exc, UploadTooLarge) else next(s for kind, s in STATUS_CODES if isinstance(exc, kind))
+        status = exc.http_status
         headers = {"Retry-After": "5"} if status == 503 else None
         return _error(request, public_message(str(exc), bases.folders()), status, headers)
 
@@ -353,4 +337,4 @@ def _sse_event(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-__all__ = ["INSTANCE_HEADER", "STATUS_CODES", "create_api", "instance_token"]
+__all__ = ["INSTANCE_HEADER", "create_api", "instance_token"]

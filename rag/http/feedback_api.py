@@ -7,7 +7,8 @@ answer. ``rag.http.guard.Guard`` still bounds the body (1 MB) and refuses cross-
 
 A full feedback file is **507 Insufficient Storage**, not 413: the request itself is small and
 well-formed, it is the store that cannot take more (``max_feedback_mb``) until the operator exports
-and clears it, so retrying a smaller body would not help.
+and clears it, so retrying a smaller body would not help (``FeedbackFullError.http_status``, answered
+by the app's ``RagError`` handler).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.feedback import (
@@ -26,7 +26,6 @@ from rag.feedback import (
     MAX_KBS,
     MAX_REASON,
     MAX_SETTINGS,
-    FeedbackFullError,
     check_name,
     max_feedback_bytes,
     record_feedback,
@@ -67,9 +66,6 @@ def add_feedback_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> N
     """``POST /api/feedback`` on ``app``; ``resolve(kb)`` is the RAG whose index folder gets the record
     (``resolve(None)`` the default one; an unknown name raises a ``RagError``, answered by the app's handlers)."""
 
-    @app.exception_handler(FeedbackFullError)
-    async def feedback_full(request: Request, exc: FeedbackFullError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=507)
 
     @app.post("/api/feedback", tags=["feedback"], status_code=201, response_model=FeedbackStored,
               responses={507: {"description": "the feedback file is full (max_feedback_mb)"}})

@@ -41,7 +41,7 @@ def open_archive(raw: bytes, name: str, kind: str, limits: ZipLimits = DEFAULT_L
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
-        raise LoaderError(f"{name}: damaged or unreadable {kind} (not a zip archive: {exc})") from exc
+        raise LoaderError("file.damaged", name=name, kind=kind, detail=f"not a zip archive: {exc}") from exc
     try:
         check_members(archive.infolist(), len(raw), name, kind, limits)
     except BaseException:
@@ -56,26 +56,19 @@ def check_members(members: list[zipfile.ZipInfo], packed: int, name: str, kind: 
     ``limits``, or a member is encrypted. The ratio is judged per member and for the whole archive
     (many members each too small to be judged alone)."""
     if len(members) > limits.max_members:
-        raise LoaderError(
-            f"{name}: {kind} holds {len(members):,} files, over the limit of {limits.max_members:,} "
-            "for a zip-based document")
+        raise LoaderError("zip.too_many_members", name=name, kind=kind, n=len(members), limit=limits.max_members)
     total = sum(m.file_size for m in members)
     if total > limits.max_unpacked:
-        raise LoaderError(
-            f"{name}: {kind} unpacks to {total / 2**20:,.1f} MB, over the limit of "
-            f"{limits.max_unpacked / 2**20:g} MB for a zip-based document")
+        raise LoaderError("zip.too_large", name=name, kind=kind, mb=total / 2**20, limit=limits.max_unpacked / 2**20)
     for m in members:
         if m.flag_bits & 0x1:
-            raise LoaderError(f"{name}: {kind} is encrypted (its part {m.filename!r} needs a password)")
+            raise LoaderError("zip.encrypted", name=name, kind=kind, part=m.filename)
         if m.file_size >= limits.ratio_from and m.file_size > limits.max_ratio * max(m.compress_size, 1):
             ratio = m.file_size / max(m.compress_size, 1)
-            raise LoaderError(
-                f"{name}: {kind} part {m.filename!r} unpacks to {ratio:,.0f} times its packed size, over the "
-                f"limit of {limits.max_ratio}: no document packs that tight (a zip bomb)")
+            raise LoaderError("zip.part_ratio", name=name, kind=kind, part=m.filename, ratio=ratio,
+                              limit=limits.max_ratio)
     if total >= limits.ratio_from and total > limits.max_ratio * max(packed, 1):
-        raise LoaderError(
-            f"{name}: {kind} unpacks to {total / max(packed, 1):,.0f} times its size, over the limit of "
-            f"{limits.max_ratio}: no document packs that tight (a zip bomb)")
+        raise LoaderError("zip.ratio", name=name, kind=kind, ratio=total / max(packed, 1), limit=limits.max_ratio)
 
 
 def member_blocks(archive: zipfile.ZipFile, member: str, name: str, kind: str, limit: int) -> Iterator[bytes]:
@@ -87,17 +80,17 @@ def member_blocks(archive: zipfile.ZipFile, member: str, name: str, kind: str, l
     try:
         info = archive.getinfo(member)
     except KeyError:
-        raise LoaderError(f"{name}: damaged or unreadable {kind} (it has no {member!r})") from None
+        raise LoaderError("file.damaged", name=name, kind=kind, detail=f"it has no {member!r}") from None
     if info.file_size > limit:
-        raise LoaderError(
-            f"{name}: {kind} part {member!r} is {info.file_size / 2**20:,.1f} MB unpacked, over the limit of "
-            f"{limit / 2**20:g} MB for that part")
+        raise LoaderError("zip.part_too_large", name=name, kind=kind, part=member, mb=info.file_size / 2**20,
+                          limit=limit / 2**20)
     try:
         with archive.open(info) as stream:
             while block := stream.read(_BLOCK):
                 yield block
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        raise LoaderError(f"{name}: damaged or unreadable {kind} (its part {member!r}: {exc})") from exc
+        raise LoaderError("file.damaged", name=name, kind=kind, detail=f"its part {member!r}: {exc}") from exc
+
 
 
 def read_member(archive: zipfile.ZipFile, member: str, name: str, kind: str, limit: int) -> bytes:

@@ -27,14 +27,14 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
     Detection reads at most 64 KB; the whole file is decoded once, by the winner.
     """
     if not raw.strip():
-        raise LoaderError(f"{name}: file is empty")
+        raise LoaderError("file.empty", name=name)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return _check_text(raw.decode("utf-16"), name), "utf-16"
         except UnicodeDecodeError as exc:
-            raise LoaderError(f"{name}: has a UTF-16 byte order mark but is not valid UTF-16") from exc
+            raise LoaderError("file.bad_utf16", name=name) from exc
     if b"\x00" in raw[:8192]:
-        raise LoaderError(f"{name}: looks like a binary file (NUL bytes), not text")
+        raise LoaderError("file.binary_nul", name=name)
     bom = raw.startswith(codecs.BOM_UTF8)
     body = raw[len(codecs.BOM_UTF8):] if bom else raw
     try:
@@ -157,7 +157,7 @@ def _detected(raw: bytes, name: str) -> tuple[str, str]:
 
     best = from_bytes(raw).best()
     if best is None:
-        raise LoaderError(f"{name}: cannot detect the text encoding (not UTF-8, GB18030, Big5, Shift-JIS or EUC)")
+        raise LoaderError("file.unknown_encoding", name=name)
     return _check_text(str(best), name), best.encoding
 
 
@@ -268,7 +268,8 @@ def _check_text(text: str, name: str) -> str:
     sample = text[:20000]
     control = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f")
     if control > max(8, len(sample) // 100):
-        raise LoaderError(f"{name}: looks like a binary file ({control} control characters), not text")
+        raise LoaderError("file.binary_control", name=name, control=control)
     if not text.strip():
-        raise LoaderError(f"{name}: file holds only whitespace")
+        raise LoaderError("file.whitespace", name=name)
+
     return text

@@ -56,7 +56,7 @@ def _main_part(archive: zipfile.ZipFile, name: str) -> str:
                 return found
     found = find_member(archive, _DEFAULT_MAIN)
     if found is None:
-        raise LoaderError(f"{name}: damaged or unreadable {KIND} (it has no document part, {_DEFAULT_MAIN})")
+        raise LoaderError("file.damaged", name=name, kind=KIND, detail=f"it has no document part, {_DEFAULT_MAIN}")
     return found
 
 
@@ -96,8 +96,8 @@ def _parse(blocks: Iterable[bytes], part: str, name: str, start: Callable[[str, 
     parser.buffer_text = True
 
     def no_dtd(*_: object) -> None:
-        raise LoaderError(f"{name}: damaged or unreadable {KIND} (its part {part!r} declares a DTD, "
-                          "which Office files never do)")
+        raise LoaderError("file.damaged", name=name, kind=KIND,
+                          detail=f"its part {part!r} declares a DTD, which Office files never do")
 
     parser.StartDoctypeDeclHandler = no_dtd
     parser.StartElementHandler = start
@@ -110,8 +110,10 @@ def _parse(blocks: Iterable[bytes], part: str, name: str, start: Callable[[str, 
             parser.Parse(block, False)
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
-        raise LoaderError(f"{name}: damaged or unreadable {KIND} (its part {part!r} is not well-formed XML: "
-                          f"{expat.ErrorString(exc.code)}, line {exc.lineno}, column {exc.offset})") from exc
+        raise LoaderError("file.damaged", name=name, kind=KIND,
+                          detail=f"its part {part!r} is not well-formed XML: {expat.ErrorString(exc.code)}, "
+                                 f"line {exc.lineno}, column {exc.offset}") from exc
+
 
 
 # ---- styles: which paragraph styles are headings ---------------------------------------------------

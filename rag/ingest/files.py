@@ -115,12 +115,10 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     try:
         size = src.path.stat().st_size
         if size > max_bytes:
-            raise LoaderError(
-                f"{name}: file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit (max_file_mb)"
-            )
+            raise LoaderError("file.too_large", name=name, mb=size / 2**20, limit=max_bytes / 2**20)
         raw = src.path.read_bytes()
     except OSError as exc:
-        raise LoaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+        raise LoaderError("file.unreadable", name=name, reason=str(exc.strerror or exc)) from exc
     suffix = src.path.suffix.lower()
     try:
         text, encoding = _extract(raw, suffix, name)
@@ -129,10 +127,11 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     except Exception as exc:  # any parser's own error (lxml, zipfile, zlib, pypdf, charset, trafilatura, ...)
         # means this file is bad, not the server: it is refused by name like any other unreadable file
         detail = f"{type(exc).__name__}: {exc}"
-        raise LoaderError(f"{name}: damaged or unreadable {_KINDS.get(suffix, 'text file')} "
-                          f"({detail[:_DETAIL_CHARS]})") from exc
+        raise LoaderError("file.damaged", name=name, kind=_KINDS.get(suffix, "text file"),
+                          detail=detail[:_DETAIL_CHARS]) from exc
     if not text.strip():
-        raise LoaderError(f"{name}: no text found in the file")
+        raise LoaderError("file.no_text", name=name)
+
     return Document(
         doc_id=name, path=str(src.path), text=text,
         sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding,

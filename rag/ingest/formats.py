@@ -66,13 +66,13 @@ def pdf_to_text(raw: bytes, name: str) -> str:
         from pypdf import PdfReader  # noqa: PLC0415
         from pypdf.errors import PdfReadError  # noqa: PLC0415
     except ImportError as exc:
-        raise LoaderError(f"{name}: reading PDF needs pypdf: {_FORMATS_HINT}") from exc
+        raise LoaderError("file.needs_package", name=name, kind="PDF", package="pypdf", hint=_FORMATS_HINT) from exc
     import io  # noqa: PLC0415
 
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise LoaderError(f"{name}: PDF is encrypted")
+            raise LoaderError("pdf.encrypted", name=name)
         check_pages(len(reader.pages), name, "PDF")
         budget = TextBudget(name, "PDF")
         pages = []
@@ -80,9 +80,10 @@ def pdf_to_text(raw: bytes, name: str) -> str:
             pages.append((page.extract_text() or "").strip())
             budget.spend(len(pages[-1]))
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise LoaderError(f"{name}: damaged or unreadable PDF ({exc})") from exc
+        raise LoaderError("file.damaged", name=name, kind="PDF", detail=str(exc)) from exc
     if not any(pages):
-        raise LoaderError(f"{name}: PDF has no text layer (scanned images need OCR first)")
+        raise LoaderError("pdf.no_text_layer", name=name)
+
     return "\f".join(pages)
 
 

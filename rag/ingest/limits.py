@@ -25,19 +25,14 @@ class TextBudget:
     def spend(self, chars: int) -> None:
         self.used += chars
         if self.used > self.limit:
-            raise LoaderError(
-                f"{self.name}: {self.kind} holds over {self.limit:,} characters of text, the limit per "
-                "document; split it into smaller files")
+            raise LoaderError("doc.too_many_chars", name=self.name, kind=self.kind, limit=self.limit)
 
 
 def check_paragraphs(count: int, name: str, kind: str, limit: int = MAX_PARAGRAPHS) -> None:
     if count > limit:
-        raise LoaderError(
-            f"{name}: {kind} has over {limit:,} paragraphs, the limit per document; split it into smaller files")
+        raise LoaderError("doc.too_many_paragraphs", name=name, kind=kind, limit=limit)
 
 
 def check_pages(count: int, name: str, kind: str, limit: int = MAX_PAGES) -> None:
     if count > limit:
-        raise LoaderError(
-            f"{name}: {kind} has {count:,} pages, over the limit of {limit:,} per document; "
-            "split it into smaller files")
+        raise LoaderError("doc.too_many_pages", name=name, kind=kind, n=count, limit=limit)

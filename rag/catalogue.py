@@ -1,0 +1,237 @@
+"""The catalogue of messages a user can meet: for each stable code, its English and Chinese templates.
+
+An error a user can cause is raised with a code and its parameters (``LoaderError("file.empty", name=name)``,
+``rag.errors``); an answer's warning is written by ``english(code, ...)``. The English is what the
+library has always written, byte for byte (API clients, logs and tests match its wording); the chat
+shows the Chinese first. Fields listed in ``details`` are technical (an exception's text, a server
+folder) and stay in the English only. ``zh_terms`` gives the Chinese of a parameter's English value.
+
+Text that travelled without its code (an index report's skipped reasons, an answer's warnings, the
+message of an error raised in a module not converted yet: ``PENDING``) is recognised by the English
+templates themselves (``recognise``), in catalogue order: a more specific template comes first.
+
+This module is below everything else in ``rag``: it imports nothing of it but ``rag.message_format``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rag.message_format import Template
+
+Lang = Literal["en", "zh"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message: its English and Chinese templates, which fields are English-only, and value terms."""
+
+    en: Template
+    zh: Template
+    details: frozenset[str] = frozenset()
+    zh_terms: Mapping[str, str] = field(default_factory=dict)
+
+    def template(self, lang: Lang) -> Template:
+        return self.zh if lang == "zh" else self.en
+
+
+def _e(en: str, zh: str, *, details: tuple[str, ...] = (), zh_terms: Mapping[str, str] | None = None) -> Entry:
+    return Entry(Template(en), Template(zh), frozenset(details), dict(zh_terms or {}))
+
+
+_SPLIT = "split it into smaller files"
+
+CATALOGUE: dict[str, Entry] = {
+    # ---- files (rag.ingest.decoding, rag.ingest.files, rag.ingest.formats, rag.ingest.docx_reader) ----
+    "file.empty": _e("{name}: file is empty", "{name}：文件是空的"),
+    "file.whitespace": _e("{name}: file holds only whitespace", "{name}：文件只有空白"),
+    "file.binary_nul": _e("{name}: looks like a binary file (NUL bytes), not text", "{name}：像是二进制文件，不是文本"),
+    "file.binary_control": _e("{name}: looks like a binary file ({control} control characters), not text",
+                              "{name}：像是二进制文件，不是文本", details=("control",)),
+    "file.bad_utf16": _e("{name}: has a UTF-16 byte order mark but is not valid UTF-16",
+                         "{name}：有 UTF-16 标记，但不是有效的 UTF-16 文本"),
+    "file.unknown_encoding": _e("{name}: cannot detect the text encoding (not UTF-8, GB18030, Big5, Shift-JIS or EUC)",
+                                "{name}：无法识别文本编码"),
+    "file.too_large": _e("{name}: file is {mb:.1f} MB, over the {limit:g} MB limit (max_file_mb)",
+                         "{name}：文件 {mb:.1f} MB，超过 {limit:g} MB 的上限"),
+    "file.unreadable": _e("{name}: cannot read ({reason})", "{name}：无法读取", details=("reason",)),
+    "file.no_text": _e("{name}: no text found in the file", "{name}：文件中没有文字"),
+    "file.needs_package": _e("{name}: reading {kind} needs {package}: {hint}", "{name}：读取 {kind} 需要安装额外的组件",
+                             details=("package", "hint")),
+    "file.damaged": _e("{name}: damaged or unreadable {kind} ({detail})", "{name}：{kind} 文件损坏或无法读取",
+                       details=("detail",), zh_terms={"text file": "文本"}),
+    "pdf.encrypted": _e("{name}: PDF is encrypted", "{name}：PDF 已加密"),
+    "pdf.no_text_layer": _e("{name}: PDF has no text layer (scanned images need OCR first)",
+                            "{name}：PDF 没有文字层（扫描件需先做 OCR）"),
+    # ---- zip bombs and work bounds (rag.ingest.archive, rag.ingest.limits) ----
+    "zip.too_many_members": _e("{name}: {kind} holds {n:,} files, over the limit of {limit:,} for a zip-based document",
+                               "{name}：{kind} 含 {n:,} 个部件，超过 {limit:,} 的上限"),
+    "zip.too_large": _e("{name}: {kind} unpacks to {mb:,.1f} MB, over the limit of {limit:g} MB for a zip-based document",
+                        "{name}：{kind} 解压后 {mb:,.1f} MB，超过 {limit:g} MB 的上限"),
+    "zip.encrypted": _e("{name}: {kind} is encrypted (its part {part!r} needs a password)", "{name}：{kind} 已加密",
+                        details=("part",)),
+    "zip.part_ratio": _e("{name}: {kind} part {part!r} unpacks to {ratio:,.0f} times its packed size, over the "
+                         "limit of {limit}: no document packs that tight (a zip bomb)",
+                         "{name}：{kind} 解压后是原来的 {ratio:,.0f} 倍，像是压缩炸弹", details=("part", "limit")),
+    "zip.ratio": _e("{name}: {kind} unpacks to {ratio:,.0f} times its size, over the limit of {limit}: "
+                    "no document packs that tight (a zip bomb)",
+                    "{name}：{kind} 解压后是原来的 {ratio:,.0f} 倍，像是压缩炸弹", details=("limit",)),
+    "zip.part_too_large": _e("{name}: {kind} part {part!r} is {mb:,.1f} MB unpacked, over the limit of {limit:g} MB "
+                             "for that part",
+                             "{name}：{kind} 的部件 {part!r} 解压后 {mb:,.1f} MB，超过 {limit:g} MB 的上限"),
+    "doc.too_many_chars": _e("{name}: {kind} holds over {limit:,} characters of text, the limit per document; " + _SPLIT,
+                             "{name}：{kind} 的文字超过 {limit:,} 个字符的上限，请拆分成较小的文件"),
+    "doc.too_many_paragraphs": _e("{name}: {kind} has over {limit:,} paragraphs, the limit per document; " + _SPLIT,
+                                  "{name}：{kind} 超过 {limit:,} 个段落的上限，请拆分成较小的文件"),
+    "doc.too_many_pages": _e("{name}: {kind} has {n:,} pages, over the limit of {limit:,} per document; " + _SPLIT,
+                             "{name}：{kind} 有 {n:,} 页，超过 {limit:,} 页的上限，请拆分成较小的文件"),
+    # ---- uploads (rag.uploads, ui.staging) ----
+    "upload.no_name": _e("the upload has no file name", "上传的文件没有文件名"),
+    "upload.name_nul": _e("file name contains a NUL character", "文件名含有 NUL 字符"),
+    "upload.bad_name": _e("file name {name!r} has no usable base name", "文件名 {name!r} 不可用"),
+    "upload.unsupported_type": _e("unsupported file type {suffix} in {name!r}; allowed: {allowed}",
+                                  "不支持的文件类型 {suffix}（{name!r}）；支持：{allowed}"),
+    "upload.none": _e("no files were uploaded", "没有收到文件"),
+    "upload.too_many_files": _e("at most {limit} files per upload; got {n}", "每次最多上传 {limit} 个文件，收到 {n} 个"),
+    "upload.name_clash": _e("two uploads would be stored under the same name: {names}", "两个上传文件会以同一名称保存：{names}"),
+    "upload.too_large": _e("{name} is over the upload limit of {limit:g} MB (RAG_MAX_UPLOAD_MB)",
+                           "{name} 超过 {limit:g} MB 的上传上限"),
+    # ---- questions, filters and text a client sends (rag.pipeline, rag.retrieval.filters, rag.feedback) ----
+    "question.empty": _e("question is empty", "问题是空的"),
+    "question.too_long": _e("question is {n} characters, over the limit of {limit} (max_question_chars)",
+                            "问题有 {n} 个字符，超过 {limit} 的上限"),
+    "filter.bad_date": _e("{key} must be a date like 2023-08-03. Currently, it is {value!r}",
+                          "{key} 应为 2023-08-03 这样的日期，现在是 {value!r}"),
+    "filter.too_many_wildcards": _e("filter doc may hold at most {limit} wildcards (* ? [). Currently, it holds {n}",
+                                    "文档筛选最多可含 {limit} 个通配符", details=("n",)),
+    # ---- knowledge bases (rag.storage.bases, ui.cli) ----
+    "kb.not_found_cli": _e("no knowledge base {name!r} under {root} "
+                           "(create it with `rag kb create {name}` or `rag index PATHS --kb {name}`)",
+                           "没有知识库 {name!r}", details=("root",)),
+    "kb.not_found": _e("no knowledge base {name!r} under {root} (create one with `rag kb create NAME`)",
+                       "没有知识库 {name!r}", details=("root",)),
+    "kb.unknown_hint": _e("no knowledge base {name!r}; the bases are: {names} (create one with `rag kb create NAME`)",
+                          "没有知识库 {name!r}", details=("names",)),
+    "kb.unknown": _e("no knowledge base {name!r}; the bases are: {names}", "没有知识库 {name!r}", details=("names",)),
+    "kb.bad_name": _e("knowledge base name {name!r} is not allowed: use letters, digits, '_' and '-', "
+                      "starting with a letter or digit (no dots, slashes or spaces)",
+                      "知识库名称 {name!r} 不可用：只能用字母、数字、_ 和 -"),
+    "kb.name_too_long": _e("knowledge base name is {n} characters, over the limit of {limit}",
+                           "知识库名称有 {n} 个字符，超过 {limit} 的上限；请用较短的名称"),
+    "kb.name_too_many_bytes": _e("knowledge base name is {n} bytes in UTF-8, over the limit of {limit} (its folder's "
+                                 "name and the {trash!r} it is renamed to when deleted must fit the file system's "
+                                 "{fs_limit}); use a shorter name",
+                                 "知识库名称有 {n} 字节，超过 {limit} 的上限；请用较短的名称",
+                                 details=("trash", "fs_limit")),
+    # after the specific ones above: "question is 3000 characters, …" and a base name are such texts too
+    "text.too_long": _e("{what} is {n} characters, over the limit of {limit}", "{what} 有 {n} 个字符，超过 {limit} 的上限"),
+    "text.nul": _e("{what} contains a NUL character", "{what} 含有 NUL 字符"),
+    "text.surrogate": _e("{what} contains a lone UTF-16 surrogate (invalid Unicode text)",
+                         "{what} 含有孤立的 UTF-16 代理字符（无效的文本）"),
+    # ---- the server's choices (rag.config, rag.generation.llm) ----
+    "generator.not_allowed": _e("generator {spec!r} is not allowed on this server; allowed: {allowed} "
+                                "(the operator sets RAG_ALLOWED_GENERATORS)",
+                                "本服务器不允许生成器 {spec!r}；允许：{allowed}"),
+    "llm.setup_failed": _e("cannot set up LLM {spec!r}: {reason}", "无法连接大模型 {spec!r}", details=("reason",)),
+    # ---- documents, the index, feedback (rag.pipeline, rag.storage.lock, rag.feedback) ----
+    "document.not_found": _e("no such document(s) in the index: {ids}", "索引中没有这些文档：{ids}"),
+    "index.locked": _e("index at {index_dir} is being written by another process (pid {pid}); "
+                       "wait for it to finish and try again",
+                       "索引正被另一个进程写入，请稍后再试", details=("index_dir", "pid")),
+    "feedback.full": _e("the feedback file {file} is full (it holds {size}; this record of {record} would pass the "
+                        "limit of {limit}, RAG_MAX_FEEDBACK_MB): the operator exports it with `rag feedback export`, "
+                        "then moves it away",
+                        "反馈文件已满，请管理员导出后清理", details=("file", "size", "record", "limit")),
+    # ---- an answer's warnings (rag.generation: extractive, citations, llm, dispatch) ----
+    "answer.cross_lingual": _e("low confidence: the question and the passages are in different languages, so the "
+                               "answer was chosen by meaning alone and no words could be checked; verify the cited "
+                               "passage",
+                               "低置信度：问题与段落语言不同，答案只按语义选出，无法核对字词；请核对引用的段落"),
+    "answer.uncertain": _e("uncertain answer (confidence {p:.2f}): the reader is not sure the passage says this; "
+                           "the answer is not marked, check the cited passage",
+                           "答案不确定（置信度 {p:.2f}）：阅读模型不能确定段落说的就是这个，未标出答案，请核对引用的段落"),
+    "answer.number_not_cited": _e("the number {number} in the answer occurs in no cited passage",
+                                  "答案中的数字 {number} 不在任何被引用的段落中"),
+    "answer.unsupported_claim": _e("citation [{n}] does not support “{claim}” (support {support:.2f})",
+                                   "引用 [{n}] 不支持“{claim}”（支持度 {support:.2f}）"),
+    "answer.citation_out_of_range": _e("citation number(s) {numbers} point at no retrieved passage (1-{k}); dropped",
+                                       "引用编号 {numbers} 不对应任何检索到的段落（1-{k}），已略去"),
+    "answer.no_citation": _e("the answer cites no passage: it is not grounded in the documents",
+                             "答案没有引用任何段落，没有文档依据"),
+    "answer.uncited_sentences": _e("{n} sentence(s) of the answer cite no passage", "答案中有 {n} 句没有引用段落"),
+    "answer.passage_shortened": _e("the best passage was shortened to whole sentences to fit the context window",
+                                   "最相关的段落按整句截短，以放进上下文窗口"),
+    "answer.passages_dropped": _e("{n} weaker passage(s) left out to fit the {budget}-token context window",
+                                  "为放进 {budget} 个词元的上下文窗口，略去了 {n} 个较弱的段落"),
+    "answer.llm_failed_midway": _e("LLM {name} failed ({reason}); showing the extractive answer instead; "
+                                   "it replaces the text streamed before the failure",
+                                   "大模型 {name} 调用失败，改为显示抽取式答案，替换了失败前已输出的文字",
+                                   details=("reason",)),
+    "answer.llm_failed": _e("LLM {name} failed ({reason}); showing the extractive answer instead",
+                            "大模型 {name} 调用失败，改为显示抽取式答案", details=("reason",)),
+    "answer.rewrite_failed": _e("could not rewrite the follow-up question with {name} ({reason}); searched for it as asked",
+                                "无法用 {name} 改写追问，已按原问题检索", details=("reason",)),
+}
+
+# Codes raised (some or all of their sites) in modules under restructuring by another change: those sites
+# still raise plain English, recognised here by the English template, until they pass the code.
+PENDING: Mapping[str, str] = {
+    "question.empty": "rag/pipeline.py",
+    "question.too_long": "rag/pipeline.py",
+    "document.not_found": "rag/pipeline.py",
+    "text.surrogate": "rag/pipeline.py (the question), rag/retrieval/filters.py (check_text)",
+    "text.nul": "rag/retrieval/filters.py (check_text)",
+    "text.too_long": "rag/retrieval/filters.py (check_text)",
+    "filter.bad_date": "rag/retrieval/filters.py",
+    "filter.too_many_wildcards": "rag/retrieval/filters.py",
+    "kb.not_found": "rag/storage/bases.py (existing_base)",
+    "kb.unknown_hint": "rag/storage/bases.py (KnowledgeBases.get)",
+    "kb.unknown": "rag/storage/bases.py (KnowledgeBases.delete)",
+    "kb.bad_name": "rag/storage/bases.py (check_name)",
+    "kb.name_too_long": "rag/storage/bases.py (check_name)",
+    "kb.name_too_many_bytes": "rag/storage/bases.py (check_name)",
+    "index.locked": "rag/storage/lock.py",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A catalogued message: its code and either its parameters, or (``shown``) each field's text as it
+    was shown in a text ``recognise`` found, keyed by the field as written (``mb:.1f``)."""
+
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    shown: Mapping[str, str] | None = None
+
+    def text(self, lang: Lang = "en") -> str:
+        entry = CATALOGUE[self.code]
+        template, terms = entry.template(lang), entry.zh_terms if lang == "zh" else {}
+        if self.shown is not None:
+            return template.render_shown({k: terms.get(v, v) for k, v in self.shown.items()})
+        return template.render({k: terms.get(v, v) if isinstance(v, str) else v for k, v in self.params.items()})
+
+
+def message(code: str, **params: Any) -> Message:
+    """The message ``code`` with ``params``; ``KeyError`` for a code the catalogue does not have."""
+    if code not in CATALOGUE:
+        raise KeyError(f"no message {code!r} in the catalogue")
+    return Message(code, dict(params))
+
+
+def english(code: str, **params: Any) -> str:
+    """The English of ``code`` with ``params``: what the library writes."""
+    return message(code, **params).text("en")
+
+
+def recognise(text: str) -> Message | None:
+    """The catalogued message ``text`` is (its English rendered), by the first template it matches; else None."""
+    for code, entry in CATALOGUE.items():
+        shown = entry.en.match(text)
+        if shown is not None:
+            return Message(code, shown=shown)
+    return None
+
+
+__all__ = ["CATALOGUE", "PENDING", "Entry", "Lang", "Message", "english", "message", "recognise"]
