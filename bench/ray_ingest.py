@@ -1,4 +1,4 @@
-"""Indexing in-process vs through Ray (rag.ingest.distributed) on the same files, in one run.
+"""Indexing in-process vs through Ray (rag.indexing.distributed) on the same files, in one run.
 
     python bench/ray_ingest.py [--docs 14] [--cpus 2] [--address auto]
 
@@ -42,10 +42,10 @@ import numpy as np
 import ray
 
 from rag.embedding.backends import load_embedder
+from rag.indexing.distributed import RayIngest
 from rag.ingest.chunking import ChunkSettings
-from rag.ingest.distributed import RayIngest
-from rag.storage.build import build_snapshot, empty_snapshot
-from rag.storage.snapshot import Snapshot
+from rag.storage.faiss.build import build_snapshot, empty_snapshot
+from rag.storage.faiss.snapshot import Snapshot
 
 TOPICS = ["分布式索引", "嵌入模型", "向量检索", "中文分词", "引用回答", "文档清洗"]
 

@@ -68,7 +68,7 @@ def serve(work: Path, m: int) -> dict:
         rag.embedder.embed_queries([t])
         embed.append((time.perf_counter() - t0) * 1000)
     qv = np.load(work / "query_vectors.npy")[:100]
-    store = search_store(rag._snap)
+    store = search_store(rag.state)
     found = [[k for k, _ in store.dense(v, 10, None)] for v in qv]
     out |= {"p50_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95)),
             "embed_p50_ms": statistics.median(embed), "serving_rss_mib": vm_rss_mib(),

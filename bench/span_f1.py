@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.evaluation.metrics import cmrc_f1, cmrc_segments
 from rag.generation.span import MODEL_PATH, answer_span, rule_span
-from rag.generation.span_train import gold_sentences
+from rag.training.span_train import gold_sentences
 
 SETS = ["/work/shared/data/cmrc2018-trial.json", "/work/shared/data/drcd-dev.json"]
 BASELINE_COMMIT = "b96a75d"  # the rule-based answer_span before the learned scorer

@@ -3,7 +3,7 @@
     python bench/stores.py --chunks 10000 100000
 
 The corpus is bench/synth.py's (Chinese text made from the seed, FAKE vectors: they time the stores,
-they say nothing about relevance; quality is measured on CMRC with real embeddings, see the README).
+they say nothing about relevance; quality is measured on CMRC with real embeddings, see docs/scale-out.md).
 Per size and store it prints:
 
 - ingest: chars/s of writing the chunks (vectors given, so the embedding model's cost, the same for
@@ -58,8 +58,8 @@ def documents_of(texts: list[str]) -> tuple[list[Chunk], dict[str, dict]]:
 
 
 def build_faiss(folder: Path, chunks: list[Chunk], vectors: np.ndarray, docs: dict, embedder: dict) -> float:
+    from rag.storage.faiss.snapshot import Snapshot, new_faiss_index, save_snapshot
     from rag.storage.lexical import LexicalIndex
-    from rag.storage.snapshot import Snapshot, new_faiss_index, save_snapshot
 
     t0 = time.perf_counter()
     snap = Snapshot(chunks, new_faiss_index(vectors, DIM), LexicalIndex.build([c.text for c in chunks]), docs, embedder,
@@ -69,7 +69,9 @@ def build_faiss(folder: Path, chunks: list[Chunk], vectors: np.ndarray, docs: di
 
 
 def build_milvus(folder: Path, chunks: list[Chunk], vectors: np.ndarray, docs: dict, embedder: dict) -> float:
-    from rag.storage.remote import StoreSnapshot, empty_store_snapshot, parse_store, save_store_manifest
+    from rag.storage.backend import parse_store
+    from rag.storage.milvus.collection import empty_store_snapshot
+    from rag.storage.state import StoreSnapshot, save_store_manifest
 
     spec = parse_store(f"milvus:{folder.parent / (folder.name + '.db')}")
     chunking = {"chunk_tokens": 192, "overlap_tokens": 48, "headers": "none"}
@@ -77,7 +79,7 @@ def build_milvus(folder: Path, chunks: list[Chunk], vectors: np.ndarray, docs: d
     empty = empty_store_snapshot(folder, spec, embedder, chunking)
     empty.store.add(chunks, vectors, {d: m["sha256"] for d, m in docs.items()})
     snap = StoreSnapshot(empty.store, docs, embedder, chunking)
-    save_store_manifest(folder, snap, spec)
+    save_store_manifest(folder, snap)
     empty.store.publish(snap.live())
     return time.perf_counter() - t0
 
@@ -88,7 +90,7 @@ def query_times(folder: Path, texts: list[str], vectors: np.ndarray) -> list[flo
     from rag.storage.store import search_store
 
     rag = RAG.open(folder, progress=False)
-    store = search_store(rag._snap)
+    store = search_store(rag.state)
     settings = RetrievalSettings()
     for i in range(5):  # warm
         retrieve(store, None, texts[i], 5, settings, query_vector=vectors[i])
@@ -124,10 +126,10 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, nargs="+", default=[10_000])
     args = ap.parse_args()
     from rag.embedding.backends import load_embedder
-    from rag.storage.build import _embedder_entry
+    from rag.indexing.embed import embedder_entry
 
     model = load_embedder()
-    embedder = _embedder_entry(model)
+    embedder = embedder_entry(model)
     rows = []
     for n in args.chunks:
         corpus = generate(n)

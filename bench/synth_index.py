@@ -41,9 +41,9 @@ DOC_CHUNKS = 10
 
 def embedder_entry() -> dict:
     from rag.embedding.backends import load_embedder
-    from rag.storage.build import _embedder_entry
+    from rag.indexing.embed import embedder_entry
 
-    return _embedder_entry(load_embedder())
+    return embedder_entry(load_embedder())
 
 
 def documents_of(n: int) -> tuple[list[str], dict[str, dict]]:
@@ -144,8 +144,8 @@ def _chunk_list(texts, doc_ids, first: int = 0):
 
 
 def _build_faiss(index_dir, corpus_dir, doc_ids, docs) -> None:
+    from rag.storage.faiss.snapshot import Snapshot, new_faiss_index, save_snapshot
     from rag.storage.lexical import DocIds, LexicalIndex
-    from rag.storage.snapshot import Snapshot, new_faiss_index, save_snapshot
 
     terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
     lexical = LexicalIndex.from_ids(DocIds(np.load(corpus_dir / "term_ids.npy"), np.load(corpus_dir / "term_ptr.npy")),
@@ -160,9 +160,8 @@ def _build_faiss(index_dir, corpus_dir, doc_ids, docs) -> None:
 
 def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
     """One segment per ``SEGMENT_MAX_ROWS`` chunks, each read from the corpus files when its turn comes."""
-    from rag.storage import segments
-    from rag.storage.remote import StoreSpec
-    from rag.storage.segment import Rows, postings_of, term_hash
+    from rag.storage.segments import index as segments
+    from rag.storage.segments.segment import Rows, postings_of, term_hash
 
     terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
     hashes = np.fromiter((term_hash(t) for t in terms), np.uint64, count=len(terms))
@@ -196,7 +195,7 @@ def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
             del rows
             print(f"[{time.strftime('%H:%M:%S')}] segment {entries[-1]['name']}: {nb} rows, peak RSS "
                   f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB", file=sys.stderr, flush=True)
-    segments.commit(index_dir, StoreSpec("segments"), snap, docs, entries, int(entry["next_key"]), 50_000, emb,
+    segments.commit(index_dir, snap, docs, entries, int(entry["next_key"]), 50_000, emb,
                     chunking())
 
 
@@ -204,7 +203,7 @@ def _read(path: Path, lo: int, hi: int) -> np.ndarray:
     """Rows ``lo:hi`` of a ``.npy`` file, read into memory with the segments' own reader: pages of a
     memory map would stay in the RSS this bench reports (file-backed, but counted), which ``rag index``
     reading files would not hold."""
-    from rag.storage.segment import _ArrayReader
+    from rag.storage.segments.segment import _ArrayReader
 
     reader = _ArrayReader(path, np.load(path, mmap_mode="r"))
     try:

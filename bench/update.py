@@ -7,7 +7,7 @@ and FAKE vectors from bench/synth.py; 10 chunks a document) are built, each in i
 
 - baseline: today's FAISS snapshot (``--store faiss``), where every change rebuilds bm25s's
   matrix (reusing its term cache), rebuilds the FAISS index and rewrites every file;
-- ours: the segmented index (``--store segments``, ``rag.storage.segments``), where a change
+- ours: the segmented index (``--store segments``, ``rag.storage.segments.index``), where a change
   writes one segment and the manifest.
 
 Then, in a fresh process per index, ``RAG.open`` and ``--rounds`` times ``RAG.add([file])`` of a real

@@ -1,9 +1,9 @@
 """Offline semantic search and cited question answering over Chinese (and mixed-language) documents."""
 
+from rag.bases import KnowledgeBases
 from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import RAG
-from rag.storage.bases import KnowledgeBases
 from rag.types import Answer, Chunk, Citation, IndexReport, Passage
 
 __all__ = ["RAG", "Answer", "Chunk", "Citation", "IndexReport", "KnowledgeBases", "Passage", "RagError", "Settings"]

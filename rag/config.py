@@ -171,7 +171,6 @@ class Settings(BaseSettings):
         allowed = self.network_generators()
         if spec.strip() not in allowed and "*" not in allowed:
             raise ConfigError("generator.not_allowed", spec=spec.strip(), allowed=", ".join(a for a in allowed if a != "*"))
-
         return spec.strip()
 
     def comma_list(self, name: str) -> list[str]:

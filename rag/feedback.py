@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
-from rag.retrieval.filters import is_encodable
+from rag.text.unicode import is_encodable
 
 FEEDBACK_FILE = "feedback.jsonl"
 RATINGS = ("up", "down")
@@ -62,7 +62,6 @@ class FeedbackFullError(RagError):
     Over HTTP it is 507 Insufficient Storage: the request itself is small (``rag.http.feedback_api``)."""
 
     http_status = 507
-
 
 
 def feedback_path(index_dir: str | Path) -> Path:

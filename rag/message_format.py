@@ -25,7 +25,6 @@ class Template:
         # (literal text, field name or None, conversion or None, format spec)
         self._parts = [(literal, field, conversion, spec or "")
                        for literal, field, spec, conversion in _FORMATTER.parse(text)]
-
         for _, field, _, _ in self._parts:
             if field is not None and not field.isidentifier():
                 raise ValueError(f"template field {field!r} is not a plain name: {text!r}")

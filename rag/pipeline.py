@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,53 +16,39 @@ import numpy as np
 from rag.config import Settings, differences
 from rag.embedding.backends import Embedder, load_embedder
 from rag.errors import ConfigError, DocumentNotFoundError, IndexNotFoundError, RagError
+from rag.filters import validate as validate_filters
 from rag.generation.base import Context
 from rag.generation.dispatch import answer_pieces, chat_turns, standalone, to_answer, with_span
 from rag.generation.resolve import Generators, GeneratorSpec
 from rag.ingest.chunking import ChunkSettings
-from rag.retrieval.filters import is_encodable
-from rag.retrieval.filters import validate as validate_filters
 from rag.retrieval.retrieve import RetrievalSettings, retrieve
-from rag.storage.build import _embedder_entry, build_snapshot, empty_snapshot, remove_documents
-from rag.storage.live import LiveSnapshot
-from rag.storage.lock import write_lock
-from rag.storage.remote import (
-    StoreSnapshot,
-    StoreSpec,
-    delete_from_store,
-    drop_replaced,
-    empty_store_snapshot,
-    next_rebuild,
+from rag.storage.backend import (
+    Change,
+    IndexState,
+    backend_for,
+    open_index,
     parse_store,
     recorded_store,
-    update_store,
+    search_store,
 )
-from rag.storage.snapshot import (
-    Snapshot,
-    _previous_manifest,
-    check_embedder,
-    load_snapshot,
-    read_manifest,
-    save_snapshot,
-)
+from rag.storage.live import LiveSnapshot
+from rag.storage.lock import write_lock
+from rag.storage.manifest import check_embedder, previous_manifest, read_manifest
 from rag.storage.sources import SourceTexts, forget, sweep
-from rag.storage.store import search_store
 from rag.text.normalize import warm_up
+from rag.text.unicode import is_encodable
 from rag.types import Answer, AnswerEvent, Chunk, IndexReport, Passage
 
-Filters = dict[str, str] | None  # see rag.retrieval.filters: doc, article, date_from, date_to
+Filters = dict[str, str] | None  # see rag.filters: doc, article, date_from, date_to
 History = Sequence[Any] | None  # [{"role": "user"|"assistant", "content": str}] or [(user, assistant)] pairs
-Bases = Sequence[tuple[str, "RAG"]] | None  # named knowledge bases asked together (rag.storage.bases)
+Bases = Sequence[tuple[str, "RAG"]] | None  # named knowledge bases asked together (rag.bases)
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
-# From here a change to a FAISS snapshot takes tens of seconds (bench/update.py: 100k chunks), and the log says
-# that a segmented index would not
-LARGE_SNAPSHOT = 100_000
 
 
 class RAG:
     def __init__(
-        self, index_dir: Path, snap: Snapshot, embedder: Embedder, settings: Settings, generator: GeneratorSpec = None,
+        self, index_dir: Path, snap: IndexState, embedder: Embedder, settings: Settings, generator: GeneratorSpec = None,
         *, fresh: bool = False,
     ) -> None:
         self.index_dir = index_dir
@@ -111,7 +97,7 @@ class RAG:
             cfg = cfg.with_overrides(embedder=built, **recorded)
             embedder = load_embedder(built, settings=cfg)
             check_embedder(manifest, embedder.name, embedder.dim, index_dir)
-            snap = load_snapshot(index_dir)
+            snap = open_index(index_dir)
         elif create or fresh:
             if fresh and not settings.get("store") and (index_dir / "manifest.json").is_file():
                 with contextlib.suppress(RagError):  # a damaged manifest: rebuilt where the settings say
@@ -128,21 +114,19 @@ class RAG:
         return rag
 
     @classmethod
-    def _empty(cls, index_dir: Path, cfg: Settings, embedder: Embedder, rebuild: bool = False) -> Snapshot | StoreSnapshot:
-        """An empty index in the store ``cfg.store`` names (FAISS files, or a new Milvus collection)."""
+    def _empty(cls, index_dir: Path, cfg: Settings, embedder: Embedder, rebuild: bool = False) -> IndexState:
+        """An empty index in the store ``cfg.store`` names (FAISS files, segments, or a new Milvus collection)."""
         spec = parse_store(cfg.store)
-        if spec.kind == "faiss":
-            return empty_snapshot(embedder, cls._chunk_settings(cfg))
-        return empty_store_snapshot(index_dir, spec, _embedder_entry(embedder), asdict(cls._chunk_settings(cfg)),
-                                    rebuild=next_rebuild(index_dir) if rebuild else 0)
+        return backend_for(spec.kind).empty(index_dir, spec, embedder, cls._chunk_settings(cfg), rebuild=rebuild)
 
     @staticmethod
     def _chunk_settings(cfg: Settings) -> ChunkSettings:
         return ChunkSettings(chunk_tokens=cfg.chunk_tokens, overlap_tokens=cfg.overlap_tokens, headers=cfg.headers)
 
     @property
-    def _snap(self) -> Snapshot:
-        """The latest published snapshot: a newer generation written by another process is picked up."""
+    def state(self) -> IndexState:
+        """The latest published state of the index (a FAISS ``Snapshot`` or a store's ``StoreSnapshot``):
+        a newer generation written by another process is picked up. Never changed once published."""
         return self._live.current()
 
     def _cluster(self) -> Any:
@@ -150,17 +134,13 @@ class RAG:
         in this process, the default (on one machine Ray only adds its start-up; see bench/ray_ingest.py)."""
         if not self.settings.ray:
             return None
-        from rag.ingest.distributed import RayIngest  # noqa: PLC0415 - ray only when asked for
+        from rag.indexing.distributed import RayIngest  # noqa: PLC0415 - ray only when asked for
 
         return RayIngest.connect(self.settings.ray, settings=self.settings, progress=self.settings.progress)
 
-    def _store_spec(self, snap: StoreSnapshot) -> StoreSpec:
-        """The store an index is in: the manifest's, else (a new index) the setting's."""
-        return recorded_store(snap.manifest) if snap.manifest else parse_store(self.settings.store)
-
     def _rebuild_settings(self, current: Any) -> Settings:
         """A rebuild stays in the store it is in, unless this RAG was opened to move it (``store=``)."""
-        if self.settings.store or not isinstance(current, StoreSnapshot):
+        if self.settings.store or not current.manifest:
             return self.settings
         return self.settings.with_overrides(store=recorded_store(current.manifest).text)
 
@@ -185,37 +165,20 @@ class RAG:
             paths = [paths]
         with self._write, write_lock(self.index_dir):
             # re-read under the lock: another process may have saved since this one last looked
-            current = self._snap
+            current = self.state
             base = self._empty(self.index_dir, self._rebuild_settings(current), self.embedder, True) if rebuild \
                 else current
             chunking = self._chunk_settings(self.settings) if rebuild or not base.chunking else ChunkSettings(**base.chunking)
-            distributed = self._cluster()
-            before = _previous_manifest(self.index_dir) if rebuild else None
-            texts = SourceTexts(self.index_dir)  # the viewer's texts, written before the manifest names them
-            if isinstance(base, StoreSnapshot):
-                snap, report = update_store(
-                    base, self.index_dir, self._store_spec(base), list(paths), self.embedder, chunking, sync=sync,
-                    max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
-                    batch_size=self.settings.batch_size, distributed=distributed,
-                    flat_max=self.settings.faiss_flat_max, texts=texts)
-                if rebuild:
-                    drop_replaced(before, snap, self.index_dir)
-                self._live.publish(snap)
-                self._drop_texts(base.documents, snap.documents, report, rebuild)
-                return report
-            snap, report = build_snapshot(
-                base, list(paths), self.embedder, chunking,
-                sync=sync, max_bytes=int(self.settings.max_file_mb * 1024 * 1024),
-                progress=self.settings.progress, batch_size=self.settings.batch_size, settings=self.settings,
-                distributed=distributed, texts=texts,
-            )
-            if rebuild or report.added or report.updated or report.removed or not (self.index_dir / "manifest.json").exists():
-                save_snapshot(self.index_dir, snap)
-                if snap.size >= LARGE_SNAPSHOT and (report.added or report.updated or report.removed):
-                    logging.getLogger(__name__).warning(
-                        "%s holds %d chunks in a FAISS snapshot, which every change rebuilds whole (%.0f s now); "
-                        "`rag index --rebuild --store segments` makes a change cost what changed (bench/update.py)",
-                        self.index_dir, snap.size, report.seconds)
+            before = previous_manifest(self.index_dir) if rebuild else None
+            change = Change(list(paths), self.embedder, chunking, sync=sync,
+                            max_bytes=int(self.settings.max_file_mb * 1024 * 1024), progress=self.settings.progress,
+                            batch_size=self.settings.batch_size, settings=self.settings, distributed=self._cluster(),
+                            texts=SourceTexts(self.index_dir),  # the viewer's texts, written before the manifest names them
+                            rebuild=rebuild)
+            backend = backend_for(base.kind)
+            snap, report = backend.update(base, self.index_dir, change)
+            if rebuild:
+                backend.after_rebuild(before, snap, self.index_dir)
             self._live.publish(snap)
             self._drop_texts(base.documents, snap.documents, report, rebuild)
         return report
@@ -224,15 +187,11 @@ class RAG:
         """Remove documents by id; unknown ids raise ``DocumentNotFoundError`` and nothing is removed."""
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
         with self._write, write_lock(self.index_dir):
-            base = self._snap  # the latest on disk, as in _update
+            base = self.state  # the latest on disk, as in _update
             missing = [d for d in ids if d not in base.documents]
             if missing:
                 raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
-            if isinstance(base, StoreSnapshot):
-                snap = delete_from_store(base, self.index_dir, self._store_spec(base), ids, self.settings.faiss_flat_max)
-            else:
-                snap = remove_documents(base, ids, self.settings)
-                save_snapshot(self.index_dir, snap)
+            snap = backend_for(base.kind).delete(base, self.index_dir, ids, self.settings)
             self._live.publish(snap)
             self._drop_texts(base.documents, snap.documents)
         return ids
@@ -251,20 +210,15 @@ class RAG:
 
     # ---- reading -------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:
-        return [{"doc_id": k, **v} for k, v in sorted(self._snap.documents.items())]
+        return [{"doc_id": k, **v} for k, v in sorted(self.state.documents.items())]
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         """The indexed chunks of ``doc_id`` in source order (empty for an unknown id)."""
-        snap = self._snap
-        if isinstance(snap, StoreSnapshot):
-            found = snap.store.doc_chunks(doc_id) if doc_id in snap.documents else []
-        else:
-            found = [c for c in snap.chunks if c.doc_id == doc_id]
-        return sorted(found, key=lambda c: (c.start, c.end))
+        return sorted(self.state.chunks_of(doc_id), key=lambda c: (c.start, c.end))
 
     @property
     def size(self) -> int:
-        return self._snap.size
+        return self.state.size
 
     def search(
         self, question: str, top_k: int = 5, *, retrieval: str | None = None, filters: Filters = None,
@@ -283,9 +237,9 @@ class RAG:
         overrides = {"explain": explain, "lexical_weight": lexical_weight, "rerank_weight": rerank_weight}
         if bases:
             return self._retrieve_bases(bases, query, top_k, retrieval, filters, **overrides)
-        return self._retrieve(self._snap, query, top_k, retrieval, filters, **overrides)
+        return self._retrieve(self.state, query, top_k, retrieval, filters, **overrides)
 
-    def _retrieve(self, snap: Snapshot, query: str, top_k: int, retrieval: str | None, filters: Filters,
+    def _retrieve(self, snap: IndexState, query: str, top_k: int, retrieval: str | None, filters: Filters,
                   query_vector: np.ndarray | None = None, **overrides: Any) -> list[Passage]:
         """Retrieve from ``snap``; ``overrides`` are ``RetrievalSettings`` fields (None: the default)."""
         if top_k < 1:
@@ -300,9 +254,10 @@ class RAG:
         store = search_store(snap)
         passages = retrieve(store, self.embedder, query, top_k, settings, query_vector=query_vector,
                             where=store.where(validate_filters(filters)))
-        if isinstance(snap, StoreSnapshot):  # rows a writer has inserted ahead of its manifest are not shown
-            passages = [replace(p, rank=r) for r, p in
-                        enumerate((p for p in passages if p.chunk.doc_id in snap.documents), 1)]
+        backend = backend_for(snap.kind)  # a store may hold rows a writer has inserted ahead of its manifest
+        shown = [p for p in passages if backend.visible(snap, p.chunk.doc_id)]
+        if len(shown) < len(passages):
+            passages = [replace(p, rank=r) for r, p in enumerate(shown, 1)]
         return passages
 
     def _retrieve_bases(self, bases: Bases, query: str, top_k: int, retrieval: str | None, filters: Filters,
@@ -316,7 +271,7 @@ class RAG:
         found: list[Passage] = []
         for name, base in bases or []:
             vector = qvec if base.embedder.name == self.embedder.name else None
-            hits = base._retrieve(base._snap, query, top_k, retrieval, filters, query_vector=vector, **overrides)
+            hits = base._retrieve(base.state, query, top_k, retrieval, filters, query_vector=vector, **overrides)
             found += [replace(p, kb=name) for p in hits]
         found.sort(key=lambda p: -p.score)
         return [replace(p, rank=r) for r, p in enumerate(found[:top_k], 1)]
@@ -347,7 +302,7 @@ class RAG:
         markers were renumbered; a client shows ``answer.answer`` whenever it differs.
 
         ``bases`` asks named knowledge bases instead of this one alone, ``[(name, rag), ...]``
-        (``rag.storage.bases.KnowledgeBases.get_many``): their passages are fused by score and each
+        (``rag.bases.KnowledgeBases.get_many``): their passages are fused by score and each
         carries its base's name, which the citations repeat. This RAG's generator and settings answer.
         """
         t0 = time.perf_counter()
@@ -358,7 +313,7 @@ class RAG:
         gen = self._generators.get(generator)
         warnings: list[str] = []
         query = standalone(gen, question, chat_turns(history), warnings)
-        snap = self._snap  # one snapshot for the whole answer, whatever writers do meanwhile
+        snap = self.state  # one snapshot for the whole answer, whatever writers do meanwhile
         qvec = self.embedder.embed_queries([query])[0]  # once, for retrieval and the extractive answer
         if bases:
             passages = self._retrieve_bases(bases, query, k, retrieval, filters, qvec)

@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import synth_index  # noqa: E402
 from rag import RAG  # noqa: E402
-from rag.storage import segments  # noqa: E402
+from rag.storage.segments import index as segments  # noqa: E402
 
 
 def test_both_stores_hold_the_same_generated_chunks_and_segments_are_written_block_by_block(tmp_path, monkeypatch):

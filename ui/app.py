@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from rag.bases import DEFAULT, KnowledgeBases
 from rag.pipeline import RAG
-from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
 from ui.chunks_view import CHUNK_HEADERS

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError, RagError
-from rag.retrieval.filters import parse as parse_filters
+from rag.filters import parse as parse_filters
 
 
 def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
@@ -217,7 +217,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_train_answerer(args: argparse.Namespace) -> int:
-    from rag.generation.train import CACHE, train_to  # noqa: PLC0415 - scikit-learn loads only here
+    from rag.training.train import CACHE, train_to  # noqa: PLC0415 - scikit-learn loads only here
 
     model = train_to([Path(d) for d in args.datasets], Path(args.out), Path(args.cache) if args.cache else CACHE,
                      args.folds, args.limit)
@@ -228,7 +228,7 @@ def cmd_train_answerer(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from rag.generation.reader_train import run  # noqa: PLC0415 - torch and scikit-learn load only here
+    from rag.training.reader_train import run  # noqa: PLC0415 - torch and scikit-learn load only here
 
     try:
         return run(args)

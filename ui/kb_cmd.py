@@ -1,4 +1,4 @@
-"""``rag kb create|list|delete``: the knowledge bases under ``RAG_KB_ROOT`` (``rag.storage.bases``)."""
+"""``rag kb create|list|delete``: the knowledge bases under ``RAG_KB_ROOT`` (``rag.bases``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from rag.bases import DEFAULT, create_base, delete_base, existing_base, list_bases, summary
 from rag.config import Settings
 from rag.errors import ConfigError
-from rag.storage.bases import DEFAULT, create_base, delete_base, existing_base, list_bases, summary
-from rag.storage.snapshot import read_manifest
+from rag.storage.manifest import read_manifest
 
 
 def _root(args: argparse.Namespace) -> Path:

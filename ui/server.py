@@ -19,10 +19,10 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from rag.bases import KnowledgeBases
 from rag.http.app import create_api
 from rag.http.guard import loopback_hosts
 from rag.pipeline import RAG
-from rag.storage.bases import KnowledgeBases
 from rag.uploads import index_pending_uploads
 from ui.app import CSS, create_app
 from ui.gradio_routes import serve_used_routes_only

@@ -249,7 +249,6 @@ def add_upload_route(app: FastAPI, staging: Staging, upload_limit: int) -> None:
             files = [v for k, v in form.multi_items() if k == "files" and isinstance(v, UploadFile)]
             if not files:
                 raise ConfigError("upload.none")
-
             names = [safe_filename(f.filename or "") for f in files]
             client = client_key(request.client.host if request.client else None)
             refs = _stage_all(staging, names, files, upload_limit, client)

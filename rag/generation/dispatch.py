@@ -11,7 +11,7 @@ from typing import Any
 from rag.catalogue import english
 from rag.errors import ConfigError
 from rag.generation.base import Context, Draft, Generator, GeneratorError, Quote
-from rag.retrieval.filters import is_encodable
+from rag.text.unicode import is_encodable
 from rag.types import Answer, Citation, Passage
 
 
@@ -74,7 +74,6 @@ def answer_pieces(gen: Generator, fallback: Generator, question: str, passages: 
         draft = None
         code = "answer.llm_failed_midway" if streamed else "answer.llm_failed"
         warnings.append(english(code, name=gen.name, reason=str(exc)))
-
     if draft is not None:
         yield Outcome(draft, gen.name)
         return

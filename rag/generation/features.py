@@ -2,7 +2,7 @@
 
 One function, ``candidates``, turns (question, passages, idf) into candidate sentences with a
 feature vector each, in the order of ``FEATURES``; the shipped model (``answerer.json``) records
-that list and is refused when it differs. Training (``rag.generation.train``) and answering
+that list and is refused when it differs. Training (``rag.training.train``) and answering
 (``rag.generation.extractive``) both go through here, so the two cannot drift apart.
 
 Matching is on a folded form of both sides: width and case folded, and traditional characters
@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from rag.ingest.chunking import sentence_spans
 from rag.text import normalize as _norm
 from rag.text.normalize import QUESTION_WORDS, STOPWORDS, fold_script, words
+from rag.text.sentences import sentence_spans
 from rag.types import Passage
 
 

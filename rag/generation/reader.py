@@ -4,7 +4,7 @@ A window is ``<s> question </s></s> context </s>`` (XLM-R's pair layout), at mos
 The network (``rag.generation.reader_model``) gives each token a start and an end logit; token 0 is
 "no answer here". A window's answer is the best span of at most ``MAX_ANSWER`` context tokens; its
 ``score`` is start + end logit, ``null`` the no-answer score; ``score - null`` is how sure the
-reader is that the window answers. Training (``rag.generation.reader_train``) builds its windows with
+reader is that the window answers. Training (``rag.training.reader_train``) builds its windows with
 these same functions.
 """
 

@@ -1,4 +1,4 @@
-"""The learned answer selector at answer time: the JSON model of ``rag.generation.train``, NumPy only.
+"""The learned answer selector at answer time: the JSON model of ``rag.training.train``, NumPy only.
 
 ``Selector.rank`` scores the candidate sentences (``rag.generation.features``) with the selector
 (gradient-boosted trees, ``rag.generation.trees``); ``Selector.confidence`` turns the best one into
@@ -25,7 +25,7 @@ MODEL_PATH = Path(__file__).with_name("answerer.json")
 def answerability_row(logits: np.ndarray, x: Sequence[float], names: Sequence[str]) -> np.ndarray:
     """The answerability model's input for a question: the best candidate's logit, its margin over the
     runner-up, the best candidate's features ``names`` (``x`` is its feature vector), and the bias.
-    Training (``rag.generation.train``) and answering build it here alike."""
+    Training (``rag.training.train``) and answering build it here alike."""
     order = np.argsort(-logits, kind="stable")
     best = int(order[0])
     margin = float(logits[best] - logits[order[1]]) if len(order) > 1 else 5.0

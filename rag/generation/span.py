@@ -12,7 +12,7 @@ question: ``X是什么时候成立的`` vs ``X于1963年成立``; the characters
 neighbours, clause alignment, the asked unit (多少天 → …天) and head noun (哪所大学 → …大学), and
 question marks (describe/list questions) crossed with length. A listwise logistic regression (a
 softmax over the sentence's candidates) trained on CMRC 2018 trial + DRCD dev
-(``rag.generation.span_train``, which reports paragraph-grouped cross-validation) scores them; the
+(``rag.training.span_train``, which reports paragraph-grouped cross-validation) scores them; the
 best wins. About 4-5 ms a call, most of it jieba's POS tagging with its HMM (unknown names). The model ships as data
 (``span.json``: feature list, normalisation, weights), refused when its feature list differs, in
 which case the rules answer. Traditional text is folded to simplified (``fold_script``, one

@@ -1,6 +1,6 @@
 """Gradient-boosted trees as data: a JSON forest scored with NumPy, no scikit-learn at answer time.
 
-The format (written by ``rag.generation.train.export_trees`` from scikit-learn's
+The format (written by ``rag.training.train.export_trees`` from scikit-learn's
 ``HistGradientBoostingClassifier``): ``{"kind": "trees", "baseline": b, "trees": [{"feature": [...],
 "threshold": [...], "left": [...], "right": [...], "value": [...]}]}``, one list entry per node, a
 leaf marked by ``feature == -1``; a row goes left when ``x[feature] <= threshold``. The logit is

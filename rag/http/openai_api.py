@@ -26,10 +26,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from rag.bases import DEFAULT, KnowledgeBases, model_id, name_of_model
 from rag.errors import ConfigError, IndexCorruptError, KnowledgeBaseNotFoundError, RagError
 from rag.http.plain import escape_markdown, plain_answer
 from rag.http.redact import public_message
-from rag.storage.bases import DEFAULT, KnowledgeBases, model_id, name_of_model
 from rag.types import Answer
 
 MODEL_ID = model_id(DEFAULT)  # the server's own knowledge base; kb:<name> for the others

@@ -32,8 +32,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 
 from rag.errors import ConfigError, DocumentNotFoundError
+from rag.filters import check_text
 from rag.pipeline import RAG
-from rag.retrieval.filters import check_text
 from rag.storage.sources import read_text
 from rag.types import Chunk
 from rag.uploads import check_doc_id, documents_dir

@@ -92,7 +92,6 @@ def member_blocks(archive: zipfile.ZipFile, member: str, name: str, kind: str, l
         raise LoaderError("file.damaged", name=name, kind=kind, detail=f"its part {member!r}: {exc}") from exc
 
 
-
 def read_member(archive: zipfile.ZipFile, member: str, name: str, kind: str, limit: int) -> bytes:
     """All of a small member (relationships, styles), bounded as ``member_blocks``."""
     return b"".join(member_blocks(archive, member, name, kind, limit))

@@ -17,11 +17,10 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.ingest.cleaning import CleanText, clean
 from rag.ingest.structure import Structure, analyse
+from rag.text.sentences import sentence_spans
 from rag.text.tokens import count_tokens
 from rag.types import Chunk
 
-_TERMINAL = set("。！？!?；;…")
-_CLOSERS = set("”’」』）)】》〕\"'")
 _CLAUSE = re.compile(r"[，,、：:]")
 _DIGIT = re.compile(r"[0-9０-９.．%％]")
 _WORD = re.compile(r"\w")
@@ -46,48 +45,6 @@ class ChunkSettings:
                 "overlap_tokens must be between 0 and half of chunk_tokens. "
                 f"Currently, overlap_tokens is {self.overlap_tokens} (chunk_tokens {self.chunk_tokens})"
             )
-
-
-def indexed_text(chunk: Chunk, headers: str, for_dense: bool) -> str:
-    """The text embedded (``for_dense``) or given to BM25 for a chunk: its text, maybe after its titles."""
-    if headers == "none" or (headers == "dense" and not for_dense):
-        return chunk.text
-    titles = [t for t in (chunk.meta.get("article"), chunk.meta.get("section")) if t]
-    return "\n".join([*titles, chunk.text]) if titles else chunk.text
-
-
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) of sentences in ``text[start:end]``; line breaks always end one.
-
-    A sentence ends after 。！？；… (or ``.`` before a space) plus any closing quotes or
-    brackets; never inside 《book titles》 nor inside a number such as ``1.5``.
-    """
-    end = len(text) if end is None else end
-    i = s = start
-    book = 0
-    while i < end:
-        ch = text[i]
-        if ch == "\n":
-            if i > s:
-                yield s, i
-            s = i + 1
-        elif ch == "《":
-            book += 1
-        elif ch == "》" and book:
-            book -= 1
-        elif not book and (ch in _TERMINAL or (ch == "." and (i + 1 == end or text[i + 1].isspace()))):
-            j = i + 1
-            while j < end and (text[j] in _TERMINAL or text[j] in _CLOSERS):
-                j += 1
-            yield s, j
-            s = i = j
-            while s < end and text[s] == " ":
-                s += 1
-            i = s
-            continue
-        i += 1
-    if s < end and text[s:end].strip():
-        yield s, end
 
 
 def _split_long(text: str, s: int, e: int, limit: int) -> Iterator[tuple[int, int]]:
@@ -230,7 +187,7 @@ def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
 
 def chunk_source(doc_id: str, source: str, settings: ChunkSettings) -> list[Chunk]:
     """Clean ``source``, find its articles and chunk it: what indexing does to every loaded file,
-    in one place so the in-process and the Ray path (``rag.ingest.distributed``) cannot drift apart."""
+    in one place so the in-process and the Ray path (``rag.indexing.distributed``) cannot drift apart."""
     cleaned = clean(source)
     return chunk_document(doc_id, cleaned, settings, analyse(cleaned, source, doc_id))
 

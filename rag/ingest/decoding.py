@@ -271,5 +271,4 @@ def _check_text(text: str, name: str) -> str:
         raise LoaderError("file.binary_control", name=name, control=control)
     if not text.strip():
         raise LoaderError("file.whitespace", name=name)
-
     return text

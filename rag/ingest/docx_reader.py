@@ -115,7 +115,6 @@ def _parse(blocks: Iterable[bytes], part: str, name: str, start: Callable[[str, 
                                  f"line {exc.lineno}, column {exc.offset}") from exc
 
 
-
 # ---- styles: which paragraph styles are headings ---------------------------------------------------
 @dataclass
 class _Style:

@@ -131,7 +131,6 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
                           detail=detail[:_DETAIL_CHARS]) from exc
     if not text.strip():
         raise LoaderError("file.no_text", name=name)
-
     return Document(
         doc_id=name, path=str(src.path), text=text,
         sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding,

@@ -83,7 +83,6 @@ def pdf_to_text(raw: bytes, name: str) -> str:
         raise LoaderError("file.damaged", name=name, kind="PDF", detail=str(exc)) from exc
     if not any(pages):
         raise LoaderError("pdf.no_text_layer", name=name)
-
     return "\f".join(pages)
 
 

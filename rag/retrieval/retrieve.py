@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense (FAISS) and BM25 candidates, fused by a convex combination of normalised scores.
 
-Measured on shared/data/seed-dev.jsonl among 1,000 distractor articles (see the
-README): min-max normalised score fusion with a lexical weight of 0.7 ranked the
+Measured on shared/data/seed-dev.jsonl among 1,000 distractor articles (see
+docs/evaluation.md): min-max normalised score fusion with a lexical weight of 0.7 ranked the
 right passage better than reciprocal rank fusion (kept as ``fusion="rrf"``),
 because BM25 over words and bigrams is far sharper than e5-small on names and
 numbers, while the dense score still carries questions with no shared words
@@ -34,7 +34,6 @@ import numpy as np
 
 from rag.embedding.backends import Embedder
 from rag.errors import ConfigError
-from rag.storage.snapshot import Snapshot
 from rag.storage.store import NOTHING, SearchStore, SnapshotStore
 from rag.text.normalize import index_terms, normalize_for_match
 from rag.types import Chunk, Passage
@@ -78,7 +77,7 @@ class RetrievalSettings:
 
 
 def retrieve(
-    source: SearchStore | Snapshot, embedder: Embedder, query: str, top_k: int, settings: RetrievalSettings,
+    source: SearchStore | Any, embedder: Embedder, query: str, top_k: int, settings: RetrievalSettings,
     query_vector: np.ndarray | None = None, allowed: np.ndarray | None = None, where: Any = None,
 ) -> list[Passage]:
     """The ``top_k`` best chunks for ``query`` (fewer when the index is smaller).

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rag.storage.lexical import CACHE_FILES
+from rag.storage.manifest import REBUILD
 
 REQUIRED_FILES = ("vectors.faiss", "chunks.jsonl", "documents.json")  # bm25/ is empty in an empty index
 LEXICAL_DIR = "bm25"
-REBUILD = "rebuild with `rag index --rebuild`"
 
 
 def file_checksum(path: Path) -> str:

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from rag.storage.snapshot import MANIFEST, Snapshot, load_snapshot, read_manifest
+from rag.storage.backend import IndexState, open_index
+from rag.storage.manifest import MANIFEST, read_manifest
 
 StatKey = tuple[int, int, int] | None
 
 
 class LiveSnapshot:
-    def __init__(self, index_dir: Path, snap: Snapshot, check: Callable[[dict], None], *,
+    def __init__(self, index_dir: Path, snap: IndexState, check: Callable[[dict], None], *,
                  ignore_on_disk: bool = False) -> None:
         """``check`` vets a newer manifest before it is loaded (the embedder must be the same);
         ``ignore_on_disk`` (a rebuild from scratch) skips the generation there now, not later ones."""
@@ -33,7 +34,7 @@ class LiveSnapshot:
         self._stat = _stat(index_dir)
         self._generation = snap.manifest.get("generation") or (_generation_on_disk(index_dir) if ignore_on_disk else None)
 
-    def current(self) -> Snapshot:
+    def current(self) -> IndexState:
         """The latest published snapshot (this process's own, or a newer one from another process)."""
         key = _stat(self.index_dir)
         if key == self._stat:
@@ -43,7 +44,7 @@ class LiveSnapshot:
                 self._follow(key)
         return self._snap
 
-    def publish(self, snap: Snapshot) -> None:
+    def publish(self, snap: IndexState) -> None:
         """``snap`` was just saved by this process (or is an unsaved empty start)."""
         with self._lock:
             self._snap = snap
@@ -63,12 +64,12 @@ class LiveSnapshot:
         self._stat = key
 
 
-def _load_settled(index_dir: Path, attempts: int = 3) -> Snapshot:
+def _load_settled(index_dir: Path, attempts: int = 3) -> IndexState:
     """Load the generation in force; a writer that swaps the manifest and removes the old
     generation while this reads makes files vanish under it, so try again (a bounded few times)."""
     for attempt in range(attempts):
         try:
-            return load_snapshot(index_dir)
+            return open_index(index_dir)
         except IndexCorruptError:
             if attempt == attempts - 1:
                 raise

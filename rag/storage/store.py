@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.filters import allowed_positions
 from rag.types import Chunk
 
 
@@ -32,7 +33,7 @@ class SearchStore(Protocol):
         """How many chunks the store holds."""
 
     def where(self, filters: Mapping[str, str]) -> Any:
-        """The store's form of validated filters (``rag.retrieval.filters``): None passes every chunk,
+        """The store's form of validated filters (``rag.filters``): None passes every chunk,
         ``NOTHING`` none; anything else is the store's own (an array of keys, an expression)."""
 
     def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
@@ -62,8 +63,6 @@ class SnapshotStore:
         return self.snap.size
 
     def where(self, filters: Mapping[str, str]) -> Any:
-        from rag.retrieval.filters import allowed_positions  # noqa: PLC0415 - retrieval imports storage
-
         allowed = allowed_positions(self.snap.chunks, filters)
         return NOTHING if allowed is not None and len(allowed) == 0 else allowed
 

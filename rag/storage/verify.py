@@ -19,7 +19,9 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.storage import checksums, sources
-from rag.storage import snapshot as store
+from rag.storage.backend import backend_for
+from rag.storage.lexical import LexicalIndex
+from rag.storage.manifest import read_manifest, store_kind
 
 
 @dataclass
@@ -40,12 +42,12 @@ def verify(index_dir: str | Path, check_embedder: bool = True, sample: int = 3) 
     index_dir = Path(index_dir)
     report = Report()
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = read_manifest(index_dir)
     except RagError as exc:
         report.errors.append(str(exc))
         return report
     report.facts |= {"generation": manifest["generation"], "embedder": manifest["embedder"], "counts": manifest["counts"]}
-    if (manifest.get("store") or {}).get("kind", "faiss") != "faiss":
+    if store_kind(manifest) != "faiss":
         _check_store(index_dir, manifest, report)
         _check_sources(manifest.get("documents") or {}, report)
         report.warnings += sources.check_texts(index_dir, manifest.get("documents") or {})
@@ -121,8 +123,6 @@ def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Repor
     if len(documents) != manifest["counts"]["documents"]:
         report.errors.append(f"document counts disagree: manifest {manifest['counts']['documents']}, documents.json {len(documents)}")
     try:
-        from rag.storage.lexical import LexicalIndex  # noqa: PLC0415
-
         lexical = LexicalIndex.load(gen / checksums.LEXICAL_DIR, len(chunks), cache_intact=checksums.cache_check(gen, manifest))
         if lexical.n_docs and lexical.num_docs != len(chunks):
             report.errors.append(f"BM25 holds {lexical.num_docs} chunks, the store {len(chunks)}")
@@ -135,16 +135,13 @@ def _check_counts(manifest, chunks, documents, vectors, gen: Path, report: Repor
 
 def _check_store(index_dir: Path, manifest: dict, report: Report) -> None:
     """A store-backed index: the collection holds, per document, the chunks the manifest says, and no others."""
-    from rag.storage.remote import load_store_snapshot  # noqa: PLC0415
-
     try:
-        snap = load_store_snapshot(index_dir, manifest)
+        snap = backend_for(store_kind(manifest)).load(index_dir, manifest)
         counts = snap.store.doc_chunk_counts()
     except RagError as exc:
         report.errors.append(str(exc))
         return
-    if hasattr(snap.store, "verify_files"):  # a segmented index: every segment file against its checksum
-        report.errors += snap.store.verify_files()
+    report.errors += snap.store.verify_files()  # a segmented index: every segment file against its checksum
     report.facts["store"] = {k: v for k, v in manifest["store"].items() if k != "segments"} | \
         ({"segments": len(manifest["store"]["segments"])} if "segments" in manifest["store"] else {})
     documents = manifest.get("documents") or {}
@@ -163,7 +160,7 @@ def _check_store(index_dir: Path, manifest: dict, report: Report) -> None:
 def _check_vectors(manifest, chunks, vectors, sample: int, report: Report) -> None:
     """Re-embed a few chunks: the stored vectors must be what the recorded embedder makes."""
     from rag.embedding.backends import load_embedder  # noqa: PLC0415
-    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
+    from rag.text.indexed import indexed_text  # noqa: PLC0415
     from rag.types import Chunk  # noqa: PLC0415
 
     try:

@@ -239,7 +239,7 @@ def test_a_judge_that_returns_garbage_is_counted_not_fatal(runs):
 
 
 def test_the_shipped_example_question_set_runs_as_the_readme_shows(seed_index, seed_text):
-    """`rag eval docs/examples/seed-questions.jsonl` from the repository root, as README's Evaluation runs it:
+    """`rag eval docs/examples/seed-questions.jsonl` from the repository root, as docs/evaluation.md runs it:
     the set is in the repository (not in shared/), every row is well formed, its answers are the seed's own text."""
     import re
 
@@ -258,6 +258,6 @@ def test_the_shipped_example_question_set_runs_as_the_readme_shows(seed_index, s
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["n"] == len(rows) and s["skipped_rows"] == []
-    # the README quotes 0.5: the learned selector answers q13 (去年的营业收入) from the base's other figures
+    # docs/evaluation.md quotes 0.5: the reader answers q13 (去年的营业收入) from the base's other figures
     assert s["abstention"]["n_unanswerable"] == 2 and s["abstention"]["unanswerable_abstained"] >= 0.5
-    assert s["answer"]["accuracy"] >= 0.75  # the README quotes 0.83: re-run and update it if this moves
+    assert s["answer"]["accuracy"] >= 0.75  # docs/evaluation.md quotes 0.75: re-run and update it if this moves

@@ -133,7 +133,6 @@ def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index
     met = {recognise(w).code for w in raised}
     unused = sorted(code for code in CATALOGUE if code.startswith("answer.") and code not in met)
     assert not unused, f"warnings of rag.catalogue this test did not raise (renamed, or dead?): {unused}"
-
     for w in raised:
         zh, html = warning_zh(w), warning_html(w)
         assert re.search(r"[\u4e00-\u9fff]", zh), zh

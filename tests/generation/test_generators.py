@@ -15,7 +15,7 @@ from rag.errors import ConfigError
 from rag.generation import Context, Draft, ExtractiveGenerator, GeneratorError, Quote
 from rag.generation.llm import LLMGenerator
 from rag.generation.resolve import Generators
-from rag.ingest.chunking import sentence_spans
+from rag.text.sentences import sentence_spans
 
 QUESTION = "蓝风微短剧基地从签约到试运营用了多少天？"
 

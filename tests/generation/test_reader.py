@@ -14,8 +14,8 @@ from rag import RAG
 from rag.errors import ConfigError
 from rag.evaluation.dataset import load_squad, paragraph_part
 from rag.generation.reader import Calibration, Reader, best_span, centred, token_range
-from rag.generation.reader_calibrate import choose_threshold, fit
-from rag.generation.reader_train import TrainSettings, load_parts, train_reader
+from rag.training.reader_calibrate import choose_threshold, fit
+from rag.training.reader_train import TrainSettings, load_parts, train_reader
 
 PEOPLE = ["王建国", "李秀英", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄丽", "周杰", "吴敏", "徐强", "孙娜",
           "胡斌", "朱琳", "高峰", "林涛", "何军", "郭芳", "马超", "罗燕", "梁栋", "宋佳", "郑浩", "谢婷"]

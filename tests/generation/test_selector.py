@@ -12,7 +12,7 @@ from conftest import shared_data
 from rag.generation.features import FEATURES, question_type
 from rag.generation.selector import MODEL_PATH, Selector, default_selector
 from rag.generation.span import answer_span
-from rag.generation.train import build_indexes, collect, featurize, fit_selector, load_squad, score_of
+from rag.training.train import build_indexes, collect, featurize, fit_selector, load_squad, score_of
 
 
 def test_the_shipped_model_is_data_only_and_matches_the_features():

@@ -80,7 +80,7 @@ def test_offsets_stay_inside_any_sentence(sentence):
 
 
 def test_the_trainer_is_deterministic():
-    from rag.generation.span_train import fit_listwise
+    from rag.training.span_train import fit_listwise
 
     rng = np.random.default_rng(3)
     data = []

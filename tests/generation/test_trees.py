@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from rag.generation.train import export_trees
 from rag.generation.trees import Forest
+from rag.training.train import export_trees
 
 sklearn = pytest.importorskip("sklearn.ensemble")
 

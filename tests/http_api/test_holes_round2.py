@@ -31,7 +31,7 @@ def served(index_copy, tmp_path_factory):
     """`rag serve` with a key over the seed index and a root of bases: ``evil`` (a hostile Markdown file)
     and ``broken`` (a manifest that is not JSON)."""
     from rag import RAG
-    from rag.storage.bases import create_base
+    from rag.bases import create_base
     from ui.server import build_app
 
     root = tmp_path_factory.mktemp("kbs")

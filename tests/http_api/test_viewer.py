@@ -79,7 +79,7 @@ def test_the_view_allows_only_its_own_script_and_style(client, citation):
 
 
 def test_a_chunk_id_marks_the_chunk(client, rag):
-    chunk = next(c for c in rag._snap.chunks if "47天" in c.text)
+    chunk = next(c for c in rag.state.chunks if "47天" in c.text)
     page = client.get("/view", params={"doc": SEED_DOC, "chunk": chunk.chunk_id}).text
     assert marked(page) == source_text(SEED_FILE)[chunk.start:chunk.end]
     assert client.get("/view", params={"doc": SEED_DOC, "chunk": "nope"}).status_code == 404
@@ -236,7 +236,7 @@ def test_the_chunk_list_is_what_was_indexed_in_order(client, rag):
     entry = next(d for d in rag.documents() if d["doc_id"] == SEED_DOC)
     assert len(rows) == entry["chunks"] and [r["start"] for r in rows] == sorted(r["start"] for r in rows)
     assert set(rows[0]) == {"chunk_id", "start", "end", "article", "section", "page", "n_chars", "first"}
-    by_id = {c.chunk_id: c for c in rag._snap.chunks}
+    by_id = {c.chunk_id: c for c in rag.state.chunks}
     for row in rows:
         chunk = by_id[row["chunk_id"]]
         assert row["n_chars"] == len(chunk.text) and (row["start"], row["end"]) == (chunk.start, chunk.end)
@@ -282,8 +282,8 @@ def test_a_named_knowledge_base_is_viewed_with_kb(rag, tmp_path):
     from fastapi.testclient import TestClient
 
     from rag import RAG
+    from rag.bases import KnowledgeBases
     from rag.http.app import create_api
-    from rag.storage.bases import KnowledgeBases
 
     source = tmp_path / "kite-festival.txt"
     source.write_text("紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n", encoding="utf-8")

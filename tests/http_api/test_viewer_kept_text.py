@@ -28,8 +28,8 @@ V3 = "第三版：从未被索引的改写。\n"
 REBUILT = "rebuilt from its chunks"  # the viewer's note when it has no kept text
 NOTE = "<p class=note>"  # any note: the text shown may differ from what was indexed
 STORES = ["faiss", "segments", "milvus"]
-COMMITS = {"faiss": "rag.pipeline.save_snapshot", "segments": "rag.storage.segments.commit",
-           "milvus": "rag.storage.remote.save_store_manifest"}
+COMMITS = {"faiss": "rag.storage.faiss.save_snapshot", "segments": "rag.storage.segments.index.commit",
+           "milvus": "rag.storage.milvus.collection.save_store_manifest"}
 
 
 def open_index(path: Path, store: str):
@@ -190,7 +190,7 @@ def test_an_index_without_kept_texts_views_from_chunks_then_keeps_them_at_the_ne
 
 def test_a_knowledge_base_keeps_its_own_texts(rag, tmp_path, served):
     from rag import RAG
-    from rag.storage.bases import KnowledgeBases
+    from rag.bases import KnowledgeBases
 
     source = tmp_path / "kite-festival.txt"
     source.write_text(V1, encoding="utf-8")

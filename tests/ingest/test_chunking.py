@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import ConfigError
-from rag.ingest.chunking import ChunkSettings, chunk_document, sentence_spans
+from rag.ingest.chunking import ChunkSettings, chunk_document
 from rag.ingest.cleaning import clean
+from rag.text.sentences import sentence_spans
 from rag.text.tokens import count_tokens
 from rag.types import Chunk
 

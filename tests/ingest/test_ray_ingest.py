@@ -1,4 +1,4 @@
-"""Indexing through Ray (rag.ingest.distributed) gives the index the in-process path gives.
+"""Indexing through Ray (rag.indexing.distributed) gives the index the in-process path gives.
 
 A local Ray of 2 CPUs, started once for the module in a short temp folder, with usage stats
 off and a token of its own (nothing written to ~/.ray); shut down at the end.
@@ -22,14 +22,14 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from rag.ingest.chunking import ChunkSettings
-from rag.storage.build import build_snapshot, empty_snapshot
+from rag.storage.faiss.build import build_snapshot, empty_snapshot
 
 pytestmark = pytest.mark.ray
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install '.[ray]'): the Ray ingestion path is untested")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '.[ray]')")
 
-from rag.ingest.distributed import RayIngest  # noqa: E402 - only once Ray is known to be there
+from rag.indexing.distributed import RayIngest  # noqa: E402 - only once Ray is known to be there
 
 ZH = "第{i}段：分布式索引把文件分给多个工作进程，读取、清洗、切分之后由嵌入模型计算向量。每个向量都要和单进程的结果一致。"
 EN = "Paragraph {i}: the distributed path reads, cleans and chunks files on workers, then embedding actors embed them."
@@ -171,7 +171,7 @@ def _free_port() -> int:
 def test_an_address_without_a_cluster_fails_quickly_and_clearly(scheme):
     address = f"{scheme}127.0.0.1:{_free_port()}"
     done, seconds = _run(
-        "from rag.errors import ConfigError\nfrom rag.ingest.distributed import connect\n"
+        "from rag.errors import ConfigError\nfrom rag.indexing.distributed import connect\n"
         f"try:\n    connect({address!r})\nexcept ConfigError as exc:\n    print('ConfigError:', exc)\n")
     assert f"ConfigError: no Ray cluster answers at {address!r}" in done.stdout, done.stderr[-2000:]
     assert seconds < 30  # ray.init alone retries for over a minute
@@ -180,7 +180,7 @@ def test_an_address_without_a_cluster_fails_quickly_and_clearly(scheme):
 def test_without_ray_installed_the_error_says_what_to_install():
     done, _ = _run(
         "import sys\nsys.modules['ray'] = None\nfrom rag.errors import ConfigError\n"
-        "from rag.ingest.distributed import RayIngest\n"
+        "from rag.indexing.distributed import RayIngest\n"
         "try:\n    RayIngest.connect('auto')\nexcept ConfigError as exc:\n    print('ConfigError:', exc)\n")
     assert "ConfigError: indexing with --ray (RAG_RAY) needs Ray Data" in done.stdout, done.stderr[-2000:]
     assert "pip install '.[ray]'" in done.stdout
@@ -227,7 +227,7 @@ def server(tmp_path_factory):
 def pair(cluster, corpus, server, tmp_path_factory):
     """The corpus indexed into the server twice: by the Ray actors, and in-process (this process inserts)."""
     from rag import RAG
-    from rag.storage.milvus import MilvusStore
+    from rag.storage.milvus.client import MilvusStore
 
     base = tmp_path_factory.mktemp("pair")
     local = RAG.open(base / "local", create=True, progress=False, store=f"milvus:{server}")
@@ -240,9 +240,9 @@ def pair(cluster, corpus, server, tmp_path_factory):
 
 
 def _rows(rag) -> tuple[Any, list[dict]]:
-    from rag.storage.milvus_rows import FIELDS
+    from rag.storage.milvus.rows import FIELDS
 
-    store = rag._snap.store
+    store = rag.state.store
     rows = store.client.get(store.collection, ids=list(range(store.count())), output_fields=list(FIELDS),
                             consistency_level="Strong")
     return store, sorted(rows, key=lambda r: r["pk"])
@@ -286,7 +286,7 @@ def _chunks(doc: str, n: int) -> list[Any]:
 
 def test_a_failed_insert_fails_the_run_and_its_rows_stay_hidden(cluster, server, embedder, tmp_path):
     from rag.errors import RagError
-    from rag.storage.milvus import MilvusStore
+    from rag.storage.milvus.client import MilvusStore
     from rag.types import Chunk
 
     store = MilvusStore.open(server, "fails", embedder.dim, create=True, state_dir=tmp_path)
@@ -311,7 +311,7 @@ def test_a_failed_insert_fails_the_run_and_its_rows_stay_hidden(cluster, server,
 def test_a_lite_file_keeps_one_writer(embedder, tmp_path):
     pytest.importorskip("milvus_lite", reason="pip install '.[milvus]'")
     from rag.errors import RagError
-    from rag.storage.milvus import MilvusStore
+    from rag.storage.milvus.client import MilvusStore
 
     store = MilvusStore.open(str(tmp_path / "m.db"), "lite", embedder.dim, create=True)
     with pytest.raises(RagError, match="takes one writer"):

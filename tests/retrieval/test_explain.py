@@ -50,7 +50,7 @@ def test_the_breakdown_adds_up_and_its_ranks_are_the_retrievers_own(seed_rag):
     assert top.explain["dense_rank"] >= 1 and top.explain["bm25_rank"] >= 1 and top.explain["bm25"] > 0
 
     # the ranks are those of each retriever alone, recomputed here from scratch
-    snap = seed_rag._snap
+    snap = seed_rag.state
     cosines = snap.vectors.reconstruct_n(0, snap.size) @ seed_rag.embedder.embed_queries([SEED_Q])[0]
     by_cosine = [snap.chunks[i].chunk_id for i in np.argsort(-cosines, kind="stable")]
     bm25 = snap.lexical.scores(SEED_Q)
@@ -102,7 +102,7 @@ def test_filters_apply_to_the_explained_search(seed_rag):
     kept = seed_rag.search(SEED_Q, explain=True, filters={"doc": "000_*.txt"})
     assert kept and all(p.chunk.doc_id.startswith("000_") for p in kept)
     # the pool the scores and ranks are taken over is the filtered one
-    assert kept[0].explain["query"]["pool"] == sum(c.doc_id.startswith("000_") for c in seed_rag._snap.chunks)
+    assert kept[0].explain["query"]["pool"] == sum(c.doc_id.startswith("000_") for c in seed_rag.state.chunks)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -121,7 +121,7 @@ def test_bad_controls_are_named(seed_rag, options, message):
 
 
 def test_retrieve_overrides_are_settings_fields(seed_rag):
-    snap = seed_rag._snap
+    snap = seed_rag.state
     with pytest.raises(ConfigError, match="unknown retrieval setting.*lexical_wieght.*known: mode"):
         seed_rag._retrieve(snap, SEED_Q, 5, None, None, lexical_wieght=0.3)
     got = seed_rag._retrieve(snap, SEED_Q, 5, None, None, lexical_weight=None, rerank_depth=None, explain=True)
@@ -133,11 +133,11 @@ def test_retrieve_overrides_are_settings_fields(seed_rag):
 def test_retrieval_reads_a_store_and_a_snapshot_alike(seed_rag):
     """retrieve() over the SearchStore protocol: the snapshot read through SnapshotStore ranks exactly as the
     snapshot itself, with filters as the store's ``where`` or as positions, and filters that match nothing."""
-    from rag.retrieval.filters import allowed_positions
+    from rag.filters import allowed_positions
     from rag.retrieval.retrieve import RetrievalSettings, retrieve
     from rag.storage.store import NOTHING, SnapshotStore
 
-    snap, store = seed_rag._snap, SnapshotStore(seed_rag._snap)
+    snap, store = seed_rag.state, SnapshotStore(seed_rag.state)
     filters = {"article": "数字潮涌"}
     for mode in ("hybrid", "dense", "lexical"):
         settings = RetrievalSettings(mode=mode, explain=True)

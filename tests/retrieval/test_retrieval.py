@@ -10,7 +10,7 @@ from rag.errors import ConfigError, DocumentNotFoundError
 
 
 def test_faiss_agrees_with_brute_force(seed_rag, embedder):
-    snap = seed_rag._snap
+    snap = seed_rag.state
     mat = snap.vectors.reconstruct_n(0, snap.size)
     q = embedder.embed_queries(["蓝风微短剧基地的拍摄能力"])[0]
     brute = np.argsort(-(mat @ q))[:5]
@@ -106,7 +106,7 @@ def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic
     nothing; what the question asks about (诉求解决率) decides."""
     from rag.retrieval.retrieve import RetrievalSettings, _rerank_distinctive, query_idf, retrieve
 
-    snap = seed_rag._snap
+    snap = seed_rag.state
     q = "天心经开区的企业诉求解决率是多少？"
     texts = [c.text for c in snap.chunks]
     repeats = next(i for i, t in enumerate(texts) if t.count("天心经开区") >= 3 and "诉求" not in t)

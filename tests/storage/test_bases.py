@@ -8,8 +8,8 @@ import pytest
 from cli_runner import rag as run
 from conftest import SEED_FILE
 
+from rag.bases import KnowledgeBases, base_dir, check_name, list_bases, model_id, name_of_model
 from rag.errors import ConfigError, KnowledgeBaseNotFoundError
-from rag.storage.bases import KnowledgeBases, base_dir, check_name, list_bases, model_id, name_of_model
 
 KITE = "紫藤镇风筝节于每年四月十八日举行。\n今年的紫藤镇风筝节吸引游客两万三千人，创历史新高。\n"
 
@@ -32,7 +32,7 @@ def test_bad_names_say_why(name, why):
 def test_a_name_is_limited_by_the_bytes_its_folder_names_take(tmp_path):
     """Issue 23, bug 8: 64 four-byte letters passed the 64-character limit but are 256 bytes, and 62 (248)
     left no room for the ".NAME.deleting" rename; every derived name must fit NAME_MAX (255)."""
-    from rag.storage.bases import MAX_NAME_BYTES, NAME_MAX_BYTES, trash_name
+    from rag.bases import MAX_NAME_BYTES, NAME_MAX_BYTES, trash_name
 
     wide, cjk = "\U00010400", "新"
     assert MAX_NAME_BYTES == 245 and check_name(wide * 61) and check_name(cjk * 64)  # 244 and 192 bytes

@@ -15,7 +15,7 @@ QUERIES = ["蓝风微短剧基地从签约到试运营用了多少天？", "军�
 
 
 def test_reused_terms_give_the_scores_of_segmenting_again(seed_rag):
-    texts = [c.text for c in seed_rag._snap.chunks]
+    texts = [c.text for c in seed_rag.state.chunks]
     first = LexicalIndex.build(texts)
     kept_at = list(range(0, len(texts), 2))  # half the chunks deleted
     new = ["长沙市召开人工智能大会，发布十项新举措。", "蓝风微短剧基地新增两个虚拟棚。"]
@@ -188,12 +188,12 @@ def test_an_index_from_an_older_normaliser_gets_its_bm25_rebuilt_on_open(tmp_pat
     with caplog.at_level("WARNING", logger="rag.storage.lexical"):
         opened = RAG.open(index_dir, progress=False)
         assert opened.search(question, top_k=1, retrieval="lexical")[0].chunk.doc_id == doc_id
-    assert opened._snap.lexical.upgraded_from == 1
+    assert opened.state.lexical.upgraded_from == 1
     assert any("term version 1, not 2: rebuilt from the 4 chunk texts" in r.getMessage() for r in caplog.records)
 
     opened.add(_doc(tmp_path, "kite", "濰坊國際風箏會今年有六十個國家參加。"))  # the next change saves the new terms
     again = RAG.open(index_dir, progress=False)
-    assert again._snap.lexical.upgraded_from is None
+    assert again.state.lexical.upgraded_from is None
     assert lexical.saved_terms_version(_bm25(index_dir)) == lexical.TERMS_VERSION
     assert again.search(question, top_k=1, retrieval="lexical")[0].chunk.doc_id == doc_id
     assert again.search("潍坊国际风筝会", top_k=1, retrieval="lexical")[0].chunk.doc_id == "kite.txt"

@@ -76,7 +76,7 @@ def test_changes_are_incremental_and_deletes_are_seen_at_once(pair, corpus, tmp_
 
 def test_a_writer_killed_mid_insert_leaves_the_old_documents(pair, corpus, tmp_path, monkeypatch):
     """The insert goes in, the writer dies before its manifest: readers, and a reopen, see the old version only."""
-    from rag.storage.milvus import MilvusStore
+    from rag.storage.milvus.client import MilvusStore
     from rag.storage.verify import verify
 
     _, milvus = pair
@@ -92,9 +92,9 @@ def test_a_writer_killed_mid_insert_leaves_the_old_documents(pair, corpus, tmp_p
         milvus.index([corpus])
     monkeypatch.setattr(MilvusStore, "add", real)
     assert "两万三千" in milvus.ask(QUESTIONS[4]).answer  # the half-written version is hidden
-    from rag.storage import remote
+    from rag.storage.milvus.collection import forget_open_stores
 
-    remote._OPEN.clear()  # as a new process: the reopen deletes the rows the dead writer left
+    forget_open_stores()  # as a new process: the reopen deletes the rows the dead writer left
     reopened = RAG.open(tmp_path / "milvus", progress=False)
     assert "两万三千" in reopened.ask(QUESTIONS[4]).answer
     assert verify(tmp_path / "milvus").ok, verify(tmp_path / "milvus").errors

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexMismatchError, IndexNotFoundError
-from rag.ingest.chunking import indexed_text
+from rag.storage.faiss.snapshot import load_snapshot  # the FAISS index the Milvus rows are copied from
 from rag.storage.lexical import LexicalIndex
-from rag.storage.snapshot import load_snapshot
 from rag.storage.store import NOTHING, SnapshotStore
+from rag.text.indexed import indexed_text
 from rag.text.normalize import index_terms
 from rag.types import Chunk
 
@@ -26,8 +26,8 @@ if _MISSING:
     print(f"test_milvus_store skipped: {', '.join(_MISSING)} not installed (pip install '.[milvus]')")
     pytest.skip(f"{', '.join(_MISSING)} not installed (pip install '.[milvus]')", allow_module_level=True)
 
-from rag.storage.milvus import MilvusStore, MilvusUnavailableError  # noqa: E402
-from rag.storage.sparse_bm25 import term_id  # noqa: E402
+from rag.storage.milvus.client import MilvusStore, MilvusUnavailableError  # noqa: E402
+from rag.storage.milvus.sparse_bm25 import term_id  # noqa: E402
 
 QUERIES = ["天心经开区微短剧基地", "习近平总书记走进一户人家", "中国式现代化迈出新的重要步伐", "AI选角平台影嗅",
            "湖南大数据交易所 数字资产确权", "政治忠诚", "量子计算机的发展"]
@@ -239,7 +239,7 @@ def test_a_file_name_lite_refuses_is_a_clear_error(tmp_path):
 _WRITER = textwrap.dedent("""
     import sys, numpy as np
     from pathlib import Path
-    from rag.storage.milvus import MilvusStore
+    from rag.storage.milvus.client import MilvusStore
     from rag.types import Chunk
     uri, state = sys.argv[1], Path(sys.argv[2])
     store = MilvusStore.open(uri, "shared", 4, create=True, state_dir=state)
@@ -277,6 +277,6 @@ def test_bm25_drift_is_reported_not_hidden(seed, tmp_path, caplog):
     store.add(snap.chunks, vectors, live)
     assert store.bm25_drift() == 0.0
     short = [Chunk(f"s{i}", "short.txt", "微短剧", 0, 3) for i in range(snap.size)]
-    with caplog.at_level("WARNING", logger="rag.storage.milvus"):
+    with caplog.at_level("WARNING", logger="rag.storage.milvus.client"):
         store.add(short, vectors, {"short.txt": "d" * 64})
     assert store.bm25_drift() > 0.4 and "rebuild the collection for exact BM25" in caplog.text

@@ -14,15 +14,13 @@ from conftest import KITE, SEED_FILE
 
 from rag import RAG
 from rag.errors import IndexCorruptError
-from rag.ingest.chunking import indexed_text
-from rag.storage import segments
 from rag.storage.lexical import LexicalIndex
-from rag.storage.remote import StoreSpec
-from rag.storage.segment import Segment, rows_of_chunks
+from rag.storage.segments import index as segments
+from rag.storage.segments.segment import Segment, rows_of_chunks
+from rag.text.indexed import indexed_text
 from rag.text.normalize import index_terms
 from rag.types import Chunk
 
-SPEC = StoreSpec("segments")
 EMB = {"name": "fake", "dim": 8, "engine": "test"}
 CHUNKING = {"chunk_tokens": 300, "overlap_tokens": 50, "headers": "none"}
 QUERIES = ["天心经开区的诉求解决率是多少？", "高新技术企业", "微短剧基地签约", "风筝节 游客", "人才 计划 2025年",
@@ -65,11 +63,11 @@ class Writer:
         entries += segments.add_chunks(self.folder, entry, chunks, vectors, shas, "none", self.flat_max)
         documents = {k: v for k, v in self.snap.documents.items() if k not in docs}
         documents |= {d: {"sha256": shas[d], "chunks": len(docs[d]), "path": d} for d in docs}
-        self.snap = segments.commit(self.folder, SPEC, self.snap, documents, entries, int(entry["next_key"]),
+        self.snap = segments.commit(self.folder, self.snap, documents, entries, int(entry["next_key"]),
                                     self.flat_max, EMB, CHUNKING)
 
     def delete(self, ids: list[str]) -> None:
-        self.snap = segments.delete(self.snap, self.folder, SPEC, ids)
+        self.snap = segments.delete(self.snap, self.folder, ids)
 
 
 def _lexical_by_chunk(store, query: str) -> dict[str, float]:
@@ -245,16 +243,16 @@ def test_the_cli_builds_verifies_and_reports_a_damaged_segmented_index(corpus, t
 
 def test_a_large_faiss_snapshot_says_that_a_segmented_index_would_change_cheaply(kite_corpus, tmp_path, monkeypatch,
                                                                                   caplog):
-    import rag.pipeline
+    import rag.storage.faiss
 
-    monkeypatch.setattr(rag.pipeline, "LARGE_SNAPSHOT", 10)
+    monkeypatch.setattr(rag.storage.faiss, "LARGE_SNAPSHOT", 10)
     rag = RAG.open(tmp_path / "faiss", create=True, progress=False)
-    with caplog.at_level("WARNING", logger="rag.pipeline"):
+    with caplog.at_level("WARNING", logger="rag.storage.faiss"):
         rag.index([kite_corpus])
     assert any("--store segments" in r.getMessage() for r in caplog.records)
     caplog.clear()
     seg = RAG.open(tmp_path / "seg", create=True, progress=False, store="segments")
-    with caplog.at_level("WARNING", logger="rag.pipeline"):
+    with caplog.at_level("WARNING", logger="rag.storage.faiss"):
         seg.index([kite_corpus])
     assert not any("--store segments" in r.getMessage() for r in caplog.records)
 
@@ -290,8 +288,6 @@ def test_a_large_build_writes_segments_as_it_goes_and_holds_one_segment_of_chunk
 
 def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_are_cleared(kite_corpus, tmp_path,
                                                                                           seed_text, monkeypatch):
-    import rag.storage.build
-
     seg = RAG.open(tmp_path / "seg", create=True, progress=False, store="segments")
     seg.index([kite_corpus])
     before = (tmp_path / "seg" / "manifest.json").read_bytes()
@@ -299,7 +295,7 @@ def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_ar
     more.mkdir()
     _many_docs(more, seed_text)
     monkeypatch.setattr(segments, "SEGMENT_MAX_ROWS", 3)
-    real, calls = rag.storage.build._embed, []
+    real, calls = segments.embed, []
 
     def embed_then_fail(*args, **kw):
         calls.append(1)
@@ -307,7 +303,7 @@ def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_ar
             raise RuntimeError("embedding service died")
         return real(*args, **kw)
 
-    monkeypatch.setattr(rag.storage.build, "_embed", embed_then_fail)
+    monkeypatch.setattr(segments, "embed", embed_then_fail)
     with pytest.raises(RuntimeError, match="died"):
         seg.add([more])
     assert len(calls) == 2 and (tmp_path / "seg" / "manifest.json").read_bytes() == before
@@ -316,7 +312,7 @@ def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_ar
     assert folders > named  # the first batch's segment was written, and no manifest names it
     other = RAG.open(tmp_path / "seg", progress=False)
     assert other.size == seg.size and not any(d["doc_id"].startswith("part") for d in other.documents())
-    monkeypatch.setattr(rag.storage.build, "_embed", real)
+    monkeypatch.setattr(segments, "embed", real)
     seg.add([more])  # the next write commits its own segments and clears the orphan
     now = json.loads((tmp_path / "seg" / "manifest.json").read_text())
     assert {p.name for p in (tmp_path / "seg" / "segments").iterdir()} == {s["name"] for s in now["store"]["segments"]}

@@ -113,7 +113,7 @@ def test_a_rebuild_sweeps_the_text_a_failed_write_left(tmp_path, monkeypatch):
     rag.index([folder])
     (folder / "note.txt").write_text("第二版：会议改在二号楼举行。", encoding="utf-8")
     with monkeypatch.context() as m:
-        m.setattr("rag.pipeline.save_snapshot", _killed)
+        m.setattr("rag.storage.faiss.save_snapshot", _killed)
         with pytest.raises(RuntimeError):
             rag.index([folder])  # its text was written ahead; no manifest names it
     (folder / "note.txt").write_text("第三版：会议改在三号楼举行。", encoding="utf-8")

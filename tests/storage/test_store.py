@@ -118,12 +118,12 @@ def test_a_failed_save_leaves_the_previous_index_intact(writable_index, tmp_path
     new.mkdir()
     (new / "extra.txt").write_text("一段新的文字，讲述长沙的湘江。" * 5, encoding="utf-8")
 
-    import rag.storage.snapshot as store
+    import rag.storage.faiss.snapshot as store
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_fsync_tree", boom)
+    monkeypatch.setattr(store, "fsync_tree", boom)
     with pytest.raises(OSError, match="No space"):
         rag.add(new)
     monkeypatch.undo()

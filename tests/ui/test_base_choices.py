@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def test_a_damaged_base_is_not_offered_in_the_chat(seed_rag, tmp_path):
     from rag import RAG
-    from rag.storage.bases import KnowledgeBases
+    from rag.bases import KnowledgeBases
     from ui.app import create_app
     from ui.handlers import base_choices
 

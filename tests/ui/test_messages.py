@@ -148,8 +148,8 @@ def _question_errors(rag, tmp_path) -> list[RagError]:
 
 def _server_errors(rag, tmp_path) -> list[RagError | str]:
     from rag import RAG
+    from rag.bases import KnowledgeBases, existing_base
     from rag.feedback import record_feedback
-    from rag.storage.bases import KnowledgeBases, existing_base
     from rag.storage.lock import write_lock
 
     bases = KnowledgeBases(rag, tmp_path / "kbs", RAG.open)
@@ -165,7 +165,6 @@ def _server_errors(rag, tmp_path) -> list[RagError | str]:
                  f"with write_lock(Path({str(rag.index_dir)!r})): pass")
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
         messages.append(out.stderr.strip().splitlines()[-1].split(": ", 1)[1])  # only the IndexLockedError's text
-
     entry = {"rating": "up", "question": "问题", "answer": "答案"}
     record_feedback(rag.index_dir, entry, max_bytes=10_000)
     messages.append(_raised(lambda: record_feedback(rag.index_dir, entry, max_bytes=10)))
@@ -308,7 +307,6 @@ def test_the_cli_and_the_http_api_take_them_from_the_class(writable_index, monke
     capsys.readouterr()
     assert ui.cli.main(["documents", "--index-dir", str(writable_index)]) == 42
     assert capsys.readouterr().err == "error: no tea here\n"
-
 
     app = create_api(RAG.open(writable_index, progress=False), api_key="")
     app.get("/teapot")(lambda: (_ for _ in ()).throw(Teapot("no tea here")))

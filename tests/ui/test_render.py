@@ -114,7 +114,7 @@ def test_the_chunk_title_shows_a_file_name_not_a_link(tmp_path):
     from markdown_it import MarkdownIt
 
     from rag import RAG
-    from rag.storage.bases import KnowledgeBases
+    from rag.bases import KnowledgeBases
     from ui.handlers import chunks_handler
 
     name = "[点此查看原文](https:evil.example).md"

@@ -1,4 +1,4 @@
-"""Train the exact-span scorer: ``python -m rag.generation.span_train DATASETS... --out rag/generation/span.json``.
+"""Train the exact-span scorer: ``python -m rag.training.span_train DATASETS... --out rag/generation/span.json``.
 
 Each question's gold sentence (the sentence of its paragraph holding the gold answer's start) gives
 the candidates of ``rag.generation.span.candidates``, each labelled with its CMRC 2018 F1 against
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag.generation.span import FEATURES, candidates
-from rag.ingest.chunking import sentence_spans
+from rag.text.sentences import sentence_spans
 
 L2_DEFAULT = 1e-4
 POWER = 4.0  # listwise targets: F1 ** POWER (the best spans count most)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, IndexCorruptError, IndexNotFoundError, KnowledgeBaseNotFoundError
 from rag.storage.lock import write_lock
-from rag.storage.snapshot import MANIFEST, read_manifest
+from rag.storage.manifest import MANIFEST, read_manifest
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG

@@ -3,7 +3,7 @@
 ``MilvusStore.open("index/milvus.db", ...)`` is Milvus Lite (embedded, a file); the same code talks
 to a server with ``uri="http://host:19530"`` and ``token=``.  Every request is Strong-consistent, so a
 delete or an insert is seen by the next search.  Dense search is exact inner product (FLAT) over unit
-vectors; lexical search is our own BM25 as sparse vectors (``rag.storage.sparse_bm25``), so that a
+vectors; lexical search is our own BM25 as sparse vectors (``rag.storage.milvus.sparse_bm25``), so that a
 store and the FAISS snapshot rank alike, whatever analyzer the Milvus version ships.
 
 Keys are the INT64 primary key, handed out from a counter in the local state (``state_dir``) that only
@@ -25,6 +25,7 @@ A writer killed anywhere leaves rows the manifest does not name, hidden by the j
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections import Counter
@@ -36,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, RagError
-from rag.ingest.chunking import indexed_text
-from rag.storage.milvus_rows import FIELDS, Journal, from_row, journal_path, lit, pairs_expr, schema, to_row
-from rag.storage.sparse_bm25 import MAX_DRIFT, DfState, doc_weights, term_counts
+from rag.filters import matching_docs
+from rag.storage.milvus.rows import FIELDS, Journal, from_row, journal_path, lit, pairs_expr, schema, to_row
+from rag.storage.milvus.sparse_bm25 import MAX_DRIFT, DfState, doc_weights, term_counts
 from rag.storage.store import NOTHING
+from rag.text.indexed import indexed_text
 from rag.types import Chunk
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a server before saying it is unreachable (no retry loop)
@@ -53,6 +55,8 @@ class MilvusUnavailableError(RagError):
 
 
 class MilvusStore:
+    kind = "milvus"  # the backend that writes it (rag.storage.backend)
+
     def __init__(self, client: Any, collection: str, dim: int, headers: str, state_dir: Path,
                  doc_ids: Callable[[], Iterable[str]] | None) -> None:
         self.client, self.collection, self.dim, self.headers = client, collection, dim, headers
@@ -73,7 +77,7 @@ class MilvusStore:
         """The store of ``collection``; ``headers`` is the chunking setting (what BM25 indexes), ``state_dir``
         the folder of the local BM25 state (default: the Lite file's folder), ``live`` the manifest's
         {doc_id: sha256} when reopening after a writer may have died."""
-        client = _connect(uri, token)
+        client = connect(uri, token)
         if not client.has_collection(collection):
             if not create:
                 raise IndexNotFoundError(f"no Milvus collection {collection!r} at {uri}; build it: open with "
@@ -91,6 +95,18 @@ class MilvusStore:
             store.publish(live, everything=True)
         return store
 
+    def manifest_entry(self) -> dict[str, Any]:
+        """What the manifest records of the store: where its collection is."""
+        return {"kind": "milvus", "uri": self.uri, "collection": self.collection}
+
+    def verify_files(self) -> list[str]:
+        """Nothing to check in the folder: the collection keeps the rows (``rag verify`` counts them)."""
+        return []
+
+    def match_documents(self, doc_ids: Callable[[], Iterable[str]]) -> None:
+        """A doc glob in a filter matches these documents (the manifest's now in force)."""
+        self._doc_ids = doc_ids
+
     # ---- read side (SearchStore) ----
 
     @property
@@ -102,9 +118,8 @@ class MilvusStore:
             return None
         parts = []
         if "doc" in filters:
-            from rag.retrieval.filters import _matching_docs  # noqa: PLC0415 - retrieval imports storage
 
-            docs = _matching_docs(set(self._known_docs()), filters["doc"])
+            docs = matching_docs(set(self._known_docs()), filters["doc"])
             if not docs:
                 return NOTHING
             if len(docs) > MAX_DOC_IDS:
@@ -168,7 +183,7 @@ class MilvusStore:
     def add_on_workers(self, chunks: Sequence[Chunk], texts: Sequence[str], shas: Mapping[str, str],
                        distributed: Any, embedder_spec: str, batch_size: int) -> list[int]:
         """``add``, with the embedding and the inserts done by ``distributed``'s actors
-        (``rag.ingest.distributed.RayIngest.embed_and_write``); ``texts`` are the chunks' dense texts.
+        (``rag.indexing.distributed.RayIngest.embed_and_write``); ``texts`` are the chunks' dense texts.
 
         Only for a server: a Lite file takes one writer (this process), so there ``add`` is used.  The
         rows are the ones ``add`` writes: same keys, weights from the same frozen avgdl, same lengths."""
@@ -176,7 +191,7 @@ class MilvusStore:
             raise RagError(f"Milvus Lite ({self.uri}) takes one writer: insert from this process with add()")
         # only a store without rows needs the new chunks' lengths first (they fix avgdl): a pass of
         # tokenizing tasks that returns one int per chunk, far cheaper than shipping vectors back here
-        keys = self.reserve(chunks, shas, lambda: distributed.lengths(chunks, self.headers))
+        keys = self.reserve(chunks, shas, lambda: distributed.lengths(chunks, functools.partial(chunk_counts, headers=self.headers)))
         target = RowTarget(self.uri, self.token, self.collection, self.dim, self.headers, self.state.avgdl_stored)
         self.counted(distributed.embed_and_write(chunks, texts, keys, shas, embedder_spec, batch_size, target))
         return keys
@@ -314,6 +329,20 @@ class RowTarget:
     headers: str
     avgdl: float
 
+    # What a Ray worker calls (rag.indexing.distributed): it writes rows without importing the storage layer.
+    def connect(self) -> Any:
+        return connect(self.uri, self.token)
+
+    def lengths(self, chunks: Sequence[Chunk]) -> list[Counter[int]]:
+        return chunk_counts(chunks, self.headers)
+
+    def write(self, client: Any, keys: Sequence[int], chunks: Sequence[Chunk], shas: Mapping[str, str],
+              vectors: np.ndarray) -> list[Counter[int]]:
+        """Insert the chunks' rows; each chunk's BM25 term counts."""
+        counts = chunk_counts(chunks, self.headers)
+        write_rows(client, self.collection, keys, chunks, shas, vectors, counts, self.avgdl)
+        return counts
+
 
 def chunk_counts(chunks: Sequence[Chunk], headers: str) -> list[Counter[int]]:
     """Each chunk's BM25 term counts (of the text lexical search indexes)."""
@@ -330,7 +359,7 @@ def write_rows(client: Any, collection: str, keys: Sequence[int], chunks: Sequen
         client.insert(collection, rows)
 
 
-def _connect(uri: str, token: str | None) -> Any:
+def connect(uri: str, token: str | None) -> Any:
     if importlib.util.find_spec("pymilvus") is None or (uri.endswith(".db") and
                                                         importlib.util.find_spec("milvus_lite") is None):
         raise MilvusUnavailableError("the Milvus store needs pymilvus and milvus-lite: pip install '.[milvus]'")

@@ -15,11 +15,9 @@ covered) leaves that file unchecked until the next save writes one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,22 +25,13 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from rag.storage.checksums import (
-    LEXICAL_DIR,
-    REBUILD,
-    cache_check,
-    check_files,
-    data_files,
-    file_checksums,
-)
+from rag.errors import IndexCorruptError
+from rag.storage.checksums import LEXICAL_DIR, cache_check, check_files, data_files, file_checksums
 from rag.storage.lexical import LexicalIndex
+from rag.storage.manifest import MANIFEST, REBUILD, atomic_write, compose, fsync_tree, previous_manifest, read_manifest
 from rag.storage.vectors import describe as describe_index
 from rag.storage.vectors import tune_after_load
 from rag.types import Chunk
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -57,9 +46,14 @@ class Snapshot:
     chunking: dict[str, Any]
     manifest: dict[str, Any] = field(default_factory=dict)
 
+    kind = "faiss"  # the backend that reads and writes it (rag.storage.backend)
+
     @property
     def size(self) -> int:
         return len(self.chunks)
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        return [c for c in self.chunks if c.doc_id == doc_id]
 
 
 def new_faiss_index(vectors: np.ndarray, dim: int, settings: Settings | None = None):
@@ -70,56 +64,15 @@ def new_faiss_index(vectors: np.ndarray, dim: int, settings: Settings | None = N
     return build_index(vectors, dim, settings=settings)
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    out = {}
-    for pkg in ("rag-zh", "faiss-cpu", "sentence-transformers", "openvino", "bm25s", "jieba"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
-
-
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    path = index_dir / MANIFEST
-    if not path.is_file():
-        raise IndexNotFoundError(
-            f"no index at {index_dir} (missing {MANIFEST}); build one with `rag index` "
-            "or open with create=True"
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); {REBUILD}") from exc
-    for key in ("format_version", "generation", "embedder", "counts", "checksums"):
-        if key not in manifest:
-            raise IndexCorruptError(f"{path} lacks the key {key!r}; {REBUILD}")
-    if manifest["format_version"] != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index format {manifest['format_version']} at {index_dir}, this version reads {FORMAT_VERSION}; "
-            f"{REBUILD}"
-        )
-    return manifest
-
-
-def check_embedder(manifest: dict[str, Any], name: str, dim: int, index_dir: Path) -> None:
-    built = manifest["embedder"]
-    if built.get("name") != name or int(built.get("dim", -1)) != dim:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with embedder {built.get('name')!r} (dim {built.get('dim')}), "
-            f"not {name!r} (dim {dim}); open it with embedder={built.get('name')!r} or rebuild it"
-        )
-
-
 def load_snapshot(index_dir: Path, verify: bool = True) -> Snapshot:
-    """The index in force: a FAISS ``Snapshot``, or a ``StoreSnapshot`` when the manifest names a store."""
+    """The FAISS index in force in ``index_dir``."""
+    return load_generation(index_dir, read_manifest(index_dir), verify)
+
+
+def load_generation(index_dir: Path, manifest: dict[str, Any], verify: bool = True) -> Snapshot:
+    """The generation ``manifest`` names, its files checked against the manifest's checksums."""
     import faiss  # noqa: PLC0415
 
-    manifest = read_manifest(index_dir)
-    if (manifest.get("store") or {}).get("kind", "faiss") != "faiss":
-        from rag.storage.remote import load_store_snapshot  # noqa: PLC0415 - it builds on this module
-
-        return load_store_snapshot(index_dir, manifest)
     gen = index_dir / manifest["generation"]
     problems = check_files(gen, manifest, verify=verify)
     if problems:
@@ -151,7 +104,7 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
     import faiss  # noqa: PLC0415
 
     index_dir.mkdir(parents=True, exist_ok=True)
-    old = _previous_manifest(index_dir)
+    old = previous_manifest(index_dir)
     existing = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.name.split("-")[1].isdigit()]
     number = max(existing, default=0) + 1
     gen_name = f"gen-{number:06d}"
@@ -165,63 +118,23 @@ def save_snapshot(index_dir: Path, snap: Snapshot) -> dict[str, Any]:
                 f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
         (tmp / "documents.json").write_text(json.dumps(snap.documents, ensure_ascii=False, indent=1), encoding="utf-8")
         snap.lexical.save(tmp / LEXICAL_DIR)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         os.replace(tmp, index_dir / gen_name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "generation": gen_name,
-        "embedder": snap.embedder,
-        "chunking": snap.chunking,
-        # kind and search parameters (IVF nlist/nprobe, HNSW M/efSearch); load_snapshot re-applies them
-        "faiss": describe_index(snap.vectors),
-        "counts": {"documents": len(snap.documents), "chunks": len(snap.chunks)},
-        "checksums": file_checksums(index_dir / gen_name, data_files(index_dir / gen_name)),
-        "versions": _versions(),
-        "created_at": (old or {}).get("created_at", now),
-        "updated_at": now,
-    }
-    _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+    manifest = compose(
+        old, gen_name, embedder=snap.embedder, chunking=snap.chunking,
+        # kind and search parameters (IVF nlist/nprobe, HNSW M/efSearch); load_generation re-applies them
+        faiss=describe_index(snap.vectors),
+        counts={"documents": len(snap.documents), "chunks": len(snap.chunks)},
+        checksums=file_checksums(index_dir / gen_name, data_files(index_dir / gen_name)),
+    )
+    atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     _remove_stale(index_dir, keep=gen_name)
     snap.lexical.saved_in(index_dir / gen_name / LEXICAL_DIR, cache_intact=cache_check(index_dir / gen_name, manifest))
     snap.manifest = manifest
     return manifest
-
-
-def _previous_manifest(index_dir: Path) -> dict[str, Any] | None:
-    try:
-        return read_manifest(index_dir)
-    except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
-        return None  # being replaced: a rebuild over a damaged or outdated index
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file():
-            with p.open("rb") as f:
-                os.fsync(f.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_stale(index_dir: Path, keep: str) -> None:

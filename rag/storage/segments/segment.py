@@ -1,7 +1,7 @@
 """One immutable segment of a segmented index: its chunks, vectors and BM25 postings, as plain files.
 
 A segment is written once (by an add, or by merging segments) and never changed; which of its
-rows are live is decided by the manifest that names it (see ``rag.storage.segments``). So a
+rows are live is decided by the manifest that names it (see ``rag.storage.segments.index``). So a
 change to a large index writes only a small new segment, as Lucene does, instead of rewriting
 every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
 

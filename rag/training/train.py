@@ -1,5 +1,5 @@
 """Train the extractive answer selector from SQuAD-format sets: ``rag train-answerer DATASETS... --out PATH``
-(or ``python -m rag.generation.train``, the same).
+(or ``python -m rag.training.train``, the same).
 
 For each set, every paragraph is indexed as its own document (once; cached under ``--cache``), and
 every question retrieves its top 5 with ``RAG.search`` over the whole collection (cached too). Each
@@ -81,7 +81,7 @@ def collect(index: Path, questions: list[dict[str, Any]], out: Path) -> list[dic
     from rag import RAG  # noqa: PLC0415 - the pipeline is needed only here
 
     rag = RAG.open(index)
-    idf = rag._snap.lexical.idf
+    idf = rag.state.lexical.idf
     if out.exists():
         rows = json.loads(out.read_text(encoding="utf-8"))
     else:
@@ -348,7 +348,7 @@ def train_to(datasets: list[Path], out: Path, cache: Path = CACHE, k: int = 5, l
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rag.generation.train", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rag.training.train", description=__doc__.split("\n")[0])
     ap.add_argument("datasets", nargs="+", type=Path, help="SQuAD-format JSON files")
     ap.add_argument("--out", type=Path, required=True, help="the model JSON to write")
     ap.add_argument("--cache", type=Path, default=CACHE, help=f"indexes and retrieved passages (default {CACHE})")

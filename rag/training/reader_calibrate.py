@@ -28,7 +28,7 @@ from rag.evaluation.metrics import contains_gold
 from rag.generation.extractive import ExtractiveGenerator, ExtractiveSettings, reading_features, sentence_around
 from rag.generation.features import candidates
 from rag.generation.reader import Calibration, Reader
-from rag.generation.train import HOLDOUT_EVERY, build_indexes, collect, load_squad, passages_of
+from rag.training.train import HOLDOUT_EVERY, build_indexes, collect, load_squad, passages_of
 
 MAX_WRONGLY_REFUSED = 0.03
 SHORTLIST_FEATURES = ("margin", "score", "null", "sel_logit", "sel_conf", "rank")

@@ -338,8 +338,8 @@ def recalibrate(path: Path, datasets: list[Path], cache: Path, model_dir: Path |
     from safetensors.torch import save_file  # noqa: PLC0415
 
     from rag.generation.reader import Reader  # noqa: PLC0415
-    from rag.generation.reader_calibrate import calibrate  # noqa: PLC0415
     from rag.generation.reader_model import load_reader_file  # noqa: PLC0415
+    from rag.training.reader_calibrate import calibrate  # noqa: PLC0415
 
     reader = Reader(path, model_dir)
     cal = calibrate(reader, datasets, cache, log)

@@ -19,10 +19,11 @@ import pickle
 import secrets
 import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,8 +33,19 @@ from rag.ingest.chunking import ChunkSettings, chunk_source
 from rag.ingest.files import SourceFile, document_entry, load_file
 from rag.types import Chunk
 
-if TYPE_CHECKING:  # pymilvus only where a store is written
-    from rag.storage.milvus import RowTarget
+
+class RowTarget(Protocol):
+    """Where the actors write rows (``rag.storage.milvus.client.RowTarget`` is one): this layer never
+    imports the store, which imports pymilvus; the target carries its own connect and write."""
+
+    collection: str
+    uri: str
+    dim: int
+
+    def connect(self) -> Any: ...
+
+    def write(self, client: Any, keys: Sequence[int], chunks: Sequence[Chunk], shas: Mapping[str, str],
+              vectors: np.ndarray) -> list[Counter[int]]: ...
 
 LOCAL = "auto"  # the address that starts a cluster on this machine instead of joining one
 CONNECT_TIMEOUT = 5.0  # seconds to reach a cluster's address before giving up
@@ -133,13 +145,14 @@ class RayIngest:
             raise EmbedderError(f"embedding with {embedder_spec!r} on Ray failed: {exc}") from exc
         return np.vstack([rows[i] for i in range(len(texts))]).astype(np.float32)
 
-    def lengths(self, chunks: Sequence[Chunk], headers: str) -> list[int]:
-        """Each chunk's BM25 length (its index terms), counted by Ray tasks; in the chunks' order."""
+    def lengths(self, chunks: Sequence[Chunk], counter: Callable[[list[Chunk]], list[Counter[int]]]) -> list[int]:
+        """Each chunk's BM25 length (its index terms), counted by Ray tasks with ``counter`` (the store's term
+        counts: a picklable function, so this layer never imports the store); in the chunks' order."""
         ray = _ray()
         self._quiet(ray)
         items = [{"i": i, "chunk": pickle.dumps(c)} for i, c in enumerate(chunks)]
         ds = ray.data.from_items(items).map_batches(_lengths_batch, batch_size=256, batch_format="numpy",
-                                                    num_cpus=1, fn_kwargs={"headers": headers})
+                                                    num_cpus=1, fn_kwargs={"counter": counter})
         got: dict[int, int] = {}
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
@@ -268,10 +281,9 @@ class _EmbedActor:
         return {"i": batch["i"], "vector": self._embedder.embed_passages([str(t) for t in batch["text"]])}
 
 
-def _lengths_batch(batch: dict[str, np.ndarray], headers: str) -> dict[str, np.ndarray]:
-    from rag.storage.milvus import chunk_counts  # noqa: PLC0415 - pymilvus only where a store is written
-
-    counts = chunk_counts([pickle.loads(b) for b in batch["chunk"]], headers)
+def _lengths_batch(batch: dict[str, np.ndarray], counter: Callable[[list[Chunk]], list[Counter[int]]],
+                   ) -> dict[str, np.ndarray]:
+    counts = counter([pickle.loads(b) for b in batch["chunk"]])
     return {"i": batch["i"], "dl": np.array([sum(c.values()) for c in counts], dtype=np.int64)}
 
 
@@ -280,7 +292,7 @@ class _EmbedWriteActor:
 
     def __init__(self, spec: str, settings: Settings | None, target: RowTarget) -> None:
         from rag.embedding.backends import load_embedder  # noqa: PLC0415 - heavy, and only on workers
-        from rag.storage.milvus import _connect  # noqa: PLC0415
+        from rag.storage.milvus.client import _connect  # noqa: PLC0415
 
         self._embedder = load_embedder(spec, settings=settings)
         self._target = target
@@ -301,15 +313,12 @@ class _EmbedWriteActor:
 
     def _write(self, batch: dict[str, np.ndarray]) -> tuple[list[int], list[list[int]]]:
         """Embed the batch and insert its rows; each chunk's length and distinct term ids."""
-        from rag.storage.milvus import chunk_counts, write_rows  # noqa: PLC0415
-
         t = self._target
         vectors = np.asarray(self._embedder.embed_passages([str(x) for x in batch["text"]]), np.float32)
         if vectors.shape[1] != t.dim:  # the node resolved the spec to another model: refuse before writing
             raise EmbedderError(f"{self._embedder.name!r} on a Ray worker gives {vectors.shape[1]} dimensions; "
                                 f"collection {t.collection!r} holds {t.dim}: install the same model there")
         chunks = [pickle.loads(b) for b in batch["chunk"]]  # pickled by our own driver
-        counts = chunk_counts(chunks, t.headers)
         shas = {c.doc_id: str(s) for c, s in zip(chunks, batch["sha"])}
-        write_rows(self._client, t.collection, batch["pk"].tolist(), chunks, shas, vectors, counts, t.avgdl)
+        counts = t.write(self._client, batch["pk"].tolist(), chunks, shas, vectors)
         return [sum(c.values()) for c in counts], [list(c.keys()) for c in counts]

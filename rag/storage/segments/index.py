@@ -2,7 +2,7 @@
 
 The FAISS snapshot rewrites every file on every change, and bm25s rebuilds its whole matrix:
 seconds at 100k chunks, minutes at a million. Here, as in Lucene, an index is a list of immutable
-segments (``rag.storage.segment``) named by the manifest:
+segments (``rag.storage.segments.segment``) named by the manifest:
 
 - adding or updating a document writes one new small segment with its chunks;
 - deleting one writes nothing but the manifest: each segment's entry lists the documents whose
@@ -32,10 +32,26 @@ from typing import Any
 
 import numpy as np
 
+from rag.config import current
 from rag.errors import IndexCorruptError
-from rag.storage.segment import K1, B, Rows, Segment, rows_of_chunks, rows_of_segments, term_hash, write_segment
+from rag.filters import matching_docs
+from rag.indexing.embed import embed, embedder_entry
+from rag.indexing.scan import scan
+from rag.storage.segments.segment import (
+    K1,
+    B,
+    Rows,
+    Segment,
+    rows_of_chunks,
+    rows_of_segments,
+    term_hash,
+    write_segment,
+)
+from rag.storage.state import StoreSnapshot, save_store_manifest
 from rag.storage.store import NOTHING
-from rag.types import Chunk
+from rag.text.indexed import indexed_text
+from rag.text.normalize import index_terms
+from rag.types import Chunk, IndexReport
 
 SEGMENTS_DIR = "segments"
 MERGE_AT = 8  # more segments than this: the smallest are merged (tiered)
@@ -87,7 +103,6 @@ class SegmentStore:
     ``key_base + row`` of each segment, never reused within an index folder."""
 
     kind = "segments"
-    collection = ""  # a Milvus store's name; a segmented index has none (rag.storage.remote reads it)
 
     def __init__(self, index_dir: Path, entry: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]],
                  dim: int, previous: SegmentStore | None = None) -> None:
@@ -125,9 +140,8 @@ class SegmentStore:
     def where(self, filters: Mapping[str, str]) -> Any:
         if not filters:
             return None
-        from rag.retrieval.filters import _matching_docs  # noqa: PLC0415 - retrieval imports storage
 
-        docs = _matching_docs(set(self._doc_rows), filters.get("doc"))
+        docs = matching_docs(set(self._doc_rows), filters.get("doc"))
         keys = []
         for i, seg in enumerate(self.segments):
             mask = self._mask(i)
@@ -145,7 +159,7 @@ class SegmentStore:
 
     @staticmethod
     def _date_ok(seg: Segment, f: Mapping[str, str]) -> np.ndarray:
-        """The date filter of ``rag.retrieval.filters._passes``, per distinct date string of the segment."""
+        """The date filter of ``rag.filters._passes``, per distinct date string of the segment."""
         ok = []
         for d in seg.dates:
             good = bool(d) and not ("date_from" in f and d < f["date_from"]) and not ("date_to" in f and d > f["date_to"])
@@ -163,7 +177,6 @@ class SegmentStore:
         return sorted(found, key=lambda kv: (-kv[1], kv[0]))[:k]
 
     def lexical(self, query: str, k: int, where: Any) -> list[tuple[int, float]]:
-        from rag.text.normalize import index_terms  # noqa: PLC0415
 
         terms = index_terms(query)  # with repeats, in order: bm25s sums a repeated query term again
         if not terms or not self.n:
@@ -244,7 +257,6 @@ class SegmentStore:
     def vectors_of(self, doc_ids: Sequence[str], headers: str) -> dict[str, np.ndarray]:
         """The stored vectors of these documents' chunks by the text the embedder saw: an updated
         document re-embeds only its changed chunks (as the FAISS snapshot's text cache does)."""
-        from rag.ingest.chunking import indexed_text  # noqa: PLC0415
 
         out: dict[str, np.ndarray] = {}
         for doc_id in doc_ids:
@@ -335,8 +347,6 @@ def add_chunks(index_dir: Path, entry: dict[str, Any], chunks: Sequence[Chunk], 
                shas: dict[str, str], headers: str, flat_max: int) -> list[dict[str, Any]]:
     """New segments holding ``chunks`` (at most ``SEGMENT_MAX_ROWS`` each, a document never split);
     their BM25 terms are segmented here, once."""
-    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
-    from rag.text.normalize import index_terms  # noqa: PLC0415
 
     out = []
     start = 0
@@ -394,34 +404,27 @@ def collect_garbage(index_dir: Path, entry: Mapping[str, Any]) -> None:
 
 
 def load(index_dir: Path, manifest: Mapping[str, Any]) -> Any:
-    from rag.storage.remote import StoreSnapshot  # noqa: PLC0415 - remote dispatches here
-
     documents = dict(manifest.get("documents") or {})
     store = SegmentStore(index_dir, manifest["store"], documents, int(manifest["embedder"]["dim"]))
     return StoreSnapshot(store, documents, manifest["embedder"], manifest.get("chunking", {}), dict(manifest))
 
 
 def empty(index_dir: Path, embedder: dict[str, Any], chunking: dict[str, Any]) -> Any:
-    from rag.storage.remote import StoreSnapshot  # noqa: PLC0415
-
     return StoreSnapshot(SegmentStore(index_dir, empty_entry(), {}, int(embedder["dim"])), {}, embedder, chunking)
 
 
 def _flat_max(given: int | None) -> int:
     """Segments of this many rows or more get IVF-SQ8: ``given``, else the setting ``faiss_flat_max``."""
-    from rag.config import current  # noqa: PLC0415
 
     return current().faiss_flat_max if given is None else given
 
 
-def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str, Any]],
+def commit(index_dir: Path, base: Any, documents: dict[str, dict[str, Any]],
            entries: list[dict[str, Any]], next_key: int, flat_max: int | None, embedder: dict[str, Any],
            chunking: dict[str, Any]) -> Any:
     """Merge if due, save the manifest naming ``entries`` and ``documents`` (the commit), remove garbage.
 
     ``flat_max`` (default: the setting ``faiss_flat_max``): a merged segment this large gets IVF-SQ8."""
-    from rag.storage.remote import StoreSnapshot, save_store_manifest  # noqa: PLC0415
-
     flat_max = _flat_max(flat_max)
 
     entries = [e for e in entries if e.get("docs")]  # a segment with no live document is gone
@@ -438,12 +441,12 @@ def commit(index_dir: Path, spec: Any, base: Any, documents: dict[str, dict[str,
         store = SegmentStore(index_dir, entry, documents, int(embedder["dim"]), store)
     ordered = documents if list(documents) == sorted(documents) else dict(sorted(documents.items()))
     snap = StoreSnapshot(store, ordered, embedder, chunking)
-    save_store_manifest(index_dir, snap, spec, previous=base.manifest or None)
+    save_store_manifest(index_dir, snap, previous=base.manifest or None)
     collect_garbage(index_dir, entry)
     return snap
 
 
-def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chunking: Any, *, sync: bool,
+def update(base: Any, index_dir: Path, paths: Any, embedder: Any, chunking: Any, *, sync: bool,
            max_bytes: int, progress: bool, batch_size: int, distributed: Any = None, flat_max: int | None = None,
            texts: Any = None) -> tuple[Any, Any]:
     """``build_snapshot`` for a segmented index: the scan's new chunks embedded into new segments,
@@ -453,9 +456,6 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
     longer held: indexing a large corpus takes the memory of one segment, not of the corpus. Until the
     manifest names them they are invisible, and a killed run's segments are removed by the next write.
     ``texts`` (``rag.storage.sources.SourceTexts``) keeps the documents' texts for the viewer, as ``scan`` says."""
-    from rag.storage.build import _embedder_entry, scan  # noqa: PLC0415
-    from rag.types import IndexReport  # noqa: PLC0415
-
     t0 = time.perf_counter()
     entry = dict(base.store.manifest_entry())
     written: list[dict[str, Any]] = []
@@ -480,8 +480,8 @@ def update(base: Any, index_dir: Path, spec: Any, paths: Any, embedder: Any, chu
     if drop or not base.manifest:
         entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]] + written
         documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
-        snap = commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max,
-                      base.embedder or _embedder_entry(embedder), asdict(chunking))
+        snap = commit(index_dir, base, documents, entries, int(entry["next_key"]), flat_max,
+                      base.embedder or embedder_entry(embedder), asdict(chunking))
     report = IndexReport(
         added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
         chunks_embedded=embedded, chunks_reused=reused, total_chunks=snap.size,
@@ -495,26 +495,23 @@ def _write_new(index_dir: Path, entry: dict[str, Any], store: Any, updated: list
                batch_size: int, distributed: Any, flat_max: int) -> tuple[list[dict[str, Any]], int, int]:
     """Embed one batch of new documents' chunks (re-using the vectors that the ``updated`` documents'
     unchanged chunks have in ``store``) and write them as new segments: (their entries, chunks reused, embedded)."""
-    from rag.ingest.chunking import indexed_text  # noqa: PLC0415
-    from rag.storage.build import _embed  # noqa: PLC0415
-
     fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
     texts = [indexed_text(c, chunking.headers, for_dense=True) for c in fresh]
     known = store.vectors_of(sorted(updated), chunking.headers) if updated else {}
     todo = sorted({t for t in texts if t not in known})
     reused = sum(t in known for t in texts)
-    known |= dict(zip(todo, _embed(embedder, todo, progress, batch_size, distributed)))
+    known |= dict(zip(todo, embed(embedder, todo, progress, batch_size, distributed)))
     vectors = np.vstack([known[t] for t in texts]).astype(np.float32)
     return add_chunks(index_dir, entry, fresh, vectors, shas, chunking.headers, flat_max), reused, len(todo)
 
 
-def delete(base: Any, index_dir: Path, spec: Any, doc_ids: Sequence[str], flat_max: int | None = None) -> Any:
+def delete(base: Any, index_dir: Path, doc_ids: Sequence[str], flat_max: int | None = None) -> Any:
     """Remove documents: their segments' entries stop listing them, in one manifest save; no data file is written."""
     drop = set(doc_ids)
     entry = base.store.manifest_entry()
     entries = [dict(e, docs=[d for d in e["docs"] if d not in drop]) for e in entry["segments"]]
     documents = {k: v for k, v in base.documents.items() if k not in drop}
-    return commit(index_dir, spec, base, documents, entries, int(entry["next_key"]), flat_max, base.embedder,
+    return commit(index_dir, base, documents, entries, int(entry["next_key"]), flat_max, base.embedder,
                   base.chunking)
 
 

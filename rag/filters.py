@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError
+from rag.text.unicode import is_encodable
 from rag.types import Chunk
 
 KEYS = ("doc", "article", "date_from", "date_to")
@@ -69,12 +70,12 @@ def allowed_positions(chunks: Sequence[Chunk], filters: Mapping[str, str]) -> np
     """Positions of the chunks that pass ``filters`` (None when there is no filter)."""
     if not filters:
         return None
-    docs = _matching_docs({c.doc_id for c in chunks}, filters.get("doc"))
+    docs = matching_docs({c.doc_id for c in chunks}, filters.get("doc"))
     keep = [i for i, c in enumerate(chunks) if (docs is None or c.doc_id in docs) and _passes(c, filters)]
     return np.asarray(keep, dtype=np.int64)
 
 
-def _matching_docs(doc_ids: set[str], pattern: str | None) -> set[str] | None:
+def matching_docs(doc_ids: set[str], pattern: str | None) -> set[str] | None:
     """The ids ``pattern`` selects, matched once per document; None when there is no doc filter."""
     if pattern is None:
         return None
@@ -91,15 +92,6 @@ def check_text(value: str, what: str, max_chars: int) -> str:
     if not is_encodable(value):
         raise ConfigError(f"{what} contains a lone UTF-16 surrogate (invalid Unicode text)")
     return value
-
-
-def is_encodable(text: str) -> bool:
-    """False for strings holding lone surrogates (JSON allows ``\\ud800``; UTF-8 cannot encode it)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _passes(chunk: Chunk, f: Mapping[str, str]) -> bool:

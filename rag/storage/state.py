@@ -1,0 +1,65 @@
+"""The state of an index whose chunks live in a store (the segments in the folder, a Milvus collection).
+
+``StoreSnapshot`` is what the facade reads in place of a FAISS ``Snapshot``: the manifest's documents
+and the store that answers searches. ``save_store_manifest`` is such an index's commit: the store's
+new rows are written (hidden) first, then the manifest names the new documents, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.storage.manifest import MANIFEST, atomic_write, compose, previous_manifest
+from rag.types import Chunk
+
+
+@dataclass
+class StoreSnapshot:
+    """One state of a store-backed index, as the facade reads it: the manifest's documents and the store."""
+
+    store: Any  # a SearchStore with manifest_entry() (rag.storage.segments.SegmentStore, rag.storage.milvus.MilvusStore)
+    documents: dict[str, dict[str, Any]]
+    embedder: dict[str, Any]
+    chunking: dict[str, Any]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The backend that reads and writes it (rag.storage.backend)."""
+        return self.store.kind
+
+    @property
+    def size(self) -> int:
+        return sum(int(meta.get("chunks", 0)) for meta in self.documents.values())
+
+    def live(self) -> dict[str, str]:
+        """The documents this state shows, with the sha256 their rows must carry."""
+        return {doc_id: meta["sha256"] for doc_id, meta in self.documents.items()}
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        return self.store.doc_chunks(doc_id) if doc_id in self.documents else []
+
+
+def save_store_manifest(index_dir: Path, snap: StoreSnapshot, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Name the store's new documents: the step that makes a write visible (atomic, fsynced).
+
+    ``previous`` is the manifest in force when the caller has it (under the write lock), which saves
+    reading it again: at 100k documents it is tens of megabytes."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    old = previous if previous is not None else previous_manifest(index_dir)
+    number = int(str((old or {}).get("generation", "store-000000")).rpartition("-")[2] or 0) + 1
+    manifest = compose(
+        old, f"store-{number:06d}", store=snap.store.manifest_entry(), embedder=snap.embedder, chunking=snap.chunking,
+        counts={"documents": len(snap.documents), "chunks": snap.size}, documents=snap.documents,
+        checksums={},  # nothing of the index's data is in the folder: the store keeps it
+    )
+    # without indent: json's C encoder (indent falls back to the pure-Python one, 2 s for 100k documents)
+    atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, separators=(",", ":")))
+    snap.manifest = manifest
+    return manifest
+
+
+__all__ = ["StoreSnapshot", "save_store_manifest"]
