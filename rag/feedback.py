@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError, IndexNotFoundError, RagError
-from rag.retrieval.filters import is_encodable
+from rag.text.unicode import is_encodable
 
 FEEDBACK_FILE = "feedback.jsonl"
 RATINGS = ("up", "down")

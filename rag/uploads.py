@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from rag.errors import ConfigError, RagError
+from rag.filters import check_text
 from rag.ingest.files import SUPPORTED_SUFFIXES
 from rag.pipeline import RAG
-from rag.retrieval.filters import check_text
 
 # Every format the loaders read, PDF and DOCX included: an upload is read by the same loaders, behind the
 # same bounds (rag.ingest.archive, rag.ingest.limits), as a file indexed from a folder.

@@ -185,7 +185,7 @@ def _add_upkeep(sub: Any) -> None:
 
     sp = sub.add_parser("train-reader", help="fine-tune the neural reader from the bundled e5 encoder on SQuAD-format sets, "
                                             "and calibrate its abstention on their held-out part")
-    from rag.generation.reader_train import add_arguments  # noqa: PLC0415 - argparse only, no torch
+    from rag.training.reader_train import add_arguments  # noqa: PLC0415 - argparse only, no torch
 
     add_arguments(sp)
     sp.set_defaults(func=cmd_train_reader)
@@ -200,7 +200,7 @@ def _resolve_kb(args: argparse.Namespace, settings: Any) -> None:
     name = getattr(args, "kb", None)
     if not name:
         return
-    from rag.storage.bases import base_dir  # noqa: PLC0415
+    from rag.bases import base_dir  # noqa: PLC0415
 
     path = base_dir(settings.kb_root, name)
     if args.command != "index" and not (path / "manifest.json").is_file():

@@ -12,11 +12,11 @@ from typing import Any
 
 import gradio as gr
 
+from rag.bases import DEFAULT, KnowledgeBases
 from rag.errors import RagError
 from rag.http.guard import key_matches
 from rag.http.plain import escape_markdown
 from rag.pipeline import RAG
-from rag.storage.bases import DEFAULT, KnowledgeBases
 from rag.uploads import add_uploads, delete_document
 from ui import render
 from ui.chunks_view import CHUNK_HEADERS, document_chunk_rows

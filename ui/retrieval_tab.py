@@ -107,7 +107,7 @@ def _query_row(names: list[str]) -> tuple[gr.Dropdown, gr.Textbox, gr.Button]:
 
 def _settings_column(mode: str) -> tuple[gr.components.Component, ...]:
     """Top-k, mode, hybrid weight, re-rank and the filters doc, article, date_from, date_to
-    (as rag.retrieval.filters.KEYS), in ``_Controls`` order."""
+    (as rag.filters.KEYS), in ``_Controls`` order."""
     defaults = RetrievalSettings()
     gr.Markdown("### 检索设置 Settings")
     top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="段落数 Passages (top-k)", elem_id="rag-rt-topk")

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.catalogue import english
-from rag.ingest.chunking import sentence_spans
 from rag.text.normalize import content_words, normalize_for_match
+from rag.text.sentences import sentence_spans
 from rag.types import Citation, Passage
 
 # [1] [1, 2] [1-3] 【1】 ［1］ [^1]

@@ -11,7 +11,7 @@ from typing import Any
 from rag.catalogue import english
 from rag.errors import ConfigError
 from rag.generation.base import Context, Draft, Generator, GeneratorError, Quote
-from rag.retrieval.filters import is_encodable
+from rag.text.unicode import is_encodable
 from rag.types import Answer, Citation, Passage
 
 

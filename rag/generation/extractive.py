@@ -2,7 +2,7 @@
 
 The sentences of the retrieved passages, and each two adjacent ones (the question's words in one, the
 answer in the next), are scored by a learned selector (``rag.generation.selector``: gradient-boosted
-trees over ``rag.generation.features``, trained on CMRC 2018 and DRCD by ``rag.generation.train``);
+trees over ``rag.generation.features``, trained on CMRC 2018 and DRCD by ``rag.training.train``);
 its answerability model gives p(the best candidate answers), the answer's ``confidence``, and the
 answer abstains below the threshold chosen on held-back data. Inside the chosen text, ``rag.generation.span`` marks the span that answers (``47天``, ``唐庆旺``).
 
@@ -26,8 +26,8 @@ from rag.generation.followup import with_history
 from rag.generation.reader import Calibration, Reader, Reading, load_reader
 from rag.generation.selector import Selector, default_selector
 from rag.generation.span import answer_span
-from rag.ingest.chunking import sentence_spans
 from rag.text.normalize import has_cjk
+from rag.text.sentences import sentence_spans
 from rag.types import Passage
 
 # English, like every warning of an answer; their Chinese is in rag.catalogue, which the chat shows.
@@ -40,7 +40,7 @@ class ExtractiveSettings:
     max_sentences: int = 2  # 2: the selector may answer with two adjacent sentences; 1: with one
     threshold: float | None = None  # abstain below this confidence; None: the model's calibrated threshold
     min_dense: float = 0.75  # best passage cosine, for questions that share no script with the text
-    model: str | None = None  # a model JSON of rag.generation.train; None: the shipped answerer.json
+    model: str | None = None  # a model JSON of rag.training.train; None: the shipped answerer.json
     reader: str | None = None  # a reader file of rag train-reader; None: the shipped one; "off": the selector alone
     shortlist: int = 3  # the selector's best sentences the reader reads (a window around each)
 

@@ -18,7 +18,7 @@ from rag.errors import ConfigError
 from rag.generation import prompts
 from rag.generation.base import NOT_FOUND_EN, NOT_FOUND_ZH, Context, Draft, GeneratorError, not_found_message
 from rag.generation.citations import check
-from rag.ingest.chunking import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.text.tokens import count_tokens
 from rag.types import Passage
 

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from rag.bases import KnowledgeBases, model_id
 from rag.errors import ConfigError, RagError
 from rag.http.bodies import AskRequest, CreateBaseRequest, ErrorBody, SearchRequest
 from rag.http.feedback_api import add_feedback_routes
@@ -47,7 +48,6 @@ from rag.http.openai_api import add_openai_routes
 from rag.http.redact import public_message
 from rag.http.viewer import add_viewer_routes
 from rag.pipeline import RAG
-from rag.storage.bases import KnowledgeBases, model_id
 from rag.uploads import add_uploads, delete_document, documents_dir, max_upload_bytes
 
 # ``rag serve`` writes this process's token into the index folder's discovery file (``ui.commands``), so

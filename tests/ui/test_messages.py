@@ -148,8 +148,8 @@ def _question_errors(rag, tmp_path) -> list[RagError]:
 
 def _server_errors(rag, tmp_path) -> list[RagError | str]:
     from rag import RAG
+    from rag.bases import KnowledgeBases, existing_base
     from rag.feedback import record_feedback
-    from rag.storage.bases import KnowledgeBases, existing_base
     from rag.storage.lock import write_lock
 
     bases = KnowledgeBases(rag, tmp_path / "kbs", RAG.open)
