@@ -292,11 +292,10 @@ class _EmbedWriteActor:
 
     def __init__(self, spec: str, settings: Settings | None, target: RowTarget) -> None:
         from rag.embedding.backends import load_embedder  # noqa: PLC0415 - heavy, and only on workers
-        from rag.storage.milvus.client import _connect  # noqa: PLC0415
 
         self._embedder = load_embedder(spec, settings=settings)
         self._target = target
-        self._client = _connect(target.uri, target.token)
+        self._client = target.connect()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["i"])
