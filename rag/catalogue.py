@@ -98,7 +98,7 @@ CATALOGUE: dict[str, Entry] = {
     "upload.name_clash": _e("two uploads would be stored under the same name: {names}", "两个上传文件会以同一名称保存：{names}"),
     "upload.too_large": _e("{name} is over the upload limit of {limit:g} MB (RAG_MAX_UPLOAD_MB)",
                            "{name} 超过 {limit:g} MB 的上传上限"),
-    # ---- questions, filters and text a client sends (rag.pipeline, rag.retrieval.filters, rag.feedback) ----
+    # ---- questions, filters and text a client sends (rag.pipeline, rag.filters, rag.feedback) ----
     "question.empty": _e("question is empty", "问题是空的"),
     "question.too_long": _e("question is {n} characters, over the limit of {limit} (max_question_chars)",
                             "问题有 {n} 个字符，超过 {limit} 的上限"),
@@ -106,7 +106,7 @@ CATALOGUE: dict[str, Entry] = {
                           "{key} 应为 2023-08-03 这样的日期，现在是 {value!r}"),
     "filter.too_many_wildcards": _e("filter doc may hold at most {limit} wildcards (* ? [). Currently, it holds {n}",
                                     "文档筛选最多可含 {limit} 个通配符", details=("n",)),
-    # ---- knowledge bases (rag.storage.bases, ui.cli) ----
+    # ---- knowledge bases (rag.bases, ui.cli) ----
     "kb.not_found_cli": _e("no knowledge base {name!r} under {root} "
                            "(create it with `rag kb create {name}` or `rag index PATHS --kb {name}`)",
                            "没有知识库 {name!r}", details=("root",)),
@@ -181,17 +181,17 @@ PENDING: Mapping[str, str] = {
     "question.empty": "rag/pipeline.py",
     "question.too_long": "rag/pipeline.py",
     "document.not_found": "rag/pipeline.py",
-    "text.surrogate": "rag/pipeline.py (the question), rag/retrieval/filters.py (check_text)",
-    "text.nul": "rag/retrieval/filters.py (check_text)",
-    "text.too_long": "rag/retrieval/filters.py (check_text)",
-    "filter.bad_date": "rag/retrieval/filters.py",
-    "filter.too_many_wildcards": "rag/retrieval/filters.py",
-    "kb.not_found": "rag/storage/bases.py (existing_base)",
-    "kb.unknown_hint": "rag/storage/bases.py (KnowledgeBases.get)",
-    "kb.unknown": "rag/storage/bases.py (KnowledgeBases.delete)",
-    "kb.bad_name": "rag/storage/bases.py (check_name)",
-    "kb.name_too_long": "rag/storage/bases.py (check_name)",
-    "kb.name_too_many_bytes": "rag/storage/bases.py (check_name)",
+    "text.surrogate": "rag/pipeline.py (the question), rag/filters.py (check_text)",
+    "text.nul": "rag/filters.py (check_text)",
+    "text.too_long": "rag/filters.py (check_text)",
+    "filter.bad_date": "rag/filters.py",
+    "filter.too_many_wildcards": "rag/filters.py",
+    "kb.not_found": "rag/bases.py (existing_base)",
+    "kb.unknown_hint": "rag/bases.py (KnowledgeBases.get)",
+    "kb.unknown": "rag/bases.py (KnowledgeBases.delete)",
+    "kb.bad_name": "rag/bases.py (check_name)",
+    "kb.name_too_long": "rag/bases.py (check_name)",
+    "kb.name_too_many_bytes": "rag/bases.py (check_name)",
     "index.locked": "rag/storage/lock.py",
 }
 
