@@ -53,8 +53,12 @@ test-deps:
 	    if [ -n "$$CI" ]; then echo "error: could not install chromium, chromium-driver and fonts-noto-cjk" >&2; exit 1; \
 	    else echo "warning: could not install chromium; browser tests will be skipped"; fi; }
 
+# ruff, the import contract (pyproject.toml [tool.importlinter]: layers one way, backends independent)
+# and no module using another module's _private names
 lint: setup
 	$(BIN)/ruff check rag ui tests bench
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m tests.private_names rag ui
 
 clean:
 	rm -rf $(VENV) $(INDEX)/gen-* $(INDEX)/manifest.json

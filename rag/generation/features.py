@@ -92,7 +92,7 @@ POS_POOL = 8  # sentences tagged with jieba.posseg (the cheap score's front-runn
 def _posseg():
     from jieba import posseg  # noqa: PLC0415 - loaded on first use
 
-    _norm._jieba()  # the dictionary, loaded once (shared with segmentation)
+    _norm.jieba_module()  # the dictionary, loaded once (shared with segmentation)
     return posseg
 
 

@@ -12,7 +12,7 @@ from rag.text.script import fold_script
 
 __all__ = [
     "QUESTION_WORDS", "STOPWORDS", "cjk_ratio", "content_words", "fold_script", "fold_width", "has_cjk",
-    "index_terms", "is_chinese", "normalize_for_match", "segment", "warm_up", "words",
+    "index_terms", "is_chinese", "jieba_module", "normalize_for_match", "segment", "warm_up", "words",
 ]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -69,7 +69,8 @@ def is_chinese(text: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _jieba():
+def jieba_module():
+    """jieba, its dictionary loaded (once; segmentation and part-of-speech tagging share it)."""
     import jieba  # noqa: PLC0415 - heavy import, loaded once on first use
 
     jieba.setLogLevel(logging.WARNING)
@@ -79,7 +80,7 @@ def _jieba():
 
 def warm_up() -> None:
     """Load jieba's dictionary (0.6 s) in the background while the caller loads other things."""
-    threading.Thread(target=_jieba, name="jieba-warm-up", daemon=True).start()
+    threading.Thread(target=jieba_module, name="jieba-warm-up", daemon=True).start()
 
 
 def _folded(text: str) -> str:
@@ -95,7 +96,7 @@ def words(text: str) -> list[str]:
 
 def _words(folded: str) -> list[str]:
     out = []
-    for w in _jieba().cut_for_search(folded):
+    for w in jieba_module().cut_for_search(folded):
         w = w.strip()
         if w and not _PUNCT_TOKEN.match(w):
             out.append(w)
@@ -122,7 +123,7 @@ def index_terms(text: str) -> list[str]:
 def segment(text: str) -> list[str]:
     """jieba precise-mode words (no sub-word pieces), punctuation dropped, in the text's own script
     (pieces of the text itself: fold them with ``fold_script`` to compare across scripts)."""
-    return [w for w in _jieba().lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
+    return [w for w in jieba_module().lcut(text) if w.strip() and not _PUNCT_TOKEN.match(w)]
 
 
 _EN_WH_PHRASE = re.compile(r"\bhow\s+(?:many|much|long|far|old|big|large|often|tall|high)\b", re.I)
