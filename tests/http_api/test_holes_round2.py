@@ -175,7 +175,9 @@ def test_messages_keep_names_and_routes_but_not_server_paths(tmp_path):
     assert public_message("see GET /api/kbs and http://127.0.0.1:8000/v1/models") == \
         "see GET /api/kbs and http://127.0.0.1:8000/v1/models"  # routes and URLs are no server paths
     assert public_message("bad key \ud800") == "bad key \\ud800"
-    shown = bilingual(f"index at {folder} is being written by another process (pid 7); wait for it to finish")
+    # the wording rag.storage.lock writes: the chat recognises it whole (rag.catalogue "index.locked")
+    shown = bilingual(f"index at {folder} is being written by another process (pid 7); "
+                      "wait for it to finish and try again")
     assert str(tmp_path) not in shown and shown.startswith("索引正被另一个进程写入")
 
 
