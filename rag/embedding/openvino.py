@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.config import cache_root as settings_cache_root
 from rag.embedding import fast_tokenizer
 from rag.errors import EmbedderError
 
@@ -104,8 +105,6 @@ def _json_or_empty(path: Path) -> dict:
 
 def cache_root(root: Path | None = None) -> Path:
     """``openvino/`` under the settings' cache root (``RAG_CACHE_DIR``), beside the converted models."""
-    from rag.config import cache_root as settings_cache_root  # noqa: PLC0415 - kept off the import path
-
     return (root or settings_cache_root()) / "openvino"
 
 
@@ -148,7 +147,7 @@ def exported_model(cfg: ModelConfig, cache: Path | None = None) -> Path:
 def _export(cfg: ModelConfig, dest: Path) -> None:
     import openvino as ov  # noqa: PLC0415 - optional engine
     import torch  # noqa: PLC0415 - only the one-off export needs torch
-    from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
+    from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415 - transformers (~3 s) only for the one-off export
 
     try:
         tok = AutoTokenizer.from_pretrained(str(cfg.path))
@@ -171,7 +170,7 @@ class OpenVINOEncoder:
     def __init__(self, cfg: ModelConfig, bf16: bool, batch_size: int = 32, cache: Path | None = None) -> None:
         try:
             import openvino as ov  # noqa: PLC0415 - optional engine
-            from tokenizers import Tokenizer  # noqa: PLC0415
+            from tokenizers import Tokenizer  # noqa: PLC0415 - HF tokenizers only when an encoder is built
         except ImportError as exc:
             raise EngineUnavailable(f"OpenVINO is not installed ({exc})") from exc
         self.cfg, self.batch_size = cfg, batch_size

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from rag.errors import LoaderError
 from rag.ingest.chunking import ChunkSettings, chunk_source
 from rag.ingest.files import SourceFile, document_entry, find_files, load_file
-from rag.types import Chunk
+from rag.types import Chunk, IndexReport
 
 
 class TextKeeper(Protocol):
@@ -34,6 +34,12 @@ class Scan:
     skipped: dict[str, str]
     new_docs: dict[str, dict]
     new_chunks: dict[str, list[Chunk]]
+
+    def report(self, embedded: int, reused: int, total: int, started: float) -> IndexReport:
+        """What every backend reports of the change it committed (``started``: its ``time.perf_counter()``)."""
+        return IndexReport(added=self.added, updated=self.updated, unchanged=self.unchanged, removed=self.removed,
+                           skipped=self.skipped, chunks_embedded=embedded, chunks_reused=reused, total_chunks=total,
+                           seconds=time.perf_counter() - started)
 
 
 def scan(

@@ -1,4 +1,7 @@
-"""The index: the snapshot format on disk (FAISS vectors, chunk store, BM25, manifest, lock), building a new snapshot from files, following other processes' writes, verification.
+"""The index: one backend interface (``backend``: create, open, apply a change, delete, search) and its
+three packages (``faiss``, ``segments``, ``milvus``); what they share: the manifest (``manifest``), a
+store-backed state (``state``), what retrieval reads (``store``), the writer's lock, following other
+processes' writes (``live``), the viewer's kept texts (``sources``), checksums and ``rag verify``.
 
-May import rag.ingest, rag.embedding, rag.text, rag.config, rag.types, rag.errors.
+Imports rag.indexing, rag.filters, rag.text and below (the layer contract in pyproject.toml).
 """

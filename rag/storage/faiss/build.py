@@ -44,9 +44,8 @@ def build_snapshot(
     t0 = time.perf_counter()
     plan = scan(old.documents, old.chunking, paths, chunking, sync=sync, max_bytes=max_bytes, distributed=distributed,
                 texts=texts)
-    added, updated, unchanged, removed, skipped = plan.added, plan.updated, plan.unchanged, plan.removed, plan.skipped
     new_docs, new_chunks = plan.new_docs, plan.new_chunks
-    drop = set(removed) | set(new_chunks)
+    drop = set(plan.removed) | set(new_chunks)
     kept_at = [i for i, c in enumerate(old.chunks) if c.doc_id not in drop]
     kept = [old.chunks[i] for i in kept_at]
     fresh = [c for doc_id in sorted(new_chunks) for c in new_chunks[doc_id]]
@@ -62,12 +61,7 @@ def build_snapshot(
         documents=dict(sorted(documents.items())),
         embedder=embedder_entry(embedder), chunking=asdict(chunking),
     )
-    report = IndexReport(
-        added=added, updated=updated, unchanged=unchanged, removed=removed, skipped=skipped,
-        chunks_embedded=embedded, chunks_reused=reused, total_chunks=len(chunks),
-        seconds=time.perf_counter() - t0,
-    )
-    return snap, report
+    return snap, plan.report(embedded, reused, len(chunks), t0)
 
 
 def remove_documents(old: Snapshot, doc_ids: Sequence[str], settings: Settings | None = None) -> Snapshot:

@@ -28,7 +28,6 @@ from rag.storage.manifest import MANIFEST, previous_manifest
 from rag.storage.milvus.rows import Journal, journal_path
 from rag.storage.state import StoreSnapshot, save_store_manifest
 from rag.text.indexed import indexed_text
-from rag.types import IndexReport
 
 
 def collection_name(index_dir: Path, rebuild: int = 0) -> str:
@@ -131,11 +130,7 @@ def update_store(
         store.publish(snap.live())
     else:
         snap.manifest = base.manifest
-    report = IndexReport(
-        added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
-        chunks_embedded=len(fresh), chunks_reused=0, total_chunks=snap.size, seconds=time.perf_counter() - t0,
-    )
-    return snap, report
+    return snap, plan.report(len(fresh), 0, snap.size, t0)
 
 
 def delete_from_store(base: StoreSnapshot, index_dir: Path, doc_ids: list[str]) -> StoreSnapshot:

@@ -51,7 +51,7 @@ from rag.storage.state import StoreSnapshot, save_store_manifest
 from rag.storage.store import NOTHING
 from rag.text.indexed import indexed_text
 from rag.text.normalize import index_terms
-from rag.types import Chunk, IndexReport
+from rag.types import Chunk
 
 SEGMENTS_DIR = "segments"
 MERGE_AT = 8  # more segments than this: the smallest are merged (tiered)
@@ -482,12 +482,7 @@ def update(base: Any, index_dir: Path, paths: Any, embedder: Any, chunking: Any,
         documents = {k: v for k, v in base.documents.items() if k not in drop} | plan.new_docs
         snap = commit(index_dir, base, documents, entries, int(entry["next_key"]), flat_max,
                       base.embedder or embedder_entry(embedder), asdict(chunking))
-    report = IndexReport(
-        added=plan.added, updated=plan.updated, unchanged=plan.unchanged, removed=plan.removed, skipped=plan.skipped,
-        chunks_embedded=embedded, chunks_reused=reused, total_chunks=snap.size,
-        seconds=time.perf_counter() - t0,
-    )
-    return snap, report
+    return snap, plan.report(embedded, reused, snap.size, t0)
 
 
 def _write_new(index_dir: Path, entry: dict[str, Any], store: Any, updated: list[str],
