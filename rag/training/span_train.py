@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.evaluation.dataset import load_squad
+from rag.evaluation.metrics import cmrc_f1, cmrc_segments
 from rag.generation.span import FEATURES, candidates
 from rag.text.sentences import sentence_spans
 
@@ -39,8 +42,6 @@ def gold_sentences(path: Path | str) -> list[dict[str, Any]]:
     that holds the first gold answer's start; ``group`` numbers the paragraph (for grouped folds),
     ``answers`` the gold texts, ``start`` the first answer's offset in the sentence (may run past its
     end when a gold answer crosses a sentence boundary)."""
-    from rag.evaluation.dataset import load_squad  # noqa: PLC0415
-
     ds = load_squad(path)
     group = {p.doc_id: i for i, p in enumerate(ds.paragraphs)}
     context = {p.doc_id: p.context for p in ds.paragraphs}
@@ -62,8 +63,6 @@ def gold_sentences(path: Path | str) -> list[dict[str, Any]]:
 
 # ---- features and labels -----------------------------------------------------------------------
 def _one(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    from rag.evaluation.metrics import cmrc_f1  # noqa: PLC0415
-
     cand, X = candidates(row["question"], row["sentence"])
     y = np.array([cmrc_f1(row["sentence"][s:e], row["answers"]) for s, e in cand])
     return X.astype(np.float32), y.astype(np.float32), cand
@@ -71,8 +70,6 @@ def _one(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, i
 
 def featurize(rows: list[dict[str, Any]], workers: int = 2) -> list[tuple[np.ndarray, np.ndarray, list]]:
     if workers > 1:
-        import multiprocessing as mp  # noqa: PLC0415
-
         with mp.get_context("fork").Pool(workers) as pool:
             return pool.map(_one, rows, chunksize=32)
     return [_one(r) for r in rows]
@@ -82,7 +79,7 @@ def fit_listwise(data: list[tuple[np.ndarray, np.ndarray, list]], l2: float = L2
                  power: float = POWER, weights: list[float] | None = None) -> dict[str, Any]:
     """A softmax over each question's candidates (a listwise logistic regression): cross-entropy against the
     candidates' F1 ** power, normalised per question, plus an L2 penalty; L-BFGS from zero (deterministic)."""
-    from scipy.optimize import minimize  # noqa: PLC0415 - training only
+    from scipy.optimize import minimize  # noqa: PLC0415 - SciPy (~2 s) only for the fit
 
     weights = [1.0] * len(data) if weights is None else weights
     keep = [i for i, d in enumerate(data) if d[1].max() > 0]
@@ -143,8 +140,6 @@ def cross_validate(sets: dict[str, list[dict[str, Any]]], data: dict[str, list],
                    ) -> dict[str, dict[str, float]]:
     """Paragraph-grouped k-fold (fold = paragraph number mod k, the sets pooled): F1/EM of the held-out picks,
     and the best candidate's F1 (what a perfect scorer would reach)."""
-    from rag.evaluation.metrics import cmrc_segments  # noqa: PLC0415
-
     out: dict[str, dict[str, float]] = {name: {"f1": 0.0, "em": 0.0, "oracle": 0.0} for name in sets}
     for fold in range(k):
         model = train([(name, d) for name in sets for r, d in zip(sets[name], data[name]) if r["group"] % k != fold],

@@ -24,15 +24,19 @@ import json
 import shutil
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.errors import ConfigError
 from rag.evaluation.dataset import Dataset, Paragraph, paragraph_doc_id, write_paragraphs
+from rag.evaluation.dataset import load_squad as read
 from rag.generation.features import FEATURES, Candidate, candidates, fold, question_terms
 from rag.generation.selector import answerability_row
 from rag.generation.trees import Forest
+from rag.pipeline import RAG
 from rag.types import Chunk, Passage
 
 CACHE = Path("/tmp/rag-answerer-cache")
@@ -45,8 +49,6 @@ STAGE2 = ("logit", "margin", "b_s", "b_win", "w_s", "w_p", "b_p", "t_s", "w_key_
 def load_squad(path: Path, log=print) -> tuple[list[Paragraph], list[dict[str, Any]]]:
     """The paragraphs and the questions on them, read by ``rag eval``'s SQuAD reader (malformed
     entries are reported by position and skipped, as there)."""
-    from rag.evaluation.dataset import load_squad as read  # noqa: PLC0415
-
     ds = read(path)
     for err in ds.errors[:10]:
         log(f"skipped: {err}")
@@ -60,8 +62,6 @@ def load_squad(path: Path, log=print) -> tuple[list[Paragraph], list[dict[str, A
 
 def build_indexes(name: str, paragraphs: list[Paragraph], cache: Path) -> tuple[Path, Path]:
     """The index of every paragraph, and a copy with those ``rag eval --holdout-every 2`` leaves out deleted."""
-    from rag import RAG  # noqa: PLC0415 - the pipeline is needed only here
-
     full, held = cache / f"{name}-index", cache / f"{name}-holdout-index"
     collection = Dataset([], paragraphs=paragraphs)
     if not (full / "manifest.json").exists():
@@ -78,8 +78,6 @@ def collect(index: Path, questions: list[dict[str, Any]], out: Path) -> list[dic
 
     The IDF is looked up afresh on every run, so the terms always are those of the current
     ``question_terms`` (e.g. after script folding changed), whatever the cache was built with."""
-    from rag import RAG  # noqa: PLC0415 - the pipeline is needed only here
-
     rag = RAG.open(index)
     idf = rag.state.lexical.idf
     if out.exists():
@@ -141,7 +139,7 @@ ANSWERABILITY_PARAMS = {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes"
 
 def fit_trees(X: np.ndarray, y: np.ndarray, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Gradient-boosted trees (scikit-learn, deterministic: no early stopping, no subsampling), as data."""
-    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415 - training only
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415 - scikit-learn (train extra, ~1 s) only for the fit
 
     clf = HistGradientBoostingClassifier(**(params or TREE_PARAMS), early_stopping=False, random_state=0).fit(X, y)
     return export_trees(clf)
@@ -287,8 +285,6 @@ def fit_answerability(Z: np.ndarray, L: np.ndarray, F: np.ndarray, k: int) -> tu
 
 def hash_group(q: dict[str, Any]) -> int:
     """A paragraph's stable group number (its set's name and index), the same on every run."""
-    import zlib  # noqa: PLC0415
-
     return zlib.crc32(f"{q.get('set', '')}:{q['row']['pi']}".encode())
 
 
@@ -326,8 +322,6 @@ def choose_threshold(s2: list[tuple], p: np.ndarray) -> tuple[float, list[dict[s
 def train_to(datasets: list[Path], out: Path, cache: Path = CACHE, k: int = 5, limit: int | None = None,
              log=print) -> dict[str, Any]:
     """Check the inputs, train, and write the model JSON to ``out`` (``rag train-answerer``)."""
-    from rag.errors import ConfigError  # noqa: PLC0415
-
     missing = [str(d) for d in datasets if not Path(d).is_file()]
     if missing:
         raise ConfigError(f"no such question set: {', '.join(missing)}")
