@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,6 @@ def compose(old: dict[str, Any] | None, generation: str, *, embedder: dict[str, 
 
 def versions() -> dict[str, str]:
     """The versions of the packages an index's files depend on, for the record."""
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - only when a manifest is written
-
     out = {}
     for pkg in ("rag-zh", "faiss-cpu", "sentence-transformers", "openvino", "bm25s", "jieba"):
         with contextlib.suppress(PackageNotFoundError):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.filters import allowed_positions
+from rag.storage.vectors import search
 from rag.types import Chunk
 
 
@@ -67,8 +68,6 @@ class SnapshotStore:
         return NOTHING if allowed is not None and len(allowed) == 0 else allowed
 
     def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
-        from rag.storage.vectors import search  # noqa: PLC0415
-
         scores, ids = search(self.snap.vectors, query_vector, k, where)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 

@@ -15,6 +15,7 @@ manifest (or left by a crash, which the next writer or open removes) are never s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import asdict
@@ -25,7 +26,9 @@ from rag.errors import IndexCorruptError
 from rag.indexing.embed import embed, embedder_entry
 from rag.indexing.scan import scan
 from rag.storage.manifest import MANIFEST, previous_manifest
+from rag.storage.milvus.client import MilvusStore
 from rag.storage.milvus.rows import Journal, journal_path
+from rag.storage.milvus.sparse_bm25 import DfState
 from rag.storage.state import StoreSnapshot, save_store_manifest
 from rag.text.indexed import indexed_text
 
@@ -34,8 +37,6 @@ def collection_name(index_dir: Path, rebuild: int = 0) -> str:
     """One collection per index: named by the folder, and a hash of its absolute path so that two
     folders of the same name (two knowledge bases called ``news`` on one server) never share one;
     a rebuild writes a new collection (``_r<n>``), and the old one serves until the new manifest names it."""
-    import hashlib  # noqa: PLC0415
-
     folder = Path(index_dir).resolve()
     tag = hashlib.sha1(str(folder).encode()).hexdigest()[:10]
     safe = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in folder.name)[:40] or "index"
@@ -58,9 +59,6 @@ def forget_open_stores() -> None:
 
 def _store(spec: Any, collection: str, index_dir: Path, embedder: dict[str, Any], chunking: dict[str, Any],
            documents: dict[str, dict[str, Any]], *, create: bool = False) -> Any:
-    from rag.storage.milvus.client import MilvusStore  # noqa: PLC0415 - pymilvus only when a Milvus store is used
-    from rag.storage.milvus.sparse_bm25 import DfState  # noqa: PLC0415
-
     key = (spec.uri, collection)
     store = _OPEN.get(key)
     if store is None:
