@@ -94,6 +94,9 @@ def _add_index(sub: Any) -> None:
     sp.add_argument("--chunk-tokens", type=int)
     sp.add_argument("--overlap-tokens", type=int)
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--watch", action="store_true",
+                    help="after indexing, keep watching PATHS and re-index as files are added, changed or removed "
+                         "(until Ctrl-C)")
     sp.set_defaults(func=cmd_index)
 
 
@@ -125,6 +128,8 @@ def _add_serve(sub: Any) -> None:
     sp.add_argument("paths", nargs="*", help="files or folders to build a missing index from (default: seeds/)")
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     sp.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    sp.add_argument("--watch", action="store_true",
+                    help="also keep PATHS indexed while serving: files added, changed or removed there are re-indexed")
     sp.set_defaults(func=cmd_serve)
 
 

@@ -40,19 +40,28 @@ def cmd_index(args: argparse.Namespace) -> int:
                 "store": args.store, "ray": args.ray}
     # --rebuild must work over a damaged or outdated index too, so it does not read the old one.
     rag = _open(args, create=True, fresh=args.rebuild, progress=not args.json, **settings)
-    report = rag.index(args.paths or ["seeds"], rebuild=args.rebuild)
-    if args.json:
-        _print_json(report.to_dict())
-    else:
-        print(
-            f"indexed {index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
-            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
-            f"{report.chunks_embedded} chunks embedded, {report.chunks_reused} reused, "
-            f"{report.total_chunks} in the index ({report.seconds:.1f} s)"
-        )
-        for path, reason in report.skipped.items():
-            print(f"skipped {path}: {reason}", file=sys.stderr)
+    paths = args.paths or ["seeds"]
+    _print_report(index_dir, rag.index(paths, rebuild=args.rebuild), args.json)
+    if getattr(args, "watch", False):
+        from rag.watch import watch  # noqa: PLC0415 - watchfiles only for --watch
+
+        print(f"watching {', '.join(map(str, paths))} for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        watch(rag, paths, initial=False, on_report=lambda report: _print_report(index_dir, report, args.json))
     return 0
+
+
+def _print_report(index_dir: Path, report: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    print(
+        f"indexed {index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
+        f"{report.chunks_embedded} chunks embedded, {report.chunks_reused} reused, "
+        f"{report.total_chunks} in the index ({report.seconds:.1f} s)", flush=True,
+    )
+    for path, reason in report.skipped.items():
+        print(f"skipped {path}: {reason}", file=sys.stderr)
 
 
 def print_answer(answer: Any, with_text: bool = True) -> None:
@@ -242,7 +251,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     announcement = ServerAnnouncement(Path(args.index_dir), args.host, args.port).start()
     try:
-        serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None)
+        serve(args.index_dir, host=args.host, port=args.port, seeds=args.paths or None,
+              watch=getattr(args, "watch", False))
     finally:
         announcement.withdraw()
     return 0

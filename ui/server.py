@@ -24,6 +24,7 @@ from rag.http.app import create_api
 from rag.http.guard import loopback_hosts
 from rag.pipeline import RAG
 from rag.uploads import index_pending_uploads
+from rag.watch import watch_in_background
 from ui.app import CSS, create_app
 from ui.gradio_routes import serve_used_routes_only
 from ui.staging import Staging, add_upload_route, gradio_cache
@@ -102,8 +103,9 @@ def open_index(index_dir: str | Path, seeds: Sequence[str | Path] | None = None,
 
 
 def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 7860,
-          seeds: Sequence[str | Path] | None = None) -> None:
-    """Open (or build) the index, mount the chat on the API and run uvicorn until interrupted."""
+          seeds: Sequence[str | Path] | None = None, watch: bool = False) -> None:
+    """Open (or build) the index, mount the chat on the API and run uvicorn until interrupted; ``watch``
+    keeps ``seeds`` (default: seeds/) indexed while serving (``rag.watch``)."""
     rag = open_index(index_dir, seeds)
     report = index_pending_uploads(rag)
     if report is not None and (report.added or report.updated):
@@ -117,7 +119,17 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
     if host not in ("127.0.0.1", "localhost", "::1") and not app.state.api_key:
         print("warning: listening beyond this machine without RAG_API_KEY; anyone who can reach it "
               "can upload and delete documents", file=sys.stderr)
+    if watch:
+        folders = list(seeds or ["seeds"])
+        watch_in_background(rag, folders, initial=False, on_report=_announce)
+        print(f"watching {', '.join(map(str, folders))}: changed files are re-indexed", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _announce(report: Any) -> None:
+    if report.added or report.updated or report.removed:
+        print(f"re-indexed: {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed",
+              flush=True)
 
 
 __all__ = ["UPLOAD_TEXT", "build_app", "open_index", "serve"]
