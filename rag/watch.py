@@ -45,7 +45,7 @@ def watch(rag: Any, paths: Sequence[str | Path], *, stop: threading.Event | None
 
     A failed re-indexing (a file that cannot be read is only skipped; this is e.g. a full disk) is
     logged and watching goes on: the index stays the last one committed."""
-    import watchfiles  # noqa: PLC0415 - only `--watch` needs it (it comes with uvicorn)
+    import watchfiles  # noqa: PLC0415 - only `--watch` needs it
 
     folders = [Path(p).expanduser() for p in paths]
     missing = [str(p) for p in folders if not p.exists()]
