@@ -34,7 +34,7 @@ def embed_with_progress(embedder: Embedder, texts: list[str], progress: bool, ba
     """Embed passages in length-sorted blocks, showing chunks and chars/s on a progress bar."""
     if not texts:
         return np.zeros((0, embedder.dim), np.float32)
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415 - tqdm (~0.3 s) only when there is something to embed
 
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), embedder.dim), np.float32)
