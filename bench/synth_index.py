@@ -161,10 +161,11 @@ def _build_faiss(index_dir, corpus_dir, doc_ids, docs) -> None:
 def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
     """One segment per ``SEGMENT_MAX_ROWS`` chunks, each read from the corpus files when its turn comes."""
     from rag.storage.segments import index as segments
-    from rag.storage.segments.segment import Rows, postings_of, term_hash
+    from rag.storage.bm25 import term_hash
+    from rag.storage.segments.segment import TERM_BYTEORDER, Rows, postings_of
 
     terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
-    hashes = np.fromiter((term_hash(t) for t in terms), np.uint64, count=len(terms))
+    hashes = np.fromiter((term_hash(t, TERM_BYTEORDER) for t in terms), np.uint64, count=len(terms))
     del terms
     ptr = np.load(corpus_dir / "term_ptr.npy")
     emb = embedder_entry()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.storage import bm25
 from rag.text.normalize import index_terms
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # "Building index from IDs" on every rebuild
@@ -122,7 +123,7 @@ class LexicalIndex:
         """The index of chunks given as term ids (``vocab`` numbers them 0..n-1)."""
         import bm25s  # noqa: PLC0415
 
-        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        retriever = bm25s.BM25(k1=bm25.K1, b=bm25.B)  # the parameters the other stores' BM25 score with
         retriever.index((IdLists(doc_ids), vocab), show_progress=show_progress)
         return cls(retriever, len(doc_ids.offsets) - 1, doc_ids=doc_ids)
 
@@ -228,7 +229,7 @@ class LexicalIndex:
             indptr = self._bm25.scores["indptr"]
             if tid is not None and tid + 1 < len(indptr):
                 df = int(indptr[tid + 1] - indptr[tid])
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return bm25.idf(df, n)  # the IDF the other stores give, to the bit
 
 
 

@@ -21,26 +21,28 @@ distinct terms (about 1 at 100k terms, about 100 at a million), nearly all rare 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from rag.errors import IndexCorruptError
+from rag.storage import bm25
 from rag.text.normalize import index_terms
 
-K1, B = 1.2, 0.75  # bm25s's parameters in rag.storage.lexical
 MAX_DRIFT = 0.10  # relative move of avgdl past which stored weights are reported stale
 _ID_SPACE = 2**32 - 1  # Milvus sparse indices are uint32 below 2**32 - 1
+# Collections and their saved document frequencies hold ids of the hash read big-endian (the segmented
+# store reads it little-endian); read another way, a query's ids would match none of the stored rows.
+_TERM_BYTEORDER: Literal["big"] = "big"
 
 
 def term_id(term: str) -> int:
     """A stable id of ``term`` (same in every process and version: not Python's salted ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "big") % _ID_SPACE
+    return bm25.term_hash(term, _TERM_BYTEORDER) % _ID_SPACE
 
 
 def term_counts(text: str) -> Counter[int]:
@@ -51,13 +53,7 @@ def term_counts(text: str) -> Counter[int]:
 def doc_weights(counts: Mapping[int, int], avgdl: float) -> dict[int, float]:
     """The chunk's sparse vector: bm25s's lucene term-frequency component for each term id."""
     dl = sum(counts.values())
-    norm = K1 * ((1 - B) + B * dl / avgdl) if avgdl > 0 else K1
-    return {tid: tf / (norm + tf) for tid, tf in counts.items()}
-
-
-def idf_of(df: int, n: int) -> float:
-    """bm25s's lucene IDF (the formula ``LexicalIndex.idf`` uses)."""
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return {tid: bm25.weight(tf, dl, avgdl, idf=1.0) for tid, tf in counts.items()}  # IDF is on the query side
 
 
 @dataclass
@@ -84,10 +80,10 @@ class DfState:
     def query_vector(self, query: str) -> dict[int, float]:
         """IDF times count of each query term the corpus holds (unknown terms score nothing, as in bm25s)."""
         counts = Counter(term_id(t) for t in index_terms(query))
-        return {tid: c * idf_of(self.df[tid], self.n) for tid, c in counts.items() if self.df.get(tid)}
+        return {tid: c * bm25.idf(self.df[tid], self.n) for tid, c in counts.items() if self.df.get(tid)}
 
     def idf(self, term: str) -> float:
-        return idf_of(self.df.get(term_id(term), 0), max(self.n, 1))
+        return bm25.idf(self.df.get(term_id(term), 0), max(self.n, 1))
 
     def count(self, rows: Iterable[tuple[Iterable[int], int]], sign: int) -> None:
         """Add (sign 1) or remove (sign -1) chunks, given as (their distinct term ids, their length)."""

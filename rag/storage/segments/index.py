@@ -21,7 +21,6 @@ manifest, over segments opened once per process (memory-mapped) and shared betwe
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import threading
 import time
@@ -37,14 +36,13 @@ from rag.errors import IndexCorruptError
 from rag.filters import matching_docs
 from rag.indexing.embed import embed, embedder_entry
 from rag.indexing.scan import scan
+from rag.storage import bm25
 from rag.storage.segments.segment import (
-    K1,
-    B,
+    TERM_BYTEORDER,
     Rows,
     Segment,
     rows_of_chunks,
     rows_of_segments,
-    term_hash,
     write_segment,
 )
 from rag.storage.state import StoreSnapshot, save_store_manifest
@@ -181,7 +179,7 @@ class SegmentStore:
         terms = index_terms(query)  # with repeats, in order: bm25s sums a repeated query term again
         if not terms or not self.n:
             return []
-        hashes = np.array([term_hash(t) for t in terms], np.uint64)
+        hashes = np.array([bm25.term_hash(t, TERM_BYTEORDER) for t in terms], np.uint64)
         posts = [seg.postings(hashes) for seg in self.segments]
         idf = self._idf(posts, len(terms))
         found: list[tuple[int, float]] = []
@@ -194,7 +192,7 @@ class SegmentStore:
                 tf = tf.astype(np.float64)
                 dl = seg.doclen[r]
                 rows.append(r)
-                weights.append(idf[j] * tf / (K1 * ((1 - B) + B * dl / self.avgdl) + tf))
+                weights.append(bm25.weight(tf, dl, self.avgdl, idf[j]))
             if not rows:
                 continue
             scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=seg.rows)
@@ -212,7 +210,7 @@ class SegmentStore:
         out: list[float | None] = []
         for j in range(n_terms):
             df = self._df([seg_posts[j] for seg_posts in posts])
-            out.append(math.log(1 + (self.n - df + 0.5) / (df + 0.5)) if df else None)
+            out.append(bm25.idf(df, self.n) if df else None)
         return out
 
     def _df(self, per_segment: list[tuple[np.ndarray, np.ndarray] | None]) -> int:
@@ -238,10 +236,9 @@ class SegmentStore:
         return out
 
     def idf(self, term: str) -> float:
-        h = np.array([term_hash(term)], np.uint64)
+        h = np.array([bm25.term_hash(term, TERM_BYTEORDER)], np.uint64)
         df = self._df([seg.postings(h)[0] for seg in self.segments])
-        n = max(self.n, 1)
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return bm25.idf(df, max(self.n, 1))
 
     # ---- documents ----
 

@@ -25,33 +25,28 @@ every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from rag.errors import IndexCorruptError
+from rag.storage import bm25
 from rag.types import Chunk
 
 ARRAYS = ("rows", "offsets", "vectors", "terms", "term_ptr", "post_rows", "post_tf", "doclen", "date_ix", "article_ix")
 _PREAD = ("vectors", "post_rows", "post_tf")
-K1, B = 1.2, 0.75  # bm25s's defaults, as rag.storage.lexical uses them
 RESCORE = 2  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
 MIN_SHORTLIST = 100
 MAX_TF = 255  # a term's count in one chunk, as stored (a 750-character chunk holds a term 255 times only if it is nothing else)
-
-
-def term_hash(term: str) -> int:
-    """A term's 64-bit id, the same in every process and segment (Python's hash() is salted per process).
-
-    Two terms of one index sharing a hash would merge their postings: at a million distinct terms
-    the chance is about 3e-8."""
-    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
+# ``terms.npy`` holds ``rag.storage.bm25.term_hash`` read little-endian: segments on disk were written so,
+# and reading a query term another way would find none of their postings. Two terms of one index sharing
+# a hash would merge their postings: at a million distinct terms the chance is about 3e-8.
+TERM_BYTEORDER: Literal["little"] = "little"
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -98,7 +93,7 @@ def rows_of_chunks(chunks: Sequence[Chunk], vectors: np.ndarray, shas: dict[str,
     lengths = np.array([len(t) for t in term_ids], np.int64)
     term, row, tf = postings_of(np.concatenate(term_ids) if term_ids else np.zeros(0, np.int64), lengths)
     del term_ids
-    hashes = np.fromiter((term_hash(t) for t in vocab), np.uint64, count=len(vocab))
+    hashes = np.fromiter((bm25.term_hash(t, TERM_BYTEORDER) for t in vocab), np.uint64, count=len(vocab))
     return Rows(lines, [(d, shas[d]) for d in docs], np.array(row_doc, np.int32), vectors,
                 hashes, term, row, tf, np.array(doclen, np.int32),
                 np.array(date_ix, np.int32), np.array(article_ix, np.int32), list(dates), list(articles))
@@ -415,4 +410,5 @@ def _check(folder: Path, checksums: dict[str, str]) -> None:
                                     "outside rag); rebuild with `rag index --rebuild`")
 
 
-__all__ = ["ARRAYS", "K1", "B", "Rows", "Segment", "postings_of", "rows_of_chunks", "rows_of_segments", "term_hash", "write_segment"]
+__all__ = ["ARRAYS", "TERM_BYTEORDER", "Rows", "Segment", "postings_of", "rows_of_chunks", "rows_of_segments",
+           "write_segment"]
