@@ -121,7 +121,7 @@ class LexicalIndex:
     @classmethod
     def from_ids(cls, doc_ids: DocIds, vocab: dict[str, int], show_progress: bool = False) -> LexicalIndex:
         """The index of chunks given as term ids (``vocab`` numbers them 0..n-1)."""
-        import bm25s  # noqa: PLC0415
+        import bm25s  # noqa: PLC0415 - bm25s (~1 s) only when an index is built or loaded
 
         retriever = bm25s.BM25(k1=bm25.K1, b=bm25.B)  # the parameters the other stores' BM25 score with
         retriever.index((IdLists(doc_ids), vocab), show_progress=show_progress)
@@ -163,7 +163,7 @@ class LexicalIndex:
         Arrays made by another ``TERMS_VERSION`` are rebuilt from ``texts()`` (the chunk texts, in
         order).  Without ``texts`` they are loaded as they are, for checks (``rag verify``) only:
         ``stale_terms`` names their version, and scoring them raises ``ValueError``."""
-        import bm25s  # noqa: PLC0415
+        import bm25s  # noqa: PLC0415 - bm25s, as in from_ids
 
         if n_docs == 0:
             return cls(None, 0)
