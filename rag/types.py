@@ -6,9 +6,30 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+# Chunk meta keys that say which unit of a document a chunk is from (see ``Unit``).
+UNIT_KEYS = ("sheet", "table", "row", "slide", "chapter", "part")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A part of a document cited on its own: a table row, a slide, a chapter, a part of a mail.
+
+    ``start``/``end`` are offsets in ``Document.text``. The chunker never puts two units in one chunk
+    (a long unit is chunked as any text); ``title`` becomes its chunks' article, ``meta`` (keys of
+    ``UNIT_KEYS``) is added to their meta, so a citation names the sheet and row, the slide, ...
+    """
+
+    start: int
+    end: int
+    title: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Document:
-    """A loaded source file: ``text`` is the decoded file content, untouched."""
+    """A loaded source file: ``text`` is the decoded file content, untouched (for a packed format, the
+    text extracted from it); ``units`` are its parts cited on their own, in order, when it has them."""
+
 
     doc_id: str  # path relative to the indexed root, with "/" separators
     path: str  # absolute path of the source file
@@ -16,6 +37,7 @@ class Document:
     sha256: str  # of the raw bytes
     size: int  # bytes
     encoding: str
+    units: tuple[Unit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,8 +56,8 @@ class Chunk:
 
     @property
     def location(self) -> dict[str, Any]:
-        """Where the chunk sits: article, section, byline, date, page (whatever is known)."""
-        keys = ("article", "section", "byline", "date", "date_text", "page", "page_end")
+        """Where the chunk sits: article, section, byline, date, page, its unit's sheet, row, slide ... (whatever is known)."""
+        keys = ("article", "section", "byline", "date", "date_text", "page", "page_end", *UNIT_KEYS)
         return {k: self.meta[k] for k in keys if self.meta.get(k) is not None}
 
     def source_span(self, rel_start: int, rel_end: int) -> tuple[int, int]:
@@ -144,6 +166,7 @@ class Citation:
     section: str | None = None
     page: int | None = None
     kb: str | None = None  # the knowledge base of the cited passage (see Passage.kb)
+    unit: dict[str, Any] | None = None  # the cited unit's sheet, table, row, slide ... (``UNIT_KEYS``), when it has one
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("n", "doc_id", "chunk_id", "quote", "start", "end")}
@@ -153,8 +176,30 @@ class Citation:
         """The citation of ``chunk.text[rel_start:rel_end]``, with source offsets and location."""
         start, end = chunk.source_span(rel_start, rel_end)
         section, page = chunk.place_at(start)
+        unit = {k: chunk.meta[k] for k in UNIT_KEYS if chunk.meta.get(k) is not None}
         return cls(n, chunk.doc_id, chunk.chunk_id, chunk.text[rel_start:rel_end], start, end, support,
-                   chunk.meta.get("article"), section, page)
+                   chunk.meta.get("article"), section, page, unit=unit or None)
+
+
+_UNIT_LABELS = {"sheet": ("工作表", "sheet"), "table": ("表", "table"), "row": ("第{}行", "row {}"),
+                "slide": ("第{}张幻灯片", "slide {}"), "chapter": ("第{}章", "chapter {}"), "part": ("", "")}
+
+
+def unit_label(unit: dict[str, Any] | None) -> str:
+    """A unit's place for people, in both languages: ``工作表 营收 · 第5行 (sheet 营收, row 5)``."""
+    zh, en = [], []
+    for key in UNIT_KEYS:
+        value = (unit or {}).get(key)
+        if value is None:
+            continue
+        z, e = _UNIT_LABELS[key]
+        if "{}" in z:
+            zh.append(z.format(value))
+            en.append(e.format(value))
+        else:
+            zh.append(f"{z} {value}".strip())
+            en.append(f"{e} {value}".strip())
+    return f"{' · '.join(zh)} ({', '.join(en)})" if zh else ""
 
 
 @dataclass(frozen=True)

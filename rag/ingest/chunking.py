@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ from rag.ingest.cleaning import CleanText, clean
 from rag.ingest.structure import Structure, analyse
 from rag.text.sentences import sentence_spans
 from rag.text.tokens import count_tokens
-from rag.types import Chunk
+from rag.types import Chunk, Unit
 
 _CLAUSE = re.compile(r"[，,、：:]")
 _DIGIT = re.compile(r"[0-9０-９.．%％]")
@@ -156,7 +156,7 @@ def _structure_meta(structure: Structure, clean: CleanText, clean_start: int, cl
                     src_start: int, src_end: int) -> dict:
     art = structure.article_at(clean_start)
     meta = {"article": art.title, "section": art.section_at(clean_start), "byline": art.byline,
-            "date": art.date, "date_text": art.date_text}
+            "date": art.date, "date_text": art.date_text} | (art.unit or {})
     # Sections that begin inside the chunk, so a quote can name its own section.
     inner = [[int(clean.offsets[pos]), name] for pos, name in art.sections if clean_start < pos < clean_end]
     if inner:
@@ -185,11 +185,12 @@ def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
     return [[0, int(offs[0])]] + [[int(i), int(offs[i])] for i in starts]
 
 
-def chunk_source(doc_id: str, source: str, settings: ChunkSettings) -> list[Chunk]:
+def chunk_source(doc_id: str, source: str, settings: ChunkSettings, units: Sequence[Unit] = ()) -> list[Chunk]:
     """Clean ``source``, find its articles and chunk it: what indexing does to every loaded file,
-    in one place so the in-process and the Ray path (``rag.indexing.distributed``) cannot drift apart."""
+    in one place so the in-process and the Ray path (``rag.indexing.distributed``) cannot drift apart.
+    ``units`` (a document's rows, slides, chapters: ``Document.units``) are kept apart, each with its meta."""
     cleaned = clean(source)
-    return chunk_document(doc_id, cleaned, settings, analyse(cleaned, source, doc_id))
+    return chunk_document(doc_id, cleaned, settings, analyse(cleaned, source, doc_id, units))
 
 
 def chunk_document(

@@ -12,9 +12,10 @@ from rag.errors import LoaderError
 from rag.ingest.decoding import decode_bytes
 from rag.ingest.docx_reader import docx_text
 from rag.ingest.formats import html_main_text, pdf_to_text
-from rag.types import Document
+from rag.ingest.readers import KINDS, UNIT_SUFFIXES, read_units
+from rag.types import Document, Unit
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | UNIT_SUFFIXES
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
@@ -88,12 +89,21 @@ def _walk(root: Path, skipped: dict[str, str]) -> Iterator[Path]:
 
 
 
-_KINDS = {".pdf": "PDF", ".docx": "DOCX", ".html": "HTML", ".htm": "HTML"}
+_KINDS = {".pdf": "PDF", ".docx": "DOCX", ".html": "HTML", ".htm": "HTML", **KINDS}
 _DETAIL_CHARS = 300  # of a parser's message: enough to say what is wrong, not a dump of the file
 
 
-def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str]:
-    """The text of a file's bytes by its suffix, and its encoding (``pdf``, ``docx`` for packed formats)."""
+def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str, tuple[Unit, ...]]:
+    """The text of a file's bytes by its suffix, its encoding (``pdf``, ``docx`` for packed formats)
+    and its units (rows, slides ...: ``rag.ingest.readers``)."""
+    if suffix in UNIT_SUFFIXES:
+        extracted, encoding = read_units(raw, suffix, name)
+        return extracted.text, encoding, extracted.units
+    text, encoding = _extract_text(raw, suffix, name)
+    return text, encoding, ()
+
+
+def _extract_text(raw: bytes, suffix: str, name: str) -> tuple[str, str]:
     if suffix == ".pdf":
         return pdf_to_text(raw, name), "pdf"
     if suffix == ".docx":
@@ -121,7 +131,7 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         raise LoaderError("file.unreadable", name=name, reason=str(exc.strerror or exc)) from exc
     suffix = src.path.suffix.lower()
     try:
-        text, encoding = _extract(raw, suffix, name)
+        text, encoding, units = _extract(raw, suffix, name)
     except LoaderError:
         raise
     except Exception as exc:  # any parser's own error (lxml, zipfile, zlib, pypdf, charset, trafilatura, ...)
@@ -133,5 +143,5 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         raise LoaderError("file.no_text", name=name)
     return Document(
         doc_id=name, path=str(src.path), text=text,
-        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding,
+        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding, units=units,
     )

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from rag.ingest.cleaning import CleanText
+from rag.types import Unit
 
 _SENTENCE_END = re.compile(r"[。！？!?；;…][”’」』）)]*$")
 _BYLINE = re.compile(r"^(?:[●■◆▲★]\s*\S.{0,40}|[（(]?(?:本报)?记者\s*\S.{0,40}|本报讯.{0,30}|通讯员\s*\S.{0,30})$")
@@ -34,6 +39,7 @@ class Article:
     date: str | None = None  # ISO date when a full date is known
     date_text: str | None = None  # as printed ("2月13日") when only part of it is
     sections: list[tuple[int, str]] = field(default_factory=list)  # (clean offset, section title)
+    unit: dict[str, Any] | None = None  # the meta of the document unit this piece is (a row, a slide ...)
 
     def section_at(self, pos: int) -> str | None:
         title = None
@@ -136,15 +142,36 @@ def _article(text: str, start: int, end: int, continued: bool, fallback: str) ->
     return art
 
 
-def analyse(clean: CleanText, source: str, name: str) -> Structure:
-    """Split cleaned text into articles at page-marker breaks and find their parts."""
+def analyse(clean: CleanText, source: str, name: str, units: Sequence[Unit] = ()) -> Structure:
+    """Split cleaned text into articles at page-marker breaks and find their parts.
+
+    Each of ``units`` (source offsets) is an article of its own, titled by the unit, so no chunk
+    straddles two; text between units continues the article before the first unit."""
     text = clean.text
-    bounds = [0, *clean.breaks, len(text)]
-    articles = []
+    starts = {a: u for u in units if (a := _clean_pos(clean, u.start)) < _clean_pos(clean, u.end)}
+    bounds = sorted({0, *clean.breaks, len(text), *starts, *(_clean_pos(clean, u.end) for u in units)})
+    breaks = set(clean.breaks)
+    articles: list[Article] = []
+    prose: Article | None = None  # the last article that is no unit: text after a unit goes on with it
     for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
-        if text[a:b].strip():
-            articles.append(_article(text, a, b, continued=i > 0, fallback=name))
+        if not text[a:b].strip():
+            continue
+        unit = starts.get(a)
+        if unit is not None:
+            art = _article(text, a, b, continued=False, fallback=unit.title or name)
+            art.title, art.unit = unit.title or art.title, dict(unit.meta)
+        elif prose is not None and a not in breaks:
+            art = _article(text, a, b, continued=True, fallback=name)
+            art.title, art.continued = prose.title, prose.continued
+        else:
+            art = prose = _article(text, a, b, continued=i > 0, fallback=name)
+        articles.append(art)
     if not articles:
         articles = [Article(0, len(text), name)]
     pages = [i + 1 for i, ch in enumerate(source) if ch == "\f"]
     return Structure(articles, pages)
+
+
+def _clean_pos(clean: CleanText, source_pos: int) -> int:
+    """The first clean offset at or after ``source_pos`` (clean offsets rise with source offsets)."""
+    return int(np.searchsorted(clean.offsets[:-1], source_pos, side="left"))
