@@ -6,9 +6,9 @@ library has always written, byte for byte (API clients, logs and tests match its
 shows the Chinese first. Fields listed in ``details`` are technical (an exception's text, a server
 folder) and stay in the English only. ``zh_terms`` gives the Chinese of a parameter's English value.
 
-Text that travelled without its code (an index report's skipped reasons, an answer's warnings, the
-message of an error raised in a module not converted yet: ``PENDING``) is recognised by the English
-templates themselves (``recognise``), in catalogue order: a more specific template comes first.
+Text that travelled without its code (an index report's skipped reasons, an answer's warnings, an
+error's message that crossed a process or the network as text) is recognised by the English templates
+themselves (``recognise``), in catalogue order: a more specific template comes first.
 
 This module is below everything else in ``rag``: it imports nothing of it but ``rag.message_format``.
 """
@@ -42,6 +42,7 @@ def _e(en: str, zh: str, *, details: tuple[str, ...] = (), zh_terms: Mapping[str
 
 
 _SPLIT = "split it into smaller files"
+REBUILD = "rebuild with `rag index --rebuild`"  # the remedy every damaged-index message names (rag.storage)
 
 CATALOGUE: dict[str, Entry] = {
     # ---- files (rag.ingest.decoding, rag.ingest.files, rag.ingest.formats, rag.ingest.docx_reader) ----
@@ -63,9 +64,6 @@ CATALOGUE: dict[str, Entry] = {
     "file.damaged": _e("{name}: damaged or unreadable {kind} ({detail})", "{name}：{kind} 文件损坏或无法读取",
                        details=("detail",), zh_terms={"text file": "文本"}),
     "pdf.encrypted": _e("{name}: PDF is encrypted", "{name}：PDF 已加密"),
-    "office.encrypted": _e("{name}: {kind} is protected by a password", "{name}：{kind} 有密码保护"),
-    "file.wrong_format": _e("{name}: is not a {kind} file (its content is of another format; check its extension)",
-                            "{name}：不是 {kind} 文件（内容是别的格式，请检查扩展名）"),
     "pdf.no_text_layer": _e("{name}: PDF has no text layer (scanned images need OCR first)",
                             "{name}：PDF 没有文字层（扫描件需先做 OCR）"),
     # ---- zip bombs and work bounds (rag.ingest.archive, rag.ingest.limits) ----
@@ -88,8 +86,6 @@ CATALOGUE: dict[str, Entry] = {
                              "{name}：{kind} 的文字超过 {limit:,} 个字符的上限，请拆分成较小的文件"),
     "doc.too_many_paragraphs": _e("{name}: {kind} has over {limit:,} paragraphs, the limit per document; " + _SPLIT,
                                   "{name}：{kind} 超过 {limit:,} 个段落的上限，请拆分成较小的文件"),
-    "doc.too_many_cells": _e("{name}: {kind} has over {limit:,} cells, the limit per document; " + _SPLIT,
-                             "{name}：{kind} 超过 {limit:,} 个单元格的上限，请拆分成较小的文件"),
     "doc.too_many_pages": _e("{name}: {kind} has {n:,} pages, over the limit of {limit:,} per document; " + _SPLIT,
                              "{name}：{kind} 有 {n:,} 页，超过 {limit:,} 页的上限，请拆分成较小的文件"),
     # ---- uploads (rag.uploads, ui.staging) ----
@@ -103,6 +99,16 @@ CATALOGUE: dict[str, Entry] = {
     "upload.name_clash": _e("two uploads would be stored under the same name: {names}", "两个上传文件会以同一名称保存：{names}"),
     "upload.too_large": _e("{name} is over the upload limit of {limit:g} MB (RAG_MAX_UPLOAD_MB)",
                            "{name} 超过 {limit:g} MB 的上传上限"),
+    "upload.over_limit": _e("upload too large: the limit is {limit:g} MB (RAG_MAX_UPLOAD_MB)",
+                            "上传的文件太大：上限是 {limit:g} MB"),
+    "upload.bad_limit": _e("max_upload_mb (RAG_MAX_UPLOAD_MB) must be positive. Currently, it is {value}",
+                           "上传上限 max_upload_mb 必须大于 0，现在是 {value}"),
+    "upload.staging_full": _e("the server's upload staging folder is full; add or clear staged files first",
+                              "服务器的上传暂存区已满；请先添加或清除暂存的文件"),
+    "upload.staging_share": _e("your files waiting to be added already take {held} of the {share} one client may "
+                               "stage; add them to the index or remove them from the file box first",
+                               "你待添加的文件已占用 {held}（每个客户端最多暂存 {share}）；"
+                               "请先把它们加入索引，或从文件框中移除"),
     # ---- questions, filters and text a client sends (rag.pipeline, rag.filters, rag.feedback) ----
     "question.empty": _e("question is empty", "问题是空的"),
     "question.too_long": _e("question is {n} characters, over the limit of {limit} (max_question_chars)",
@@ -111,6 +117,15 @@ CATALOGUE: dict[str, Entry] = {
                           "{key} 应为 2023-08-03 这样的日期，现在是 {value!r}"),
     "filter.too_many_wildcards": _e("filter doc may hold at most {limit} wildcards (* ? [). Currently, it holds {n}",
                                     "文档筛选最多可含 {limit} 个通配符", details=("n",)),
+    "filter.malformed": _e("a filter is KEY=VALUE with KEY one of {keys}. Currently, it is {item!r}",
+                           "筛选条件应写成 KEY=VALUE，KEY 为 {keys} 之一；现在是 {item!r}"),
+    "filter.unknown": _e("unknown filter(s) {names}; known: {keys}", "未知的筛选条件 {names}；可用的有：{keys}"),
+    "top_k.not_positive": _e("top_k must be greater than 0. Currently, top_k is {top_k}", "top_k 必须大于 0，现在是 {top_k}"),
+    "top_k.out_of_range": _e("top_k must be a whole number from 1 to {limit}. Currently, top_k is {value!r}",
+                             "top_k 必须是 1 到 {limit} 的整数，现在是 {value!r}"),
+    "history.bad_item": _e("history items must be {{'role', 'content'}} messages or (user, assistant) pairs, "
+                           "not {item!r}",
+                           "对话历史的每一项应为 {{'role', 'content'}} 消息或（用户，助手）对", details=("item",)),
     # ---- knowledge bases (rag.bases, ui.cli) ----
     "kb.not_found_cli": _e("no knowledge base {name!r} under {root} "
                            "(create it with `rag kb create {name}` or `rag index PATHS --kb {name}`)",
@@ -120,6 +135,17 @@ CATALOGUE: dict[str, Entry] = {
     "kb.unknown_hint": _e("no knowledge base {name!r}; the bases are: {names} (create one with `rag kb create NAME`)",
                           "没有知识库 {name!r}", details=("names",)),
     "kb.unknown": _e("no knowledge base {name!r}; the bases are: {names}", "没有知识库 {name!r}", details=("names",)),
+    "kb.not_listed": _e("unknown knowledge base {name!r}; known: {names}", "没有知识库 {name!r}", details=("names",)),
+    "kb.exists": _e("knowledge base {name!r} already exists", "知识库 {name!r} 已经存在"),
+    "kb.reserved": _e("{name!r} is the name of the server's own index; choose another name",
+                      "{name!r} 是服务器自身索引的名称，请换一个名称"),
+    "kb.default_undeletable": _e("the default knowledge base cannot be deleted (it is the server's --index-dir)",
+                                 "默认知识库不能删除"),
+    "kb.too_many_asked": _e("{n} knowledge bases asked at once, over the limit of {limit}",
+                            "一次最多可查询 {limit} 个知识库，现在是 {n} 个"),
+    "kb.damaged": _e("knowledge base {name!r} is damaged: {reason}", "知识库 {name!r} 已损坏", details=("reason",)),
+    "kb.name_empty": _e("knowledge base name is empty", "知识库名称是空的"),
+    "kb.name_control": _e("knowledge base name {name!r} contains control characters", "知识库名称 {name!r} 含有控制字符"),
     "kb.bad_name": _e("knowledge base name {name!r} is not allowed: use letters, digits, '_' and '-', "
                       "starting with a letter or digit (no dots, slashes or spaces)",
                       "知识库名称 {name!r} 不可用：只能用字母、数字、_ 和 -"),
@@ -140,15 +166,57 @@ CATALOGUE: dict[str, Entry] = {
                                 "(the operator sets RAG_ALLOWED_GENERATORS)",
                                 "本服务器不允许生成器 {spec!r}；允许：{allowed}"),
     "llm.setup_failed": _e("cannot set up LLM {spec!r}: {reason}", "无法连接大模型 {spec!r}", details=("reason",)),
+    "llm.needs_package": _e("the {provider!r} provider needs an extra package: pip install {package} ({reason})",
+                            "大模型服务 {provider!r} 需要安装额外的组件：pip install {package}", details=("reason",)),
     # ---- documents, the index, feedback (rag.pipeline, rag.storage.lock, rag.feedback) ----
     "document.not_found": _e("no such document(s) in the index: {ids}", "索引中没有这些文档：{ids}"),
+    "document.unknown": _e("no such document in the index: {doc_id!r}", "索引中没有文档 {doc_id!r}"),
+    "document.not_uploaded": _e("document {doc_id!r} was not uploaded: there is no stored file to download",
+                                "文档 {doc_id!r} 不是上传的文件，没有可下载的原文件"),
+    "document.no_chunk": _e("document {doc_id!r} has no chunk {chunk!r}", "文档 {doc_id!r} 中没有段落 {chunk!r}"),
+    "document.id_required": _e("a document id is required", "需要给出文档 ID"),
+    "document.id_control": _e("document id {doc_id!r} contains control characters", "文档 ID {doc_id!r} 含有控制字符"),
     "index.locked": _e("index at {index_dir} is being written by another process (pid {pid}); "
                        "wait for it to finish and try again",
                        "索引正被另一个进程写入，请稍后再试", details=("index_dir", "pid")),
+    "index.missing": _e("no index at {index_dir}; build one with `rag index [PATHS] --index-dir {index_dir}` "
+                        "or use RAG.open(..., create=True)",
+                        "这里还没有索引，请先用 `rag index` 建立", details=("index_dir",)),
+    "index.no_manifest": _e("no index at {index_dir} (missing {manifest}); build one with `rag index` "
+                            "or open with create=True",
+                            "这里还没有索引，请先用 `rag index` 建立", details=("index_dir", "manifest")),
+    "index.bad_manifest": _e("{path} is not valid JSON ({reason}); " + REBUILD,
+                             "索引的清单文件已损坏，请重建索引（rag index --rebuild）", details=("path", "reason")),
+    "index.manifest_key": _e("{path} lacks the key {key!r}; " + REBUILD,
+                             "索引的清单文件缺少 {key!r}，请重建索引（rag index --rebuild）", details=("path",)),
+    "index.format": _e("index format {found} at {index_dir}, this version reads {expected}; " + REBUILD,
+                       "索引格式 {found} 不是本版本读取的 {expected}，请重建索引（rag index --rebuild）",
+                       details=("index_dir",)),
+    "index.embedder_mismatch": _e("index at {index_dir} was built with embedder {built!r} (dim {built_dim}), not "
+                                  "{name!r} (dim {dim}); open it with embedder={built!r} or rebuild it",
+                                  "索引是用嵌入模型 {built!r}（{built_dim} 维）建立的，不是 {name!r}（{dim} 维）；"
+                                  "请用 embedder={built!r} 打开，或重建索引", details=("index_dir",)),
     "feedback.full": _e("the feedback file {file} is full (it holds {size}; this record of {record} would pass the "
                         "limit of {limit}, RAG_MAX_FEEDBACK_MB): the operator exports it with `rag feedback export`, "
                         "then moves it away",
                         "反馈文件已满，请管理员导出后清理", details=("file", "size", "record", "limit")),
+    "feedback.no_question": _e("feedback needs the question that was asked", "反馈需要附上所问的问题"),
+    "feedback.empty": _e("feedback {name} is empty", "反馈的 {name} 是空的"),
+    "feedback.surrogate": _e("feedback {name} holds a lone UTF-16 surrogate, which is not text",
+                             "反馈的 {name} 含有孤立的 UTF-16 代理字符，不是有效的文本"),
+    "feedback.control": _e("feedback {name} holds the control character U+{codepoint:04X} at position {position}",
+                           "反馈的 {name} 在位置 {position} 含有控制字符 U+{codepoint:04X}"),
+    "feedback.too_many_entries": _e("feedback {name} has {n} entries, over the limit of {limit}",
+                                    "反馈的 {name} 有 {n} 项，超过 {limit} 的上限"),
+    # ---- settings (rag.config): last, being the most general templates; several bad values are one text ----
+    "setting.unknown": _e("unknown setting(s) {names}; known: {known}", "未知的设置 {names}", details=("known",)),
+    "setting.invalid_more": _e("{setting} ({variable}) must be {reason}. Currently, it is {value!r}; {more}",
+                               "设置 {setting}（{variable}）的值 {value!r} 不可用；其他设置也有不可用的值",
+                               details=("reason", "more")),
+    "setting.invalid": _e("{setting} ({variable}) must be {reason}. Currently, it is {value!r}",
+                          "设置 {setting}（{variable}）的值 {value!r} 不可用", details=("reason",)),
+    "setting.bad_text": _e("{variable} must be a {kind}. Currently, it is {value!r}",
+                           "环境变量 {variable} 的值 {value!r} 不可用", details=("kind",)),
     # ---- an answer's warnings (rag.generation: extractive, citations, llm, dispatch) ----
     "answer.cross_lingual": _e("low confidence: the question and the passages are in different languages, so the "
                                "answer was chosen by meaning alone and no words could be checked; verify the cited "
@@ -179,27 +247,6 @@ CATALOGUE: dict[str, Entry] = {
     "answer.rewrite_failed": _e("could not rewrite the follow-up question with {name} ({reason}); searched for it as asked",
                                 "无法用 {name} 改写追问，已按原问题检索", details=("reason",)),
 }
-
-# Codes raised (some or all of their sites) in modules under restructuring by another change: those sites
-# still raise plain English, recognised here by the English template, until they pass the code.
-PENDING: Mapping[str, str] = {
-    "question.empty": "rag/pipeline.py",
-    "question.too_long": "rag/pipeline.py",
-    "document.not_found": "rag/pipeline.py",
-    "text.surrogate": "rag/pipeline.py (the question), rag/filters.py (check_text)",
-    "text.nul": "rag/filters.py (check_text)",
-    "text.too_long": "rag/filters.py (check_text)",
-    "filter.bad_date": "rag/filters.py",
-    "filter.too_many_wildcards": "rag/filters.py",
-    "kb.not_found": "rag/bases.py (existing_base)",
-    "kb.unknown_hint": "rag/bases.py (KnowledgeBases.get)",
-    "kb.unknown": "rag/bases.py (KnowledgeBases.delete)",
-    "kb.bad_name": "rag/bases.py (check_name)",
-    "kb.name_too_long": "rag/bases.py (check_name)",
-    "kb.name_too_many_bytes": "rag/bases.py (check_name)",
-    "index.locked": "rag/storage/lock.py",
-}
-
 
 @dataclass(frozen=True)
 class Message:
@@ -239,4 +286,4 @@ def recognise(text: str) -> Message | None:
     return None
 
 
-__all__ = ["CATALOGUE", "PENDING", "Entry", "Lang", "Message", "english", "message", "recognise"]
+__all__ = ["CATALOGUE", "REBUILD", "Entry", "Lang", "Message", "english", "message", "recognise"]

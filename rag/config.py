@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
+from rag.catalogue import english
 from rag.errors import ConfigError
 
 RetrievalMode = Literal["hybrid", "dense", "lexical"]
@@ -135,10 +136,10 @@ class Settings(BaseSettings):
         try:
             made = handler(values)
         except ValidationError as exc:
-            raise ConfigError(_message(exc)) from None
+            raise _refusal(exc) from None
         if made.overlap_tokens >= made.chunk_tokens:
-            raise ConfigError(_must("overlap_tokens", f"smaller than chunk_tokens ({made.chunk_tokens})",
-                                    made.overlap_tokens))
+            raise ConfigError("setting.invalid", **_must("overlap_tokens", f"smaller than chunk_tokens ({made.chunk_tokens})",
+                                                         made.overlap_tokens))
         return made
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -226,18 +227,22 @@ def _bound(field: FieldInfo, kind: type[Ge] | type[Gt]) -> Any:
     return next((getattr(m, kind.__name__.lower()) for m in field.metadata if isinstance(m, kind)), None)
 
 
-def _must(name: str, what: str, value: Any) -> str:
-    return f"{name} (RAG_{name.upper()}) must be {what}. Currently, it is {value!r}"
+def _must(name: str, what: str, value: Any) -> dict[str, Any]:
+    """The parameters of "``name`` (RAG_``NAME``) must be ``what``. Currently, it is ``value!r``" (setting.invalid)."""
+    return {"setting": name, "variable": f"RAG_{name.upper()}", "reason": what, "value": value}
 
 
-def _message(exc: ValidationError) -> str:
+def _refusal(exc: ValidationError) -> ConfigError:
     """One sentence per bad value, naming the setting, its variable and the value; or the unknown names."""
     errors = exc.errors()
     unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
-        return f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(Settings.model_fields))}"
+        return ConfigError("setting.unknown", names=", ".join(unknown), known=", ".join(sorted(Settings.model_fields)))
     named = {str(e["loc"][0]): e["input"] for e in errors}  # one message per setting, in field order
-    return "; ".join(_must(name, expected(Settings.model_fields[name]), value) for name, value in named.items())
+    bad = [_must(name, expected(Settings.model_fields[name]), value) for name, value in named.items()]
+    if len(bad) == 1:
+        return ConfigError("setting.invalid", **bad[0])
+    return ConfigError("setting.invalid_more", **bad[0], more="; ".join(english("setting.invalid", **b) for b in bad[1:]))
 
 
 def _from_text(name: str, field: FieldInfo, value: Any) -> Any:
@@ -248,7 +253,8 @@ def _from_text(name: str, field: FieldInfo, value: Any) -> Any:
         return value
     if kind is str or get_origin(kind) is Literal:
         return value.strip()
-    raise ConfigError(f"RAG_{name.upper()} must be a {getattr(kind, '__name__', kind)}. Currently, it is {value!r}")
+    raise ConfigError("setting.bad_text", variable=f"RAG_{name.upper()}", kind=str(getattr(kind, "__name__", kind)),
+                      value=value)
 
 
 __all__ = [

@@ -104,10 +104,10 @@ def _rating_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
 def _answer_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     """What was rated: the question, the answer, its passages, the knowledge bases and settings."""
     if entry.get("question") is None:
-        raise ConfigError("feedback needs the question that was asked")
+        raise ConfigError("feedback.no_question")
     out: dict[str, Any] = {name: _text(name, entry.get(name, ""), limit) for name, limit in _TEXT_FIELDS.items()}
     if not out["question"].strip():
-        raise ConfigError("feedback question is empty")
+        raise ConfigError("feedback.empty", name="question")
     out["abstained"] = _flag("abstained", entry.get("abstained", False))
     for name in _ID_LISTS:
         out[name] = _names(name, entry.get(name, []), MAX_IDS, MAX_ID_CHARS)
@@ -129,11 +129,10 @@ def _text(name: str, value: Any, limit: int, control: re.Pattern[str] = _CONTROL
     if len(value) > limit:
         raise ConfigError("text.too_long", what=f"feedback {name}", n=len(value), limit=limit)
     if not is_encodable(value):
-        raise ConfigError(f"feedback {name} holds a lone UTF-16 surrogate, which is not text")
+        raise ConfigError("feedback.surrogate", name=name)
     bad = control.search(value)
     if bad:
-        raise ConfigError(f"feedback {name} holds the control character U+{ord(bad.group()):04X} "
-                          f"at position {bad.start()}")
+        raise ConfigError("feedback.control", name=name, codepoint=ord(bad.group()), position=bad.start())
     return value
 
 
@@ -147,7 +146,7 @@ def _names(name: str, value: Any, count: int, chars: int) -> list[str]:
     if not isinstance(value, list):
         raise ConfigError(f"feedback {name} must be a list of strings, got {type(value).__name__}")
     if len(value) > count:
-        raise ConfigError(f"feedback {name} has {len(value)} entries, over the limit of {count}")
+        raise ConfigError("feedback.too_many_entries", name=name, n=len(value), limit=count)
     return [check_name(f"{name}[{i}]", item, chars) for i, item in enumerate(value)]
 
 
@@ -155,7 +154,7 @@ def check_name(name: str, value: Any, chars: int) -> str:
     """An id or a knowledge base's name: a non-empty string of at most ``chars``, no control characters at all."""
     text = _text(name, value, chars, _NAME_CONTROL)
     if not text.strip():
-        raise ConfigError(f"feedback {name} is empty")
+        raise ConfigError("feedback.empty", name=name)
     return text
 
 
@@ -164,7 +163,7 @@ def _settings(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"feedback settings must be an object, got {type(value).__name__}")
     if len(value) > MAX_SETTINGS:
-        raise ConfigError(f"feedback settings has {len(value)} entries, over the limit of {MAX_SETTINGS}")
+        raise ConfigError("feedback.too_many_entries", name="settings", n=len(value), limit=MAX_SETTINGS)
     out: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str) or len(key) > MAX_SETTING_KEY or not _SETTING_KEY.fullmatch(key):

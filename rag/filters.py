@@ -38,7 +38,7 @@ def parse(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not value:
-            raise ConfigError(f"a filter is KEY=VALUE with KEY one of {', '.join(KEYS)}. Currently, it is {item!r}")
+            raise ConfigError("filter.malformed", keys=", ".join(KEYS), item=item)
         out[key.strip()] = value.strip()
     return validate(out)
 
@@ -50,19 +50,17 @@ def validate(filters: Mapping[str, Any] | None) -> dict[str, str]:
     if unknown:
         # shown with repr, cut: a key is client text (a lone surrogate, a megabyte, markup)
         shown = ", ".join(repr(str(k)[:40]) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
-        raise ConfigError(f"unknown filter(s) {shown}; known: {', '.join(KEYS)}")
+        raise ConfigError("filter.unknown", names=shown, keys=", ".join(KEYS))
     out = {k: str(v) for k, v in filters.items() if v not in (None, "")}
     for key, value in out.items():
         check_text(value, f"filter {key}", MAX_VALUE_CHARS)
     if "doc" in out:
         wild = sum(out["doc"].count(c) for c in "*?[")
         if wild > MAX_WILDCARDS:
-            raise ConfigError(
-                f"filter doc may hold at most {MAX_WILDCARDS} wildcards (* ? [). Currently, it holds {wild}"
-            )
+            raise ConfigError("filter.too_many_wildcards", limit=MAX_WILDCARDS, n=wild)
     for key in ("date_from", "date_to"):
         if key in out and not _ISO.match(out[key]):
-            raise ConfigError(f"{key} must be a date like 2023-08-03. Currently, it is {out[key]!r}")
+            raise ConfigError("filter.bad_date", key=key, value=out[key])
     return out
 
 
@@ -86,11 +84,11 @@ def matching_docs(doc_ids: set[str], pattern: str | None) -> set[str] | None:
 def check_text(value: str, what: str, max_chars: int) -> str:
     """``value`` if it is text a client may send: bounded, no NUL, no lone UTF-16 surrogate."""
     if len(value) > max_chars:
-        raise ConfigError(f"{what} is {len(value)} characters, over the limit of {max_chars}")
+        raise ConfigError("text.too_long", what=what, n=len(value), limit=max_chars)
     if "\x00" in value:
-        raise ConfigError(f"{what} contains a NUL character")
+        raise ConfigError("text.nul", what=what)
     if not is_encodable(value):
-        raise ConfigError(f"{what} contains a lone UTF-16 surrogate (invalid Unicode text)")
+        raise ConfigError("text.surrogate", what=what)
     return value
 
 

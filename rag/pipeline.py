@@ -105,10 +105,7 @@ class RAG:
             embedder = load_embedder(cfg.embedder, settings=cfg)
             snap = cls._empty(index_dir, cfg, embedder, rebuild=fresh)
         else:
-            raise IndexNotFoundError(
-                f"no index at {index_dir}; build one with `rag index [PATHS] --index-dir {index_dir}` "
-                "or use RAG.open(..., create=True)"
-            )
+            raise IndexNotFoundError("index.missing", index_dir=index_dir)
         rag = cls(index_dir, snap, embedder, cfg, generator=model_object, fresh=fresh)
         rag.notices = notices
         return rag
@@ -190,7 +187,7 @@ class RAG:
             base = self.state  # the latest on disk, as in _update
             missing = [d for d in ids if d not in base.documents]
             if missing:
-                raise DocumentNotFoundError(f"no such document(s) in the index: {', '.join(missing)}")
+                raise DocumentNotFoundError("document.not_found", ids=", ".join(missing))
             snap = backend_for(base.kind).delete(base, self.index_dir, ids, self.settings)
             self._live.publish(snap)
             self._drop_texts(base.documents, snap.documents)
@@ -243,7 +240,7 @@ class RAG:
                   query_vector: np.ndarray | None = None, **overrides: Any) -> list[Passage]:
         """Retrieve from ``snap``; ``overrides`` are ``RetrievalSettings`` fields (None: the default)."""
         if top_k < 1:
-            raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
+            raise ConfigError("top_k.not_positive", top_k=top_k)
         given = {k: v for k, v in overrides.items() if v is not None}
         known = RetrievalSettings.__dataclass_fields__
         unknown = sorted(given.keys() - known.keys())
@@ -309,7 +306,7 @@ class RAG:
         question = self._check_question(question)
         k = self.settings.top_k if top_k is None else top_k
         if k < 1:  # checked before the generator is asked to rewrite anything
-            raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {k}")
+            raise ConfigError("top_k.not_positive", top_k=k)
         gen = self._generators.get(generator)
         warnings: list[str] = []
         query = standalone(gen, question, chat_turns(history), warnings)
@@ -346,14 +343,11 @@ class RAG:
             raise ConfigError(f"question must be a string. Currently, it is {type(question).__name__}")
         q = question.translate(_CONTROL).strip()
         if not q:
-            raise ConfigError("question is empty")
+            raise ConfigError("question.empty")
         if not is_encodable(q):  # tokenizers, jieba and the JSON answer would all fail on it later
-            raise ConfigError("question contains a lone UTF-16 surrogate (invalid Unicode text)")
+            raise ConfigError("text.surrogate", what="question")
         if len(q) > self.settings.max_question_chars:
-            raise ConfigError(
-                f"question is {len(q)} characters, over the limit of {self.settings.max_question_chars} "
-                "(max_question_chars)"
-            )
+            raise ConfigError("question.too_long", n=len(q), limit=self.settings.max_question_chars)
         return q
 
 

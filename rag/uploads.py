@@ -46,7 +46,7 @@ class UploadTooLarge(RagError):
 def max_upload_bytes(value: float) -> int:
     """``value`` MB in bytes (``ConfigError`` unless positive)."""
     if value <= 0:
-        raise ConfigError(f"max_upload_mb (RAG_MAX_UPLOAD_MB) must be positive. Currently, it is {value}")
+        raise ConfigError("upload.bad_limit", value=value)
     return int(value * 1024 * 1024)
 
 
@@ -78,10 +78,10 @@ def safe_filename(name: Any) -> str:
 def check_doc_id(doc_id: Any) -> str:
     """A document id a client may name: text of a bounded length, without NUL or control characters."""
     if not isinstance(doc_id, str) or not doc_id:
-        raise ConfigError("a document id is required")
+        raise ConfigError("document.id_required")
     check_text(doc_id, "document id", MAX_DOC_ID_CHARS)
     if any(unicodedata.category(ch) == "Cc" for ch in doc_id):
-        raise ConfigError(f"document id {doc_id[:80]!r} contains control characters")
+        raise ConfigError("document.id_control", doc_id=doc_id[:80])
     return doc_id
 
 

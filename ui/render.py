@@ -19,6 +19,7 @@ from rag.generation import NOT_FOUND_EN, NOT_FOUND_ZH
 from rag.generation.extractive import UNCERTAIN_WARNING
 from rag.http.plain import own_markers
 from rag.http.viewer import view_url
+from rag.text.display import display
 from ui.messages import bilingual, chinese
 
 NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
@@ -167,7 +168,7 @@ def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = Non
     """One numbered source; its number links to ``url`` (the cited place), else to the passage's chunk."""
     chunk = passage.chunk
     url = url or view_url(chunk.doc_id, getattr(passage, "kb", None), chunk=chunk.chunk_id) + "#cited"
-    before, shown, after = _window(chunk.text, quotes)
+    before, shown, after = _window(display(chunk.text), quotes)  # as the quotes are shown: no markup, no glyphs
     body, missing = highlight(shown, quotes, exact)
     body = esc(before) + body + esc(after)
     extra = "".join(f'<div class="rag-cited">“{esc(q)}”</div>' for q in missing)
@@ -203,7 +204,7 @@ def answer_html(answer: Any) -> str:
 
     quotes: dict[int, list[str]] = {}
     for c in answer.citations:
-        quotes.setdefault(int(c.n), []).append(c.quote)
+        quotes.setdefault(int(c.n), []).append(display(c.quote))  # as the card shows its passage
     passages = list(answer.passages)
     cited = [n for n in sorted(quotes) if 1 <= n <= len(passages)]
     if cited:

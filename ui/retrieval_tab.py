@@ -137,7 +137,7 @@ def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], lis
             doc: Any, article: Any, date_from: Any, date_to: Any) -> str:
         try:
             if base not in bases():
-                raise ConfigError(f"unknown knowledge base {str(base)[:80]!r}; known: {', '.join(bases())}")
+                raise ConfigError("kb.not_listed", name=str(base)[:80], names=", ".join(bases()))
             if not isinstance(query, str):
                 raise ConfigError("the query must be text")
             filters = {k: v.strip() for k, v in
@@ -157,7 +157,7 @@ def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], lis
 def _top_k(value: Any) -> int:
     # the range first: NaN fails it, and int() of NaN or infinity would raise
     if isinstance(value, bool) or not isinstance(value, Real) or not 1 <= value <= MAX_TOP_K or value != int(value):
-        raise ConfigError(f"top_k must be a whole number from 1 to {MAX_TOP_K}. Currently, top_k is {value!r}")
+        raise ConfigError("top_k.out_of_range", limit=MAX_TOP_K, value=value)
     return int(value)
 
 

@@ -110,13 +110,11 @@ class Staging:
 
     def _check_room(self, client: str, reserve: int) -> None:
         if self._used() + reserve > self.max_bytes:
-            raise UploadTooLarge("the server's upload staging folder is full; add or clear staged files first")
+            raise UploadTooLarge("upload.staging_full")
         share = int(self.max_bytes * self.client_share)
         held = self._used(client)
         if held + min(reserve, share) > share:
-            raise UploadTooLarge(
-                f"your files waiting to be added already take {_size(held)} of the {_size(share)} one client "
-                "may stage; add them to the index or remove them from the file box first")
+            raise UploadTooLarge("upload.staging_share", held=_size(held), share=_size(share))
 
     # ---- reading ---------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
@@ -269,7 +267,7 @@ def _stage_all(staging: Staging, names: list[str], files: list[UploadFile], limi
         for name, f in zip(names, files, strict=True):
             total += f.size or 0
             if total > limit:
-                raise UploadTooLarge(upload_too_large(limit))
+                raise UploadTooLarge("upload.over_limit", limit=limit / 1024 / 1024)
             refs.append(staging.stage(name, f.file, limit, client))
     except BaseException:
         for ref in refs:

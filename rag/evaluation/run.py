@@ -37,7 +37,7 @@ def run(rag: Any, dataset: Dataset, top_k: int | None = None, progress: bool = T
 
     k = rag.settings.top_k if top_k is None else top_k
     if k < 1:  # checked once here, or every row would fail with the same error
-        raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {k}")
+        raise ConfigError("top_k.not_positive", top_k=k)
     options: dict[str, Any] = {"top_k": k, "retrieval": retrieval}
     if generator is not None:
         if not accepts_keyword(rag.ask, "generator"):

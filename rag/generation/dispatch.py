@@ -11,6 +11,7 @@ from typing import Any
 from rag.catalogue import english
 from rag.errors import ConfigError
 from rag.generation.base import Context, Draft, Generator, GeneratorError, Quote
+from rag.text.display import display
 from rag.text.unicode import is_encodable
 from rag.types import Answer, Citation, Passage
 
@@ -38,7 +39,7 @@ def chat_turns(history: Sequence[Any] | None) -> list[tuple[str, str]]:
             if bot:
                 turns.append(("assistant", str(bot)))
         else:
-            raise ConfigError(f"history items must be {{'role', 'content'}} messages or (user, assistant) pairs, not {item!r}")
+            raise ConfigError("history.bad_item", item=item)
     return turns
 
 
@@ -134,7 +135,7 @@ def _span(passages: Sequence[Passage], span: Quote | None) -> dict[str, Any] | N
     if not 0 <= span.start < span.end <= len(chunk.text):
         return None
     start, end = chunk.source_span(span.start, span.end)
-    return {"text": chunk.text[span.start : span.end], "start": start, "end": end, "n": span.n}
+    return {"text": display(chunk.text[span.start : span.end]), "start": start, "end": end, "n": span.n}
 
 
 def _with_base(citation: Citation, passages: Sequence[Passage]) -> Citation:
@@ -147,4 +148,5 @@ def _with_base(citation: Citation, passages: Sequence[Passage]) -> Citation:
 def _citation(passages: Sequence[Passage], quote: Quote, generator: str) -> Citation:
     if not 1 <= quote.n <= len(passages) or not 0 <= quote.start <= quote.end <= len(passages[quote.n - 1].chunk.text):
         raise ValueError(f"generator {generator!r} quoted {quote}, outside the {len(passages)} passages it was given")
-    return Citation.of(quote.n, passages[quote.n - 1].chunk, quote.start, quote.end)
+    citation = Citation.of(quote.n, passages[quote.n - 1].chunk, quote.start, quote.end)
+    return replace(citation, quote=display(citation.quote))  # shown without markup; offsets still the source's

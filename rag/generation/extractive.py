@@ -26,6 +26,7 @@ from rag.generation.followup import with_history
 from rag.generation.reader import Calibration, Reader, Reading, load_reader
 from rag.generation.selector import Selector, default_selector
 from rag.generation.span import answer_span
+from rag.text.display import display
 from rag.text.normalize import has_cjk
 from rag.text.sentences import sentence_spans
 from rag.types import Passage
@@ -239,7 +240,8 @@ def _year_missing(question: str, best: Candidate) -> bool:
 
 
 def _tidy(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    """A quote as the answer's one line: without markup (as ``Citation.quote``), whitespace collapsed."""
+    return re.sub(r"\s+", " ", display(text)).strip()
 
 
 __all__ = ["CROSS_LINGUAL_WARNING", "UNCERTAIN_WARNING", "ExtractiveGenerator", "ExtractiveSettings", "reading_features", "sentence_around"]

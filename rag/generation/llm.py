@@ -59,7 +59,7 @@ def load_chat_model(spec: str, settings: LLMSettings) -> Any:
         return init_chat_model(model, model_provider=provider, **kwargs)
     except ImportError as exc:
         package = "langchain-" + provider.split("_")[0].replace("google", "google-genai")
-        raise ConfigError(f"the {provider!r} provider needs an extra package: pip install {package} ({exc})") from exc
+        raise ConfigError("llm.needs_package", provider=provider, package=package, reason=str(exc)) from exc
     except Exception as exc:
         raise ConfigError("llm.setup_failed", spec=spec, reason=str(exc)) from exc
 

@@ -34,6 +34,8 @@ from urllib.parse import unquote, urlsplit
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from rag.catalogue import english
+
 MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
 MAX_GRADIO_BODY = 8 * 1024 * 1024  # the chat sends its whole visible conversation with each event
 MULTIPART_SLACK = 64 * 1024  # room for the multipart framing around the files
@@ -334,7 +336,7 @@ def error_response(path: str, status: int, message: str, headers: dict[str, str]
 
 def upload_too_large(upload_limit: int) -> str:
     """The one message of an upload over ``RAG_MAX_UPLOAD_MB``, whichever check refused it."""
-    return f"upload too large: the limit is {upload_limit / 1024 / 1024:g} MB (RAG_MAX_UPLOAD_MB)"
+    return english("upload.over_limit", limit=upload_limit / 1024 / 1024)
 
 
 def _too_large(path: str, upload: bool, upload_limit: int, json_limit: int = MAX_JSON_BODY) -> JSONResponse:

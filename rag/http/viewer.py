@@ -101,7 +101,7 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
         rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
         path = stored_upload(rag, doc_id)
         if path is None:
-            raise DocumentNotFoundError(f"document {doc_id!r} was not uploaded: there is no stored file to download")
+            raise DocumentNotFoundError("document.not_uploaded", doc_id=doc_id)
         media = media_type(path, document_entry(rag, doc_id).get("encoding"))
         return FileResponse(path, media_type=media, headers={**FILE_HEADERS,
                                                              "Content-Disposition": content_disposition(path.name)})
@@ -118,7 +118,7 @@ def _rag(resolve: Callable[[str | None], RAG], kb: str | None) -> RAG:
     if kb is not None:
         check_text(kb, "knowledge base name", MAX_KB_CHARS)
         if any(unicodedata.category(ch) == "Cc" for ch in kb):
-            raise ConfigError(f"knowledge base name {kb[:40]!r} contains control characters")
+            raise ConfigError("kb.name_control", name=kb[:40])
     return resolve(kb)
 
 
@@ -127,7 +127,7 @@ def document_entry(rag: RAG, doc_id: str) -> dict[str, Any]:
     """The manifest's record of ``doc_id`` (path, sha256, encoding, chars…); ``DocumentNotFoundError`` if none."""
     entry = next((d for d in rag.documents() if d["doc_id"] == doc_id), None)
     if entry is None:
-        raise DocumentNotFoundError(f"no such document in the index: {doc_id[:200]!r}")
+        raise DocumentNotFoundError("document.unknown", doc_id=doc_id[:200])
     return entry
 
 
@@ -271,7 +271,7 @@ def cited_span(source: Source, start: int | None, end: int | None, chunk: str | 
         check_text(chunk, "chunk id", 100)
         found = next((c for c in source.chunks if c.chunk_id == chunk), None)
         if found is None:
-            raise DocumentNotFoundError(f"document {source.doc_id[:200]!r} has no chunk {chunk[:40]!r}")
+            raise DocumentNotFoundError("document.no_chunk", doc_id=source.doc_id[:200], chunk=chunk[:40])
         return found.start, min(found.end, len(source.text))
     return None
 

@@ -87,7 +87,7 @@ def retrieve(
     of a snapshot that filters let through.
     """
     if top_k < 1:
-        raise ConfigError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
+        raise ConfigError("top_k.not_positive", top_k=top_k)
     store = source if hasattr(source, "dense") else SnapshotStore(source)
     if allowed is not None:
         where = NOTHING if len(allowed) == 0 else allowed

@@ -22,10 +22,7 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise IndexLockedError(
-                f"index at {index_dir} is being written by another process (pid {holder}); "
-                "wait for it to finish and try again"
-            ) from None
+            raise IndexLockedError("index.locked", index_dir=index_dir, pid=holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield

@@ -16,33 +16,28 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from rag.catalogue import REBUILD
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-REBUILD = "rebuild with `rag index --rebuild`"  # the remedy every damaged-index message names
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """The manifest in force, checked for the keys every reader needs and for this format version."""
     path = index_dir / MANIFEST
     if not path.is_file():
-        raise IndexNotFoundError(
-            f"no index at {index_dir} (missing {MANIFEST}); build one with `rag index` "
-            "or open with create=True"
-        )
+        raise IndexNotFoundError("index.no_manifest", index_dir=index_dir, manifest=MANIFEST)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} is not valid JSON ({exc}); {REBUILD}") from exc
+        raise IndexCorruptError("index.bad_manifest", path=path, reason=str(exc)) from exc
     for key in ("format_version", "generation", "embedder", "counts", "checksums"):
         if key not in manifest:
-            raise IndexCorruptError(f"{path} lacks the key {key!r}; {REBUILD}")
+            raise IndexCorruptError("index.manifest_key", path=path, key=key)
     if manifest["format_version"] != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index format {manifest['format_version']} at {index_dir}, this version reads {FORMAT_VERSION}; "
-            f"{REBUILD}"
-        )
+        raise IndexMismatchError("index.format", found=manifest["format_version"], index_dir=index_dir,
+                                 expected=FORMAT_VERSION)
     return manifest
 
 
@@ -62,10 +57,8 @@ def store_kind(manifest: dict[str, Any]) -> str:
 def check_embedder(manifest: dict[str, Any], name: str, dim: int, index_dir: Path) -> None:
     built = manifest["embedder"]
     if built.get("name") != name or int(built.get("dim", -1)) != dim:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with embedder {built.get('name')!r} (dim {built.get('dim')}), "
-            f"not {name!r} (dim {dim}); open it with embedder={built.get('name')!r} or rebuild it"
-        )
+        raise IndexMismatchError("index.embedder_mismatch", index_dir=index_dir, built=built.get("name"),
+                                 built_dim=built.get("dim"), name=name, dim=dim)
 
 
 def compose(old: dict[str, Any] | None, generation: str, *, embedder: dict[str, Any], chunking: dict[str, Any],

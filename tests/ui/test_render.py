@@ -27,8 +27,9 @@ def test_answer_html_escapes_everything_user_supplied():
     out = answer_html(_answer())
     for raw in ("<script>", "<img", "<b>42", "$$", "{{", "<x>"):
         assert raw not in out
-    assert "&lt;script&gt;" in out and "&lt;img src=x onerror=alert(1)&gt;.txt" in out
-    assert '<mark class="rag-quote">&lt;script&gt;alert(1)&lt;/script&gt;答案是' in out  # quote marked in its passage
+    assert "&lt;img src=x onerror=alert(1)&gt;.txt" in out  # a name is escaped
+    # a document's markup is left out of its card and its quote (rag.text.display), the rest escaped
+    assert '前文。<mark class="rag-quote">alert(1)答案是&#36;&#36;42&#36;&#36;&#123;&#123;x&#125;&#125;。</mark>后文。' in out
     assert '<sup class="rag-ref">[1]</sup>' in out and "score 0.5000" in out
     assert "注意 Warning: LLM &lt;x&gt; failed" in out  # warnings are shown
     assert "其他检索到的段落" in out and "other.md" in out  # uncited passages, folded
