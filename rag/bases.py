@@ -46,20 +46,15 @@ def check_name(name: Any, *, existing: bool = False) -> str:
     if not isinstance(name, str):
         raise ConfigError(f"knowledge base name must be a string. Currently, it is {type(name).__name__}")
     if not name:
-        raise ConfigError("knowledge base name is empty")
+        raise ConfigError("kb.name_empty")
     if len(name) > MAX_NAME:
-        raise ConfigError(f"knowledge base name is {len(name)} characters, over the limit of {MAX_NAME}")
+        raise ConfigError("kb.name_too_long", n=len(name), limit=MAX_NAME)
     size, limit = len(name.encode("utf-8", "surrogatepass")), NAME_MAX_BYTES if existing else MAX_NAME_BYTES
     if size > limit:
-        raise ConfigError(
-            f"knowledge base name is {size} bytes in UTF-8, over the limit of {limit} (its folder's name and "
-            f"the {_TRASH.format('NAME')!r} it is renamed to when deleted must fit the file system's "
-            f"{NAME_MAX_BYTES}); use a shorter name")
+        raise ConfigError("kb.name_too_many_bytes", n=size, limit=limit, trash=_TRASH.format("NAME"),
+                          fs_limit=NAME_MAX_BYTES)
     if not _NAME.fullmatch(name) or not name.isprintable():
-        raise ConfigError(
-            f"knowledge base name {name[:80]!r} is not allowed: use letters, digits, '_' and '-', "
-            "starting with a letter or digit (no dots, slashes or spaces)"
-        )
+        raise ConfigError("kb.bad_name", name=name[:80])
     return name
 
 
@@ -85,7 +80,7 @@ def existing_base(root: str | Path, name: str) -> Path:
     without a manifest is no base."""
     path = base_dir(root, name, existing=True)
     if path.is_symlink() or not (path / MANIFEST).is_file():
-        raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r} under {root} (create one with `rag kb create NAME`)")
+        raise KnowledgeBaseNotFoundError("kb.not_found", name=name, root=root)
     return path
 
 
@@ -113,10 +108,10 @@ def list_bases(root: str | Path) -> list[str]:
 def create_base(root: str | Path, name: str, opener: Callable[..., RAG], **settings: Any) -> RAG:
     """A new, empty knowledge base ``root/name`` (its manifest written, so it is listed at once)."""
     if name == DEFAULT:
-        raise ConfigError(f"{DEFAULT!r} is the name of the server's own index; choose another name")
+        raise ConfigError("kb.reserved", name=DEFAULT)
     path = base_dir(root, name)
     if (path / MANIFEST).is_file():  # (no path in the message: it also goes to HTTP clients)
-        raise ConfigError(f"knowledge base {name!r} already exists")
+        raise ConfigError("kb.exists", name=name)
     rag = opener(path, create=True, **settings)
     rag.index([])  # writes the empty index's manifest
     return rag
@@ -125,7 +120,7 @@ def create_base(root: str | Path, name: str, opener: Callable[..., RAG], **setti
 def delete_base(root: str | Path, name: str) -> Path:
     """Remove the knowledge base ``root/name`` and everything in its folder (uploads, feedback)."""
     if name == DEFAULT:
-        raise ConfigError("the default knowledge base cannot be deleted (it is the server's --index-dir)")
+        raise ConfigError("kb.default_undeletable")
     path = existing_base(root, name)
     with write_lock(path):  # not while a writer is saving into it
         trash = path.with_name(trash_name(name))
@@ -190,16 +185,14 @@ class KnowledgeBases:
                 path = existing_base(self.root, name)
             except KnowledgeBaseNotFoundError:
                 self._bases.pop(name, None)  # deleted, perhaps by another process
-                raise KnowledgeBaseNotFoundError(
-                    f"no knowledge base {name!r}; the bases are: {', '.join(self.names())} "
-                    "(create one with `rag kb create NAME`)") from None
+                raise KnowledgeBaseNotFoundError("kb.unknown_hint", name=name, names=", ".join(self.names())) from None
             rag = self._bases.get(name)
             if rag is not None:
                 return rag
             try:
                 rag = self._open(path)
             except IndexCorruptError as exc:  # which base: a client may have asked several
-                raise IndexCorruptError(f"knowledge base {name!r} is damaged: {exc}") from exc
+                raise IndexCorruptError("kb.damaged", name=name, reason=str(exc)) from exc
             self._bases[name] = rag
             return rag
 
@@ -209,7 +202,7 @@ class KnowledgeBases:
             return [(DEFAULT, self.default)]
         wanted = [names] if isinstance(names, str) else list(names)
         if len(wanted) > 20:
-            raise ConfigError(f"{len(wanted)} knowledge bases asked at once, over the limit of 20")
+            raise ConfigError("kb.too_many_asked", n=len(wanted), limit=20)
         seen: dict[str, RAG] = {}
         for name in wanted:
             seen.setdefault(name, self.get(name))
@@ -251,8 +244,7 @@ class KnowledgeBases:
             try:
                 delete_base(self.root, name)
             except KnowledgeBaseNotFoundError:  # its message names the root folder: not for a client
-                raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r}; the bases are: "
-                                                 f"{', '.join(self.names())}") from None
+                raise KnowledgeBaseNotFoundError("kb.unknown", name=name, names=", ".join(self.names())) from None
             self._bases.pop(name, None)
 
     def folders(self) -> list[Path]:
