@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[formats,dev,milvus,ray]'
+	$(BIN)/python -m pip install -q -e '.[formats,ocr,dev,milvus,ray]'
 	$(BIN)/rag model
 	touch $(STAMP)
 

@@ -66,6 +66,14 @@ CATALOGUE: dict[str, Entry] = {
     "pdf.encrypted": _e("{name}: PDF is encrypted", "{name}：PDF 已加密"),
     "pdf.no_text_layer": _e("{name}: PDF has no text layer (scanned images need OCR first)",
                             "{name}：PDF 没有文字层（扫描件需先做 OCR）"),
+    # ---- OCR of images and scanned PDF pages (rag.ingest.ocr, rag.ingest.scans, rag.ingest.limits) ----
+    "ocr.needs_package": _e("{name}: reading a scanned {kind} needs OCR, which is not installed ({package}): {hint}",
+                            "{name}：读取扫描的 {kind} 需要 OCR 组件，尚未安装", details=("package", "hint")),
+    "ocr.no_text": _e("{name}: no text found: the {kind} has no text layer and OCR found no text on its pages",
+                      "{name}：{kind} 没有文字层，OCR 也没有识别出文字"),
+    "image.too_many_pixels": _e("{name}: {kind} has a page of {pixels:,} pixels, over the limit of {limit:,} pixels "
+                                "per page (a decompression bomb, or a scan at too high a resolution)",
+                                "{name}：{kind} 有一页 {pixels:,} 像素，超过每页 {limit:,} 像素的上限"),
     # ---- zip bombs and work bounds (rag.ingest.archive, rag.ingest.limits) ----
     "zip.too_many_members": _e("{name}: {kind} holds {n:,} files, over the limit of {limit:,} for a zip-based document",
                                "{name}：{kind} 含 {n:,} 个部件，超过 {limit:,} 的上限"),

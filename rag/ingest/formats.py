@@ -1,4 +1,5 @@
-"""Formats to text: HTML (main text via trafilatura) and PDF (text layer, pages kept); DOCX is ``rag.ingest.docx_reader``."""
+"""Formats to text: HTML (main text via trafilatura) and PDF (text layer, pages kept; OCR for scanned pages,
+``rag.ingest.scans``); DOCX is ``rag.ingest.docx_reader``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import ClassVar
 
 from rag.errors import LoaderError
 from rag.ingest.limits import TextBudget, check_pages
+from rag.ingest.ocr import available as ocr_available
+from rag.ingest.scans import Box, broken_text_layer, layout, pdf_pages_ocr
 
 _FORMATS_HINT = "pip install 'rag-zh[formats]'"
 
@@ -62,7 +65,14 @@ def html_main_text(html: str) -> str:
 
 
 def pdf_to_text(raw: bytes, name: str) -> str:
-    """Text layer of a PDF, pages separated by form feeds so chunks know their page."""
+    """Text of a PDF, pages separated by form feeds so chunks know their page (``read_pdf``)."""
+    return read_pdf(raw, name)[0]
+
+
+def read_pdf(raw: bytes, name: str) -> tuple[str, tuple[Box, ...]]:
+    """Text of a PDF, pages separated by form feeds, and the boxes of its OCR'd lines: a page's text layer
+    where it has one, OCR where it has none or a broken one (when the ocr extra is installed; a PDF with
+    no text layer at all needs it)."""
     try:
         from pypdf import PdfReader  # noqa: PLC0415 - pypdf (~0.4 s, formats extra); missing gives LoaderError
         from pypdf.errors import PdfReadError  # noqa: PLC0415 - pypdf, as above
@@ -81,9 +91,16 @@ def pdf_to_text(raw: bytes, name: str) -> str:
             budget.spend(len(pages[-1]))
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise LoaderError("file.damaged", name=name, kind="PDF", detail=str(exc)) from exc
-    if not any(pages):
-        raise LoaderError("pdf.no_text_layer", name=name)
-    return "\f".join(pages)
+    scanned = [n for n, text in enumerate(pages, 1) if broken_text_layer(text)]
+    if not scanned or (any(pages) and not ocr_available()):  # without OCR, a mixed PDF reads as it always did
+        if not any(pages):
+            raise LoaderError("pdf.no_text_layer", name=name)
+        return "\f".join(pages), ()
+    found = pdf_pages_ocr(raw, scanned, name)
+    text, boxes = layout([found.get(n) or text for n, text in enumerate(pages, 1)], name, "PDF")
+    if not text.replace("\f", "").strip():
+        raise LoaderError("ocr.no_text", name=name, kind="PDF")
+    return text, boxes
 
 
 def html_to_text(html: str) -> str:
