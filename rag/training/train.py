@@ -328,7 +328,7 @@ def train_to(datasets: list[Path], out: Path, cache: Path = CACHE, k: int = 5, l
     if k < 2 or (limit is not None and limit < 1):
         raise ConfigError(f"--folds must be at least 2 and --limit at least 1; got {k} and {limit}")
     try:
-        import sklearn  # noqa: F401, PLC0415
+        import sklearn  # noqa: F401, PLC0415 - scikit-learn (train extra): its absence is reported before the work starts
     except ImportError:
         raise ConfigError("training needs scikit-learn: pip install 'rag[train]' (answering does not)") from None
     if not out.parent.is_dir():
