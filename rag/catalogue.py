@@ -64,6 +64,9 @@ CATALOGUE: dict[str, Entry] = {
     "file.damaged": _e("{name}: damaged or unreadable {kind} ({detail})", "{name}：{kind} 文件损坏或无法读取",
                        details=("detail",), zh_terms={"text file": "文本"}),
     "pdf.encrypted": _e("{name}: PDF is encrypted", "{name}：PDF 已加密"),
+    "office.encrypted": _e("{name}: {kind} is protected by a password", "{name}：{kind} 有密码保护"),
+    "file.wrong_format": _e("{name}: is not a {kind} file (its content is of another format; check its extension)",
+                            "{name}：不是 {kind} 文件（内容是别的格式，请检查扩展名）"),
     "pdf.no_text_layer": _e("{name}: PDF has no text layer (scanned images need OCR first)",
                             "{name}：PDF 没有文字层（扫描件需先做 OCR）"),
     # ---- OCR of images and scanned PDF pages (rag.ingest.ocr, rag.ingest.scans, rag.ingest.limits) ----
@@ -94,6 +97,8 @@ CATALOGUE: dict[str, Entry] = {
                              "{name}：{kind} 的文字超过 {limit:,} 个字符的上限，请拆分成较小的文件"),
     "doc.too_many_paragraphs": _e("{name}: {kind} has over {limit:,} paragraphs, the limit per document; " + _SPLIT,
                                   "{name}：{kind} 超过 {limit:,} 个段落的上限，请拆分成较小的文件"),
+    "doc.too_many_cells": _e("{name}: {kind} has over {limit:,} cells, the limit per document; " + _SPLIT,
+                             "{name}：{kind} 超过 {limit:,} 个单元格的上限，请拆分成较小的文件"),
     "doc.too_many_pages": _e("{name}: {kind} has {n:,} pages, over the limit of {limit:,} per document; " + _SPLIT,
                              "{name}：{kind} 有 {n:,} 页，超过 {limit:,} 页的上限，请拆分成较小的文件"),
     # ---- uploads (rag.uploads, ui.staging) ----
