@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
 # Chunk meta keys that say which unit of a document a chunk is from (see ``Unit``).
 UNIT_KEYS = ("sheet", "table", "row", "slide", "chapter", "part")
 

@@ -110,8 +110,7 @@ def _header_end(grid: Grid, rows: list[list[str]], first: int) -> int:
         return first - 1
     end = first
     while True:
-        inside = [m for m in grid.merges if first <= m.top <= end and m.bottom > m.top or
-                  first <= m.top <= end and m.right > m.left]
+        inside = [m for m in grid.merges if first <= m.top <= end and (m.bottom > m.top or m.right > m.left)]
         new_end = max([end, *(m.bottom for m in inside)])
         if (any(m.right > m.left and m.bottom == new_end for m in inside) and new_end + 1 < len(rows)
                 and not _numbers(rows[new_end + 1])):
