@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,56 @@ from rag.errors import ConfigError
 from rag.text.unicode import is_encodable
 from rag.types import Chunk
 
-KEYS = ("doc", "article", "date_from", "date_to")
+
+@dataclass(frozen=True)
+class Filter:
+    """What a filter's keys mean, the one place every store takes them from (None: not given).
+
+    A chunk passes when it passes every key given: ``doc``, a pattern its document id matches
+    (``matching_docs``, tried once per document); ``article``, a part of its article title;
+    ``date_from`` and ``date_to``, bounds (inclusive; ISO dates compare as text) of its date, which
+    must be known. The FAISS snapshot asks this per chunk (``allowed_positions``), the segmented
+    store once per distinct title and date of a segment, and the Milvus store translates it into
+    an expression over the same fields (``rag.storage.milvus.client.filter_expression``)."""
+
+    doc: str | None = None
+    article: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    @classmethod
+    def of(cls, filters: Mapping[str, str]) -> Filter:
+        """The filter of validated filters (``validate``)."""
+        return cls(**{key: filters.get(key) for key in KEYS})
+
+    @property
+    def dated(self) -> bool:
+        """Whether a date range is given (and so a chunk of unknown date fails)."""
+        return self.date_from is not None or self.date_to is not None
+
+    def docs(self, doc_ids: set[str]) -> set[str] | None:
+        """The ids of ``doc_ids`` that ``doc`` selects; None when there is no doc filter."""
+        return matching_docs(doc_ids, self.doc)
+
+    def article_passes(self, article: str | None) -> bool:
+        """Whether a chunk with this article title (None: none) passes ``article``."""
+        return self.article is None or self.article in (article or "")
+
+    def date_passes(self, date: str | None) -> bool:
+        """Whether a chunk of this date (None or "": unknown) passes the date range."""
+        if not self.dated:
+            return True
+        if not date:
+            return False
+        return not (self.date_from is not None and date < self.date_from) and not (
+            self.date_to is not None and date > self.date_to)
+
+    def labels_pass(self, article: str | None, date: str | None) -> bool:
+        """Whether a chunk with this article title and date passes (its document aside: see ``docs``)."""
+        return self.article_passes(article) and self.date_passes(date)
+
+
+KEYS = tuple(f.name for f in fields(Filter))  # ("doc", "article", "date_from", "date_to")
 MAX_VALUE_CHARS = 256  # document ids and article titles are far shorter
 MAX_WILDCARDS = 16  # '*', '?' and '[' together; glob cost grows with their number
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -68,8 +118,10 @@ def allowed_positions(chunks: Sequence[Chunk], filters: Mapping[str, str]) -> np
     """Positions of the chunks that pass ``filters`` (None when there is no filter)."""
     if not filters:
         return None
-    docs = matching_docs({c.doc_id for c in chunks}, filters.get("doc"))
-    keep = [i for i, c in enumerate(chunks) if (docs is None or c.doc_id in docs) and _passes(c, filters)]
+    spec = Filter.of(filters)
+    docs = spec.docs({c.doc_id for c in chunks})
+    keep = [i for i, c in enumerate(chunks)
+            if (docs is None or c.doc_id in docs) and spec.labels_pass(c.meta.get("article"), c.meta.get("date"))]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -90,17 +142,3 @@ def check_text(value: str, what: str, max_chars: int) -> str:
     if not is_encodable(value):
         raise ConfigError("text.surrogate", what=what)
     return value
-
-
-def _passes(chunk: Chunk, f: Mapping[str, str]) -> bool:
-    if "article" in f and f["article"] not in (chunk.meta.get("article") or ""):
-        return False
-    if "date_from" in f or "date_to" in f:
-        date = chunk.meta.get("date")
-        if not date:
-            return False
-        if "date_from" in f and date < f["date_from"]:
-            return False
-        if "date_to" in f and date > f["date_to"]:
-            return False
-    return True

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, RagError
-from rag.filters import matching_docs
+from rag.filters import Filter
 from rag.storage.milvus.rows import FIELDS, Journal, from_row, journal_path, lit, pairs_expr, schema, to_row
 from rag.storage.milvus.sparse_bm25 import MAX_DRIFT, DfState, doc_weights, term_counts
 from rag.storage.store import NOTHING
@@ -116,25 +116,16 @@ class MilvusStore:
     def where(self, filters: Mapping[str, str]) -> Any:
         if not filters:
             return None
-        parts = []
-        if "doc" in filters:
-
-            docs = matching_docs(set(self._known_docs()), filters["doc"])
+        spec = Filter.of(filters)
+        docs = None
+        if spec.doc is not None:  # the documents are listed only for a doc filter: a scan of the collection
+            docs = spec.docs(set(self._known_docs()))
             if not docs:
                 return NOTHING
             if len(docs) > MAX_DOC_IDS:
-                raise ConfigError(f"filter doc={filters['doc']!r} matches {len(docs)} documents, over "
+                raise ConfigError(f"filter doc={spec.doc!r} matches {len(docs)} documents, over "
                                f"{MAX_DOC_IDS}: narrow the pattern")
-            parts.append(f"doc_id in {_list(sorted(docs))}")
-        if "article" in filters:
-            parts.append(f"article like {lit('%' + _like_escape(filters['article']) + '%')}")
-        if "date_from" in filters:
-            parts.append(f"date >= {lit(filters['date_from'])}")
-        if "date_to" in filters:
-            parts.append(f"date <= {lit(filters['date_to'])}")
-        if "date_from" in filters or "date_to" in filters:
-            parts.append('date != ""')
-        expr = " and ".join(parts)
+        expr = filter_expression(spec, docs)
         # one probe row: retrieval skips searching when no chunk passes (SnapshotStore's empty positions)
         probe = self.client.query(self.collection, filter=self.journal.visible(expr), output_fields=["pk"],
                                   limit=1, consistency_level="Strong")
@@ -394,6 +385,23 @@ def _check_dim(client: Any, collection: str, dim: int, uri: str) -> None:
     if have != dim:
         raise IndexMismatchError(f"Milvus collection {collection!r} at {uri} holds vectors of dim {have}, "
                                  f"not {dim}: open it with the embedder it was built with, or drop and rebuild it")
+
+
+def filter_expression(spec: Filter, docs: set[str] | None) -> str:
+    """``spec`` as a Milvus expression passing the rows whose chunks ``spec`` passes; ``docs`` are the ids
+    ``spec.doc`` matches (None: no doc filter). A row's article and date are "" when unknown (``to_row``)."""
+    parts = []
+    if docs is not None:
+        parts.append(f"doc_id in {_list(sorted(docs))}")
+    if spec.article is not None:  # a part of the title: LIKE with its own wildcards escaped
+        parts.append(f"article like {lit('%' + _like_escape(spec.article) + '%')}")
+    if spec.date_from is not None:
+        parts.append(f"date >= {lit(spec.date_from)}")
+    if spec.date_to is not None:
+        parts.append(f"date <= {lit(spec.date_to)}")
+    if spec.dated:
+        parts.append('date != ""')  # an unknown date fails any range
+    return " and ".join(parts)
 
 
 def _list(items: Sequence[str]) -> str:

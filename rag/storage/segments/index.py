@@ -24,7 +24,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import numpy as np
 
 from rag.config import current
 from rag.errors import IndexCorruptError
-from rag.filters import matching_docs
+from rag.filters import Filter
 from rag.indexing.embed import embed, embedder_entry
 from rag.indexing.scan import scan
 from rag.storage import bm25
@@ -139,30 +139,21 @@ class SegmentStore:
         if not filters:
             return None
 
-        docs = matching_docs(set(self._doc_rows), filters.get("doc"))
+        spec = Filter.of(filters)
+        docs = spec.docs(set(self._doc_rows))
         keys = []
         for i, seg in enumerate(self.segments):
             mask = self._mask(i)
             if docs is not None:
                 allowed_doc = np.array([d in docs for d, _ in seg.docs] or [False])
                 mask &= allowed_doc[np.asarray(seg.a["rows"])]
-            if "article" in filters:
-                hit = np.array([filters["article"] in t for t in seg.articles] + [False])
-                mask &= hit[np.asarray(seg.a["article_ix"])]
-            if "date_from" in filters or "date_to" in filters:
-                mask &= self._date_ok(seg, filters)
+            if spec.article is not None:
+                mask &= _per_label(spec.article_passes, seg.articles, seg.a["article_ix"])
+            if spec.dated:
+                mask &= _per_label(spec.date_passes, seg.dates, seg.a["date_ix"])
             keys.append(seg.key_base + np.flatnonzero(mask))
         allowed = np.concatenate(keys) if keys else np.zeros(0, np.int64)
         return NOTHING if len(allowed) == 0 else allowed
-
-    @staticmethod
-    def _date_ok(seg: Segment, f: Mapping[str, str]) -> np.ndarray:
-        """The date filter of ``rag.filters._passes``, per distinct date string of the segment."""
-        ok = []
-        for d in seg.dates:
-            good = bool(d) and not ("date_from" in f and d < f["date_from"]) and not ("date_to" in f and d > f["date_to"])
-            ok.append(good)
-        return np.array([*ok, False])[np.asarray(seg.a["date_ix"])]
 
     def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
         found: list[tuple[int, float]] = []
@@ -314,6 +305,12 @@ class SegmentStore:
     def live_rows(self, i: int) -> np.ndarray:
         live = self.live[i]
         return np.arange(self.segments[i].rows) if live is None else np.flatnonzero(live)
+
+
+def _per_label(passes: Callable[[str | None], bool], labels: Sequence[str], label_ix: np.ndarray) -> np.ndarray:
+    """Each row's ``passes`` of its label (a title or a date), asked once per distinct label of the
+    segment: ``label_ix`` indexes ``labels``, -1 (no label) the answer for None."""
+    return np.array([*(passes(label) for label in labels), passes(None)], bool)[np.asarray(label_ix)]
 
 
 # ---------------------------------------------------------------------------------------------- writing
