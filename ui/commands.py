@@ -32,6 +32,7 @@ from rag.pipeline import RAG
 from rag.storage.verify import verify
 from rag.training.reader_train import run
 from rag.training.train import CACHE, train_to
+from rag.types import unit_label
 
 
 def _open(args: argparse.Namespace, create: bool = False, **settings: Any):
@@ -95,7 +96,8 @@ def print_answer(answer: Any, with_text: bool = True) -> None:
             support = "" if c.support is None else f", support {c.support:.2f}"
             where = "".join(f" 《{x}》" if i == 0 else f" · {x}" for i, x in enumerate(y for y in (c.article, c.section) if y))
             page = f" p.{c.page}" if c.page else ""
-            print(f"  [{c.n}] {c.doc_id}{where}{page} (chars {c.start}-{c.end}{support}): {c.quote}")
+            unit = f" {unit_label(c.unit)}" if getattr(c, "unit", None) else ""  # a spreadsheet's sheet and row, a slide ...
+            print(f"  [{c.n}] {c.doc_id}{where}{page}{unit} (chars {c.start}-{c.end}{support}): {c.quote}")
     elif answer.passages:
         print("\n最接近的段落 Closest passages:")
         for i, p in enumerate(answer.passages[:3], 1):

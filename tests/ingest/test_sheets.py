@@ -16,6 +16,7 @@ from rag.ingest.chunking import ChunkSettings, chunk_source
 from rag.ingest.files import SUPPORTED_SUFFIXES, SourceFile, load_file
 from rag.types import unit_label
 from rag.uploads import UPLOAD_SUFFIXES
+from ui.commands import print_answer
 
 
 def _load(tmp_path, name: str, raw: bytes):
@@ -109,7 +110,7 @@ def test_a_bad_workbook_loses_nothing_else_of_its_run(tmp_path):
     assert list(report.skipped) == [str(folder / "坏.xlsx")] and "坏.xlsx" in report.skipped[str(folder / "坏.xlsx")]
 
 
-def test_a_question_is_answered_from_the_right_row_with_its_header(tmp_path):
+def test_a_question_is_answered_from_the_right_row_with_its_header(tmp_path, capsys):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "营收.xlsx").write_bytes(revenue_xlsx())
@@ -123,3 +124,5 @@ def test_a_question_is_answered_from_the_right_row_with_its_header(tmp_path):
     assert "营收（万元）/产品：1234" in c.quote and "2023年二季度" in c.quote
     assert c.to_dict()["unit"] == {"sheet": "季度营收", "row": 5}
     assert a.passages[0].to_dict(1)["meta"]["row"] == 5
+    print_answer(a)  # what `rag ask` prints: the sources name the sheet and row
+    assert "营收.xlsx 《季度营收 · 2023年营收表》 工作表 季度营收 · 第5行 (sheet 季度营收, row 5)" in capsys.readouterr().out
