@@ -67,11 +67,9 @@ CATALOGUE: dict[str, Entry] = {
     "office.encrypted": _e("{name}: {kind} is protected by a password", "{name}：{kind} 有密码保护"),
     "file.wrong_format": _e("{name}: is not a {kind} file (its content is of another format; check its extension)",
                             "{name}：不是 {kind} 文件（内容是别的格式，请检查扩展名）"),
-    "pdf.no_text_layer": _e("{name}: PDF has no text layer (scanned images need OCR first)",
-                            "{name}：PDF 没有文字层（扫描件需先做 OCR）"),
     # ---- OCR of images and scanned PDF pages (rag.ingest.ocr, rag.ingest.scans, rag.ingest.limits) ----
-    "ocr.needs_package": _e("{name}: reading a scanned {kind} needs OCR, which is not installed ({package}): {hint}",
-                            "{name}：读取扫描的 {kind} 需要 OCR 组件，尚未安装", details=("package", "hint")),
+    "ocr.needs_package": _e("{name}: the {kind} is a scan and OCR is not installed ({package}): {hint}",
+                            "{name}：{kind} 是扫描件，需要安装 OCR 组件", details=("package", "hint")),
     "ocr.no_text": _e("{name}: no text found: the {kind} has no text layer and OCR found no text on its pages",
                       "{name}：{kind} 没有文字层，OCR 也没有识别出文字"),
     "image.too_many_pixels": _e("{name}: {kind} has a page of {pixels:,} pixels, over the limit of {limit:,} pixels "
@@ -187,6 +185,12 @@ CATALOGUE: dict[str, Entry] = {
     "document.not_uploaded": _e("document {doc_id!r} was not uploaded: there is no stored file to download",
                                 "文档 {doc_id!r} 不是上传的文件，没有可下载的原文件"),
     "document.no_chunk": _e("document {doc_id!r} has no chunk {chunk!r}", "文档 {doc_id!r} 中没有段落 {chunk!r}"),
+    # the viewer's page picture (rag.http.page_image)
+    "view.file_changed": _e("{name} changed since it was indexed: its pages are not shown; `rag index` it again",
+                            "{name} 在索引之后被修改过，无法显示它的页面；请重新运行 rag index"),
+    "view.no_page": _e("page {page} is not in the document (it has {pages} pages)", "文档中没有第 {page} 页（共 {pages} 页）"),
+    "view.no_page_file": _e("document {doc_id!r} has no PDF file to show a page of",
+                            "文档 {doc_id!r} 没有可显示页面的 PDF 文件"),
     "document.id_required": _e("a document id is required", "需要给出文档 ID"),
     "document.id_control": _e("document id {doc_id!r} contains control characters", "文档 ID {doc_id!r} 含有控制字符"),
     "index.locked": _e("index at {index_dir} is being written by another process (pid {pid}); "

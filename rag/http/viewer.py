@@ -7,6 +7,8 @@ Routes (doc ids hold "/", so everything is a query parameter, never a path segme
   only the cited (or the ``page``-th) page, with links to its neighbours.
 - ``GET /api/file?doc=ID[&kb=NAME]``: the stored file of an upload, as an attachment.
 - ``GET /api/chunks?doc=ID[&kb=NAME]``: the document's chunks in order (what was indexed).
+- ``GET /api/page?doc=ID&page=N[&kb=NAME][&start=S&end=E]``: page N of a PDF document as a PNG picture,
+  the cited words outlined on it (``rag.http.page_image``); ``/view`` shows it beside a PDF's text.
 
 Like the API's other reads (ask, search, the documents list) none of these needs the API key:
 the key guards writes only. Errors are raised as ``RagError``s; ``rag.http.app`` maps them to
@@ -29,10 +31,11 @@ from urllib.parse import quote, urlencode
 
 import numpy as np
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from rag.errors import ConfigError, DocumentNotFoundError
 from rag.filters import check_text
+from rag.http.page_image import page_png
 from rag.pipeline import RAG
 from rag.storage.sources import read_text
 from rag.types import Chunk
@@ -51,7 +54,7 @@ _SCRIPT = "const m = document.getElementById('cited'); if (m) { m.scrollIntoView
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
   margin: 0; color: #111827; background: #f9fafb; line-height: 1.8; }
-header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #e5e7eb;
+header { position: sticky; top: 0; z-index: 1; background: #fff; border-bottom: 1px solid #e5e7eb;
   padding: 10px max(24px, calc((100% - 860px) / 2)); }  /* lined up with the text below */
 header h1 { font-size: 1.25em; margin: 4px 0; }
 .doc code { font-size: .9em; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }
@@ -62,6 +65,11 @@ main { max-width: 860px; margin: 16px auto; padding: 0 24px 40vh; }
 .text { white-space: pre-wrap; word-break: break-word; font-size: 1.02em; }
 mark#cited { background: #fde68a; color: #111827; padding: 1px 2px; border-radius: 2px;
   outline: 2px solid #f59e0b; scroll-margin: 30vh 0; }
+main.paged { max-width: 1500px; display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 24px; }
+figure.page { margin: 0; position: sticky; top: 120px; align-self: start; }
+figure.page img { width: 100%; border: 1px solid #d1d5db; background: #fff; box-shadow: 0 1px 4px #0002; }
+figure.page figcaption { color: #4b5563; font-size: .85em; }
+@media (max-width: 900px) { main.paged { display: block; } figure.page { position: static; } }
 """  # the scroll margin keeps the fragment's jump (#cited) from hiding the mark under the sticky header
 
 
@@ -69,8 +77,9 @@ def _csp_hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
 
 
-# The page's one script and one style are allowed by their hashes: text from a document can run nothing.
-VIEW_CSP = (f"default-src 'none'; style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; "
+# The page's one script and one style are allowed by their hashes: text from a document can run nothing;
+# pictures only from this server (the page picture).
+VIEW_CSP = (f"default-src 'none'; style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; img-src 'self'; "
             "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
 VIEW_HEADERS = {"Content-Security-Policy": VIEW_CSP, "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -91,8 +100,25 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
         rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
         source = load_source(rag, doc_id)
         cited = cited_span(source, start, end, chunk)
-        body = render_view(source, view_range(source, cited, page), kb, stored_upload(rag, doc_id) is not None)
+        body = render_view(source, view_range(source, cited, page), kb, stored_upload(rag, doc_id) is not None,
+                           pictured=pdf_file(rag, doc_id) is not None)
         return HTMLResponse(body, headers=VIEW_HEADERS)
+
+    @app.get("/api/page", tags=["documents"], response_class=Response,
+             responses={200: {"content": {"image/png": {}}, "description": "the page as a PNG picture"},
+                        404: {"description": "unknown document, no PDF file, or the file changed since indexing"}})
+    def page_picture(doc: str, page: int, kb: str | None = None, start: int | None = None,
+                     end: int | None = None) -> Response:
+        """Page ``page`` (1-based) of a PDF document as a picture, with the cited range ``start``–``end``
+        (source offsets, as in a citation) outlined where it is on that page."""
+        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        path = pdf_file(rag, doc_id)
+        if path is None:
+            raise DocumentNotFoundError("view.no_page_file", doc_id=doc_id[:200])
+        source = load_source(rag, doc_id)
+        cited = cited_span(source, start, end, None)
+        png = page_png(path, str(document_entry(rag, doc_id).get("sha256", "")), page, cited_on_page(source, cited, page))
+        return Response(png, media_type="image/png", headers=FILE_HEADERS)
 
     @app.get("/api/file", tags=["documents"], response_class=FileResponse,
              responses={404: {"description": "unknown document, or not an upload"}})
@@ -159,6 +185,28 @@ def stored_upload(rag: RAG, doc_id: str) -> Path | None:
     if candidate.is_symlink() or candidate.resolve().parent != folder or not candidate.is_file():
         return None
     return candidate
+
+
+def pdf_file(rag: RAG, doc_id: str) -> Path | None:
+    """The PDF a document was indexed from, when it is still a regular file where the manifest says
+    (the stored upload, or the file in the indexed folder); None for other documents. The path comes
+    from the index, never from the request."""
+    entry = document_entry(rag, doc_id)
+    if entry.get("encoding") != "pdf":
+        return None
+    path = stored_upload(rag, doc_id) or Path(str(entry.get("path", "")))
+    return path if path.suffix.lower() == ".pdf" and path.is_file() else None
+
+
+def cited_on_page(source: Source, cited: tuple[int, int] | None, page: int) -> str:
+    """The part of the cited text on page ``page`` (a PDF's pages are joined by form feeds)."""
+    if cited is None:
+        return ""
+    starts = [0] + [m.end() for m in re.finditer("\f", source.text)]
+    if not 1 <= page <= len(starts):
+        return ""
+    lo, hi = starts[page - 1], (starts[page] - 1 if page < len(starts) else len(source.text))
+    return source.text[max(cited[0], lo):min(cited[1], hi)]
 
 
 def media_type(path: Path, encoding: str | None) -> str:
@@ -337,8 +385,9 @@ def place_of(chunks: list[Chunk], pos: int) -> dict[str, Any]:
     return {"article": holding[0].meta.get("article"), "section": section, "page": page}
 
 
-def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool) -> str:
-    """The viewer page; every piece of document text is escaped."""
+def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool, pictured: bool = False) -> str:
+    """The viewer page; every piece of document text is escaped. ``pictured``: a PDF whose file can be
+    shown, so the page's picture (``/api/page``) stands beside its text."""
     esc = functools.partial(html.escape, quote=True)
     place = place_of(source.chunks, shown.cited[0] if shown.cited else shown.lo)
     title = place.get("article") or source.doc_id
@@ -349,6 +398,8 @@ def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool
         where.append(f"引文 Cited: 字符 chars {shown.cited[0]}–{shown.cited[1]}")
     links = _nav_links(source.doc_id, kb, shown, uploaded)
     notes = [n for n in (source.note, shown.note) if n]
+    picture = _picture(source.doc_id, kb, shown) if pictured and shown.page is not None else ""
+    page_class = ' class="paged"' if picture else ""
     return (
         '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -356,9 +407,19 @@ def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool
         f'<div class="doc">文档 Document: <code>{esc(source.doc_id)}</code></div>'
         f'<h1>{esc(title)}</h1><div class="where">{" · ".join(w for w in where if w)}</div>'
         f"{links}{''.join(f'<p class=note>{esc(n)}</p>' for n in notes)}</header>"
-        f'<main><div class="text">{_marked(source.text, shown, esc)}</div></main>'
+        f'<main{page_class}>{picture}<div class="text">{_marked(source.text, shown, esc)}</div></main>'
         f"<script>{_SCRIPT}</script></body></html>"
     )
+
+
+def _picture(doc_id: str, kb: str | None, shown: ViewRange) -> str:
+    """The page's picture, the cited words outlined on it."""
+    query: dict[str, Any] = {"doc": doc_id, **({"kb": kb} if kb is not None else {}), "page": shown.page}
+    if shown.cited is not None:
+        query |= {"start": shown.cited[0], "end": shown.cited[1]}
+    src = html.escape("/api/page?" + urlencode(query), quote=True)
+    return (f'<figure class="page"><img src="{src}" alt="第 {shown.page} 页 Page {shown.page}">'
+            f"<figcaption>第 {shown.page} 页，引文已框出 · Page {shown.page}, the citation outlined</figcaption></figure>")
 
 
 def _marked(text: str, shown: ViewRange, esc: Callable[[str], str]) -> str:
@@ -386,5 +447,5 @@ def _nav_links(doc_id: str, kb: str | None, shown: ViewRange, uploaded: bool) ->
     return f"<nav>{''.join(links)}</nav>" if links else ""
 
 
-__all__ = ["add_viewer_routes", "chunk_summary", "content_disposition", "document_chunks", "document_entry", "first_words",
-           "load_source", "stored_upload", "view_url"]
+__all__ = ["add_viewer_routes", "chunk_summary", "cited_on_page", "content_disposition", "document_chunks", "document_entry",
+           "first_words", "load_source", "pdf_file", "stored_upload", "view_url"]
