@@ -17,14 +17,12 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.errors import ConfigError, IndexCorruptError, IndexNotFoundError, KnowledgeBaseNotFoundError
+from rag.pipeline import RAG
 from rag.storage.lock import write_lock
 from rag.storage.manifest import MANIFEST, read_manifest
-
-if TYPE_CHECKING:
-    from rag.pipeline import RAG
 
 DEFAULT = "default"  # the name of the index a server was started on (its --index-dir)
 MAX_NAME = 64
@@ -211,8 +209,6 @@ class KnowledgeBases:
     @classmethod
     def open(cls, root: str | Path = "kbs", default: str | Path = "index", **settings: Any) -> KnowledgeBases:
         """The bases under ``root`` with the index ``default`` as ``default`` (``settings`` as for ``RAG.open``)."""
-        from rag.pipeline import RAG  # noqa: PLC0415 - the pipeline imports this module
-
         return cls(RAG.open(default, **settings), root, lambda path, **more: RAG.open(path, **{**settings, **more}))
 
     def target(self, kb: str | list[str] | None) -> tuple[RAG, list[tuple[str, RAG]] | None]:
