@@ -229,6 +229,16 @@ class KnowledgeBases:
         rag, named = self.target(kb)
         return rag.search(question, bases=named, **options)
 
+    def as_retriever(self, kb: str | list[str] | None = None, *, top_k: int = 5, filters: dict[str, str] | None = None,
+                     retrieval: str | None = None) -> Any:
+        """The base(s) ``kb`` as one LangChain retriever (``RAG.as_retriever``); each Document's ``kb`` says
+        which base it came from. The names are checked here, not at the chain's first question."""
+        from rag.retrieval.langchain import retriever  # noqa: PLC0415 - langchain_core only for LangChain users
+
+        self.get_many(kb)
+        self.default.as_retriever(top_k=top_k, filters=filters, retrieval=retrieval)  # the same checks
+        return retriever(self.search, top_k=top_k, filters=filters, retrieval=retrieval, kb=kb)
+
     def create(self, name: str, **settings: Any) -> RAG:
         with self._lock:
             rag = create_base(self.root, name, self._open, **settings)

@@ -329,6 +329,16 @@ class RAG:
         timings = {"retrieve_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000}
         yield AnswerEvent("answer", answer=to_answer(question, query, passages, outcome, warnings, timings))
 
+    def as_retriever(self, *, top_k: int = 5, filters: Filters = None, retrieval: str | None = None) -> Any:
+        """This index as a LangChain retriever (``rag.retrieval.langchain.RagRetriever``) for an LCEL chain;
+        its Documents carry each passage's text and where it is (doc_id, chunk_id, offsets, article, score).
+        Named knowledge bases: ``KnowledgeBases.as_retriever(kb=…)``."""
+        from rag.retrieval.langchain import retriever  # noqa: PLC0415 - langchain_core only for LangChain users
+
+        _check_top_k(top_k)
+        validate_filters(filters)  # a bad filter fails here, not at the chain's first question
+        return retriever(self.search, top_k=top_k, filters=filters, retrieval=retrieval)
+
     def evaluate(self, dataset: Any, **options: Any) -> Any:
         """Ask every question of a question set and score the answers (see ``rag.evaluation.run``).
 
@@ -349,6 +359,11 @@ class RAG:
         if len(q) > self.settings.max_question_chars:
             raise ConfigError("question.too_long", n=len(q), limit=self.settings.max_question_chars)
         return q
+
+
+def _check_top_k(top_k: int) -> None:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise ConfigError("top_k.not_positive", top_k=top_k)
 
 
 def _check_recorded(index_dir: Path, asked: dict[str, Any], env: Settings, recorded: dict[str, Any]) -> list[str]:
