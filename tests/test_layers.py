@@ -26,12 +26,14 @@ def _lint(cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*LINT, "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.subprocess  # import-linter in a new interpreter
 def test_the_import_contract_is_kept():
     run = _lint(ROOT)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "Contracts: 2 kept, 0 broken." in run.stdout
 
 
+@pytest.mark.subprocess  # import-linter in a new interpreter
 def test_the_import_contract_fails_on_an_import_that_runs_back_up(tmp_path):
     for part in ("rag", "ui"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("*.safetensors", "__pycache__"))

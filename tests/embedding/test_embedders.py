@@ -23,6 +23,7 @@ def test_a_local_sentence_transformers_path_loads(minilm):
     assert v[0] @ q > v[1] @ q
 
 
+@pytest.mark.slow
 def test_an_index_built_with_another_model_records_and_requires_it(tmp_path, minilm):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -56,6 +57,7 @@ def test_default_model_uses_e5_prompts(embedder):
     assert embedder.query_prompt == "query: " and embedder.passage_prompt == "passage: "
 
 
+@pytest.mark.slow
 def test_an_unknown_model_is_a_clear_error():
     with pytest.raises(EmbedderError, match="cannot load sentence-transformers model"):
         SentenceTransformerEmbedder("/nonexistent/model-dir")

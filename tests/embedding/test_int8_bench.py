@@ -28,6 +28,7 @@ def _bare(texts: list[str]) -> list[str]:
 
 
 @pytest.mark.shared_data("cmrc2018-trial.json", "drcd-dev.json", "seed-dev.jsonl", "news-distractors-dev.jsonl")
+@pytest.mark.slow
 def test_calibration_texts_are_not_what_is_evaluated(evaluation_text):
     news = _bare(bench.calibration("news", "query: ", "passage: "))
     assert len(news) >= 150 and all(news)
@@ -68,6 +69,7 @@ def test_the_verdict_is_the_0005_rule(capsys):
     assert "FAIL (better)" in out and "more than 0.005 below bf16/bf16: PASS" in out
 
 
+@pytest.mark.slow
 def test_the_int8_engine_is_quantised_and_close_to_bf16(seed_text):
     pytest.importorskip("nncf")
     model_dir = bench.ensure_default_model()

@@ -41,6 +41,7 @@ def test_parse_header_matches_the_documented_format():
     assert "l11.fo.w" in f.tensors
 
 
+@pytest.mark.slow
 def test_token_counts_equal_the_engine(engine):
     from tokenizers import Tokenizer
 
@@ -53,6 +54,7 @@ def test_token_counts_equal_the_engine(engine):
             assert len(raw_tok.encode(prompt + text).ids) == want, text
 
 
+@pytest.mark.slow
 def test_embeddings_agree_with_the_engine(embedder, engine):
     ours_p = embedder.embed_passages(TEXTS)
     ours_q = embedder.embed_queries(TEXTS)
@@ -63,6 +65,7 @@ def test_embeddings_agree_with_the_engine(embedder, engine):
     assert np.allclose(np.linalg.norm(ours_p, axis=1), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_conversion_is_cached_and_atomic(tmp_path):
     out = ensure_default_model(tmp_path / "m")
     stamp = (out / "model.safetensors").stat().st_mtime_ns

@@ -35,6 +35,7 @@ def _fp32_torch(spec: str) -> SentenceTransformerEmbedder:
 
 
 @pytest.mark.parametrize("spec", ["multilingual-e5-small", "all-MiniLM-L6-v2"])
+@pytest.mark.slow
 def test_openvino_vectors_equal_sentence_transformers_fp32(spec, seed_text):
     ov, ref = load_embedder(spec, engine="openvino"), _fp32_torch(spec)
     assert isinstance(ov, OpenVINOEmbedder)
@@ -45,6 +46,7 @@ def test_openvino_vectors_equal_sentence_transformers_fp32(spec, seed_text):
     assert cos_p.min() >= 0.999 and cos_q.min() >= 0.999, (cos_p, cos_q)
 
 
+@pytest.mark.slow
 def test_bf16_on_either_engine_stays_within_cosine_0999_of_fp32(seed_text):
     """The speed levers that change vectors (bf16 autocast, OpenVINO bf16) keep cosine >= 0.999."""
     ref = _fp32_torch("multilingual-e5-small")

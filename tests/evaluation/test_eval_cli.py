@@ -116,6 +116,7 @@ def _results(out_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 def test_json_summary_has_the_documented_keys(runs):
     a = runs["a"]
     assert a.returncode == 0, a.stderr
@@ -136,6 +137,7 @@ def test_json_summary_has_the_documented_keys(runs):
     assert "evaluating" not in a.stderr  # no progress bar with --json
 
 
+@pytest.mark.slow
 def test_out_writes_a_report_that_shows_why_questions_failed(runs):
     b = runs["b"]
     assert b.returncode == 0, b.stderr
@@ -153,6 +155,7 @@ def test_out_writes_a_report_that_shows_why_questions_failed(runs):
     assert "000_e58332798fe41e73.txt" in section and "not relevant" in section and "Reference" in section
 
 
+@pytest.mark.slow
 def test_compare_shows_metrics_side_by_side_and_the_flipped_questions(runs):
     from rag.evaluation import compare_runs, format_comparison
 
@@ -170,6 +173,7 @@ def test_compare_shows_metrics_side_by_side_and_the_flipped_questions(runs):
     assert (k["a"], k["b"], k["delta"]) == (1, 5, 4)
 
 
+@pytest.mark.slow
 def test_malformed_rows_are_reported_and_skipped(runs):
     m = runs["malformed"]
     assert m.returncode == 0, m.stderr
@@ -181,6 +185,7 @@ def test_malformed_rows_are_reported_and_skipped(runs):
     assert "<section id=skipped>" in html and "malformed.jsonl line 2: not valid JSON" in html
 
 
+@pytest.mark.slow
 def test_strict_fails_on_the_first_malformed_row_with_one_line(runs):
     out = rag("eval", str(runs["malformed_file"]), "--strict", "--index-dir", "/nonexistent/idx")
     # the file is read before the index is opened, so this is the dataset's error, not "no index"
@@ -208,6 +213,7 @@ def _judged(runs) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return json.loads(j.stdout), answered
 
 
+@pytest.mark.slow
 def test_judge_verdicts_are_kept_apart_from_the_metrics(runs):
     from rag.evaluation.judge import SYSTEM_PROMPT, build_prompt
 
@@ -228,6 +234,7 @@ def test_judge_verdicts_are_kept_apart_from_the_metrics(runs):
     assert [m["content"] for m in body["messages"]] == [SYSTEM_PROMPT, build_prompt(answered[0])]
 
 
+@pytest.mark.slow
 def test_a_judge_that_returns_garbage_is_counted_not_fatal(runs):
     s, answered = _judged(runs)
     garbled = answered[1::2]
@@ -238,6 +245,7 @@ def test_a_judge_that_returns_garbage_is_counted_not_fatal(runs):
     assert "<section id=judge>" in html
 
 
+@pytest.mark.slow
 def test_the_shipped_example_question_set_runs_as_the_readme_shows(seed_index, seed_text):
     """`rag eval docs/examples/seed-questions.jsonl` from the repository root, as docs/evaluation.md runs it:
     the set is in the repository (not in shared/), every row is well formed, its answers are the seed's own text."""

@@ -177,6 +177,7 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     yield {**done, "dir": tmp}
 
 
+@pytest.mark.slow
 def test_rag_eval_on_a_squad_file_builds_the_index_and_reports_the_metrics(tiny_runs):
     run: subprocess.CompletedProcess = tiny_runs["all"]
     assert run.returncode == 0, run.stderr
@@ -197,6 +198,7 @@ def test_rag_eval_on_a_squad_file_builds_the_index_and_reports_the_metrics(tiny_
     assert "span F1" in html and "Answered share vs accuracy" in html and "answer stage p95" in html
 
 
+@pytest.mark.slow
 def test_holdout_every_2_reports_the_two_groups_apart(tiny_runs):
     run = tiny_runs["holdout"]
     assert run.returncode == 0, run.stderr
@@ -212,6 +214,7 @@ def test_holdout_every_2_reports_the_two_groups_apart(tiny_runs):
     assert "kept: 3 questions" in run.stdout and "left-out: 2 questions" in run.stdout
 
 
+@pytest.mark.slow
 def test_an_existing_index_holding_left_out_paragraphs_is_refused(tiny_runs):
     run = tiny_runs["reuse"]
     assert run.returncode == 2 and "holds 1 of the left-out paragraphs (e.g. p00001.txt)" in run.stderr

@@ -83,6 +83,7 @@ def test_answer_json_has_the_documented_shape(seed_rag):
     json.dumps(d, ensure_ascii=False)
 
 
+@pytest.mark.slow
 def test_dev_set_accuracy_on_the_seed_alone(seed_rag):
     """On the seed alone nearly every answerable dev question must be answered right."""
     from rag.evaluation.run import load_dataset, run
