@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from rag.ingest.units import UnitText
 
 _NUMBERISH = frozenset("0123456789.,-+% ¥$€")
+TITLE_MAX = 60  # characters: a line longer than this before a table is prose, not its title
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ def cell_text(value: object) -> str:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return " ".join(str(value).split())  # a cell's own line breaks would split its row into sentences
+
+
+def table_title(line: str | None) -> str | None:
+    """A table's title from its caption or the line before it (``表1 各街道人口：``, ``## 人口``): its
+    heading marks and closing colon or stop taken off; None for a line too long to be a title."""
+    if not line:
+        return None
+    text = " ".join(line.strip().lstrip("#").split()).rstrip("：:。.")
+    return text if 0 < len(text) <= TITLE_MAX else None
 
 
 def add_rows(out: UnitText, grid: Grid, title: str | None, **place: object) -> int:

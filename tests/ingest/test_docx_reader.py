@@ -30,7 +30,8 @@ def test_paragraphs_and_tables_come_in_document_order(tmp_path):
     buf = io.BytesIO()
     document.save(buf)
     assert docx_text(buf.getvalue(), "report.docx", tmp_path) == (
-        "# 岳麓区年度报告\n\n下表列出各街道的人口。\n\n街道 | 人口\n\n望月湖 | 三万\n\n## 交通\n\n地铁六号线西延线建成通车。")
+        "# 岳麓区年度报告\n\n下表列出各街道的人口。\n\n【下表列出各街道的人口 · 第2行】\n街道：望月湖 | 人口：三万\n\n"
+        "## 交通\n\n地铁六号线西延线建成通车。")  # the table's row a unit (tests/ingest/test_office_tables.py)
 
 
 def test_revisions_outline_levels_and_text_boxes(tmp_path):

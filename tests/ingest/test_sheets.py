@@ -8,30 +8,21 @@ import io
 import zipfile
 
 import pytest
+from loaded import load, unit_rows
 from sheets import revenue_xlsx, staff_xls
 
 from rag import RAG
 from rag.errors import LoaderError
 from rag.ingest.chunking import ChunkSettings, chunk_source
-from rag.ingest.files import SUPPORTED_SUFFIXES, SourceFile, load_file
+from rag.ingest.files import SUPPORTED_SUFFIXES
 from rag.types import unit_label
 from rag.uploads import UPLOAD_SUFFIXES
 from ui.commands import print_answer
 
 
-def _load(tmp_path, name: str, raw: bytes):
-    path = tmp_path / name
-    path.write_bytes(raw)
-    return load_file(SourceFile(path, name))
-
-
-def _units(doc):
-    return [(doc.text[u.start:u.end], u.title, u.meta) for u in doc.units]
-
-
 def test_xlsx_rows_carry_title_merged_headers_and_row_numbers(tmp_path):
-    doc = _load(tmp_path, "营收.xlsx", revenue_xlsx())
-    units = _units(doc)
+    doc = load(tmp_path, "营收.xlsx", revenue_xlsx())
+    units = unit_rows(doc)
     assert len(units) == 6  # four quarters, two departments: headers and the title row are no rows
     text, title, meta = units[1]
     assert title == "季度营收 · 2023年营收表" and meta == {"sheet": "季度营收", "row": 5}
@@ -41,7 +32,7 @@ def test_xlsx_rows_carry_title_merged_headers_and_row_numbers(tmp_path):
 
 
 def test_rows_are_never_packed_together_and_chunks_keep_unit_meta(tmp_path):
-    doc = _load(tmp_path, "营收.xlsx", revenue_xlsx())
+    doc = load(tmp_path, "营收.xlsx", revenue_xlsx())
     chunks = chunk_source(doc.doc_id, doc.text, ChunkSettings(), doc.units)
     assert len(chunks) == len(doc.units)  # each row well under a chunk's budget, yet a chunk of its own
     for chunk, unit in zip(chunks, doc.units):
@@ -52,8 +43,8 @@ def test_rows_are_never_packed_together_and_chunks_keep_unit_meta(tmp_path):
 
 
 def test_a_merged_value_fills_the_rows_it_covers_in_xls(tmp_path):
-    doc = _load(tmp_path, "产量.xls", staff_xls())
-    assert [t for t, _, _ in _units(doc)] == ["【产量 · 第2行】\n年份：2022年 | 季度：一季度 | 产量（吨）：52.5",
+    doc = load(tmp_path, "产量.xls", staff_xls())
+    assert [t for t, _, _ in unit_rows(doc)] == ["【产量 · 第2行】\n年份：2022年 | 季度：一季度 | 产量（吨）：52.5",
                                             "【产量 · 第3行】\n年份：2022年 | 季度：二季度 | 产量（吨）：61"]
     assert doc.encoding == "xls"
 
@@ -63,8 +54,8 @@ def test_csv_and_tsv_rows_are_named_by_the_file(tmp_path, suffix, delimiter, enc
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter)
     writer.writerows([["城市", "人口（万）", "备注"], ["长沙", "1042", "省会，\n湘江穿城"], ["株洲", "390", ""]])
-    doc = _load(tmp_path, f"城市{suffix}", buf.getvalue().encode(encoding))
-    assert _units(doc) == [
+    doc = load(tmp_path, f"城市{suffix}", buf.getvalue().encode(encoding))
+    assert unit_rows(doc) == [
         ("【城市 · 第2行】\n城市：长沙 | 人口（万）：1042 | 备注：省会， 湘江穿城", "城市", {"row": 2}),
         ("【城市 · 第3行】\n城市：株洲 | 人口（万）：390", "城市", {"row": 3}),
     ]
@@ -96,7 +87,7 @@ def _bomb() -> bytes:
 ])
 def test_bad_spreadsheets_are_refused_by_name(tmp_path, name, raw, match):
     with pytest.raises(LoaderError, match=match):
-        _load(tmp_path, name, raw)
+        load(tmp_path, name, raw)
 
 
 def test_a_bad_workbook_loses_nothing_else_of_its_run(tmp_path):
