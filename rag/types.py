@@ -37,6 +37,9 @@ class Document:
     size: int  # bytes
     encoding: str
     units: tuple[Unit, ...] = ()
+    # OCR'd lines (scans, images: rag.ingest.scans): (start, end) offsets in ``text``, page, and the box
+    # x0, y0, x1, y1 as fractions of the page's width and height
+    boxes: tuple[tuple[int, int, int, float, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class Citation:
     page: int | None = None
     kb: str | None = None  # the knowledge base of the cited passage (see Passage.kb)
     unit: dict[str, Any] | None = None  # the cited unit's sheet, table, row, slide ... (``UNIT_KEYS``), when it has one
+    boxes: list[list[float]] | None = None  # OCR'd text: [page, x0, y0, x1, y1] of each line quoted (page fractions)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("n", "doc_id", "chunk_id", "quote", "start", "end")}
@@ -176,8 +180,9 @@ class Citation:
         start, end = chunk.source_span(rel_start, rel_end)
         section, page = chunk.place_at(start)
         unit = {k: chunk.meta[k] for k in UNIT_KEYS if chunk.meta.get(k) is not None}
+        boxes = [list(b[2:]) for b in chunk.meta.get("boxes", []) if b[0] < max(end, start + 1) and b[1] > start]
         return cls(n, chunk.doc_id, chunk.chunk_id, chunk.text[rel_start:rel_end], start, end, support,
-                   chunk.meta.get("article"), section, page, unit=unit or None)
+                   chunk.meta.get("article"), section, page, unit=unit or None, boxes=boxes or None)
 
 
 _UNIT_LABELS = {"sheet": ("工作表", "sheet"), "table": ("表", "table"), "row": ("第{}行", "row {}"),

@@ -264,7 +264,7 @@ def _prepare_one(src: SourceFile, chunking: ChunkSettings, max_bytes: int) -> tu
     except LoaderError as exc:
         return "skipped", str(exc)
     try:
-        return "ready", (document_entry(doc), chunk_source(doc.doc_id, doc.text, chunking, doc.units))
+        return "ready", (document_entry(doc), chunk_source(doc.doc_id, doc.text, chunking, doc.units, doc.boxes))
     except Exception as exc:  # a bug or a crash: in-process it stops the run too, but here it must name its file
         return "failed", f"{src.doc_id}: cleaning or chunking failed on a Ray worker: {type(exc).__name__}: {exc}"
 

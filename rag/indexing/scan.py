@@ -91,7 +91,7 @@ def scan(
             unchanged.append(src.doc_id)
             continue
         if distributed is None:
-            chunks = chunk_source(src.doc_id, doc.text, chunking, doc.units)
+            chunks = chunk_source(src.doc_id, doc.text, chunking, doc.units, doc.boxes)
         if not chunks:
             skipped[str(src.path)] = f"{src.doc_id}: no text left after cleaning"
             continue

@@ -7,6 +7,7 @@ and cut before closing quotes, while we need exact offsets and ``。”`` kept t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
@@ -185,12 +186,22 @@ def offset_runs(clean: CleanText, s: int, e: int) -> list[list[int]]:
     return [[0, int(offs[0])]] + [[int(i), int(offs[i])] for i in starts]
 
 
-def chunk_source(doc_id: str, source: str, settings: ChunkSettings, units: Sequence[Unit] = ()) -> list[Chunk]:
+def chunk_source(doc_id: str, source: str, settings: ChunkSettings, units: Sequence[Unit] = (),
+                 boxes: Sequence[Sequence[float]] = ()) -> list[Chunk]:
     """Clean ``source``, find its articles and chunk it: what indexing does to every loaded file,
     in one place so the in-process and the Ray path (``rag.indexing.distributed``) cannot drift apart.
-    ``units`` (a document's rows, slides, chapters: ``Document.units``) are kept apart, each with its meta."""
+    ``units`` (a document's rows, slides, chapters: ``Document.units``) are kept apart, each with its meta.
+    ``boxes`` (OCR'd lines: ``Document.boxes``) go to the meta of the chunks holding them."""
     cleaned = clean(source)
-    return chunk_document(doc_id, cleaned, settings, analyse(cleaned, source, doc_id, units))
+    chunks = chunk_document(doc_id, cleaned, settings, analyse(cleaned, source, doc_id, units))
+    if boxes:
+        starts = [b[0] for b in boxes]  # in order: lines are laid out one after another
+        for c in chunks:
+            first = max(bisect.bisect_right(starts, c.start) - 1, 0)
+            held = [list(b) for b in boxes[first:bisect.bisect_left(starts, c.end)] if b[1] > c.start]
+            if held:
+                c.meta["boxes"] = held  # [start, end, page, x0, y0, x1, y1] of each line
+    return chunks
 
 
 def chunk_document(

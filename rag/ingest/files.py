@@ -11,11 +11,12 @@ from pathlib import Path
 from rag.errors import LoaderError
 from rag.ingest.decoding import decode_bytes
 from rag.ingest.docx_reader import docx_text
-from rag.ingest.formats import html_main_text, pdf_to_text
+from rag.ingest.formats import html_main_text, read_pdf
 from rag.ingest.readers import KINDS, UNIT_SUFFIXES, read_units
+from rag.ingest.scans import IMAGE_KINDS, IMAGE_SUFFIXES, Box, image_to_text
 from rag.types import Document, Unit
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | UNIT_SUFFIXES
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | UNIT_SUFFIXES | IMAGE_SUFFIXES
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
@@ -89,23 +90,27 @@ def _walk(root: Path, skipped: dict[str, str]) -> Iterator[Path]:
 
 
 
-_KINDS = {".pdf": "PDF", ".docx": "DOCX", ".html": "HTML", ".htm": "HTML", **KINDS}
+_KINDS = {".pdf": "PDF", ".docx": "DOCX", ".html": "HTML", ".htm": "HTML", **KINDS, **IMAGE_KINDS}
 _DETAIL_CHARS = 300  # of a parser's message: enough to say what is wrong, not a dump of the file
 
 
-def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str, tuple[Unit, ...]]:
-    """The text of a file's bytes by its suffix, its encoding (``pdf``, ``docx`` for packed formats)
-    and its units (rows, slides ...: ``rag.ingest.readers``)."""
+def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str, tuple[Unit, ...], tuple[Box, ...]]:
+    """The text of a file's bytes by its suffix, its encoding (``pdf``, ``docx`` for packed formats),
+    its units (rows, slides ...: ``rag.ingest.readers``) and its OCR'd lines' boxes (``rag.ingest.scans``)."""
     if suffix in UNIT_SUFFIXES:
         extracted, encoding = read_units(raw, suffix, name)
-        return extracted.text, encoding, extracted.units
+        return extracted.text, encoding, extracted.units, ()
+    if suffix == ".pdf":
+        text, boxes = read_pdf(raw, name)
+        return text, "pdf", (), boxes
+    if suffix in IMAGE_SUFFIXES:
+        text, boxes = image_to_text(raw, name, suffix)
+        return text, IMAGE_KINDS[suffix].lower(), (), boxes
     text, encoding = _extract_text(raw, suffix, name)
-    return text, encoding, ()
+    return text, encoding, (), ()
 
 
 def _extract_text(raw: bytes, suffix: str, name: str) -> tuple[str, str]:
-    if suffix == ".pdf":
-        return pdf_to_text(raw, name), "pdf"
     if suffix == ".docx":
         return docx_text(raw, name), "docx"
     text, encoding = decode_bytes(raw, name)
@@ -131,7 +136,7 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         raise LoaderError("file.unreadable", name=name, reason=str(exc.strerror or exc)) from exc
     suffix = src.path.suffix.lower()
     try:
-        text, encoding, units = _extract(raw, suffix, name)
+        text, encoding, units, boxes = _extract(raw, suffix, name)
     except LoaderError:
         raise
     except Exception as exc:  # any parser's own error (lxml, zipfile, zlib, pypdf, charset, trafilatura, ...)
@@ -143,5 +148,5 @@ def load_file(src: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         raise LoaderError("file.no_text", name=name)
     return Document(
         doc_id=name, path=str(src.path), text=text,
-        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding, units=units,
+        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), encoding=encoding, units=units, boxes=boxes,
     )

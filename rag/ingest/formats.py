@@ -93,8 +93,8 @@ def read_pdf(raw: bytes, name: str) -> tuple[str, tuple[Box, ...]]:
         raise LoaderError("file.damaged", name=name, kind="PDF", detail=str(exc)) from exc
     scanned = [n for n, text in enumerate(pages, 1) if broken_text_layer(text)]
     if not scanned or (any(pages) and not ocr_available()):  # without OCR, a mixed PDF reads as it always did
-        if not any(pages):
-            raise LoaderError("pdf.no_text_layer", name=name)
+        if not any(pages):  # no pages at all
+            raise LoaderError("ocr.no_text", name=name, kind="PDF")
         return "\f".join(pages), ()
     found = pdf_pages_ocr(raw, scanned, name)
     text, boxes = layout([found.get(n) or text for n, text in enumerate(pages, 1)], name, "PDF")

@@ -35,8 +35,13 @@ def _raised(fn) -> RagError:
 
 
 def _file_errors(tmp_path, monkeypatch) -> list[RagError]:
+    import struct
+    import zlib
+
+    import PIL.Image
     from pypdf import PdfWriter
 
+    from rag.ingest import ocr
     from rag.ingest.files import SourceFile, load_file
 
     def load(name: str, content: bytes | None, **kw) -> RagError:
@@ -65,6 +70,14 @@ def _file_errors(tmp_path, monkeypatch) -> list[RagError]:
         load("bad.pdf", b"%PDF-1.4 garbage"), load("bad.docx", b"PK\x03\x04 not a zip"),
     ]
     messages += _office_errors(load)
+    png = io.BytesIO()
+    PIL.Image.new("RGB", (60, 20), "white").save(png, "PNG")
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 9000, 9000, 8, 2, 0, 0, 0)  # the header says 81 MP
+    huge = png.getvalue()[:8] + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png.getvalue()[33:]
+    messages.append(load("huge.png", huge))
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as on an install without the ocr extra
+    monkeypatch.setattr(ocr, "_engine", None)
+    messages.append(load("scan.png", png.getvalue()))
     monkeypatch.setitem(sys.modules, "pypdf", None)  # as on an install without the formats extra
     messages.append(load("any.pdf", pdfs["blank.pdf"]))
     monkeypatch.delitem(sys.modules, "pypdf")
