@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rag.bases import base_dir
-from rag.config import Settings
+from rag.config import RETRIEVAL_MODES, Settings
 from rag.errors import KnowledgeBaseNotFoundError, RagError
 from rag.training.reader_train import add_arguments
 from ui.commands import (
@@ -110,7 +110,7 @@ def _add_questions(sub: Any) -> None:
         sp = _with_index(sub.add_parser(name, help=text))
         sp.add_argument("question")
         sp.add_argument("--top-k", type=int)
-        sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
+        sp.add_argument("--retrieval", choices=RETRIEVAL_MODES)
         sp.add_argument("--json", action="store_true")
         sp.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                         help="doc=ID (wildcards allowed), article=TITLE-PART, date_from=/date_to=YYYY-MM-DD")
@@ -155,7 +155,7 @@ def _add_eval(sub: Any) -> None:
                     help="ask only every N-th question (a fixed slice; the index still holds every paragraph)")
     sp.add_argument("--limit", type=int, metavar="N", help="ask at most N questions (after --every)")
     sp.add_argument("--top-k", type=int)
-    sp.add_argument("--retrieval", choices=["hybrid", "dense", "lexical"])
+    sp.add_argument("--retrieval", choices=RETRIEVAL_MODES)
     sp.add_argument("--generator", help="passed to RAG.ask(generator=...) when it takes one, e.g. openai:gpt-4o-mini")
     sp.add_argument("--out", help="folder for summary.json, results.jsonl and report.html")
     sp.add_argument("--strict", action="store_true", help="fail on the first malformed row")

@@ -19,6 +19,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.config import RETRIEVAL_MODES
 from rag.errors import ConfigError, RagError
 from rag.pipeline import RAG
 from rag.retrieval.retrieve import RetrievalSettings
@@ -29,7 +30,8 @@ from ui.render import esc
 
 MAX_TOP_K = 50  # as POST /api/search
 SNIPPET_CHARS = 200
-MODES = [("混合 Hybrid", "hybrid"), ("向量 Dense", "dense"), ("关键词 Lexical (BM25)", "lexical")]
+_MODE_LABELS = {"hybrid": "混合 Hybrid", "dense": "向量 Dense", "lexical": "关键词 Lexical (BM25)"}
+MODES = [(_MODE_LABELS[mode], mode) for mode in RETRIEVAL_MODES]  # a mode without a label fails here, on import
 NO_PASSAGES = "没有找到段落：索引中（或筛选条件下）没有匹配的内容 · No passages: nothing in the index matches (or gets through the filters)"
 HEADERS = [("排名", "Rank"), ("得分", "Score"), ("融合分", "Fused"), ("向量 (名次)", "Dense (rank)"),
            ("关键词分 (名次)", "BM25 (rank)"), ("重排加分", "Re-rank"), ("文档", "Document"), ("位置", "Location"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-Retrieval = Literal["hybrid", "dense", "lexical"]
+from rag.config import RetrievalMode
+
+Retrieval = RetrievalMode  # the modes the setting `retrieval` takes, named in rag.config only
 KB_FIELD = Field(None, description='the knowledge base to ask (GET /api/kbs), or a list of them: their passages are '
                                    'fused by score and each says its base; default: the server\'s own ("default")')
 

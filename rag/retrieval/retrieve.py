@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from rag.config import RETRIEVAL_MODES
 from rag.embedding.backends import Embedder
 from rag.errors import ConfigError
 from rag.storage.store import NOTHING, SearchStore, SnapshotStore
 from rag.text.normalize import index_terms, normalize_for_match
 from rag.types import Chunk, Passage
 
-MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("convex", "rrf")
 _STRIP = re.compile(r"[\s\"'“”‘’?？!！。,，、:：;；()（）《》]+")
 
@@ -63,8 +63,8 @@ class RetrievalSettings:
                 raise ConfigError(f"{name} must be a number. Currently, {name} is {value!r}")
         if not isinstance(self.explain, bool):
             raise ConfigError(f"explain must be true or false. Currently, explain is {self.explain!r}")
-        if self.mode not in MODES:
-            raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}. Currently, mode is {self.mode!r}")
+        if self.mode not in RETRIEVAL_MODES:
+            raise ConfigError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}. Currently, mode is {self.mode!r}")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}. Currently, fusion is {self.fusion!r}")
         if self.candidates < 1:

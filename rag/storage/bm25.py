@@ -42,4 +42,4 @@ def term_hash(term: str, byteorder: Literal["little", "big"]) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), byteorder)
 
 
-__all__ = ["B", "K1", "idf", "term_hash", "weight"]
+__all__ = ["K1", "B", "idf", "term_hash", "weight"]
