@@ -65,6 +65,9 @@ CATALOGUE: dict[str, Entry] = {
                        details=("detail",), zh_terms={"text file": "文本"}),
     "pdf.encrypted": _e("{name}: PDF is encrypted", "{name}：PDF 已加密"),
     "office.encrypted": _e("{name}: {kind} is protected by a password", "{name}：{kind} 有密码保护"),
+    "mail.encrypted": _e("{name}: the {kind} e-mail is encrypted (S/MIME or PGP)", "{name}：{kind} 邮件已加密"),
+    "mail.too_many_parts": _e("{name}: {kind} e-mail has over {limit:,} parts, the limit per message",
+                              "{name}：{kind} 邮件超过 {limit:,} 个部分的上限"),
     "file.wrong_format": _e("{name}: is not a {kind} file (its content is of another format; check its extension)",
                             "{name}：不是 {kind} 文件（内容是别的格式，请检查扩展名）"),
     # ---- OCR of images and scanned PDF pages (rag.ingest.ocr, rag.ingest.scans, rag.ingest.limits) ----

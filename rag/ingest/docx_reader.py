@@ -17,13 +17,13 @@ import posixpath
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from xml.parsers import expat
 
 from rag.errors import LoaderError
 from rag.ingest.archive import find_member, member_blocks, open_archive, read_member
 from rag.ingest.limits import MAX_PARAGRAPHS, TextBudget, check_paragraphs
 from rag.ingest.tables import Grid, Merge, add_rows, cell_text, table_title
 from rag.ingest.units import Extracted, UnitText
+from rag.ingest.xml_stream import parse_xml
 
 KIND = "DOCX"
 _W = frozenset({
@@ -121,27 +121,7 @@ def _resolve(folder: str, target: str) -> str:
 def _parse(blocks: Iterable[bytes], part: str, name: str, start: Callable[[str, dict[str, str]], None],
            end: Callable[[str], None] | None, data: Callable[[str], None] | None) -> None:
     """Stream ``blocks`` of XML through expat with the given handlers (element names are ``"URI local"``)."""
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.buffer_text = True
-
-    def no_dtd(*_: object) -> None:
-        raise LoaderError("file.damaged", name=name, kind=KIND,
-                          detail=f"its part {part!r} declares a DTD, which Office files never do")
-
-    parser.StartDoctypeDeclHandler = no_dtd
-    parser.StartElementHandler = start
-    if end is not None:
-        parser.EndElementHandler = end
-    if data is not None:
-        parser.CharacterDataHandler = data
-    try:
-        for block in blocks:
-            parser.Parse(block, False)
-        parser.Parse(b"", True)
-    except expat.ExpatError as exc:
-        raise LoaderError("file.damaged", name=name, kind=KIND,
-                          detail=f"its part {part!r} is not well-formed XML: {expat.ErrorString(exc.code)}, "
-                                 f"line {exc.lineno}, column {exc.offset}") from exc
+    parse_xml(blocks, part, name, KIND, start, end, data, doctype="declares a DTD, which Office files never do")
 
 
 # ---- styles: which paragraph styles are headings ---------------------------------------------------

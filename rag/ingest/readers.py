@@ -10,8 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rag.ingest.docx_reader import docx_units
+from rag.ingest.epub_reader import epub_units
 from rag.ingest.html_tables import html_units
+from rag.ingest.mail import eml_units
 from rag.ingest.markdown_tables import markdown_units
+from rag.ingest.msg_reader import msg_units
+from rag.ingest.odf_reader import odf_units
+from rag.ingest.pptx_reader import pptx_units
+from rag.ingest.rtf_reader import rtf_text
 from rag.ingest.sheets import delimited_text, workbook_text
 from rag.ingest.units import Extracted
 
@@ -32,6 +38,13 @@ READERS: dict[str, tuple[str, Reader]] = {
     ".htm": ("HTML", html_units),
     ".md": ("Markdown", markdown_units),
     ".markdown": ("Markdown", markdown_units),
+    ".pptx": ("PPTX", lambda raw, name: (pptx_units(raw, name), "pptx")),  # a unit per slide
+    ".eml": ("EML", lambda raw, name: (eml_units(raw, name), "eml")),  # the message, its text attachments
+    ".msg": ("MSG", lambda raw, name: (msg_units(raw, name), "msg")),
+    ".epub": ("EPUB", lambda raw, name: (epub_units(raw, name), "epub")),  # a unit per chapter
+    ".odt": ("ODT", _packed(odf_units, "ODT")),  # tables by row
+    ".ods": ("ODS", _packed(odf_units, "ODS")),  # a unit per row of each sheet
+    ".rtf": ("RTF", lambda raw, name: (Extracted(rtf_text(raw, name)), "rtf")),
 }
 UNIT_SUFFIXES = frozenset(READERS)
 KINDS = {suffix: kind for suffix, (kind, _) in READERS.items()}

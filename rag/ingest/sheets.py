@@ -16,22 +16,18 @@ from rag.errors import LoaderError
 from rag.ingest.archive import open_archive
 from rag.ingest.decoding import decode_bytes
 from rag.ingest.limits import TextBudget
+from rag.ingest.optional import optional_module
 from rag.ingest.tables import Grid, Merge, add_rows, cell_text
 from rag.ingest.units import Extracted, UnitText
 
 MAX_CELLS = 5_000_000  # a full 1,000-column sheet of 5,000 rows; what is over is split, not truncated
-_FORMATS_HINT = "pip install 'rag-zh[formats]'"
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an XLS, or an encrypted XLSX (Office wraps those in OLE)
 
 
 def workbook_text(raw: bytes, name: str, kind: str) -> Extracted:
     """The rows of every visible sheet of an XLSX or XLS (``kind``), each a unit with ``sheet`` and ``row``."""
-    try:
-        import python_calamine  # noqa: PLC0415 - optional (the formats extra), only for workbooks
-    except ImportError as exc:
-        raise LoaderError("file.needs_package", name=name, kind=kind, package="python-calamine",
-                          hint=_FORMATS_HINT) from exc
+    python_calamine = optional_module("python_calamine", "python-calamine", name, kind)
     if not raw:
         raise LoaderError("file.empty", name=name)
     if raw.startswith(_ZIP_MAGIC):
