@@ -119,6 +119,10 @@ class Settings(BaseSettings):
         "other web origins (`https://host:port`, comma-separated) that may send writes"))
     allowed_hosts: str = Field("", description=(
         "Host names served besides loopback when listening on loopback (against DNS rebinding), comma-separated"))
+    public_url: str = Field("", pattern=r"^(https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?)?$", description=(
+        "the server's address as its users reach it (`https://rag.example.org`, behind a proxy), for the absolute "
+        "links to the source viewer in `/v1` replies; empty = the address each request came to"),
+        json_schema_extra={"expects": "an http(s) address such as https://rag.example.org, or empty"})
 
     @classmethod
     def settings_customise_sources(
@@ -211,6 +215,8 @@ def differences(asked: dict[str, Any], recorded: dict[str, Any]) -> list[str]:
 def expected(field: FieldInfo, quote: Callable[[str], str] = str) -> str:
     """What a field accepts, in words: the end of a refusal's message, and the settings reference's type."""
     kind, low = field.annotation, _bound(field, Ge)
+    if isinstance(field.json_schema_extra, dict) and "expects" in field.json_schema_extra:
+        return str(field.json_schema_extra["expects"])  # a pattern's meaning, in words
     if get_origin(kind) is Literal:
         return f"one of {', '.join(quote(v) for v in get_args(kind))}"
     if kind is int:

@@ -7,7 +7,10 @@ numbered sources, so a client that knows nothing of them still shows them; ``ref
 citations, as in RAGFlow's API) and ``abstained`` come as extra fields of the response and of the
 last stream chunk. Chat apps render the reply as Markdown, so what comes from a document (file names,
 articles, quotes, an extractive answer's quoted words) is escaped to show as plain text
-(``rag.http.plain``); an LLM's own Markdown is kept. Errors have OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``,
+(``rag.http.plain``); an LLM's own Markdown is kept. Each source line ends with a link to the cited
+place in the source viewer (absolute: ``public_url``, else the address the request came to); ``usage``
+is counted with tiktoken (and sent last in a stream when ``stream_options.include_usage`` asks); the
+model ``kb:news,kb:policy`` asks several knowledge bases at once. Errors have OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``,
 set by ``rag.http.app``'s handlers for ``/v1/`` paths); ``RAG_API_KEY`` is required as
 ``Authorization: Bearer`` on these routes, when the server sets one.
 """
@@ -21,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -30,6 +33,8 @@ from rag.bases import DEFAULT, KnowledgeBases, model_id, name_of_model
 from rag.errors import ConfigError, IndexCorruptError, KnowledgeBaseNotFoundError, RagError
 from rag.http.plain import escape_markdown, plain_answer
 from rag.http.redact import public_message
+from rag.http.viewer import view_url
+from rag.text.tokens import count_tokens
 from rag.types import Answer
 
 MODEL_ID = model_id(DEFAULT)  # the server's own knowledge base; kb:<name> for the others
@@ -38,6 +43,10 @@ MODEL_ID = model_id(DEFAULT)  # the server's own knowledge base; kb:<name> for t
 class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False  # OpenAI's: a last chunk with the token counts, its choices empty
 
 
 class ChatRequest(BaseModel):
@@ -49,6 +58,7 @@ class ChatRequest(BaseModel):
     top_p: float | None = None
     max_tokens: int | None = None
     user: str | None = Field(None, max_length=200)
+    stream_options: StreamOptions | None = None
 
 
 def text_of(message: ChatMessage) -> str:
@@ -67,16 +77,31 @@ def question_and_history(messages: list[ChatMessage]) -> tuple[str, list[dict[st
     return question, history
 
 
-def sources_text(answer: Answer) -> str:
+def sources_text(answer: Answer, base_url: str = "") -> str:
     """The numbered sources appended to the reply: file, article, quoted sentence, each one line of plain
-    text in Markdown (a document's ``[x](javascript:…)`` or ``<img onerror>`` is shown, not rendered)."""
+    text in Markdown (a document's ``[x](javascript:…)`` or ``<img onerror>`` is shown, not rendered),
+    and, with ``base_url``, a link to the cited place in the source viewer (the only live Markdown)."""
     lines = []
     for c in answer.citations:
         article = f" 《{escape_markdown(c.article, one_line=True)}》" if c.article else ""
         base = f"{escape_markdown(c.kb, one_line=True)} · " if c.kb else ""
+        link = f" ([原文 view]({source_link(base_url, c)}))" if base_url else ""
         lines.append(f"[{c.n}] {base}{escape_markdown(c.doc_id, one_line=True)}{article}: "
-                     f"{escape_markdown(c.quote, one_line=True)}")
+                     f"{escape_markdown(c.quote, one_line=True)}{link}")
     return ("\n\n来源 Sources:\n" + "\n".join(lines)) if lines else ""
+
+
+def source_link(base_url: str, c: Any) -> str:
+    """The absolute viewer URL of a citation; percent-encoded (no space or parenthesis can end the link)."""
+    kb = c.kb if c.kb and c.kb != DEFAULT else None
+    return base_url.rstrip("/") + view_url(c.doc_id, kb, start=c.start, end=c.end) + "#cited"
+
+
+def usage(messages: list[ChatMessage], reply: str) -> dict[str, int]:
+    """OpenAI's ``usage``: the messages' and the reply's tokens, counted with tiktoken (cl100k_base)."""
+    prompt = sum(count_tokens(text_of(m)) for m in messages)
+    completion = count_tokens(reply)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def reply_text(answer: Answer) -> str:
@@ -89,22 +114,24 @@ def _extra(answer: Answer) -> dict[str, Any]:
             "answer_span": answer.answer_span}
 
 
-def _completion(answer: Answer, model: str) -> dict[str, Any]:
+def _completion(answer: Answer, model: str, messages: list[ChatMessage], base_url: str) -> dict[str, Any]:
+    content = reply_text(answer) + sources_text(answer, base_url)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply_text(answer) + sources_text(answer)},
-                     "finish_reason": "stop"}],
-        **_extra(answer),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": usage(messages, content), **_extra(answer),
     }
 
 
-def stream_chunks(events: Iterator[Any], model: str) -> Iterator[str]:
+def stream_chunks(events: Iterator[Any], model: str, base_url: str = "",
+                  messages: list[ChatMessage] | None = None) -> Iterator[str]:
     """OpenAI ``chat.completion.chunk`` events: the role, the answer's text as it comes, the sources, ``[DONE]``.
 
     The pipeline's final answer is authoritative (a failed LLM's partial text is replaced by the
     extractive answer): what was streamed and differs from it is followed by the final text. Each
     piece is sent when the next one comes: the last piece, the whole text of an extractive answer
-    (or of the fallback after an LLM failed), is sent as ``reply_text`` shows it, quotes escaped."""
+    (or of the fallback after an LLM failed), is sent as ``reply_text`` shows it, quotes escaped.
+    With ``messages`` (the client asked for ``stream_options.include_usage``) a last chunk carries ``usage``."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -113,19 +140,26 @@ def stream_chunks(events: Iterator[Any], model: str) -> Iterator[str]:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    streamed, held = "", ""
+    streamed, held, sent = "", "", ""
     try:
         for event in events:
             if event.type == "token" and event.text:
                 if held:
                     streamed += held
+                    sent += held
                     yield chunk({"content": held})
                 held = event.text
             elif event.type == "answer" and event.answer is not None:
                 answer, final = event.answer, reply_text(event.answer)
                 tail = final[len(streamed):] if final.startswith(streamed) else "\n\n" + final
-                yield chunk({"content": tail + sources_text(answer)})
+                last = tail + sources_text(answer, base_url)
+                sent += last
+                yield chunk({"content": last})
                 yield chunk({}, "stop", **_extra(answer))
+                if messages is not None:
+                    body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                            "choices": [], "usage": usage(messages, sent)}
+                    yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
     except Exception as exc:  # after the 200: an error chunk in OpenAI's shape, then the end
         message = public_message(str(exc)) if isinstance(exc, RagError) else f"internal error ({type(exc).__name__})"
         yield f"data: {json.dumps({'error': {'message': message, 'type': 'server_error', 'param': None, 'code': None}})}\n\n"
@@ -144,19 +178,39 @@ def add_openai_routes(app: FastAPI, bases: KnowledgeBases, key_check: Any) -> No
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=guarded, response_model=None)
-    def chat_completions(req: ChatRequest) -> dict[str, Any] | StreamingResponse:
-        """The last user message answered by the pipeline, sources appended; ``stream`` for SSE chunks."""
-        name = name_of_model(req.model)
-        rag = _base_of_model(bases, req.model, name)
-        named = None if name == DEFAULT else [(name, rag)]
+    def chat_completions(req: ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
+        """The last user message answered by the pipeline, sources appended (each with a link to the cited
+        place in the source viewer), ``usage`` counted; ``stream`` for SSE chunks. The model ``rag`` is the
+        server's own knowledge base, ``kb:NAME`` another, ``kb:news,kb:policy`` several asked together."""
+        rag, named = _bases_of_model(bases, req.model)
         question, history = question_and_history(req.messages)
         generator = settings.check_network_generator(None)
+        # the host was checked by the guard (allowed hosts), so the request's own address is safe to link to
+        base_url = settings.public_url or str(request.base_url)
         if not req.stream:
-            return _completion(rag.ask(question, history=history, generator=generator, bases=named), req.model)
+            answer = rag.ask(question, history=history, generator=generator, bases=named)
+            return _completion(answer, req.model, req.messages, base_url)
         events = rag.ask_stream(question, history=history, generator=generator, bases=named)
         first = next(events)  # bad input raises here, before the 200 is sent (stream_chunks skips the sources)
-        return StreamingResponse(stream_chunks(itertools.chain([first], events), req.model), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        counted = req.messages if req.stream_options and req.stream_options.include_usage else None
+        return StreamingResponse(stream_chunks(itertools.chain([first], events), req.model, base_url, counted),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+MAX_MODEL_BASES = 8  # bases one model id may name (each is searched for every question)
+
+
+def _bases_of_model(bases: KnowledgeBases, model: str) -> tuple[Any, list[tuple[str, Any]] | None]:
+    """The RAG that answers for a model id and the named bases it asks (``RAG.ask``'s ``bases``): ``rag``
+    asks the default alone; ``kb:a,kb:b`` (or ``rag,kb:b``) asks several together, fused by score."""
+    ids = [m.strip() for m in model.split(",")]
+    if len(ids) > MAX_MODEL_BASES:
+        raise HTTPException(400, f"the model {model[:80]!r} names {len(ids)} knowledge bases; at most {MAX_MODEL_BASES}")
+    found = [(name, _base_of_model(bases, m, name)) for m in ids for name in [name_of_model(m)]]
+    named = list(dict(found).items())  # in the order given, without repeats
+    if len(named) == 1 and named[0][0] == DEFAULT:
+        return named[0][1], None
+    return named[0][1], named
 
 
 def _base_of_model(bases: KnowledgeBases, model: str, name: str | None) -> Any:
@@ -179,4 +233,5 @@ def _available(bases: KnowledgeBases) -> str:
     return ", ".join(model_id(n) for n in bases.usable_names())
 
 
-__all__ = ["MODEL_ID", "add_openai_routes", "question_and_history", "reply_text", "sources_text", "stream_chunks"]
+__all__ = ["MODEL_ID", "add_openai_routes", "question_and_history", "reply_text", "source_link", "sources_text", "stream_chunks",
+           "usage"]

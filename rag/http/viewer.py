@@ -38,7 +38,7 @@ from rag.filters import check_text
 from rag.http.page_image import page_png
 from rag.pipeline import RAG
 from rag.storage.sources import read_text
-from rag.types import Chunk
+from rag.types import UNIT_KEYS, Chunk, unit_label
 from rag.uploads import check_doc_id, documents_dir
 
 WINDOW_CHARS = 20_000  # at most this much text is rendered; more is cut to a window around the citation
@@ -49,6 +49,12 @@ MEDIA_TYPES = {
     ".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown", ".html": "text/html",
     ".htm": "text/html", ".pdf": "application/pdf",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xls": "application/vnd.ms-excel",
+    ".csv": "text/csv", ".tsv": "text/tab-separated-values",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text", ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".epub": "application/epub+zip", ".eml": "message/rfc822", ".msg": "application/vnd.ms-outlook",
+    ".rtf": "application/rtf",
 }
 _SCRIPT = "const m = document.getElementById('cited'); if (m) { m.scrollIntoView({block: 'center'}); }"
 _STYLE = """
@@ -112,9 +118,7 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
         """Page ``page`` (1-based) of a PDF document as a picture, with the cited range ``start``–``end``
         (source offsets, as in a citation) outlined where it is on that page."""
         rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
-        path = pdf_file(rag, doc_id)
-        if path is None:
-            raise DocumentNotFoundError("view.no_page_file", doc_id=doc_id[:200])
+        path = page_file(rag, doc_id)
         source = load_source(rag, doc_id)
         cited = cited_span(source, start, end, None)
         png = page_png(path, str(document_entry(rag, doc_id).get("sha256", "")), page, cited_on_page(source, cited, page))
@@ -196,6 +200,14 @@ def pdf_file(rag: RAG, doc_id: str) -> Path | None:
         return None
     path = stored_upload(rag, doc_id) or Path(str(entry.get("path", "")))
     return path if path.suffix.lower() == ".pdf" and path.is_file() else None
+
+
+def page_file(rag: RAG, doc_id: str) -> Path:
+    """``pdf_file``, or ``DocumentNotFoundError`` (404) for a document with no PDF to show a page of."""
+    path = pdf_file(rag, doc_id)
+    if path is None:
+        raise DocumentNotFoundError("view.no_page_file", doc_id=doc_id[:200])
+    return path
 
 
 def cited_on_page(source: Source, cited: tuple[int, int] | None, page: int) -> str:
@@ -377,12 +389,14 @@ def _join(a: str | None, b: str) -> str:
 
 
 def place_of(chunks: list[Chunk], pos: int) -> dict[str, Any]:
-    """Article, section and page at source offset ``pos`` (from the chunk holding it, as ``Citation.of`` does)."""
+    """Article, section, page and unit (sheet and row, slide ...: ``UNIT_KEYS``) at source offset ``pos``
+    (from the chunk holding it, as ``Citation.of`` does)."""
     holding = [c for c in chunks if c.start <= pos < c.end] or [c for c in chunks if c.start >= pos][:1]
     if not holding:
         return {}
     section, page = holding[0].place_at(pos)
-    return {"article": holding[0].meta.get("article"), "section": section, "page": page}
+    unit = {k: holding[0].meta[k] for k in UNIT_KEYS if holding[0].meta.get(k) is not None}
+    return {"article": holding[0].meta.get("article"), "section": section, "page": page, "unit": unit or None}
 
 
 def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool, pictured: bool = False) -> str:
@@ -391,7 +405,7 @@ def render_view(source: Source, shown: ViewRange, kb: str | None, uploaded: bool
     esc = functools.partial(html.escape, quote=True)
     place = place_of(source.chunks, shown.cited[0] if shown.cited else shown.lo)
     title = place.get("article") or source.doc_id
-    where = [f"小节 Section: {esc(place['section'])}" if place.get("section") else ""]
+    where = [esc(unit_label(place.get("unit"))), f"小节 Section: {esc(place['section'])}" if place.get("section") else ""]
     if shown.page is not None:
         where.append(f"页 Page: {shown.page} / {shown.pages}")
     if shown.cited is not None:
@@ -448,4 +462,4 @@ def _nav_links(doc_id: str, kb: str | None, shown: ViewRange, uploaded: bool) ->
 
 
 __all__ = ["add_viewer_routes", "chunk_summary", "cited_on_page", "content_disposition", "document_chunks", "document_entry",
-           "first_words", "load_source", "pdf_file", "stored_upload", "view_url"]
+           "first_words", "load_source", "page_file", "pdf_file", "stored_upload", "view_url"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 
 import httpx
@@ -197,12 +198,16 @@ def test_v1_shows_document_markdown_and_html_as_text(served):
     streamed = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if "choices" in e)
     assert streamed == content  # the stream ends with the same reply
     rendered = _rendered(content)
-    for markup in ("<a ", "<img", "<em>", "<strong>"):
+    for markup in ("<img", "<em>", "<strong>"):
         assert markup not in rendered, (markup, rendered)
+    # the one live link per source is the server's own viewer at the cited place (issue 27); the
+    # document's own link, image and the file name's brackets are shown as text or left out, never rendered
+    hrefs = re.findall(r'<a href="([^"]*)"', rendered)
+    assert len(hrefs) == rendered.count("<a ") == 1 and hrefs[0].startswith(f"{url}/view?doc=%5B"), hrefs
     text = html.unescape(rendered)
-    assert "详见[3]与[点此](javascript:alert(1))<img src=x onerror=alert(1)>。 [1]" in text  # shown as written
+    assert "详见[3]与点此。 [1]" in text  # the quote without the document's markup (rag.text.display)
     assert f"[1] evil · {EVIL_NAME} 《风筝节》: 紫藤镇风筝节" in text
-    assert "https://" not in content and "www." not in content
+    assert "javascript:" not in content and "https://" not in content and "www." not in content
 
 
 def test_a_damaged_base_is_not_offered_and_says_it_is_damaged(served):

@@ -12,6 +12,7 @@ from rag.text.display import display
     ("see [the report](https://example.org/r.pdf \"title\") and ![map](m.png)", "see the report and map"),
     ("an *important* point, 2*3*4 stays", "an important point, 2*3*4 stays"),
     ("run `rag index` first", "run rag index first"),
+    ("详见[点此](javascript:alert(1))与[wiki](https://en.wikipedia.org/wiki/Kite_(toy))", "详见点此与wiki"),
     ("## 天心经开区\n> 高新技术企业224家", "天心经开区\n高新技术企业224家"),
     ("<p>园区<b>已落地</b>重点项目82个</p>", "园区已落地重点项目82个"),
     ("a &lt;b&gt; tag and a < b > c", "a <b> tag and a < b > c"),

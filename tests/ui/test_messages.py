@@ -9,6 +9,7 @@ Each code's English and Chinese use the same parameters; HTTP statuses and exit 
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import re
 import sys
@@ -253,6 +254,28 @@ def _client_errors(rag, tmp_path, monkeypatch) -> list[RagError]:
     return errors
 
 
+def _page_and_sheet_errors(index, tmp_path, monkeypatch) -> list[RagError]:
+    """What the viewer's page picture and the spreadsheet readers refuse."""
+    from rag.http import page_image, viewer
+    from rag.ingest import sheets as sheet_reader
+    from rag.ingest.files import SourceFile, load_file
+    from tests.pdfs import make_pdf
+
+    pdf = tmp_path / "report.pdf"
+    make_pdf(pdf, [["第一页。"]])
+    sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    sheets = {"密.xlsx": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "假.xlsx": "这其实是一段文字。".encode(),
+              "大.csv": b"a,b\n1,2\n3,4\n"}
+    for name, raw in sheets.items():
+        (tmp_path / name).write_bytes(raw)
+    monkeypatch.setattr(sheet_reader, "MAX_CELLS", 3)
+    errors = [_raised(lambda: page_image.page_png(pdf, "0" * 64, 1, "")),
+              _raised(lambda: page_image.page_png(pdf, sha, 5, "")),
+              _raised(lambda: viewer.page_file(index, index.documents()[0]["doc_id"]))]
+    errors += [_raised(lambda name=name: load_file(SourceFile(tmp_path / name, name))) for name in sheets]
+    return errors
+
+
 def test_every_error_a_chat_user_can_meet_reads_chinese_first(writable_index, tmp_path, monkeypatch):
     from rag import RAG
 
@@ -263,6 +286,8 @@ def test_every_error_a_chat_user_can_meet_reads_chinese_first(writable_index, tm
     raised += _upload_errors(rag) + _question_errors(rag, tmp_path) + _server_errors(rag, tmp_path)
     (tmp_path / "indexes").mkdir()
     raised += _index_errors(rag, tmp_path / "indexes") + _client_errors(rag, tmp_path, monkeypatch)
+    (tmp_path / "pages").mkdir()
+    raised += _page_and_sheet_errors(rag, tmp_path / "pages", monkeypatch)
     met: set[str] = set()
     for error in raised:
         assert isinstance(error, RagError) and error.code is not None, f"raised without its code: {error}"
