@@ -118,9 +118,7 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
         """Page ``page`` (1-based) of a PDF document as a picture, with the cited range ``start``–``end``
         (source offsets, as in a citation) outlined where it is on that page."""
         rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
-        path = pdf_file(rag, doc_id)
-        if path is None:
-            raise DocumentNotFoundError("view.no_page_file", doc_id=doc_id[:200])
+        path = page_file(rag, doc_id)
         source = load_source(rag, doc_id)
         cited = cited_span(source, start, end, None)
         png = page_png(path, str(document_entry(rag, doc_id).get("sha256", "")), page, cited_on_page(source, cited, page))
@@ -202,6 +200,14 @@ def pdf_file(rag: RAG, doc_id: str) -> Path | None:
         return None
     path = stored_upload(rag, doc_id) or Path(str(entry.get("path", "")))
     return path if path.suffix.lower() == ".pdf" and path.is_file() else None
+
+
+def page_file(rag: RAG, doc_id: str) -> Path:
+    """``pdf_file``, or ``DocumentNotFoundError`` (404) for a document with no PDF to show a page of."""
+    path = pdf_file(rag, doc_id)
+    if path is None:
+        raise DocumentNotFoundError("view.no_page_file", doc_id=doc_id[:200])
+    return path
 
 
 def cited_on_page(source: Source, cited: tuple[int, int] | None, page: int) -> str:
@@ -456,4 +462,4 @@ def _nav_links(doc_id: str, kb: str | None, shown: ViewRange, uploaded: bool) ->
 
 
 __all__ = ["add_viewer_routes", "chunk_summary", "cited_on_page", "content_disposition", "document_chunks", "document_entry",
-           "first_words", "load_source", "pdf_file", "stored_upload", "view_url"]
+           "first_words", "load_source", "page_file", "pdf_file", "stored_upload", "view_url"]
