@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.config import Settings
+from rag.embedding.backends import load_embedder
 from rag.errors import ConfigError, EmbedderError, LoaderError, RagError
 from rag.ingest.chunking import ChunkSettings, chunk_source
 from rag.ingest.files import SourceFile, document_entry, load_file
@@ -57,7 +58,7 @@ DocEntry = dict[str, object]  # document_entry(): path, sha256, size, encoding, 
 def _ray() -> Any:
     try:
         import ray  # noqa: PLC0415 - optional: only `rag index --ray` needs it
-        import ray.data  # noqa: PLC0415
+        import ray.data  # noqa: PLC0415 - Ray Data, with ray (ray extra)
     except ImportError as exc:
         raise ConfigError(
             f"indexing with --ray (RAG_RAY) needs Ray Data, which is not installed ({exc}): pip install '.[ray]'"
@@ -273,8 +274,6 @@ class _EmbedActor:
     """One embedding model per actor, loaded once when Ray Data starts the actor."""
 
     def __init__(self, spec: str, settings: Settings | None) -> None:
-        from rag.embedding.backends import load_embedder  # noqa: PLC0415 - heavy, and only on workers
-
         self._embedder = load_embedder(spec, settings=settings)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -291,8 +290,6 @@ class _EmbedWriteActor:
     """An embedding actor that inserts its rows itself, through a connection opened once (a Milvus server)."""
 
     def __init__(self, spec: str, settings: Settings | None, target: RowTarget) -> None:
-        from rag.embedding.backends import load_embedder  # noqa: PLC0415 - heavy, and only on workers
-
         self._embedder = load_embedder(spec, settings=settings)
         self._target = target
         self._client = target.connect()
