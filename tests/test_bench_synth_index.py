@@ -16,6 +16,7 @@ from rag import RAG  # noqa: E402
 from rag.storage.segments import index as segments  # noqa: E402
 
 
+@pytest.mark.slow
 def test_both_stores_hold_the_same_generated_chunks_and_segments_are_written_block_by_block(tmp_path, monkeypatch):
     monkeypatch.setattr(segments, "SEGMENT_MAX_ROWS", 700)
     n = 2_000

@@ -62,6 +62,7 @@ def test_an_upload_indexed_earlier_is_kept_even_if_refused_now(writable_index):
     assert "kite.txt" in {d["doc_id"] for d in rag.documents()}
 
 
+@pytest.mark.slow
 def test_writes_a_crash_interrupted_are_finished_or_undone(writable_index):
     rag = RAG.open(writable_index, progress=False)
     add_uploads(rag, [("kept.txt", io.BytesIO(KITE.encode())), ("stale.txt", io.BytesIO(KITE.encode())),
@@ -98,6 +99,7 @@ def test_an_undone_delete_gets_its_file_back(writable_index):
     assert "kite.txt" in {d["doc_id"] for d in rag.documents()}
 
 
+@pytest.mark.slow
 def test_a_malformed_docx_upload_is_refused_and_not_kept(writable_index):
     from ui.server import build_app
 

@@ -15,6 +15,7 @@ def minilm():
     return load_embedder(str(packaged_minilm_path()))
 
 
+@pytest.mark.slow
 def test_a_local_sentence_transformers_path_loads(minilm):
     assert minilm.dim == 384
     v = minilm.embed_passages(["A cat sits on the mat.", "Stock markets fell sharply."])

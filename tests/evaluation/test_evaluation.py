@@ -285,6 +285,7 @@ def test_compare_lists_flipped_questions(tmp_path):
 # ---- evaluate() on the real pipeline --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_seed_index(seed_index):
     from rag import RAG
     from rag.errors import ConfigError

@@ -80,6 +80,7 @@ def feedback_index(index_copy, rag):
     return index_copy
 
 
+@pytest.mark.slow
 def test_the_export_loads_as_a_question_set(feedback_index, tmp_path):
     rows, skipped = export_rows(read_feedback(feedback_index))
     assert skipped["superseded"] == 1

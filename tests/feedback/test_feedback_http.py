@@ -84,6 +84,7 @@ def test_there_is_no_way_to_read_feedback_over_http(kb):
         assert c.get("/api/feedback").status_code == 405
 
 
+@pytest.mark.slow
 def test_a_full_file_is_507_over_a_real_server(writable_index):
     kb = RAG.open(writable_index, progress=False, max_feedback_mb=0.001)  # about 1 KB: two records, not three
     with serving(app_for(kb)) as base:

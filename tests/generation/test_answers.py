@@ -22,6 +22,7 @@ QUESTIONS = [
 
 
 @pytest.mark.parametrize(("question", "fact"), QUESTIONS)
+@pytest.mark.slow
 def test_answers_quote_and_cite_the_source(seed_rag, seed_text, question, fact):
     a = seed_rag.ask(question)
     assert not a.abstained
@@ -44,6 +45,7 @@ def test_unanswerable_questions_abstain(seed_rag, question):
     assert a.passages  # the closest passages are still shown
 
 
+@pytest.mark.slow
 def test_english_question_over_chinese_text_is_answered_by_meaning_with_a_warning(seed_rag):
     a = seed_rag.ask("How many drama shoots per year can the Lanfeng micro-drama base handle?")
     if a.abstained:
@@ -94,6 +96,7 @@ def test_dev_set_accuracy_on_the_seed_alone(seed_rag):
     assert summary["abstention"]["unanswerable_abstained"] >= 0.66
 
 
+@pytest.mark.slow
 def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index, seed_rag, seed_text, monkeypatch):
     """Each warning an answer can carry, raised by the code that writes it, has its Chinese in the chat."""
     from llm_faults import failing_llm

@@ -121,11 +121,13 @@ def test_a_generator_given_at_open_answers_streams_and_cites_the_real_passage(se
     assert a.to_dict()["generator"] == "first-sentence"
 
 
+@pytest.mark.slow
 def test_a_generator_given_per_call_answers_that_call_only(seed_rag, seed_text):
     _check_first_sentence_answer(seed_rag.ask(QUESTION, generator=FirstSentence()), seed_text)
     assert seed_rag.ask(QUESTION).generator == "extractive"
 
 
+@pytest.mark.slow
 def test_a_generator_without_stream_sends_its_answer_as_one_piece(seed_rag, seed_text):
     events = list(seed_rag.ask_stream(QUESTION, generator=Closest()))
     assert [e.type for e in events] == ["sources", "token", "answer"]
@@ -146,6 +148,7 @@ def test_a_generator_with_rewrite_makes_a_follow_up_standalone(seed_rag):
 
 
 @pytest.mark.parametrize("after_pieces", [0, 1])
+@pytest.mark.slow
 def test_a_generator_that_fails_is_replaced_by_the_extractive_answer(seed_rag, after_pieces):
     extractive = seed_rag.ask(QUESTION).answer
     events = list(seed_rag.ask_stream(QUESTION, generator=Fails(after_pieces)))

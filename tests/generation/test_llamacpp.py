@@ -49,6 +49,7 @@ def assert_checked_as_documented(a: Answer, source: str) -> None:
         assert UNCITED in a.warnings and a.support is None, a.warnings
 
 
+@pytest.mark.slow
 def test_a_local_gguf_model_answers_and_its_answer_is_checked(seed_index, seed_text):
     rag = RAG.open(seed_index, generator="llamacpp:gemma3-270m", context_tokens=1500)
     a = rag.ask(QUESTION)

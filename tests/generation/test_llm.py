@@ -95,6 +95,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("mode", ["http500", "http429", "slow", "garbage", "empty", "refused"])
+@pytest.mark.slow
 def test_llm_failures_fall_back_to_the_extractive_answer_with_a_warning(seed_index, server, monkeypatch, mode):
     server.mode, server.delay = mode, 5.0
     if mode == "refused":
@@ -106,6 +107,7 @@ def test_llm_failures_fall_back_to_the_extractive_answer_with_a_warning(seed_ind
 
 
 @pytest.mark.parametrize("when", ["before", "midway"])
+@pytest.mark.slow
 def test_a_stream_whose_llm_fails_ends_with_the_extractive_answer(seed_index, seed_rag, monkeypatch, when):
     extractive = seed_rag.ask(QUESTION).answer
     with failing_llm(when, monkeypatch):
@@ -122,6 +124,7 @@ def test_a_stream_whose_llm_fails_ends_with_the_extractive_answer(seed_index, se
 
 
 @pytest.mark.parametrize("when", ["before", "midway"])
+@pytest.mark.slow
 def test_the_sse_stream_carries_the_extractive_answer_when_the_llm_fails(seed_index, seed_rag, monkeypatch, when):
     from fastapi.testclient import TestClient
     from servers import parse_sse
@@ -151,6 +154,7 @@ def test_follow_up_question_is_rewritten_for_retrieval(llm_rag, server):
     assert "3000" in a.answer and a.citations
 
 
+@pytest.mark.slow
 def test_extractive_generator_asks_a_follow_up_with_the_previous_question(seed_rag):
     first = "蓝风微短剧基地从签约到试运营用了多少天？"
     a = seed_rag.ask("那它一年能拍多少部？", history=[(first, "47天")])

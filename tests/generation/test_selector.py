@@ -78,6 +78,7 @@ def test_the_exact_span_by_question_type(question, sentence, span):
     assert sentence[s:e] == span
 
 
+@pytest.mark.slow
 def test_a_traditional_question_is_answered_with_its_span(seed_rag):
     a = seed_rag.ask("藍風微短劇基地從簽約到試運營用了幾天？")
     assert not a.abstained, a.answer

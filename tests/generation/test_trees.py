@@ -13,6 +13,7 @@ from rag.training.train import export_trees
 sklearn = pytest.importorskip("sklearn.ensemble")
 
 
+@pytest.mark.slow
 def test_the_exported_forest_gives_scikit_learns_logits():
     rng = np.random.RandomState(0)
     X = rng.rand(600, 5)

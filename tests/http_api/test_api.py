@@ -64,6 +64,7 @@ def test_ask_options_are_passed_through(client):
     assert len(r.json()["passages"]) == 2 and "47天" in r.json()["answer"]
 
 
+@pytest.mark.slow
 def test_stream_sends_sources_then_tokens_then_the_answer(server):
     with httpx.stream("POST", f"{server}/api/ask/stream", json={"question": SEED_Q}, timeout=120) as r:
         assert r.status_code == 200
@@ -113,6 +114,7 @@ def test_the_chat_page_is_mounted_at_root(server):
 
 
 # ---- writing -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_upload_answer_delete(client, index_copy):
     r = upload(client, "kite.txt", NEW_DOC.encode())
     assert r.status_code == 200, r.text
@@ -264,6 +266,7 @@ def test_the_api_key_guards_writes(index_copy, monkeypatch):
 
 
 # ---- concurrency -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_concurrent_asks_while_a_document_is_added(server):
     results: list[tuple[int, str]] = []
     errors: list[BaseException] = []

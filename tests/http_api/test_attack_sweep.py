@@ -88,6 +88,7 @@ def _fill(path: str, value: str) -> str:
     return re.sub(r"\{[^}]+\}", value, path)
 
 
+@pytest.mark.slow
 def test_every_api_route_refuses_hostile_input_cleanly(server):
     base, app, key, secrets = server["base"], server["app"], server["key"], server["secrets"]
     before = _state(base, key)
@@ -117,6 +118,7 @@ def test_every_api_route_refuses_hostile_input_cleanly(server):
         assert _state(base, key) == before  # nothing written without the key
 
 
+@pytest.mark.slow
 def test_hostile_uploads_without_and_with_the_key(server, tmp_path):
     import zipfile
 
@@ -150,6 +152,7 @@ def test_hostile_uploads_without_and_with_the_key(server, tmp_path):
     assert "bad.docx" not in _state(base, key)[0]
 
 
+@pytest.mark.slow
 def test_gradio_routes_the_chat_does_not_use_are_refused_and_none_crash(server):
     base, secrets = server["base"], server["secrets"]
     for path in GRADIO_REFUSED + GRADIO_PROBED:
@@ -165,6 +168,7 @@ def test_gradio_routes_the_chat_does_not_use_are_refused_and_none_crash(server):
         assert r.status_code < 500
 
 
+@pytest.mark.slow
 def test_every_chat_event_with_garbage_data_is_refused_or_answered_cleanly(server):
     base, secrets = server["base"], server["secrets"]
     config = httpx.get(f"{base}/config", timeout=30).json()

@@ -74,6 +74,7 @@ def _upload(base: str, name: str, body: bytes, client: httpx.Client | None = Non
 
 
 # ---- 5. Gradio routes the page does not use ---------------------------------------------------------
+@pytest.mark.slow
 def test_gradio_routes_the_page_does_not_use_are_refused(any_server):
     base, _ = any_server
     for method, path in UNUSED:
@@ -85,6 +86,7 @@ def test_gradio_routes_the_page_does_not_use_are_refused(any_server):
         assert b"RECORDED-BYTES" not in r.content
 
 
+@pytest.mark.slow
 def test_the_routes_the_page_uses_still_answer(any_server):
     base, app = any_server
     page = httpx.get(f"{base}/", timeout=30)
@@ -138,6 +140,7 @@ def test_other_origins_get_no_cors_answer(open_server, origin):
         assert cors == {}, (r.request.method, r.request.url.path, cors)
 
 
+@pytest.mark.slow
 def test_an_allowed_origin_gets_cors_without_credentials(index_copy):
     from rag import RAG
 
@@ -194,6 +197,7 @@ def test_one_client_cannot_fill_the_staging_folder_for_everyone(open_server):
             staging.release(ref)
 
 
+@pytest.mark.slow
 def test_a_page_gives_back_its_staged_files_when_they_leave_the_box_or_the_page_closes(open_server, monkeypatch):
     base, app = open_server
     monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # Gradio notices a closed page at its next beat
@@ -216,6 +220,7 @@ def test_a_page_gives_back_its_staged_files_when_they_leave_the_box_or_the_page_
 
 
 # ---- 6. a retried upload in the same page --------------------------------------------------------------
+@pytest.mark.slow
 def test_a_retry_with_the_right_key_in_the_same_page_is_indexed_and_leaves_no_copy(keyed_server):
     base, app = keyed_server
     name = f"retry-{uuid.uuid4().hex[:8]}.txt"

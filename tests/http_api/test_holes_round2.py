@@ -67,6 +67,7 @@ def _no_server_path(text: str, root) -> None:
     ('{"\\ud800": {"a": 1}}', "Input should be a valid string"),
     ('{"' + "k" * 5000 + '": "x"}', "unknown filter(s) '" + "k" * 40 + "'"),
 ])
+@pytest.mark.slow
 def test_a_lone_surrogate_in_a_filter_is_a_400_that_names_it(served, path, filters, says):
     url, _ = served
     r = _post(url, path, '{"question": "x", "filters": ' + filters + "}")
@@ -188,6 +189,7 @@ def _rendered(markdown: str) -> str:
     return MarkdownIt("commonmark").render(markdown)
 
 
+@pytest.mark.slow
 def test_v1_shows_document_markdown_and_html_as_text(served):
     url, _ = served
     body = {"model": "kb:evil", "messages": [{"role": "user", "content": KITE_Q}]}

@@ -35,6 +35,7 @@ def _post(url: str, path: str, body: dict, **kw) -> httpx.Response:
     return httpx.post(f"{url}{path}", json=body, timeout=120, **kw)
 
 
+@pytest.mark.slow
 def test_the_bases_are_listed_with_their_model_ids(served):
     url, _ = served
     rows = httpx.get(f"{url}/api/kbs").json()
@@ -42,6 +43,7 @@ def test_the_bases_are_listed_with_their_model_ids(served):
     assert rows[1]["documents"] == 1 and rows[1]["chunks"] >= 1 and rows[0]["documents"] == 1
 
 
+@pytest.mark.slow
 def test_a_question_goes_to_the_base_it_names(served):
     url, _ = served
     kite = _post(url, "/api/ask", {"question": KITE_Q, "kb": "kite"}).json()
@@ -52,6 +54,7 @@ def test_a_question_goes_to_the_base_it_names(served):
     assert all("kb" not in p for p in seed_only["passages"])  # the default alone: as before
 
 
+@pytest.mark.slow
 def test_several_bases_are_fused_and_each_citation_names_its_base(served):
     url, _ = served
     both = _post(url, "/api/ask", {"question": KITE_Q, "kb": ["default", "kite"], "top_k": 5}).json()
@@ -81,6 +84,7 @@ def test_unknown_or_malformed_bases_are_refused(served, kb):
     assert httpx.get(f"{url}/api/documents", params={"kb": "nope"}).status_code == 404
 
 
+@pytest.mark.slow
 def test_documents_are_listed_uploaded_and_deleted_per_base(served):
     url, root = served
     auth = {"Authorization": f"Bearer {KEY}"}
@@ -100,6 +104,7 @@ def test_documents_are_listed_uploaded_and_deleted_per_base(served):
     assert httpx.delete(f"{url}/api/documents/lantern.txt", params={"kb": "kite"}, headers=auth).status_code == 404
 
 
+@pytest.mark.slow
 def test_bases_are_created_and_deleted_with_the_key(served):
     url, root = served
     auth = {"Authorization": f"Bearer {KEY}"}
@@ -140,6 +145,7 @@ def test_openai_clients_pick_a_base_by_model(served):
         assert "available: rag, kb:kite" in err.value.body["message"]
 
 
+@pytest.mark.slow
 def test_an_empty_base_asked_first_does_not_spoil_the_answer(served):
     """An empty base asked first (its term weights are the answer's) leaves the answer as the default alone gives it."""
     url, _ = served

@@ -26,10 +26,12 @@ def client(base):
     return openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0, timeout=60)
 
 
+@pytest.mark.slow
 def test_models_list_the_knowledge_base(client):
     assert [m.id for m in client.models.list().data] == ["rag"]
 
 
+@pytest.mark.slow
 def test_a_plain_completion_answers_with_its_sources(client):
     r = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": SEED_Q}])
     text = r.choices[0].message.content
@@ -40,6 +42,7 @@ def test_a_plain_completion_answers_with_its_sources(client):
     assert "47天" in extra["references"][0]["quote"] and extra["answer_span"]["text"] == "47天"
 
 
+@pytest.mark.slow
 def test_a_streamed_completion_is_openai_chunks_with_the_same_answer(client):
     stream = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": SEED_Q}], stream=True)
     chunks = list(stream)
@@ -49,6 +52,7 @@ def test_a_streamed_completion_is_openai_chunks_with_the_same_answer(client):
     assert chunks[-1].model_extra["references"] and chunks[-1].model_extra["abstained"] is False
 
 
+@pytest.mark.slow
 def test_a_follow_up_uses_the_history(client):
     messages = [{"role": "system", "content": "你是助手"},
                 {"role": "user", "content": "蓝风微短剧基地有多少个实景棚？"},
@@ -58,6 +62,7 @@ def test_a_follow_up_uses_the_history(client):
     assert "47天" in r.choices[0].message.content
 
 
+@pytest.mark.slow
 def test_an_unanswerable_question_abstains(client):
     r = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "天心经开区管委会主任余磊是哪一年出生的？"}])
     assert r.model_extra["abstained"] is True and r.model_extra["references"] == []
@@ -101,6 +106,7 @@ def test_the_guards_refusals_have_openais_shape_too(base):
                       headers={"Host": "evil.example:80"}).json()["error"].startswith("this server does not answer")
 
 
+@pytest.mark.slow
 def test_browsers_on_listed_origins_may_call_the_api(rag, monkeypatch):
     """CORS for the origins RAG_ALLOWED_ORIGINS lists (a web chat app), none for the others."""
     from rag.http.app import create_api

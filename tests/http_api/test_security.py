@@ -62,6 +62,7 @@ def _secret_found(base: str) -> bool:
 
 
 # ---- 1. server files through the chat's upload event ---------------------------------------------
+@pytest.mark.slow
 def test_the_upload_event_cannot_index_a_server_file(served, secret_file, tmp_path):
     base, app = served
     # the secret itself, Gradio's default upload folder, and tricks on this server's staging folder
@@ -100,6 +101,7 @@ def test_the_upload_handler_itself_accepts_only_staged_files(rag, secret_file):
     assert not staging.root.exists()
 
 
+@pytest.mark.slow
 def test_a_real_chat_upload_is_indexed_and_its_staged_copy_removed(served):
     base, app = served
     body = "紫藤镇风筝节今年吸引游客两万三千人，创历史新高。".encode()
@@ -118,6 +120,7 @@ def test_a_real_chat_upload_is_indexed_and_its_staged_copy_removed(served):
 
 
 # ---- 2. an upload never replaces a document from another source -------------------------------
+@pytest.mark.slow
 def test_an_upload_named_like_a_folder_document_gets_its_own_id(served, rag):
     base, _ = served
     before = {d["doc_id"]: d for d in rag.documents()}
@@ -140,6 +143,7 @@ def test_an_upload_named_like_a_folder_document_gets_its_own_id(served, rag):
 
 
 # ---- 3. Gradio's upload route ------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_chat_upload_route_checks_type_count_size_and_key(keyed, served):
     base, _ = keyed
     one = [("files", ("a.txt", "内容。".encode(), "text/plain"))]
@@ -177,6 +181,7 @@ def test_staged_files_that_are_never_added_are_swept(served):
 
 
 # ---- 4. cross-site requests --------------------------------------------------------------------
+@pytest.mark.slow
 def test_cross_site_writes_are_refused(served):
     base, _ = served
     form = [("files", ("form.txt", "跨站表单上传。".encode(), "text/plain"))]
@@ -265,6 +270,7 @@ def test_the_operator_allow_list():
 
 
 # ---- 7. odd input is a 400, not a 500 -------------------------------------------------------------
+@pytest.mark.slow
 def test_lone_surrogates_and_bad_ids_are_400(served):
     base, _ = served
     raw = b'{"question": "\\ud800"}'
@@ -282,6 +288,7 @@ def test_lone_surrogates_and_bad_ids_are_400(served):
 
 
 @pytest.mark.parametrize("kb", ["../index", "/etc", "nope", "a/../b"])
+@pytest.mark.slow
 def test_the_new_chat_events_take_no_path_or_unknown_base_from_a_raw_client(served, kb):
     """Knowledge-base pickers, the chunk list and the retrieval test, sent raw through the queue: a base
     name with a path in it, or one that does not exist, is refused by the handlers; no file is read."""

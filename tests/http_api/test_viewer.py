@@ -55,6 +55,7 @@ def _hash(source: str) -> str:
 
 
 # ---- the view page -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_view_marks_exactly_the_cited_text_with_its_article_and_section(client, citation):
     r = client.get("/view", params={"doc": citation.doc_id, "start": citation.start, "end": citation.end})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -189,6 +190,7 @@ def test_a_stored_upload_replaced_by_a_symlink_is_not_served(client, rag, tmp_pa
 
 
 # ---- where the text comes from -------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_changed_file_is_shown_as_it_was_indexed(tmp_path):
     from fastapi.testclient import TestClient
 

@@ -219,6 +219,7 @@ def _rebuilt_per_character(chunks, n_chars: int, pdf: bool) -> str:
     return "".join(chars)
 
 
+@pytest.mark.slow
 def test_the_text_rebuilt_from_chunks_is_exact_and_costs_little(seed_text):
     """Without a kept text the viewer rebuilds one from the chunks: per character that took 2 s a view
     for a 750k-character document (anyone may ask, no key); by runs it is the same text in a few % of that."""

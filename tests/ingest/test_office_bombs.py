@@ -50,6 +50,7 @@ def test_a_dtd_is_refused_so_no_entity_can_expand(tmp_path):
         _load(tmp_path, "laughs.docx", rebuild(raw, {DOCUMENT: laughs}))
 
 
+@pytest.mark.slow
 def test_a_zero_filled_media_part_is_refused_before_anything_is_unpacked(tmp_path):
     raw = zero_bomb(200)  # about 200 KB; python-docx read it whole (300 MB for the 307 KB)
     assert len(raw) < 2**20
@@ -84,6 +85,7 @@ def test_empty_paragraphs_packed_tight_are_refused_as_a_bomb(tmp_path):
     _refused_within(tmp_path, "paras.docx", raw, r"paras\.docx: DOCX part 'word/document\.xml' unpacks to", peak_mb=5)
 
 
+@pytest.mark.slow
 def test_empty_paragraphs_stored_unpacked_stop_at_the_paragraph_bound(tmp_path):
     raw = with_body(make_docx("正文。"), "<w:p/>" * 500_000, compression=zipfile.ZIP_STORED)
     _refused_within(tmp_path, "stored.docx", raw,
@@ -99,6 +101,7 @@ def test_extracted_characters_are_bounded_as_they_are_read():
     assert docx_text(raw, "big.docx") == "长" * 600 + "\n\n" + "沙" * 600
 
 
+@pytest.mark.slow
 def test_a_central_directory_that_understates_a_size_unpacks_no_more_than_it_said(tmp_path):
     raw = make_docx("正文。")
     xml = member(raw)
@@ -109,6 +112,7 @@ def test_a_central_directory_that_understates_a_size_unpacks_no_more_than_it_sai
     _refused_within(tmp_path, "lying.docx", lying, r"lying\.docx: damaged or unreadable DOCX .*Bad CRC", peak_mb=5)
 
 
+@pytest.mark.slow
 def test_an_encrypted_member_is_refused(tmp_path):
     raw = make_docx("正文。")
     at = raw.index(b"PK\x01\x02")  # the first central directory entry: set its "encrypted" flag
@@ -130,6 +134,7 @@ def test_any_parser_error_becomes_the_loaders_error(tmp_path, monkeypatch):
         _load(tmp_path, "odd.pdf", b"%PDF-1.4\n%%EOF\n")
 
 
+@pytest.mark.slow
 def test_a_pdf_over_the_page_bound_is_refused_before_its_text_is_read(tmp_path):
     pypdf = pytest.importorskip("pypdf")
     writer = pypdf.PdfWriter()

@@ -103,6 +103,7 @@ def test_fused_passages_are_ranked_by_score_and_tagged(seed_rag, tmp_path):
     assert all(p.kb is None for p in alone)
 
 
+@pytest.mark.slow
 def test_the_cli_manages_and_uses_bases(tmp_path):
     """`rag kb` and `--kb` as a user runs them, from a folder whose kbs/ holds the bases."""
     src = tmp_path / "kite.txt"
@@ -138,6 +139,7 @@ def test_the_cli_manages_and_uses_bases(tmp_path):
     assert run("kb", "delete", "kite", "--yes", cwd=tmp_path).returncode == 3
 
 
+@pytest.mark.slow
 def test_the_python_api_asks_one_base_or_several(seed_index, tmp_path):
     from rag import RAG, KnowledgeBases
 

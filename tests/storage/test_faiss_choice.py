@@ -66,6 +66,7 @@ def test_flat_below_the_threshold(data, monkeypatch):
     assert empty.ntotal == 0 and describe(empty)["kind"] == "flat"
 
 
+@pytest.mark.slow
 def test_approximate_above_the_threshold(built, monkeypatch):
     monkeypatch.setenv(FLAT_MAX_ENV, "2000")
     monkeypatch.delenv(ANN_ENV, raising=False)

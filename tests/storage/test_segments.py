@@ -76,6 +76,7 @@ def _lexical_by_chunk(store, query: str) -> dict[str, float]:
     return {chunks[k].chunk_id: s for k, s in hits}
 
 
+@pytest.mark.slow
 def test_bm25_after_adds_updates_deletes_and_merges_equals_a_fresh_build(tmp_path, seed_text, monkeypatch):
     monkeypatch.setattr(segments, "MERGE_AT", 3)  # merges happen along the way, not only at the end
     rng = random.Random(7)

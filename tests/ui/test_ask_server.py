@@ -99,6 +99,7 @@ def test_the_instance_route_answers_only_with_the_token(server, index_copy):
 
 @pytest.mark.parametrize("args", [(Q,), (Q, "--top-k", "3", "--retrieval", "lexical"),
                                   ("邱沛霖是谁？", "--filter", "doc=000_*")])
+@pytest.mark.slow
 def test_the_server_s_json_is_the_in_process_json(server, index_copy, args):
     seen = server["recorder"].seen
     before = len(seen)
@@ -131,6 +132,7 @@ def _dead_pid() -> int:
     ({"port": "closed"}, "failed"),
     ({"mode": 0o644}, "readable by others"),
 ])
+@pytest.mark.slow
 def test_anything_amiss_and_the_answer_is_made_in_process(server, announced, index_copy, change, reason):
     record = dict(server["record"])
     if change.get("pid") == "dead":
@@ -157,6 +159,7 @@ def test_other_settings_are_answered_in_process(server, index_copy):
     assert len(answer["passages"]) <= 2
 
 
+@pytest.mark.slow
 def test_the_api_key_is_sent_when_set(server, index_copy):
     before = len(server["recorder"].seen)
     _, notes = ask(index_copy, env={"RAG_API_KEY": "k3y"})

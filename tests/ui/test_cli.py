@@ -30,6 +30,7 @@ def test_the_console_script_answers_as_in_process_and_fails_with_one_line(seed_i
     assert err.returncode == 3 and err.stderr.startswith("error: no index at") and err.stderr.strip().count("\n") == 0
 
 
+@pytest.mark.slow
 def test_ask_json_matches_the_python_api(seed_index, seed_rag):
     out = rag("ask", "蓝风微短剧基地从签约到试运营用了多少天？", "--json", "--index-dir", str(seed_index))
     assert out.returncode == 0, out.stderr
@@ -101,6 +102,7 @@ def test_verify_folds_many_warnings_into_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("when", ["before", "midway"])
+@pytest.mark.slow
 def test_ask_stream_prints_the_extractive_answer_when_the_llm_fails(seed_index, seed_rag, monkeypatch, when):
     extractive = seed_rag.ask(QUESTION).answer
     with failing_llm(when, monkeypatch):
@@ -115,6 +117,7 @@ def test_ask_stream_prints_the_extractive_answer_when_the_llm_fails(seed_index, 
         assert text.strip() == f"{PARTIAL}\n{REPLACED}\n{extractive}"
 
 
+@pytest.mark.slow
 def test_ask_stream_prints_an_answer_once_when_it_was_streamed_whole(seed_index, seed_rag):
     out = rag("ask", QUESTION, "--stream", "--index-dir", str(seed_index))
     assert out.returncode == 0, out.stderr
