@@ -56,25 +56,11 @@ def notice_eml(html_only: bool = False) -> bytes:
 
 def book_epub() -> bytes:
     """Two chapters (and a navigation page) in spine order: 第一章 春, 第二章 夏."""
-    epub = pytest.importorskip("ebooklib.epub")
-    book = epub.EpubBook()
-    book.set_identifier("id-1")
-    book.set_title("四季")
-    book.set_language("zh")
-    chapters = []
-    for n, (title, body) in enumerate([("第一章 春", "春天来了，岳麓山的杜鹃花开满山坡。"),
-                                       ("第二章 夏", "夏天的橘子洲头，游人在江边乘凉。")], 1):
-        chapter = epub.EpubHtml(title=title, file_name=f"chap{n}.xhtml", lang="zh")
-        chapter.content = f"<html><body><h1>{title}</h1><p>{body}</p></body></html>"
-        book.add_item(chapter)
-        chapters.append(chapter)
-    book.toc = chapters
-    book.add_item(epub.EpubNcx())
-    book.add_item(epub.EpubNav())
-    book.spine = ["nav", *chapters]
-    buf = io.BytesIO()
-    epub.write_epub(buf, book)
-    return buf.getvalue()
+    pytest.importorskip("ebooklib")
+    from bench.office_set import epub_book
+
+    return epub_book("四季", "id-1", [("第一章 春", "春天来了，岳麓山的杜鹃花开满山坡。"),
+                                      ("第二章 夏", "夏天的橘子洲头，游人在江边乘凉。")])
 
 
 def _cell(text: str = "", **kw):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from rag.errors import LoaderError
 from rag.ingest.decoding import decode_bytes
-from rag.ingest.docx_reader import docx_text
-from rag.ingest.formats import html_main_text, read_pdf
+from rag.ingest.formats import read_pdf
 from rag.ingest.readers import KINDS, UNIT_SUFFIXES, read_units
 from rag.ingest.scans import IMAGE_KINDS, IMAGE_SUFFIXES, Box, image_to_text
 from rag.types import Document, Unit
@@ -90,7 +89,7 @@ def _walk(root: Path, skipped: dict[str, str]) -> Iterator[Path]:
 
 
 
-_KINDS = {".pdf": "PDF", ".docx": "DOCX", ".html": "HTML", ".htm": "HTML", **KINDS, **IMAGE_KINDS}
+_KINDS = {".pdf": "PDF", **KINDS, **IMAGE_KINDS}  # KINDS: DOCX, HTML, Markdown and the other readers' formats
 _DETAIL_CHARS = 300  # of a parser's message: enough to say what is wrong, not a dump of the file
 
 
@@ -106,17 +105,8 @@ def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str, tuple[Unit, 
     if suffix in IMAGE_SUFFIXES:
         text, boxes = image_to_text(raw, name, suffix)
         return text, IMAGE_KINDS[suffix].lower(), (), boxes
-    text, encoding = _extract_text(raw, suffix, name)
+    text, encoding = decode_bytes(raw, name)  # plain text
     return text, encoding, (), ()
-
-
-def _extract_text(raw: bytes, suffix: str, name: str) -> tuple[str, str]:
-    if suffix == ".docx":
-        return docx_text(raw, name), "docx"
-    text, encoding = decode_bytes(raw, name)
-    if suffix in {".html", ".htm"}:
-        text = html_main_text(text)
-    return text, encoding
 
 
 def document_entry(doc: Document) -> dict[str, object]:
