@@ -160,8 +160,8 @@ def _build_faiss(index_dir, corpus_dir, doc_ids, docs) -> None:
 
 def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
     """One segment per ``SEGMENT_MAX_ROWS`` chunks, each read from the corpus files when its turn comes."""
-    from rag.storage.segments import index as segments
     from rag.storage.bm25 import term_hash
+    from rag.storage.segments import index as segments
     from rag.storage.segments.segment import TERM_BYTEORDER, Rows, postings_of
 
     terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
