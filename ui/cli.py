@@ -1,4 +1,4 @@
-"""The ``rag`` command: index, ask, search, chat, serve, eval, verify, documents, delete, model, feedback.
+"""The ``rag`` command: index, ask, search, chat, serve, mcp, eval, verify, documents, delete, model, feedback.
 
 This module parses the command line and turns errors into exit codes; ``ui.commands`` runs the commands.
 """
@@ -24,6 +24,7 @@ from ui.commands import (
     cmd_documents,
     cmd_eval,
     cmd_index,
+    cmd_mcp,
     cmd_model,
     cmd_search,
     cmd_serve,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(sub)
     _add_questions(sub)
     _add_serve(sub)
+    _add_mcp(sub)
     _add_eval(sub)
     _add_upkeep(sub)
     _add_feedback(sub)
@@ -134,6 +136,12 @@ def _add_serve(sub: Any) -> None:
     sp.add_argument("--watch", action="store_true",
                     help="also keep PATHS indexed while serving: files added, changed or removed there are re-indexed")
     sp.set_defaults(func=cmd_serve)
+
+
+def _add_mcp(sub: Any) -> None:
+    sp = _with_index(sub.add_parser("mcp", help="serve the index to agents over the Model Context Protocol (stdio)"))
+    sp.add_argument("--kb-root", metavar="DIR", help="folder of the other knowledge bases (default: RAG_KB_ROOT)")
+    sp.set_defaults(func=cmd_mcp)
 
 
 def _add_eval(sub: Any) -> None:

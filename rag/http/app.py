@@ -5,7 +5,8 @@ Routes: ``GET /health``, ``GET /api/instance`` (for ``rag ask``: see ``instance_
 ``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}`` (knowledge bases: ``kb`` on the others),
 ``POST /api/feedback`` (``rag.http.feedback_api``), ``GET /view``, ``/api/file``, ``/api/chunks`` (``rag.http.viewer``),
 ``POST /api/session`` (the chat's upload cookie), and the OpenAI chat API (``GET /v1/models``,
-``POST /v1/chat/completions``: ``rag.http.openai_api``). Errors are ``{"error": message}`` with the status
+``POST /v1/chat/completions``: ``rag.http.openai_api``), and ``/mcp`` (MCP's streamable HTTP, the key
+required when set: ``rag.http.mcp_server``). Errors are ``{"error": message}`` with the status
 their class gives (``http_status``: ``rag.errors``). Every request passes ``rag.http.guard.Guard`` first
 (host, origin, key, size).
 """
@@ -44,6 +45,7 @@ from rag.http.guard import (
     supplied_key,
     upload_too_large,
 )
+from rag.http.mcp_server import McpEndpoint
 from rag.http.openai_api import add_openai_routes
 from rag.http.redact import public_message
 from rag.http.viewer import add_viewer_routes
@@ -85,8 +87,9 @@ def create_api(
     key = (api_key if api_key is not None else settings.api_key).strip() or None
     upload_limit = max_upload_bytes(max_upload_mb if max_upload_mb is not None else settings.max_upload_mb)
     error = {"model": ErrorBody}
+    mcp = McpEndpoint(bases, key)  # /mcp: the MCP tools (rag.http.mcp_server), its session manager run by the lifespan
     app = FastAPI(
-        title="rag-zh", version="0.1.0",
+        title="rag-zh", version="0.1.0", lifespan=lambda _app: mcp.lifespan(),
         description="Cited answers over Chinese documents. Errors are {\"error\": message}.",
         responses={400: {**error, "description": "bad input"}, 413: {**error, "description": "body too large"},
                    503: {**error, "description": "index not ready or locked"}},
@@ -115,6 +118,7 @@ def create_api(
     add_openai_routes(app, bases, _key_check(key))
     add_viewer_routes(app, bases.get)
     add_feedback_routes(app, bases.get)
+    app.add_route("/mcp", mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     return app
 
 
