@@ -69,6 +69,7 @@ def test_big5_cut_off_mid_character_is_big5_with_a_replacement(tmp_path):
     assert (doc.text, doc.encoding) == (text + "\ufffd", "big5 (damaged bytes replaced)")
 
 
+@pytest.mark.slow
 def test_a_40_mb_big5_file_is_detected_from_a_sample_and_decoded_in_seconds():
     text = "臺灣的夜市文化遠近馳名，每到傍晚，攤販便沿著街道擺出各式小吃，吸引許多觀光客。\n" * 540_000
     raw = text.encode("cp950")
@@ -96,6 +97,7 @@ def test_a_200_mb_file_is_refused_without_reading_it(tmp_path):
     assert time.perf_counter() - t0 < 5
 
 
+@pytest.mark.slow
 def test_one_5_mb_line_without_punctuation_is_chunked(tmp_path):
     text = ("湘江岳麓橘子洲天心阁" * 500_000)[:1_700_000]  # ~5 MB of UTF-8, one line
     chunks = chunk_document("long.txt", clean(text), ChunkSettings(chunk_tokens=192, overlap_tokens=0))
@@ -210,6 +212,7 @@ def test_a_manifest_with_a_wrong_count(writable_index):
     assert any("chunk counts disagree" in e for e in verify(writable_index, check_embedder=False).errors)
 
 
+@pytest.mark.slow
 def test_verify_passes_a_sound_index_and_finds_a_wrong_embedder(writable_index):
     report = verify(writable_index)
     assert report.ok and report.facts["embedder_check_min_cosine"] > 0.99
@@ -220,6 +223,7 @@ def test_verify_passes_a_sound_index_and_finds_a_wrong_embedder(writable_index):
     assert not bad.ok and any("do not match the embedder 'all-MiniLM-L6-v2'" in e for e in bad.errors)
 
 
+@pytest.mark.slow
 def test_rebuild_repairs_a_damaged_index(writable_index):
     from conftest import SEEDS
 
@@ -237,6 +241,7 @@ _TEXTS = st.lists(_ALPHABET, min_size=1, max_size=400).map("".join)
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_TEXTS)
+@pytest.mark.slow
 def test_clean_offsets_always_map_back_to_the_source(text):
     c = clean(text)
     assert len(c.offsets) == len(c.text) + 1

@@ -46,6 +46,7 @@ def test_the_import_contract_fails_on_an_import_that_runs_back_up(tmp_path):
     assert "rag.text is not allowed to import rag.pipeline" in run.stdout
 
 
+@pytest.mark.slow
 def test_no_module_uses_another_modules_private_names():
     found = [f"{path.relative_to(ROOT)}:{line}: {what}"
              for part in ("rag", "ui") for path in sorted((ROOT / part).rglob("*.py"))

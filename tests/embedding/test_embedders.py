@@ -54,6 +54,7 @@ def test_prompts_are_guessed_from_the_model_name_not_the_folders_above_it():
     assert _guess_prompts("my-e5x-model") == ("", "")
 
 
+@pytest.mark.slow
 def test_default_model_uses_e5_prompts(embedder):
     assert embedder.query_prompt == "query: " and embedder.passage_prompt == "passage: "
 

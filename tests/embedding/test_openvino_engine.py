@@ -59,6 +59,7 @@ def test_bf16_on_either_engine_stays_within_cosine_0999_of_fp32(seed_text):
         assert cos.min() >= 0.999, (type(fast).__name__, cos.min())
 
 
+@pytest.mark.slow
 def test_auto_picks_openvino_and_torch_is_a_choice(monkeypatch):
     assert isinstance(load_embedder(), OpenVINOEmbedder)
     monkeypatch.setenv("RAG_EMBED_ENGINE", "torch")
@@ -105,6 +106,7 @@ def test_both_pooling_config_formats_are_read(tmp_path):
         read_model_config(model)
 
 
+@pytest.mark.slow
 def test_the_export_is_cached_and_a_leftover_temp_folder_is_harmless(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
     model = tmp_path / "minilm"
@@ -121,6 +123,7 @@ def test_the_export_is_cached_and_a_leftover_temp_folder_is_harmless(tmp_path, m
     assert exported_model(read_model_config(model)) != xml
 
 
+@pytest.mark.slow
 def test_concurrent_callers_get_the_same_vectors_as_one():
     emb = load_embedder()
     want = emb.embed_queries(TEXTS)
@@ -167,6 +170,7 @@ def test_an_unwritable_cache_means_torch_not_a_crash(tmp_path, monkeypatch):
         load_embedder(str(model), engine="openvino")
 
 
+@pytest.mark.slow
 def test_cls_pooling_models_like_bge_give_the_same_vectors(tmp_path):
     """BGE models pool the first token: the same model with CLS pooling, on both engines."""
     model, _ = _minilm_pooled(tmp_path / "minilm-cls", pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)

@@ -28,6 +28,7 @@ def app_for(rag: RAG, **kw):
     return create_api(rag, **kw)
 
 
+@pytest.mark.slow
 def test_feedback_is_stored_in_the_knowledge_base_without_the_key(kb):
     with TestClient(app_for(kb, api_key="secret")) as c:
         r = c.post("/api/feedback", json={**BODY, "kb": "default"})

@@ -38,6 +38,7 @@ def resolver(kb, asked):
     return resolve
 
 
+@pytest.mark.slow
 def test_record_of_keeps_what_an_evaluation_needs(kb):
     answer = kb.ask(SEED_Q)
     record = record_of(answer, ["seeds", "other"], {"top_k": 5})

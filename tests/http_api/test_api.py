@@ -107,6 +107,7 @@ def test_openapi_and_docs(client):
     assert client.get("/docs").status_code == 200
 
 
+@pytest.mark.slow
 def test_the_chat_page_is_mounted_at_root(server):
     r = httpx.get(f"{server}/", timeout=30)
     assert r.status_code == 200 and "gradio" in r.text.lower()

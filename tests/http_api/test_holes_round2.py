@@ -78,6 +78,7 @@ def test_a_lone_surrogate_in_a_filter_is_a_400_that_names_it(served, path, filte
 
 # ---- 8. knowledge-base names by their bytes on disk --------------------------------------------
 @pytest.mark.parametrize("letters", [64, 63, 62])
+@pytest.mark.slow
 def test_a_name_too_long_in_bytes_is_a_clear_400_on_every_route(served, letters):
     url, root = served
     name = WIDE * letters  # 256, 252 and 248 bytes: ".NAME.deleting" would not fit in 255

@@ -73,6 +73,7 @@ def test_several_bases_are_fused_and_each_citation_names_its_base(served):
 
 
 @pytest.mark.parametrize("kb", ["nope", "../index", "a/b", ".hidden", "", "x" * 65, ["kite", "nope"], ["kite"] * 21])
+@pytest.mark.slow
 def test_unknown_or_malformed_bases_are_refused(served, kb):
     url, _ = served
     r = _post(url, "/api/ask", {"question": KITE_Q, "kb": kb})

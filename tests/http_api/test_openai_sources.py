@@ -39,6 +39,7 @@ def _links(text: str) -> list[str]:
     return [part[1:].split(")", 1)[0] for part in text.split("([原文 view]")[1:]]  # "(URL))": no ")" in the URL
 
 
+@pytest.mark.slow
 def test_each_source_links_to_its_cited_place_with_an_absolute_url(served):
     r = _client(served).chat.completions.create(model="rag", messages=[{"role": "user", "content": SEED_Q}])
     text, ref = r.choices[0].message.content, r.model_extra["references"][0]
@@ -56,6 +57,7 @@ def test_usage_is_counted_with_tiktoken(served):
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
 
 
+@pytest.mark.slow
 def test_a_stream_ends_with_usage_when_asked(served):
     stream = _client(served).chat.completions.create(model="rag", messages=[{"role": "user", "content": SEED_Q}],
                                                      stream=True, stream_options={"include_usage": True})

@@ -39,6 +39,7 @@ def _outlined_rows(png: bytes) -> list[int]:
     return [y for y in range(image.height) if any(px[x, y] == OUTLINE for x in range(0, image.width, 1))]
 
 
+@pytest.mark.slow
 def test_the_cited_lines_are_outlined_on_their_page(served):
     rag, client, _ = served
     answer = rag.ask("园区有多少家高新技术企业？")

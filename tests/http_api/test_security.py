@@ -234,6 +234,7 @@ def test_pathological_filters_are_refused_and_bounded_ones_match(served):
 
 
 # ---- 6. the server's generators are the operator's choice ------------------------------------------
+@pytest.mark.slow
 def test_clients_cannot_choose_a_generator_the_operator_did_not_allow(served):
     base, _ = served
     for route in ("/api/ask", "/api/ask/stream"):

@@ -130,6 +130,7 @@ def _indexed_note(store: str, tmp_path, served):
 
 
 @pytest.mark.parametrize("store", STORES)
+@pytest.mark.slow
 def test_an_update_replaces_the_kept_text_and_a_delete_removes_it(store, tmp_path, served):
     folder, note, rag, client = _indexed_note(store, tmp_path, served)
     assert shown(client.get("/view", params={"doc": "note.txt"}).text) == V1

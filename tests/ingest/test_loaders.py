@@ -56,6 +56,7 @@ def _squad(name: str) -> list[str]:
     return [p["context"] for article in data for p in article["paragraphs"]]
 
 
+@pytest.mark.slow
 def test_real_paragraphs_decode_exactly_at_20_200_and_2000_characters():
     """Traditional DRCD paragraphs as Big5, simplified CMRC ones and the seed page as GBK and GB18030:
     short texts are where detectors go wrong."""

@@ -87,6 +87,7 @@ def _boxes_ok(boxes) -> None:
 
 
 def test_png_is_read_indexed_and_cited_with_its_boxes(tmp_path):
+@pytest.mark.slow
     """One OCR run: the lines come back in order with their boxes, and an answer cites the image's region."""
     path = tmp_path / "notice.png"
     _text_image(LIBRARY).save(path)
@@ -114,6 +115,7 @@ def test_png_is_read_indexed_and_cited_with_its_boxes(tmp_path):
 
 
 def test_mixed_pdf_reads_text_layer_pages_as_before_and_ocrs_the_scanned_one(tmp_path):
+@pytest.mark.slow
     """One OCR run: page 1 has a text layer (read by pypdf as always), page 2 is a scan."""
     path = tmp_path / "mixed.pdf"
     _scanned_pdf(path, [["第一页：长沙市岳麓区概况。", "岳麓山海拔三百米。"], _text_image(BRIDGE)])

@@ -73,6 +73,7 @@ def test_what_all_members_unpack_to_is_bounded():
     open_archive(raw, "bulky.docx", "DOCX").close()  # under the default bound
 
 
+@pytest.mark.slow
 def test_too_many_members_are_refused(tmp_path):
     raw = rebuild(make_docx("正文。"), add={f"extra/item{i}.xml": b"<a/>" for i in range(10_001)})
     with pytest.raises(LoaderError, match=r"members\.docx: DOCX holds 10,0\d\d files, over the limit of 10,000"):

@@ -154,6 +154,7 @@ def test_bad_files_are_refused_by_name_with_a_code(tmp_path, name, raw, match):
     assert caught.value.code and name in caught.value.zh
 
 
+@pytest.mark.slow
 def test_bad_files_lose_nothing_else_of_their_run_and_citations_name_the_unit(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -135,6 +135,7 @@ def test_markdown_without_tables_is_its_text_untouched(tmp_path):
     assert doc.text == text and doc.units == ()
 
 
+@pytest.mark.slow
 def test_questions_are_answered_from_the_right_row_citing_table_and_row(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()

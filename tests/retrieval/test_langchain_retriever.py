@@ -54,6 +54,7 @@ def test_bad_arguments_fail_when_the_retriever_is_made(seed_rag):
         seed_rag.as_retriever(filters={"colour": "red"})
 
 
+@pytest.mark.slow
 def test_named_knowledge_bases(seed_index, tmp_path, kite_corpus):
     bases = KnowledgeBases(RAG.open(seed_index, progress=False), tmp_path / "kbs", RAG.open)
     bases.create("kites").index([kite_corpus])

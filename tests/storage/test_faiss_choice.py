@@ -96,6 +96,7 @@ def test_ivf_lists_have_enough_training_points():
 
 
 @pytest.mark.parametrize("kind", ["ivf", "ivf-sq8", "hnsw"])
+@pytest.mark.slow
 def test_reconstruct_returns_the_stored_vectors_in_row_order(built, data, kind):
     x = data[0]
     index = built[kind]

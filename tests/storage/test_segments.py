@@ -193,6 +193,7 @@ def corpus(kite_corpus):
     return kite_corpus
 
 
+@pytest.mark.slow
 def test_the_facade_ranks_like_the_faiss_index_and_follows_changes(corpus, tmp_path):
     flat = RAG.open(tmp_path / "faiss", create=True, progress=False)
     flat.index([corpus])
@@ -225,6 +226,7 @@ def test_the_facade_ranks_like_the_faiss_index_and_follows_changes(corpus, tmp_p
     assert [c.text for c in seg.chunks_of("kite.txt")] == [c.text for c in other.chunks_of("kite.txt")]
 
 
+@pytest.mark.slow
 def test_the_cli_builds_verifies_and_reports_a_damaged_segmented_index(corpus, tmp_path):
     idx = tmp_path / "idx"
     out = run("index", str(corpus), "--index-dir", str(idx), "--store", "segments")
@@ -242,6 +244,7 @@ def test_the_cli_builds_verifies_and_reports_a_damaged_segmented_index(corpus, t
     assert out.returncode != 0 and "checksum" in (out.stdout + out.stderr)
 
 
+@pytest.mark.slow
 def test_a_large_faiss_snapshot_says_that_a_segmented_index_would_change_cheaply(kite_corpus, tmp_path, monkeypatch,
                                                                                   caplog):
     import rag.storage.faiss
@@ -265,6 +268,7 @@ def _many_docs(folder, seed_text: str, n: int = 6) -> None:
         (folder / f"part{i}.txt").write_text("\n\n".join(paras[i * 3 : i * 3 + 3]), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_large_build_writes_segments_as_it_goes_and_holds_one_segment_of_chunks(kite_corpus, tmp_path, seed_text,
                                                                                    monkeypatch):
     _many_docs(kite_corpus, seed_text)
@@ -287,6 +291,7 @@ def test_a_large_build_writes_segments_as_it_goes_and_holds_one_segment_of_chunk
         assert [p.chunk.chunk_id for p in flat.search(q, 5)] == [p.chunk.chunk_id for p in seg.search(q, 5)]
 
 
+@pytest.mark.slow
 def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_are_cleared(kite_corpus, tmp_path,
                                                                                           seed_text, monkeypatch):
     seg = RAG.open(tmp_path / "seg", create=True, progress=False, store="segments")

@@ -151,6 +151,7 @@ def test_anything_amiss_and_the_answer_is_made_in_process(server, announced, ind
     assert "47天" in answer["answer"]
 
 
+@pytest.mark.slow
 def test_other_settings_are_answered_in_process(server, index_copy):
     before = len(server["recorder"].seen)
     answer, notes = ask(index_copy, env={"RAG_TOP_K": "2"})

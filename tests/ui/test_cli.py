@@ -40,6 +40,7 @@ def test_ask_json_matches_the_python_api(seed_index, seed_rag):
     assert "47天" in d["answer"] and d["citations"][0]["doc_id"] == "000_e58332798fe41e73.txt"
 
 
+@pytest.mark.slow
 def test_human_output_shows_answer_then_sources(seed_index):
     out = rag("ask", "福建福州市军门社区的老党员叫什么名字？", "--index-dir", str(seed_index))
     assert out.returncode == 0, out.stderr

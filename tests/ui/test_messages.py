@@ -278,6 +278,7 @@ def _page_and_sheet_errors(index, tmp_path, monkeypatch) -> list[RagError]:
 
 def test_every_error_a_chat_user_can_meet_reads_chinese_first(writable_index, tmp_path, monkeypatch):
     from rag import RAG
+@pytest.mark.slow
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     rag = RAG.open(writable_index, progress=False)
@@ -316,6 +317,7 @@ def test_every_code_has_both_texts_with_the_same_parameters():
 
 def test_every_code_a_raise_site_names_is_in_the_catalogue():
     """A mistyped code with no parameters would otherwise be the message itself."""
+@pytest.mark.slow
     named = []
     for path in [*ROOT.joinpath("rag").rglob("*.py"), *ROOT.joinpath("ui").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
