@@ -255,7 +255,7 @@ def _client_errors(rag, tmp_path, monkeypatch) -> list[RagError]:
 
 
 def _page_and_sheet_errors(index, tmp_path, monkeypatch) -> list[RagError]:
-    """What the viewer's page picture and the spreadsheet readers refuse."""
+    """What the viewer's page picture, the spreadsheet and the mail readers refuse."""
     from rag.http import page_image, viewer
     from rag.ingest import sheets as sheet_reader
     from rag.ingest.files import SourceFile, load_file
@@ -264,8 +264,10 @@ def _page_and_sheet_errors(index, tmp_path, monkeypatch) -> list[RagError]:
     pdf = tmp_path / "report.pdf"
     make_pdf(pdf, [["第一页。"]])
     sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    from tests.ingest.test_office_formats import _encrypted_eml, _many_parts_eml
+
     sheets = {"密.xlsx": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "假.xlsx": "这其实是一段文字。".encode(),
-              "大.csv": b"a,b\n1,2\n3,4\n"}
+              "大.csv": b"a,b\n1,2\n3,4\n", "密.eml": _encrypted_eml(), "多.eml": _many_parts_eml()}
     for name, raw in sheets.items():
         (tmp_path / name).write_bytes(raw)
     monkeypatch.setattr(sheet_reader, "MAX_CELLS", 3)
@@ -276,9 +278,9 @@ def _page_and_sheet_errors(index, tmp_path, monkeypatch) -> list[RagError]:
     return errors
 
 
+@pytest.mark.slow
 def test_every_error_a_chat_user_can_meet_reads_chinese_first(writable_index, tmp_path, monkeypatch):
     from rag import RAG
-@pytest.mark.slow
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     rag = RAG.open(writable_index, progress=False)
@@ -315,9 +317,9 @@ def test_every_code_has_both_texts_with_the_same_parameters():
         assert all(CJK.search(t) for t in entry.zh_terms.values()), code
 
 
+@pytest.mark.slow
 def test_every_code_a_raise_site_names_is_in_the_catalogue():
     """A mistyped code with no parameters would otherwise be the message itself."""
-@pytest.mark.slow
     named = []
     for path in [*ROOT.joinpath("rag").rglob("*.py"), *ROOT.joinpath("ui").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
