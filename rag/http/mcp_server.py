@@ -12,6 +12,7 @@ The ``mcp`` SDK is imported when a server is built, not with ``rag.http``.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -95,7 +96,10 @@ def build_server(tools: Tools) -> Any:
     from mcp.server.mcpserver import MCPServer  # noqa: PLC0415 - the MCP SDK (~1 s) loads only when an MCP server is built
     from mcp.server.mcpserver.exceptions import ToolError  # noqa: PLC0415 - with MCPServer, above
 
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
+    root.handlers[:], root.level = handlers, level  # MCPServer calls logging.basicConfig: the process's logging stays its own
     folders = tools.bases.folders
 
     def guarded(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

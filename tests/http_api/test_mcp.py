@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from types import SimpleNamespace
 
 import anyio
 import httpx
@@ -100,12 +102,15 @@ def test_rag_mcp_over_stdio(index_copy, tmp_path):
 
 
 @pytest.mark.slow
-def test_mcp_over_http_behind_the_key_and_the_host_guard(index_copy):
+def test_mcp_over_http_behind_the_key_and_the_host_guard(index_copy, kite_corpus, tmp_path):
     from rag import RAG
+    from rag.bases import KnowledgeBases
     from rag.http.app import create_api
 
-    app = create_api(RAG.open(index_copy, progress=False), api_key=KEY,
-                     allowed_hosts=frozenset({"127.0.0.1", "localhost"}))
+    rag = RAG.open(index_copy, progress=False)
+    bases = KnowledgeBases(rag, tmp_path / "kbs", lambda path, **o: RAG.open(path, progress=False, **o))
+    bases.create("kite").add(kite_corpus / "kite.txt")
+    app = create_api(rag, api_key=KEY, allowed_hosts=frozenset({"127.0.0.1", "localhost"}), bases=bases)
     with serving(app) as base:
         url = f"{base}/mcp"
 
@@ -125,6 +130,24 @@ def test_mcp_over_http_behind_the_key_and_the_host_guard(index_copy):
                 return {t.name for t in (await session.list_tools()).tools}
 
         assert anyio.run(list_only) == TOOLS
+
+        async def named_base() -> None:
+            client = http_client({"Authorization": f"Bearer {KEY}"})
+            async with client, streamable_http_client(url, http_client=client) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                listed = payload(await session.call_tool("list_knowledge_bases", {}))["knowledge_bases"]
+                assert {"name": "kite", "documents": 1, "chunks": 1, "default": False} in listed
+                found = payload(await session.call_tool("search", {"question": "紫藤镇风筝节哪天举行？", "kb": "kite"}))
+                hit = found["passages"][0]
+                assert (hit["kb"], hit["doc_id"]) == ("kite", "kite.txt") and "四月十八日" in hit["text"]
+                shown = payload(await session.call_tool("get_passage", {"doc_id": "kite.txt", "chunk_id": hit["chunk_id"],
+                                                                        "kb": "kite"}))
+                assert shown["text"] == hit["text"] and "kb=kite" in shown["view_url"]
+                missing = await session.call_tool("get_passage", {"doc_id": "kite.txt", "chunk_id": hit["chunk_id"]})
+                assert missing.is_error and "no such document" in text_of(missing)  # not in the default base
+
+        anyio.run(named_base)
 
         hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -150,3 +173,18 @@ def test_citation_links_are_absolute_with_public_url(seed_rag, tmp_path):
     answer = tools.ask(QUESTION)
     assert answer["citations"]
     assert all(c["view_url"].startswith("https://rag.example/base/view?doc=") for c in answer["citations"])
+
+
+def test_building_the_server_leaves_the_process_logging_alone():
+    """MCPServer calls logging.basicConfig; `rag serve` builds one at start-up and keeps its own logging."""
+    from rag.http.mcp_server import Tools, build_server
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = []  # as in a process that configured none (pytest adds its own)
+    try:
+        server = build_server(Tools(SimpleNamespace(folders=list), ""))
+        assert root.handlers == [] and root.level == saved[1]
+    finally:
+        root.handlers[:] = saved[0]
+    assert {t.name for t in anyio.run(server.list_tools)} == TOOLS
