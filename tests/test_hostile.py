@@ -175,6 +175,7 @@ def test_an_indexed_file_renamed_beside_a_namesake_is_one_document(tmp_path):
     assert len(rag.search("甲队的会议纪要", top_k=10)) == 2  # not three: a's text is in the index once
 
 
+@pytest.mark.slow
 def test_control_characters_in_a_question_are_removed(seed_rag):
     a = seed_rag.ask("\x00\x07天心经开区有多少家\x1b高新技术企业？\x7f")
     assert "224" in a.answer and "\x00" not in a.question

@@ -80,6 +80,7 @@ def _minilm_pooled(folder: Path, **flags: bool) -> tuple[Path, Path]:
     return folder, pooling
 
 
+@pytest.mark.slow
 def test_a_pipeline_openvino_does_not_run_falls_back_to_torch(tmp_path):
     model, pooling = _minilm_pooled(tmp_path / "minilm-max-pooling",
                                     pooling_mode_mean_tokens=False, pooling_mode_max_tokens=True)
@@ -159,6 +160,7 @@ def test_the_default_model_folder_reads_as_a_mean_pooled_e5():
     assert cfg.prompts["query"] == "query: " and SEED_FILE.is_file()
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_means_torch_not_a_crash(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")

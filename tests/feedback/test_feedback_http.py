@@ -54,6 +54,7 @@ def test_feedback_is_stored_in_the_knowledge_base_without_the_key(kb):
     ({"kb": "a\x00b"}, "feedback kb holds the control character U+0000 at position 1"),
     ({"kb": " "}, "feedback kb is empty"),
 ])
+@pytest.mark.slow
 def test_bad_fields_are_400(kb, change, needle):
     with TestClient(app_for(kb)) as c:
         r = c.post("/api/feedback", json={**BODY, **change})

@@ -71,6 +71,7 @@ def test_the_box_is_hidden_bilingual_and_its_events_private(kb):
     assert [t[1] for t in liked.targets] == ["like"]
 
 
+@pytest.mark.slow
 def test_a_thumbs_up_is_stored_at_once(kb, kept, capsys):
     asked = []
     out = handle_like(resolver(kb, asked), kept, like(1, True))
@@ -81,6 +82,7 @@ def test_a_thumbs_up_is_stored_at_once(kb, kept, capsys):
     assert stored["rating"] == "up" and stored["question"] == SEED_Q
 
 
+@pytest.mark.slow
 def test_a_thumbs_down_is_stored_and_opens_the_box_whose_details_supersede_it(kb, kept):
     resolve = resolver(kb, [])
     group, title, rating, reason, correction, missing, status, target = handle_like(resolve, kept, like(1, False))
@@ -97,6 +99,7 @@ def test_a_thumbs_down_is_stored_and_opens_the_box_whose_details_supersede_it(kb
     assert [r["answer"] for r in rows] == ["47天"] and skipped["superseded"] == 1
 
 
+@pytest.mark.slow
 def test_the_box_refuses_an_empty_or_contradictory_submission(kb, kept):
     resolve = resolver(kb, [])
     group, status = handle_send(resolve, kept, "1", "down", " ", "", False)
@@ -112,6 +115,7 @@ def test_the_box_refuses_an_empty_or_contradictory_submission(kb, kept):
     assert read_feedback(kb.index_dir)[0]["reason"] == "<script>alert(1)</script>"  # stored as typed
 
 
+@pytest.mark.slow
 def test_errors_are_escaped_and_unknown_answers_or_a_taken_back_thumb_store_nothing(kb, kept):
     resolve = resolver(kb, [])
     assert handle_like(resolve, kept, like(1, ""))[0]["visible"] is False  # clicked again: taken back

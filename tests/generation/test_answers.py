@@ -39,6 +39,7 @@ def test_answers_quote_and_cite_the_source(seed_rag, seed_text, question, fact):
 
 
 @pytest.mark.parametrize("question", ["蓝风微短剧基地的董事长毕业于哪所大学？", "习近平总书记是哪一年去湘西十八洞村的？"])
+@pytest.mark.slow
 def test_unanswerable_questions_abstain(seed_rag, question):
     a = seed_rag.ask(question)
     assert a.abstained and a.answer == NOT_FOUND_ZH and a.citations == []
@@ -76,6 +77,7 @@ def test_an_unanswerable_number_question_abstains_in_english():
     assert draft.abstained and draft.text.startswith("The documents do not contain")
 
 
+@pytest.mark.slow
 def test_answer_json_has_the_documented_shape(seed_rag):
     d = seed_rag.ask("天心经开区有多少家高新技术企业？").to_dict()
     assert {"question", "answer", "abstained", "citations", "passages", "timings"} <= set(d)

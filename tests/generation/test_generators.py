@@ -163,6 +163,7 @@ def test_a_generator_that_fails_is_replaced_by_the_extractive_answer(seed_rag, a
         assert streamed == extractive and "replaces" not in warning
 
 
+@pytest.mark.slow
 def test_a_failed_rewrite_searches_for_the_question_as_asked(seed_rag):
     a = seed_rag.ask("那它一年能拍多少部？", generator=Fails(0), history=[("蓝风微短剧基地在哪里？", "在天心经开区。")])
     assert a.query is None and a.generator == "extractive"
@@ -211,6 +212,7 @@ def test_a_generator_that_breaks_the_protocol_is_an_error_not_an_answer(seed_rag
         seed_rag.ask(QUESTION, generator=Broken(how), top_k=5)
 
 
+@pytest.mark.slow
 def test_specs_resolve_to_their_kind_once(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")  # ChatOpenAI wants one to be built; nothing is sent
     from langchain_openai import ChatOpenAI

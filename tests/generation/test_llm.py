@@ -50,6 +50,7 @@ def _fact_passage(answer, fact="47天"):
     return next(i for i, p in enumerate(answer.passages, 1) if fact in p.chunk.text)
 
 
+@pytest.mark.slow
 def test_prompt_holds_the_numbered_passages_and_the_question(llm_rag, server):
     a = llm_rag.ask(QUESTION)
     sent = server.requests[-1]
@@ -228,6 +229,7 @@ def test_the_prompt_sent_fits_a_budget_smaller_than_one_passage(seed_index, serv
     assert a.generator == "openai:test-model"
 
 
+@pytest.mark.slow
 def test_a_budget_without_room_for_one_sentence_falls_back_without_asking(seed_index, server):
     a = RAG.open(seed_index, generator="openai:test-model", context_tokens=250, llm_retries=0).ask(QUESTION)
     assert server.requests == [] and a.generator == "extractive" and "47天" in a.answer

@@ -138,6 +138,7 @@ def test_upload_answer_delete(client, index_copy):
     assert all(p["doc_id"] != "kite.txt" for p in d["passages"]) and "两万三千" not in d["answer"]
 
 
+@pytest.mark.slow
 def test_upload_several_files_at_once(client):
     files = [("files", ("a.md", "# 甲\n青石桥建于1902年。".encode(), "text/markdown")),
              ("files", ("b.html", "<p>白鹭洲书院始建于1241年。</p>".encode(), "text/html"))]

@@ -113,6 +113,7 @@ def test_the_routes_the_page_uses_still_answer(any_server):
 
 # ---- 12. unknown events, foreign origins, chunked bodies ----------------------------------------------
 @pytest.mark.parametrize("fn", [9999, -1, "x", True, None, 1.5])
+@pytest.mark.slow
 def test_an_unknown_event_number_is_a_clear_400(open_server, fn):
     base, _ = open_server
     body = {"data": [], "fn_index": fn, "trigger_id": 1, "session_hash": new_session(), "event_data": None}

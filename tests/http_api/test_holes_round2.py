@@ -93,6 +93,7 @@ def test_a_name_too_long_in_bytes_is_a_clear_400_on_every_route(served, letters)
         assert "internal error" not in r.text
 
 
+@pytest.mark.slow
 def test_the_longest_name_that_fits_is_created_and_deleted(served):
     url, root = served
     name = WIDE * 61  # 244 bytes

@@ -126,6 +126,7 @@ def test_bases_are_created_and_deleted_with_the_key(served):
     assert httpx.delete(f"{url}/api/kbs/news", headers=auth).status_code == 404
 
 
+@pytest.mark.slow
 def test_a_cross_site_page_cannot_create_a_base(served):
     url, root = served
     r = _post(url, "/api/kbs", {"name": "evil"}, headers={"Authorization": f"Bearer {KEY}",

@@ -49,6 +49,7 @@ def test_each_source_links_to_its_cited_place_with_an_absolute_url(served):
     assert query["doc"] == [ref["doc_id"]] and query["start"] == [str(ref["start"])] and query["end"] == [str(ref["end"])]
 
 
+@pytest.mark.slow
 def test_usage_is_counted_with_tiktoken(served):
     messages = [{"role": "system", "content": "你是助手"}, {"role": "user", "content": SEED_Q}]
     r = _client(served).chat.completions.create(model="rag", messages=messages)
@@ -70,6 +71,7 @@ def test_a_stream_ends_with_usage_when_asked(served):
     assert all(c.usage is None for c in plain)  # only when asked, as OpenAI does
 
 
+@pytest.mark.slow
 def test_one_model_id_may_name_several_bases(served):
     client = _client(served)
     r = client.chat.completions.create(model="rag,kb:kites", messages=[{"role": "user", "content": KITE_Q}])
@@ -84,6 +86,7 @@ def test_one_model_id_may_name_several_bases(served):
         client.chat.completions.create(model=",".join(["rag"] * 9), messages=[{"role": "user", "content": KITE_Q}])
 
 
+@pytest.mark.slow
 def test_the_public_url_setting_makes_the_links(index_copy):
     from rag.http.app import create_api
     from rag.http.guard import loopback_hosts

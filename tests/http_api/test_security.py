@@ -168,6 +168,7 @@ def test_the_chat_upload_route_checks_type_count_size_and_key(keyed, served):
         assert r.status_code == status and words in r.text, (status, r.text[:200])
 
 
+@pytest.mark.slow
 def test_staged_files_that_are_never_added_are_swept(served):
     base, app = served
     staging = app.state.staging

@@ -68,6 +68,7 @@ def test_the_view_marks_exactly_the_cited_text_with_its_article_and_section(clie
     assert "scrollIntoView" in page
 
 
+@pytest.mark.slow
 def test_the_view_allows_only_its_own_script_and_style(client, citation):
     r = client.get("/view", params={"doc": citation.doc_id, "start": citation.start, "end": citation.end})
     csp = r.headers["content-security-policy"]

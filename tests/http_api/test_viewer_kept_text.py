@@ -149,6 +149,7 @@ def test_an_update_replaces_the_kept_text_and_a_delete_removes_it(store, tmp_pat
 
 
 @pytest.mark.parametrize("store", STORES)
+@pytest.mark.slow
 def test_a_write_that_fails_before_its_commit_leaves_the_view_as_it_was(store, tmp_path, served, monkeypatch):
     folder, note, rag, client = _indexed_note(store, tmp_path, served)
     note.write_text(V2, encoding="utf-8")

@@ -33,6 +33,7 @@ def test_pdf_pages_are_kept_for_citations(tmp_path):
     assert a.citations[0].page == 2 and a.passages[0].to_dict(1)["meta"]["page"] in (1, 2)
 
 
+@pytest.mark.slow
 def test_docx_headings_become_article_and_sections(tmp_path):
     path = tmp_path / "report.docx"
     _docx(path)

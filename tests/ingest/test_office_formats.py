@@ -148,6 +148,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("name", "raw", "match"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.slow
 def test_bad_files_are_refused_by_name_with_a_code(tmp_path, name, raw, match):
     with pytest.raises(LoaderError, match=match) as caught:
         load(tmp_path, name, raw)

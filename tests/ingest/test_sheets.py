@@ -101,6 +101,7 @@ def test_a_bad_workbook_loses_nothing_else_of_its_run(tmp_path):
     assert list(report.skipped) == [str(folder / "坏.xlsx")] and "坏.xlsx" in report.skipped[str(folder / "坏.xlsx")]
 
 
+@pytest.mark.slow
 def test_a_question_is_answered_from_the_right_row_with_its_header(tmp_path, capsys):
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -8,6 +8,7 @@ from rag import RAG
 from rag.errors import ConfigError
 
 
+@pytest.mark.slow
 def test_metadata_filters(seed_index):
 
     rag = RAG.open(seed_index)

@@ -106,6 +106,7 @@ def test_reconstruct_returns_the_stored_vectors_in_row_order(built, data, kind):
 
 
 @pytest.mark.parametrize("kind", ["ivf", "ivf-sq8", "hnsw"])
+@pytest.mark.slow
 def test_search_agrees_with_brute_force(built, data, kind):
     x, q = data
     scores, found = built[kind].search(q, 10)

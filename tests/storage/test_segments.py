@@ -131,6 +131,7 @@ def test_a_change_writes_one_small_segment_and_a_delete_writes_none(tmp_path, se
     assert not _lexical_by_chunk(w.snap.store, "紫藤镇风筝节")
 
 
+@pytest.mark.slow
 def test_deleted_and_replaced_rows_are_never_returned_and_filters_hold(tmp_path, seed_text):
     w = Writer(tmp_path / "idx", flat_max=40)  # segments of 40 rows or more get IVF-SQ8 + exact re-score
     docs = _docs(seed_text, 40, random.Random(3))
