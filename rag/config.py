@@ -121,7 +121,7 @@ class Settings(BaseSettings):
         "Host names served besides loopback when listening on loopback (against DNS rebinding), comma-separated"))
     public_url: str = Field("", pattern=r"^(https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?)?$", description=(
         "the server's address as its users reach it (`https://rag.example.org`, behind a proxy), for the absolute "
-        "links to the source viewer in `/v1` replies; empty = the address each request came to"),
+        "links to the source viewer in `/v1` replies and MCP answers; empty = the address each request came to"),
         json_schema_extra={"expects": "an http(s) address such as https://rag.example.org, or empty"})
 
     @classmethod

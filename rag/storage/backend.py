@@ -125,6 +125,14 @@ class IndexBackend(Protocol):
         """Whether a passage of ``doc_id`` that the store returned belongs to ``state`` (a store may hold
         rows a writer inserted ahead of its manifest)."""
 
+    def verify(self, index_dir: Path, manifest: dict[str, Any], report: Any, *, check_embedder: bool = True,
+               sample: int = 3) -> dict[str, Any] | None:
+        """``rag verify``: the index's own data checked into ``report`` (``rag.storage.verify.Report``); its
+        documents, or None when its data cannot be trusted (nothing more is checked then)."""
+
+    def describe(self, state: IndexState) -> dict[str, Any]:
+        """What the index is, for people: its kind and where and how its data is kept."""
+
 
 _MODULES = {"faiss": "rag.storage.faiss", "segments": "rag.storage.segments", "milvus": "rag.storage.milvus"}
 

@@ -8,10 +8,12 @@ new rows are written (hidden) first, then the manifest names the new documents, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.errors import RagError
 from rag.storage.manifest import MANIFEST, atomic_write, compose, previous_manifest
 from rag.types import Chunk
 
@@ -62,4 +64,35 @@ def save_store_manifest(index_dir: Path, snap: StoreSnapshot, previous: dict[str
     return manifest
 
 
-__all__ = ["StoreSnapshot", "save_store_manifest"]
+def verify_store(load: Callable[[], StoreSnapshot], manifest: dict[str, Any], report: Any) -> dict[str, Any]:
+    """``rag verify`` of a store-backed index (``load`` opens it): the store holds, per document, the chunks
+    the manifest says, and no others; its own files check out. Returns the manifest's documents."""
+    documents = manifest.get("documents") or {}
+    try:
+        snap = load()
+        counts = snap.store.doc_chunk_counts()
+    except RagError as exc:
+        report.errors.append(str(exc))
+        return documents
+    report.errors += snap.store.verify_files()  # a segmented index: every segment file against its checksum
+    report.facts["store"] = describe_store(snap)
+    for doc_id in sorted(set(counts) - set(documents)):
+        report.errors.append(f"{counts[doc_id]} chunks of {doc_id!r} are in the collection but the manifest has no "
+                             "such document (a write that did not finish; the next write or open removes them)")
+    for doc_id, meta in sorted(documents.items()):
+        if counts.get(doc_id, 0) != meta.get("chunks"):
+            report.errors.append(f"{doc_id!r}: the manifest says {meta.get('chunks')} chunks, the collection has "
+                                 f"{counts.get(doc_id, 0)}")
+    total = sum(counts.values())
+    if total != manifest["counts"]["chunks"]:
+        report.errors.append(f"chunk counts disagree: manifest {manifest['counts']['chunks']}, collection {total}")
+    return documents
+
+
+def describe_store(state: StoreSnapshot) -> dict[str, Any]:
+    """The store's manifest entry, its segments counted rather than listed."""
+    entry = state.store.manifest_entry()
+    return {k: v for k, v in entry.items() if k != "segments"} | ({"segments": len(entry["segments"])} if "segments" in entry else {})
+
+
+__all__ = ["StoreSnapshot", "describe_store", "save_store_manifest", "verify_store"]

@@ -11,9 +11,11 @@ from typing import Any
 
 from rag.storage.backend import Change, StoreSpec
 from rag.storage.faiss.build import build_snapshot, empty_snapshot, remove_documents
+from rag.storage.faiss.checks import verify_generation
 from rag.storage.faiss.snapshot import Snapshot, load_generation, save_snapshot
 from rag.storage.manifest import MANIFEST
 from rag.storage.store import SearchStore, SnapshotStore
+from rag.storage.vectors import describe as describe_index
 from rag.types import IndexReport
 
 # From here a change to a FAISS snapshot takes tens of seconds (bench/update.py: 100k chunks), and the log says
@@ -58,6 +60,13 @@ class FaissBackend:
 
     def visible(self, state: Snapshot, doc_id: str) -> bool:
         return True  # a snapshot's files hold only its own chunks
+
+    def verify(self, index_dir: Path, manifest: dict[str, Any], report: Any, *, check_embedder: bool = True,
+               sample: int = 3) -> dict[str, Any] | None:
+        return verify_generation(index_dir, manifest, report, check_embedder=check_embedder, sample=sample)
+
+    def describe(self, state: Snapshot) -> dict[str, Any]:
+        return {"kind": self.kind, "generation": state.manifest.get("generation"), "faiss": describe_index(state.vectors)}
 
 
 BACKEND = FaissBackend()

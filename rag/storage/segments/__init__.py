@@ -24,7 +24,7 @@ from rag.storage.segments.index import (
     plan_merge,
     update,
 )
-from rag.storage.state import StoreSnapshot
+from rag.storage.state import StoreSnapshot, describe_store, verify_store
 from rag.storage.store import SearchStore
 from rag.types import IndexReport
 
@@ -54,6 +54,13 @@ class SegmentsBackend:
 
     def visible(self, state: StoreSnapshot, doc_id: str) -> bool:
         return doc_id in state.documents
+
+    def verify(self, index_dir: Path, manifest: dict[str, Any], report: Any, *, check_embedder: bool = True,
+               sample: int = 3) -> dict[str, Any] | None:
+        return verify_store(lambda: self.load(index_dir, manifest), manifest, report)
+
+    def describe(self, state: StoreSnapshot) -> dict[str, Any]:
+        return describe_store(state)
 
 
 BACKEND = SegmentsBackend()
