@@ -61,13 +61,13 @@ def parses(monkeypatch) -> list[str]:
     from rag.ingest import files
 
     calls: list[str] = []
-    real = files.pdf_to_text
+    real = files.read_pdf
 
     def counted(raw, name, *args, **kwargs):
         calls.append(name)
         return real(raw, name, *args, **kwargs)
 
-    monkeypatch.setattr(files, "pdf_to_text", counted)
+    monkeypatch.setattr(files, "read_pdf", counted)
     return calls
 
 
