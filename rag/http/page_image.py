@@ -1,10 +1,12 @@
-"""A PDF page as a picture, with the cited words' boxes drawn on it (the source viewer's page view).
+"""A page as a picture, with the cited words' boxes drawn on it (the source viewer's page view).
 
 The viewer shows the text indexing kept; a reader checking a citation also wants the page as printed.
-``page_png`` renders one page of the document's file with pdfium (pypdfium2: one page, never the whole
-file) and finds the cited text on that page through pdfium's own text layer: both texts are compared
-without whitespace (pypdf, which indexed it, and pdfium space and break lines differently), and the
-matching characters' boxes, merged by line, are drawn translucent over the page.
+``page_png`` renders one page of the document's file: a PDF's with pdfium (pypdfium2: one page, never
+the whole file), an image's frame with Pillow. The cited words are found two ways, both drawn
+translucent over the page: on a PDF page with a text layer, through pdfium's own text (both texts
+compared without whitespace: pypdf, which indexed it, and pdfium space and break lines differently),
+the matching characters' boxes merged by line; on a scanned page or an image, the boxes OCR kept for
+the cited lines (``ocr_boxes``: page fractions, from the chunks' meta).
 
 Bounds, since the route needs no key: the file must still be the one indexed (its sha256, cached by
 size and mtime), the page must exist, the picture is at most ``MAX_SIDE`` pixels on its long side, and
@@ -20,8 +22,10 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rag.errors import ConfigError, DocumentNotFoundError
+from rag.ingest.limits import MAX_PIXELS
 
 DPI = 110  # legible on a screen without a large picture
 MAX_SIDE = 1800  # pixels, on the page's long side (an A0 poster would be 5000+ at DPI)
@@ -29,12 +33,14 @@ MAX_MARKED_CHARS = 2_000  # of the cited text looked for on the page
 _PDFIUM = threading.Lock()
 
 
-def page_png(path: Path, sha256: str, page: int, cited: str) -> bytes:
-    """Page ``page`` (1-based) of the PDF at ``path`` as PNG, with ``cited`` outlined where it is found."""
+def page_png(path: Path, sha256: str, page: int, cited: str,
+             ocr_boxes: Sequence[tuple[float, float, float, float]] = ()) -> bytes:
+    """Page ``page`` (1-based) of the PDF or image at ``path`` as PNG, with ``cited`` outlined where the
+    page's text layer has it, and ``ocr_boxes`` (x0, y0, x1, y1 as fractions of the page) outlined."""
     st = path.stat()
     if _sha256(str(path), st.st_size, st.st_mtime_ns) != sha256:
         raise DocumentNotFoundError("view.file_changed", name=path.name)
-    return _render(str(path), sha256, page, cited[:MAX_MARKED_CHARS])
+    return _render(str(path), sha256, page, cited[:MAX_MARKED_CHARS], tuple(tuple(b) for b in ocr_boxes))
 
 
 @functools.lru_cache(maxsize=64)
@@ -47,9 +53,28 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 @functools.lru_cache(maxsize=16)  # a reader goes back and forth between a few pages
-def _render(path: str, sha256: str, page: int, cited: str) -> bytes:
+def _render(path: str, sha256: str, page: int, cited: str, ocr_boxes: tuple[tuple[float, ...], ...]) -> bytes:
+    from PIL import Image, ImageDraw  # noqa: PLC0415 - Pillow (the ocr extra), only for page pictures
+
+    if Path(path).suffix.lower() == ".pdf":
+        image, rects = _pdf_page(path, page, cited)
+    else:
+        image, rects = _image_page(path, page), []
+    width, height = image.size
+    rects += [(x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in ocr_boxes]
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for left, top, right, bottom in rects:  # pixels, origin top-left
+        draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(253, 230, 138, 110), outline=(245, 158, 11, 255),
+                       width=2)
+    out = io.BytesIO()
+    Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB").save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _pdf_page(path: str, page: int, cited: str) -> tuple[Any, list[tuple[float, float, float, float]]]:
+    """The PDF page as a picture, and the cited text's line boxes on it (pixels) where its text layer has it."""
     import pypdfium2 as pdfium  # noqa: PLC0415 - the PDF renderer (the ocr extra), only for page pictures
-    from PIL import Image, ImageDraw  # noqa: PLC0415 - Pillow, with the same extra
 
     with _PDFIUM:
         pdf = pdfium.PdfDocument(path)
@@ -63,14 +88,26 @@ def _render(path: str, sha256: str, page: int, cited: str) -> bytes:
             boxes = _cited_boxes(pg.get_textpage(), cited) if cited.strip() else []
         finally:
             pdf.close()
-    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    for left, bottom, right, top in boxes:  # PDF points, origin bottom-left
-        rect = (left * scale - 2, (height - top) * scale - 2, right * scale + 2, (height - bottom) * scale + 2)
-        draw.rectangle(rect, fill=(253, 230, 138, 110), outline=(245, 158, 11, 255), width=2)
-    out = io.BytesIO()
-    Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB").save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    # PDF points, origin bottom-left → pixels, origin top-left
+    return image, [(left * scale, (height - top) * scale, right * scale, (height - bottom) * scale)
+                   for left, bottom, right, top in boxes]
+
+
+def _image_page(path: str, page: int) -> Any:
+    """Frame ``page`` of an image file, at most ``MAX_SIDE`` pixels on its long side; its pixels were
+    bounded when it was indexed, and are checked again from the header before it is decoded."""
+    from PIL import Image  # noqa: PLC0415 - Pillow (the ocr extra), only for page pictures
+
+    with Image.open(path) as im:
+        frames = getattr(im, "n_frames", 1)
+        if not 1 <= page <= frames:
+            raise ConfigError("view.no_page", page=page, pages=frames)
+        im.seek(page - 1)
+        if im.size[0] * im.size[1] > MAX_PIXELS:
+            raise ConfigError("view.no_page", page=page, pages=frames)
+        frame = im.convert("RGB")
+    frame.thumbnail((MAX_SIDE, MAX_SIDE))
+    return frame
 
 
 def _fold(ch: str) -> str:

@@ -36,11 +36,15 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from rag.errors import ConfigError, DocumentNotFoundError
 from rag.filters import check_text
 from rag.http.page_image import page_png
+from rag.ingest.scans import IMAGE_KINDS, IMAGE_SUFFIXES
 from rag.pipeline import RAG
 from rag.storage.sources import read_text
 from rag.types import UNIT_KEYS, Chunk, unit_label
 from rag.uploads import check_doc_id, documents_dir
 
+# Documents whose text is pages joined by form feeds, and whose pages can be shown as pictures:
+# PDFs, and images read by OCR (rag.ingest.scans: a TIFF's frames are its pages)
+PAGED_ENCODINGS = frozenset({"pdf"} | {kind.lower() for kind in IMAGE_KINDS.values()})
 WINDOW_CHARS = 20_000  # at most this much text is rendered; more is cut to a window around the citation
 CONTEXT_CHARS = 8_000  # shown before and after a citation when the text is cut to a window
 FIRST_WORDS = 60  # characters of a chunk shown in the chunk list
@@ -121,7 +125,8 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
         path = page_file(rag, doc_id)
         source = load_source(rag, doc_id)
         cited = cited_span(source, start, end, None)
-        png = page_png(path, str(document_entry(rag, doc_id).get("sha256", "")), page, cited_on_page(source, cited, page))
+        png = page_png(path, str(document_entry(rag, doc_id).get("sha256", "")), page, cited_on_page(source, cited, page),
+                       ocr_boxes_on_page(source, cited, page))
         return Response(png, media_type="image/png", headers=FILE_HEADERS)
 
     @app.get("/api/file", tags=["documents"], response_class=FileResponse,
@@ -192,14 +197,15 @@ def stored_upload(rag: RAG, doc_id: str) -> Path | None:
 
 
 def pdf_file(rag: RAG, doc_id: str) -> Path | None:
-    """The PDF a document was indexed from, when it is still a regular file where the manifest says
-    (the stored upload, or the file in the indexed folder); None for other documents. The path comes
-    from the index, never from the request."""
+    """The PDF or image a document was indexed from, when it is still a regular file where the manifest
+    says (the stored upload, or the file in the indexed folder); None for other documents. The path
+    comes from the index, never from the request."""
     entry = document_entry(rag, doc_id)
-    if entry.get("encoding") != "pdf":
+    if entry.get("encoding") not in PAGED_ENCODINGS:
         return None
     path = stored_upload(rag, doc_id) or Path(str(entry.get("path", "")))
-    return path if path.suffix.lower() == ".pdf" and path.is_file() else None
+    allowed = IMAGE_SUFFIXES if entry.get("encoding") != "pdf" else {".pdf"}
+    return path if path.suffix.lower() in allowed and path.is_file() else None
 
 
 def page_file(rag: RAG, doc_id: str) -> Path:
@@ -208,6 +214,19 @@ def page_file(rag: RAG, doc_id: str) -> Path:
     if path is None:
         raise DocumentNotFoundError("view.no_page_file", doc_id=doc_id[:200])
     return path
+
+
+def ocr_boxes_on_page(source: Source, cited: tuple[int, int] | None, page: int) -> list[tuple[float, float, float, float]]:
+    """The boxes (page fractions) of the OCR'd lines the cited range covers on page ``page``: a scan's
+    chunks keep ``[start, end, page, x0, y0, x1, y1]`` for each of their lines."""
+    if cited is None:
+        return []
+    seen: dict[tuple[int, int], tuple[float, float, float, float]] = {}
+    for chunk in source.chunks:
+        for start, end, number, x0, y0, x1, y1 in chunk.meta.get("boxes", []):
+            if number == page and start < max(cited[1], cited[0] + 1) and end > cited[0]:
+                seen[(int(start), int(end))] = (float(x0), float(y0), float(x1), float(y1))
+    return [seen[k] for k in sorted(seen)]
 
 
 def cited_on_page(source: Source, cited: tuple[int, int] | None, page: int) -> str:
@@ -260,7 +279,7 @@ def load_source(rag: RAG, doc_id: str) -> Source:
     """
     entry = document_entry(rag, doc_id)
     chunks = document_chunks(rag, doc_id)
-    pdf = entry.get("encoding") == "pdf"
+    pdf = entry.get("encoding") in PAGED_ENCODINGS
     try:
         chars = entry.get("chars")
         text = _kept_text(str(rag.index_dir), doc_id, str(entry.get("sha256", "")), chars if isinstance(chars, int) else -1)

@@ -79,3 +79,26 @@ def test_a_file_changed_since_indexing_shows_no_page(served, tmp_path):
     finally:
         pdf.write_bytes(original)
     assert client.get("/api/page", params={"doc": "report.pdf", "page": 1}).status_code == 200
+
+
+@pytest.mark.slow  # one OCR run of an image and one of a scanned page
+def test_a_scan_and_an_image_show_their_ocr_boxes_on_the_page(tmp_path):
+    pytest.importorskip("rapidocr_onnxruntime")
+    from tests.ingest.test_ocr import BRIDGE, LIBRARY, _scanned_pdf, _text_image
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _text_image(LIBRARY).save(docs / "notice.png")
+    _scanned_pdf(docs / "mixed.pdf", [["第一页：长沙市岳麓区概况。", "岳麓山海拔三百米。"], _text_image(BRIDGE)])
+    rag = RAG.open(tmp_path / "idx", create=True, progress=False)
+    rag.index([docs])
+    client = TestClient(create_api(rag))
+    for question, doc, page in (("紫金县图书馆新馆藏书多少册？", "notice.png", 1), ("湘江大桥全长多少米？", "mixed.pdf", 2)):
+        c = next(c for c in rag.ask(question).citations if c.doc_id == doc)
+        view = client.get("/view", params={"doc": doc, "start": c.start, "end": c.end})
+        assert f"page={page}" in view.text and '<figure class="page">' in view.text
+        got = client.get("/api/page", params={"doc": doc, "page": page, "start": c.start, "end": c.end})
+        assert got.status_code == 200 and _outlined_rows(got.content), doc  # the OCR'd line's box is drawn
+        bare = client.get("/api/page", params={"doc": doc, "page": page})
+        assert bare.status_code == 200 and not _outlined_rows(bare.content)
+    assert client.get("/api/page", params={"doc": "notice.png", "page": 2}).status_code == 400
