@@ -28,6 +28,8 @@ EXAMPLES = [
     "How many drama shoots per year can the Lanfeng micro-drama base handle?",
 ]
 
+GENERATOR_INFO = "谁来写答案：服务器允许的选项 · who writes the answer: the choices this server allows"
+
 CSS = """
 .rag-answer { line-height: 1.6; }
 .rag-text { white-space: normal; }
@@ -200,7 +202,7 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
             generator = gr.Dropdown(  # what the operator allows (RAG_ALLOWED_GENERATORS), no free text
                 choices=generators, value=generators[0], label="生成器 Generator", elem_id="rag-generator",
                 interactive=len(generators) > 1 or any_generator, allow_custom_value=any_generator,
-                info="服务器允许的生成器 the generators this server allows (RAG_ALLOWED_GENERATORS)",
+                info=GENERATOR_INFO,
             )
             hybrid = gr.Checkbox(
                 value=settings.retrieval != "dense", label="混合检索 Hybrid retrieval",

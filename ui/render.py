@@ -70,10 +70,16 @@ def warning_zh(warning: str) -> str | None:
     return chinese(warning)
 
 
+DOUBT = "请再确认 · please check"
+
+
 def warning_html(warning: str) -> str:
-    """One warning of an answer: Chinese first, then the library's English text (escaped)."""
+    """One warning of an answer: Chinese first, then the library's English text (escaped). The doubt
+    warning (``is_uncertain``) opens with ``DOUBT``, so a reader sees at once that the answer needs checking."""
     zh = warning_zh(warning)
     text = esc(warning) if zh is None else f"{esc(zh)} · {esc(warning)}"
+    if str(warning).startswith(_UNCERTAIN_PREFIX):
+        return f'<div class="rag-warning rag-doubt">注意 Warning: <strong>{DOUBT}</strong> — {text}</div>'
     return f'<div class="rag-warning">注意 Warning: {text}</div>'
 
 
@@ -222,8 +228,10 @@ def answer_html(answer: Any) -> str:
         parts.extend(_source(n, passages[n - 1], ()) for n in others)
         parts.append("</details>")
     timings = answer.timings or {}
+    confidence = getattr(answer, "confidence", None)
+    sure = "" if confidence is None else f' · <span class="rag-confidence">置信度 confidence {float(confidence):.2f}</span>'
     parts.append(
-        f'<div class="rag-meta">{esc(answer.generator)} · {float(timings.get("total_ms", 0.0)) / 1000:.1f} s</div></div>'
+        f'<div class="rag-meta">{esc(answer.generator)} · {float(timings.get("total_ms", 0.0)) / 1000:.1f} s{sure}</div></div>'
     )
     return "".join(parts)
 

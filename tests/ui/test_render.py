@@ -154,3 +154,36 @@ def test_an_uncertain_answer_is_shown_with_its_doubt_and_without_a_bold_answer()
     doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.41)], answer_span=span))
     assert "rag-answer-span" not in doubtful
     assert "答案不确定（置信度 0.41）" in doubtful and "uncertain answer (confidence 0.41)" in doubtful
+
+
+def test_the_answer_shows_its_confidence_and_a_doubtful_one_asks_to_be_checked():
+    """The meta line carries the calibrated confidence (none when the generator gives none); an answer
+    below the doubt threshold says 再确认 · please check in its warning and bolds nothing."""
+    from rag.generation.extractive import UNCERTAIN_WARNING
+    from ui.render import answer_html
+
+    span = {"text": "42", "start": 20, "end": 22, "n": 1}
+    sure = answer_html(_answer(warnings=[], answer_span=span, confidence=0.873))
+    meta = sure.split('<div class="rag-meta">')[1]
+    assert "置信度 confidence 0.87" in meta and "再确认" not in sure and "please check" not in sure
+    assert "置信度 confidence" not in answer_html(_answer(confidence=None))  # an LLM's answer: no number made up
+    doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.31)], answer_span=span, confidence=0.31))
+    warning = re.search(r'<div class="rag-warning rag-doubt">(.*?)</div>', doubtful)[1]
+    assert "再确认" in warning and "please check" in warning and "0.31" in warning
+    assert "rag-answer-span" not in doubtful and "置信度 confidence 0.31" in doubtful
+    other = answer_html(_answer(warnings=["LLM x failed"], confidence=0.9))  # other warnings ask for nothing
+    assert "再确认" not in other and "rag-doubt" not in other
+
+
+def test_the_generator_box_speaks_plain_words_not_setting_names(tmp_path):
+    from rag import RAG
+    from ui.app import create_app
+
+    rag = RAG.open(tmp_path / "index", create=True, progress=False)
+    demo = create_app(rag)
+    boxes = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "rag-generator"]
+    assert len(boxes) == 1
+    words = f"{boxes[0].label} {boxes[0].info}"
+    assert "生成器" in words and "Generator" in words
+    for setting in ("RAG_", "allowed_generators", "ALLOWED", "_"):
+        assert setting not in words, words
