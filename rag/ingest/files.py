@@ -100,8 +100,8 @@ def _extract(raw: bytes, suffix: str, name: str) -> tuple[str, str, tuple[Unit, 
         extracted, encoding = read_units(raw, suffix, name)
         return extracted.text, encoding, extracted.units, ()
     if suffix == ".pdf":
-        text, boxes = read_pdf(raw, name)
-        return text, "pdf", (), boxes
+        text, boxes, units = read_pdf(raw, name)
+        return text, "pdf", units, boxes
     if suffix in IMAGE_SUFFIXES:
         text, boxes = image_to_text(raw, name, suffix)
         return text, IMAGE_KINDS[suffix].lower(), (), boxes

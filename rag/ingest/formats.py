@@ -10,7 +10,9 @@ from typing import ClassVar
 from rag.errors import LoaderError
 from rag.ingest.limits import TextBudget, check_pages
 from rag.ingest.ocr import available as ocr_available
+from rag.ingest.pdf_tables import table_pages
 from rag.ingest.scans import Box, broken_text_layer, layout, pdf_pages_ocr
+from rag.types import Unit
 
 _FORMATS_HINT = "pip install 'rag-zh[formats]'"
 
@@ -69,10 +71,12 @@ def pdf_to_text(raw: bytes, name: str) -> str:
     return read_pdf(raw, name)[0]
 
 
-def read_pdf(raw: bytes, name: str) -> tuple[str, tuple[Box, ...]]:
-    """Text of a PDF, pages separated by form feeds, and the boxes of its OCR'd lines: a page's text layer
-    where it has one, OCR where it has none or a broken one (when the ocr extra is installed; a PDF with
-    no text layer at all needs it)."""
+def read_pdf(raw: bytes, name: str) -> tuple[str, tuple[Box, ...], tuple[Unit, ...]]:
+    """Text of a PDF, pages separated by form feeds, the boxes of its OCR'd lines and its units: a page's
+    text layer where it has one, OCR where it has none or a broken one (when the ocr extra is installed; a
+    PDF with no text layer at all needs it). A ruled table in a text layer is read as one unit per row
+    (``rag.ingest.pdf_tables``, each with its ``page``) in place of its lines; a PDF without one reads as
+    its text layer."""
     try:
         from pypdf import PdfReader  # noqa: PLC0415 - pypdf (~0.4 s, formats extra); missing gives LoaderError
         from pypdf.errors import PdfReadError  # noqa: PLC0415 - pypdf, as above
@@ -92,15 +96,28 @@ def read_pdf(raw: bytes, name: str) -> tuple[str, tuple[Box, ...]]:
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise LoaderError("file.damaged", name=name, kind="PDF", detail=str(exc)) from exc
     scanned = [n for n, text in enumerate(pages, 1) if broken_text_layer(text)]
+    tables = table_pages(raw, [text if n not in scanned else "" for n, text in enumerate(pages, 1)], name)
+    for n, page in tables.items():
+        pages[n - 1] = page.text
     if not scanned or (any(pages) and not ocr_available()):  # without OCR, a mixed PDF reads as it always did
         if not any(pages):  # no pages at all
             raise LoaderError("ocr.no_text", name=name, kind="PDF")
-        return "\f".join(pages), ()
+        text = "\f".join(pages)
+        return text, (), _units(text, tables)
     found = pdf_pages_ocr(raw, scanned, name)
     text, boxes = layout([found.get(n) or text for n, text in enumerate(pages, 1)], name, "PDF")
     if not text.replace("\f", "").strip():
         raise LoaderError("ocr.no_text", name=name, kind="PDF")
-    return text, boxes
+    return text, boxes, _units(text, tables)
+
+
+def _units(text: str, tables: dict) -> tuple[Unit, ...]:
+    """The row units of the pages in ``tables`` (``table_pages``) at their offsets in the PDF's ``text``."""
+    if not tables:
+        return ()
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\f"]
+    return tuple(Unit(starts[n - 1] + u.start, starts[n - 1] + u.end, u.title, u.meta)
+                 for n in sorted(tables) for u in tables[n].units)
 
 
 def html_to_text(html: str) -> str:
