@@ -16,7 +16,7 @@ from rag.pipeline import RAG
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
 from ui.chunks_view import CHUNK_HEADERS
-from ui.feedback_ui import FeedbackBox, build_feedback_box, wire_feedback
+from ui.feedback_ui import FeedbackBox, build_feedback_box, scroll_into_view_js, wire_feedback
 from ui.handlers import HEADERS
 from ui.retrieval_tab import retrieval_tab
 from ui.staging import Staging
@@ -58,6 +58,11 @@ mark.rag-quote { background: #fde68a; color: #111827; padding: 0 2px; border-rad
 .rag-more { margin-top: 6px; }
 .rag-more summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .rag-meta { margin-top: 6px; color: var(--body-text-color-subdued); font-size: .8em; }
+/* The chat's label floated over its scroll box and hid the first message's first line (and whatever was
+   scrolled under it): in the flow, it sits above the conversation. */
+#rag-chat [data-testid="block-label"] { position: static; margin: 0 0 4px 0; }
+.rag-doubt strong { color: #b45309; }
+.rag-confidence { font-variant-numeric: tabular-nums; }
 .rag-status-box { padding: 4px 0; overflow-wrap: anywhere; }  /* a long file name without spaces wraps */
 .rag-status-ok { color: #15803d; }
 .rag-status-warn { color: #b45309; }
@@ -280,10 +285,11 @@ def _wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: _DocumentsTab,
     delete = handlers.delete_handler(bases, api_key, doc_state)
     doc_outputs = [docs.status, docs.table, docs.choice, docs.summary]
     shown = [docs.table, docs.choice, docs.summary]
+    shown_status = scroll_into_view_js("rag-doc-status")  # an upload's or a delete's outcome, in sight
     docs.add.click(upload, [docs.files, docs.key, docs.kb], [*doc_outputs, docs.files], concurrency_limit=1,
-                   api_visibility="private")
+                   api_visibility="private").then(None, None, None, js=shown_status, api_visibility="private")
     docs.remove.click(delete, [docs.choice, docs.key, docs.kb], doc_outputs, concurrency_limit=1,
-                      api_visibility="private")
+                      api_visibility="private").then(None, None, None, js=shown_status, api_visibility="private")
     docs.refresh.click(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
                        api_visibility="private")
     docs.kb.change(doc_state, [docs.kb], shown, api_visibility="private")

@@ -75,6 +75,26 @@ def build_feedback_box() -> FeedbackBox:
     return FeedbackBox(group, title, rating, reason, correction, missing, send, status, gr.State(None))
 
 
+# What an event has just shown is brought into view: the page is taller than a screen, and the box a 👎
+# opens (or the status a send writes) sat below the fold, unseen. The first of ``ids`` that is shown
+# (an element with content) is scrolled to, as little as needed ("nearest"); nothing when none is.
+def scroll_into_view_js(*ids: str) -> str:
+    """The JS for an event's ``js=``: scroll to the first shown element of ``ids``, after Gradio rendered the update."""
+    names = ", ".join(f"'{i}'" for i in ids)
+    return f"""() => {{
+  setTimeout(() => {{
+    for (const id of [{names}]) {{
+      const el = document.getElementById(id);
+      if (el && el.offsetParent !== null && el.textContent.trim()) {{
+        el.scrollIntoView({{block: 'nearest'}});
+        return;
+      }}
+    }}
+  }}, 150);
+  return [];
+}}"""
+
+
 def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox, resolve: Resolve) -> None:
     """The chatbot's thumbs and the box's send button, stored through ``resolve``."""
 
@@ -87,9 +107,11 @@ def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox, reso
 
     box_fields = [box.group, box.title, box.rating, box.reason, box.correction, box.not_in_documents, box.status,
                   box.target]
-    chatbot.like(on_like, [records], box_fields, api_visibility="private")
-    box.send.click(on_send, [records, box.target, box.rating, box.reason, box.correction, box.not_in_documents],
-                   [box.group, box.status], api_visibility="private")
+    liked = chatbot.like(on_like, [records], box_fields, api_visibility="private")
+    liked.then(None, None, None, js=scroll_into_view_js(HIDDEN), api_visibility="private")  # the opened box
+    sent = box.send.click(on_send, [records, box.target, box.rating, box.reason, box.correction, box.not_in_documents],
+                          [box.group, box.status], api_visibility="private")
+    sent.then(None, None, None, js=scroll_into_view_js("rag-feedback-status"), api_visibility="private")
 
 
 # ---- what the events do ------------------------------------------------------------------------
@@ -145,4 +167,5 @@ def _store(resolve: Resolve, record: dict[str, Any], rating: dict[str, Any]) -> 
     return None
 
 
-__all__ = ["FeedbackBox", "build_feedback_box", "handle_like", "handle_send", "record_of", "wire_feedback"]
+__all__ = ["FeedbackBox", "build_feedback_box", "handle_like", "handle_send", "record_of", "scroll_into_view_js",
+           "wire_feedback"]
