@@ -24,6 +24,7 @@ from rag.ingest.ocr import MAX_SIDE, OCR_HINT, OcrLine, recognise
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
 IMAGE_KINDS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WebP"}
 MAX_DPI = 300  # a small PDF page is rendered at most this finely; a large one so its longer side is MAX_SIDE
+ENLARGE = 1.5  # a smaller image is enlarged by up to this much towards MAX_SIDE (small print reads better)
 # A text layer is broken (glyphs without Unicode, a font's private codes) when this share of its
 # characters is replacement marks, private-use or control characters, or (cid:N) placeholders.
 BROKEN_SHARE = 0.3
@@ -112,7 +113,8 @@ def _frames(im: Any, frames: int) -> Iterator[tuple[int, Any]]:
 
 
 def page_image(im: Any) -> Any:
-    """``im`` as the engine wants it: RGB, transparency on white, its longer side at most ``MAX_SIDE``."""
+    """``im`` as the engine wants it: RGB, transparency on white, its longer side ``MAX_SIDE`` (or enlarged
+    ``ENLARGE`` times when that is less)."""
     Image = sys.modules["PIL.Image"]
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
@@ -123,8 +125,9 @@ def page_image(im: Any) -> Any:
         im = im.convert("RGB")
     else:
         im = im.copy()  # decoded now: a frame of a multi-page file is gone once the file moves on
-    if max(im.size) > MAX_SIDE:
-        im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    factor = min(MAX_SIDE / max(im.size), ENLARGE)
+    if abs(factor - 1) > 0.02:
+        im = im.resize((max(1, round(im.width * factor)), max(1, round(im.height * factor))), Image.Resampling.LANCZOS)
     return im
 
 
