@@ -29,7 +29,6 @@ class Document:
     """A loaded source file: ``text`` is the decoded file content, untouched (for a packed format, the
     text extracted from it); ``units`` are its parts cited on their own, in order, when it has them."""
 
-
     doc_id: str  # path relative to the indexed root, with "/" separators
     path: str  # absolute path of the source file
     text: str
