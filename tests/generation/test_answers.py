@@ -142,4 +142,7 @@ def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index
     for w in raised:
         zh, html = warning_zh(w), warning_html(w)
         assert re.search(r"[\u4e00-\u9fff]", zh), zh
-        assert html.startswith('<div class="rag-warning">注意 Warning: ') and html.index(esc(zh)) < html.index(esc(w))
+        # a doubtful answer's warning asks to be checked first (ui.render: rag-doubt, 请再确认 · please check)
+        head = ('<div class="rag-warning rag-doubt">注意 Warning: <strong>请再确认 · please check</strong>'
+                if recognise(w).code == "answer.uncertain" else '<div class="rag-warning">注意 Warning: ')
+        assert html.startswith(head) and html.index(esc(zh)) < html.index(esc(w)), html
