@@ -95,4 +95,23 @@ def describe_store(state: StoreSnapshot) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "segments"} | ({"segments": len(entry["segments"])} if "segments" in entry else {})
 
 
-__all__ = ["StoreSnapshot", "describe_store", "save_store_manifest", "verify_store"]
+class StoreBackend:
+    """What the segments and Milvus backends share (``rag.storage.backend.IndexBackend``): the state's own
+    store answers searches, rows a writer inserted ahead of the manifest are hidden, and verify and describe
+    read the store. Subclasses give ``kind``, ``load`` and the writes."""
+
+    def search_store(self, state: StoreSnapshot) -> Any:
+        return state.store
+
+    def visible(self, state: StoreSnapshot, doc_id: str) -> bool:
+        return doc_id in state.documents
+
+    def verify(self, index_dir: Path, manifest: dict[str, Any], report: Any, *, check_embedder: bool = True,
+               sample: int = 3) -> dict[str, Any] | None:
+        return verify_store(lambda: self.load(index_dir, manifest), manifest, report)
+
+    def describe(self, state: StoreSnapshot) -> dict[str, Any]:
+        return describe_store(state)
+
+
+__all__ = ["StoreBackend", "StoreSnapshot", "describe_store", "save_store_manifest", "verify_store"]

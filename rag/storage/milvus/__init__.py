@@ -19,12 +19,11 @@ from rag.storage.milvus.collection import (
     next_rebuild,
     update_store,
 )
-from rag.storage.state import StoreSnapshot, describe_store, verify_store
-from rag.storage.store import SearchStore
+from rag.storage.state import StoreBackend, StoreSnapshot
 from rag.types import IndexReport
 
 
-class MilvusBackend:
+class MilvusBackend(StoreBackend):
     kind = "milvus"
 
     def empty(self, index_dir: Path, spec: StoreSpec, embedder: Any, chunking: Any, *, rebuild: bool) -> StoreSnapshot:
@@ -44,19 +43,6 @@ class MilvusBackend:
 
     def after_rebuild(self, before: dict[str, Any] | None, state: StoreSnapshot, index_dir: Path) -> None:
         drop_replaced(before, state, index_dir)
-
-    def search_store(self, state: StoreSnapshot) -> SearchStore:
-        return state.store
-
-    def visible(self, state: StoreSnapshot, doc_id: str) -> bool:
-        return doc_id in state.documents
-
-    def verify(self, index_dir: Path, manifest: dict[str, Any], report: Any, *, check_embedder: bool = True,
-               sample: int = 3) -> dict[str, Any] | None:
-        return verify_store(lambda: self.load(index_dir, manifest), manifest, report)
-
-    def describe(self, state: StoreSnapshot) -> dict[str, Any]:
-        return describe_store(state)
 
 
 BACKEND = MilvusBackend()

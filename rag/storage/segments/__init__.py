@@ -24,12 +24,11 @@ from rag.storage.segments.index import (
     plan_merge,
     update,
 )
-from rag.storage.state import StoreSnapshot, describe_store, verify_store
-from rag.storage.store import SearchStore
+from rag.storage.state import StoreBackend, StoreSnapshot
 from rag.types import IndexReport
 
 
-class SegmentsBackend:
+class SegmentsBackend(StoreBackend):
     kind = "segments"
 
     def empty(self, index_dir: Path, spec: StoreSpec, embedder: Any, chunking: Any, *, rebuild: bool) -> StoreSnapshot:
@@ -48,19 +47,6 @@ class SegmentsBackend:
 
     def after_rebuild(self, before: dict[str, Any] | None, state: StoreSnapshot, index_dir: Path) -> None:
         """Nothing: the commit already removed the segments no manifest names."""
-
-    def search_store(self, state: StoreSnapshot) -> SearchStore:
-        return state.store
-
-    def visible(self, state: StoreSnapshot, doc_id: str) -> bool:
-        return doc_id in state.documents
-
-    def verify(self, index_dir: Path, manifest: dict[str, Any], report: Any, *, check_embedder: bool = True,
-               sample: int = 3) -> dict[str, Any] | None:
-        return verify_store(lambda: self.load(index_dir, manifest), manifest, report)
-
-    def describe(self, state: StoreSnapshot) -> dict[str, Any]:
-        return describe_store(state)
 
 
 BACKEND = SegmentsBackend()
