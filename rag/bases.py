@@ -128,6 +128,20 @@ def delete_base(root: str | Path, name: str) -> Path:
     return path
 
 
+def rename_base(root: str | Path, old: str, new: str) -> Path:
+    """Rename the knowledge base ``root/old`` to ``root/new`` (one folder rename, under the old base's write
+    lock, so no writer is saving into it); its documents, uploads and feedback go with it."""
+    if DEFAULT in (old, new):
+        raise ConfigError("kb.default_unrenamable" if old == DEFAULT else "kb.reserved", name=DEFAULT)
+    path = existing_base(root, old)
+    target = base_dir(root, new)
+    with write_lock(path):
+        if target.exists() or target.is_symlink():  # checked under the lock: two renames to one name
+            raise ConfigError("kb.exists", name=new)
+        path.rename(target)
+    return target
+
+
 def trash_name(name: str) -> str:
     """The hidden name a base is renamed to while it is deleted: ``.NAME.deleting``, or for a name too long
     for that (a base made before ``MAX_NAME_BYTES``) one made from its hash, which always fits."""
@@ -253,6 +267,17 @@ class KnowledgeBases:
                 raise KnowledgeBaseNotFoundError("kb.unknown", name=name, names=", ".join(self.names())) from None
             self._bases.pop(name, None)
 
+    def rename(self, old: str, new: str) -> RAG:
+        """Rename the base ``old`` to ``new`` and open it under its new name (requests that held the old
+        one finish on it; the next ones open the new folder)."""
+        with self._lock:
+            try:
+                rename_base(self.root, old, new)
+            except KnowledgeBaseNotFoundError:  # its message names the root folder: not for a client
+                raise KnowledgeBaseNotFoundError("kb.unknown", name=old, names=", ".join(self.names())) from None
+            self._bases.pop(old, None)
+        return self.get(new)
+
     def folders(self) -> list[Path]:
         """The server folders a message may name (the default index, the root of the bases), as given
         and resolved: ``rag.http.redact`` shows clients names instead."""
@@ -261,4 +286,4 @@ class KnowledgeBases:
 
 
 __all__ = ["DEFAULT", "KnowledgeBases", "base_dir", "check_name", "create_base", "delete_base", "existing_base",
-           "list_bases", "model_id", "name_of_model", "summary"]
+           "list_bases", "model_id", "name_of_model", "rename_base", "summary"]

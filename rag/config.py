@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     faiss_ann: FaissAnn = Field("ivf", description="the approximate index above `faiss_flat_max`")
     # ---- the server (rag serve, the HTTP API, the chat) ----
     api_key: str = Field("", repr=False, description="guards document writes and uploads when set")
+    keys_file: str = Field("", description=(
+        "named keys with per-base read/write scopes (`rag keys add|list|revoke`); when set, every base is "
+        "behind a key, and `api_key` stays the operator's key to all of them"))
     max_upload_mb: float = Field(20.0, gt=0, description="per upload request, through the API or the chat")
     max_feedback_mb: float = Field(20.0, gt=0, description=(
         "`<index_dir>/feedback.jsonl` refuses new feedback once it would grow beyond this"))

@@ -106,3 +106,10 @@ class KnowledgeBaseNotFoundError(RagError):
 
     http_status = 404
     exit_code = 3
+
+
+class AccessDeniedError(RagError):
+    """The caller's key may see the knowledge base but not do this to it (``rag.access``)."""
+
+    http_status = 403
+    exit_code = 8

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from rag.access import cookie, supplied_key
 from rag.catalogue import english
 
 MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
@@ -60,22 +61,6 @@ def session_token(api_key: str) -> str:
     return hmac.new(api_key.encode(), b"rag-zh chat session", hashlib.sha256).hexdigest()
 
 
-def supplied_key(headers: Any) -> str | None:
-    auth = headers.get("authorization") or ""
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return (headers.get("x-api-key") or "").strip() or None
-
-
-def _cookie(headers: dict[str, str], name: str) -> str | None:
-    for part in headers.get("cookie", "").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return None
-
-
 def host_name(value: str) -> str:
     """``Host`` header or URL authority → the bare lower-case host (no port, no IPv6 brackets)."""
     value = value.strip().lower()
@@ -97,9 +82,9 @@ class GuardConfig:
     def key_ok(self, headers: dict[str, str]) -> bool:
         if not self.api_key:
             return True
-        cookie = _cookie(headers, SESSION_COOKIE)
+        session = cookie(headers, SESSION_COOKIE)
         return key_matches(self.api_key, supplied_key(headers)) or bool(
-            cookie and hmac.compare_digest(cookie, session_token(self.api_key)))
+            session and hmac.compare_digest(session, session_token(self.api_key)))
 
 
 class BodyTooLarge(HTTPException):

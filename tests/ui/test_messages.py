@@ -176,14 +176,30 @@ def _server_errors(rag, tmp_path) -> list[RagError]:
         _raised(lambda: bases.create("字" * 90)), _raised(lambda: bases.create("𝐀" * 62)),
         _raised(lambda: bases.get("")), _raised(lambda: bases.create("news")), _raised(lambda: bases.create("default")),
         _raised(lambda: bases.delete("default")), _raised(lambda: bases.get_many([f"kb{i}" for i in range(21)])),
-        _raised(lambda: bases.get("broken")),
+        _raised(lambda: bases.get("broken")), _raised(lambda: bases.rename("default", "x")),
         _raised(lambda: rag.delete("nope.txt"))]
+    messages += _access_errors(tmp_path / "keys.json")
     with write_lock(rag.index_dir):  # an flock: a second descriptor, even in this process, is refused
         messages.append(_raised(lambda: write_lock(rag.index_dir).__enter__()))
     entry = {"rating": "up", "question": "问题", "answer": "答案"}
     record_feedback(rag.index_dir, entry, max_bytes=10_000)
     messages.append(_raised(lambda: record_feedback(rag.index_dir, entry, max_bytes=10)))
     return messages
+
+
+def _access_errors(keys_file) -> list[RagError]:
+    from rag.access import Access
+
+    access = Access(None, keys_file)
+    access.ring.add("reader", read="news")
+    reader = access.grant_for_key(access.ring.add("reader2", read="news"))
+    errors = [_raised(lambda: access.ring.add("reader")), _raised(lambda: access.ring.revoke("nobody")),
+              _raised(lambda: access.ring.add("bad name")), _raised(lambda: access.ring.add("admin")),
+              _raised(lambda: access.require_read(reader, "policy")), _raised(lambda: access.require_write(reader, "news")),
+              _raised(lambda: access.require_manage(reader))]
+    keys_file.write_text("{", encoding="utf-8")
+    errors.append(_raised(lambda: access.grant_for_key("rag_x")))
+    return errors
 
 
 def _index_errors(rag, tmp_path) -> list[RagError]:
@@ -375,6 +391,7 @@ STATUS_AND_EXIT = {
     "ConfigError": (400, 2), "LoaderError": (400, 1), "DocumentNotFoundError": (404, 6),
     "KnowledgeBaseNotFoundError": (404, 3), "IndexNotFoundError": (503, 3), "IndexLockedError": (503, 5),
     "IndexCorruptError": (500, 4), "IndexMismatchError": (500, 4), "EmbedderError": (500, 7), "RagError": (500, 1),
+    "AccessDeniedError": (403, 8),
 }
 
 
