@@ -2,24 +2,33 @@
 
 ``create_app(rag)`` returns the ``gr.Blocks``; ``ui.server.build_app`` mounts it on the HTTP API
 (pass ``CSS`` to ``gr.mount_gradio_app`` or ``launch``, where Gradio 6 takes app-level styling).
-The page is built in parts: the chat tab, the documents tab, then the events that join them to ``rag``.
+The page is built in parts: the language switch, the chat tab, the documents tab (``ui.documents_tab``),
+the retrieval tab (``ui.retrieval_tab``), then the events that join them to ``rag``.
+
+Language: one switch (中文 / English) at the top. When the page opens, ``LANG_JS`` picks the language
+remembered in localStorage, else the browser's first (``navigator.languages``: zh* → 中文, any other →
+English); switching relabels every component registered in the page's ``ui.texts.Labels`` (tabs
+included), the tables' headers, and every answer and status written afterwards. Events learn the
+language from the ``rag_lang`` cookie the script sets (``ui.texts.request_lang``), so no event takes
+another input for it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
 from rag.bases import DEFAULT, KnowledgeBases
 from rag.pipeline import RAG
-from rag.uploads import UPLOAD_SUFFIXES
-from ui import handlers, render
-from ui.chunks_view import CHUNK_HEADERS
-from ui.feedback_ui import FeedbackBox, build_feedback_box, scroll_into_view_js, wire_feedback
-from ui.handlers import HEADERS
+from ui import handlers
+from ui.chunks_view import chunks_handler
+from ui.documents_tab import SESSION_JS, DocumentsTab, documents_tab, wire_documents
+from ui.feedback_ui import FeedbackBox, build_feedback_box, wire_feedback
 from ui.retrieval_tab import retrieval_tab
 from ui.staging import Staging
+from ui.texts import LANG_CHOICES, LANG_COOKIE, Labels, lang_of, t
 
 EXAMPLES = [
     "蓝风微短剧基地从签约到试运营用了多少天？",
@@ -27,8 +36,6 @@ EXAMPLES = [
     "福建福州市军门社区的老党员叫什么名字？",
     "How many drama shoots per year can the Lanfeng micro-drama base handle?",
 ]
-
-GENERATOR_INFO = "谁来写答案：服务器允许的选项 · who writes the answer: the choices this server allows"
 
 CSS = """
 .rag-answer { line-height: 1.6; }
@@ -67,22 +74,37 @@ mark.rag-quote { background: #fde68a; color: #111827; padding: 0 2px; border-rad
 .rag-status-ok { color: #15803d; }
 .rag-status-warn { color: #b45309; }
 .rag-status-error { color: #b91c1c; font-weight: 600; }
+#rag-lang { max-width: 260px; margin-left: auto; }
+#rag-confirm { border: 2px solid #dc2626; border-radius: 8px; padding: 8px 12px; background: rgba(220,38,38,.06);
+  align-items: center; }
+#rag-confirm-text .rag-status-warn { color: var(--body-text-color); font-weight: 600; }
+.rag-chunk-full { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 8px 12px; }
+.rag-chunk-head { color: var(--body-text-color-subdued); font-size: .85em; margin-bottom: 6px; }
+.rag-chunk-body { max-height: 320px; overflow-y: auto; line-height: 1.6; overflow-wrap: anywhere; }
 """
 
+# When the page opens: the language remembered here, else the browser's first (zh* → 中文, any other →
+# English); the switch is then set to it (which relabels the page when it is not the one it was built in).
+# The choice also travels with every event as the rag_lang cookie (ui.texts.request_lang).
+LANG_JS = f"""() => {{
+  let lang = null;
+  try {{ lang = localStorage.getItem('rag-lang'); }} catch (e) {{}}
+  if (lang !== 'zh' && lang !== 'en') {{
+    const first = (navigator.languages && navigator.languages[0]) || navigator.language || '';
+    lang = /^zh/i.test(first) ? 'zh' : 'en';
+  }}
+  document.cookie = '{LANG_COOKIE}=' + lang + '; path=/; SameSite=Strict';
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  return lang;
+}}"""
 
-# Fixed shares of the table's width. Left to itself, Gradio's Dataframe sizes a column by its widest
-# cell measured unwrapped (capped at the whole table's width), so one long file name or first-words
-# cell took the full width and pushed the other columns out of view; with set widths, cells wrap.
-DOCUMENT_COLUMNS = ["52%", "12%", "12%", "24%"]  # document, size, chunks, indexed at
-CHUNK_COLUMNS = ["8%", "22%", "22%", "7%", "41%"]  # chunk, article, section, page, first words
-
-
-# The file box uploads before any event runs and cannot send a header: with a server key, the key
-# typed here is exchanged for the HttpOnly session cookie that the upload route accepts.
-SESSION_JS = """async (key) => {
-  try { await fetch('/api/session', {method: 'POST', headers: {'X-API-Key': key || ''}, credentials: 'same-origin'}); }
-  catch (e) {}
-}"""
+# A language the reader chose is remembered (localStorage) and sent with the events (the cookie).
+LANG_CHOSEN_JS = f"""(lang) => {{
+  try {{ localStorage.setItem('rag-lang', lang); }} catch (e) {{}}
+  document.cookie = '{LANG_COOKIE}=' + lang + '; path=/; SameSite=Strict';
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  return [];
+}}"""
 
 
 # Gradio follows new messages only while the chat is within 100 px of its bottom, and stops for
@@ -111,9 +133,12 @@ FOLLOW_JS = """() => {
 }"""
 
 
+
+
 def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None = None,
                bases: KnowledgeBases | None = None) -> gr.Blocks:
-    """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads and deletes.
+    """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads, deletes and
+    changes to the knowledge bases.
 
     ``staging`` is the server's upload folder (``ui.staging``): the upload event reads only files
     staged there, whatever path a client puts in its request. Without one (the UI built alone, not
@@ -121,26 +146,47 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
     pickers offer (default: ``rag`` and those under ``RAG_KB_ROOT``).
     """
     bases = bases or handlers.as_bases(rag)
-    with gr.Blocks(title="文档问答 Document Q&A") as demo:
-        gr.Markdown("## 文档问答 · Document Q&A\n基于已索引文档回答问题，并给出引用来源。"
-                    " Answers come only from the indexed documents, with numbered sources."
-                    " · [HTTP API 文档 docs](/docs)")
+    tx = Labels()
+    with gr.Blocks(title=f"{t('page.title', 'zh')} · {t('page.title', 'en')}") as demo:
+        with gr.Row(equal_height=True):
+            tx.add(gr.Markdown(tx("page.intro"), elem_id="rag-intro"), value="page.intro")
+            lang = tx.add(gr.Radio(LANG_CHOICES, value=tx.lang, label=tx("lang.label"), elem_id="rag-lang",
+                                   scale=0, min_width=220), label="lang.label")
         turns = gr.State([])
         records = gr.State({})  # answer message index → what a rating of it is stored with
         with gr.Tabs():
-            chat = _chat_tab(rag, bases)
-            docs = _documents_tab(rag, bases, api_key)
-            retrieval_base = retrieval_tab(bases.get, bases.names)
+            chat = _chat_tab(rag, bases, api_key, tx)
+            docs = documents_tab(rag, bases, api_key, tx)
+            _, retrieval_base = retrieval_tab(bases.get, bases.names, tx)
         _wire_chat(bases, chat, turns, records)
-        _wire_documents(demo, bases, docs, api_key, staging)
+        wire_documents(demo, bases, docs, api_key, staging, chat.kbs, retrieval_base)
         demo.load(lambda chosen: handlers.base_choices(bases, chosen, multiple=True), [chat.kbs], [chat.kbs],
                   api_visibility="private")
         demo.load(lambda chosen: handlers.base_choices(bases, chosen), [retrieval_base], [retrieval_base],
                   api_visibility="private")
+        _wire_language(demo, bases, tx, lang, docs)
     return demo
 
 
-# ---- the page ----------------------------------------------------------------------------------
+def _wire_language(demo: gr.Blocks, bases: KnowledgeBases, tx: Labels, lang: gr.Radio, docs: DocumentsTab) -> None:
+    """The switch: set from the browser when the page opens; a change relabels the page, a choice is remembered."""
+    doc_state = handlers.documents_view(bases)
+    doc_chunks = chunks_handler(bases.get)
+
+    def relabel(chosen: Any, kb: str | None, doc_id: str | None) -> list[Any]:
+        chosen = lang_of(chosen)
+        table, _, _, summary = doc_state(kb, lang=chosen)
+        chunks, title, _ = doc_chunks(doc_id, kb, lang=chosen)
+        return [*tx.updates(chosen), table, summary, chunks, title]
+
+    demo.load(None, None, [lang], js=LANG_JS, api_visibility="private")
+    lang.change(relabel, [lang, docs.kb, docs.chunk_doc],
+                [*tx.components, docs.table, docs.summary, docs.chunks, docs.chunks_title], api_visibility="private",
+                show_progress="hidden")
+    lang.input(None, [lang], None, js=LANG_CHOSEN_JS, api_visibility="private")
+
+
+# ---- the chat tab ------------------------------------------------------------------------------
 @dataclass
 class _ChatTab:
     chatbot: gr.Chatbot
@@ -152,113 +198,58 @@ class _ChatTab:
     generator: gr.Dropdown
     hybrid: gr.Checkbox
     kbs: gr.Dropdown
+    key: gr.Textbox
     feedback: FeedbackBox
 
 
-@dataclass
-class _DocumentsTab:
-    kb: gr.Dropdown
-    summary: gr.Markdown
-    table: gr.Dataframe
-    refresh: gr.Button
-    key: gr.Textbox
-    files: gr.File
-    add: gr.Button
-    choice: gr.Dropdown
-    remove: gr.Button
-    status: gr.HTML
-    chunks_title: gr.Markdown
-    chunks: gr.Dataframe
-
-
-def _chat_tab(rag: RAG, bases: KnowledgeBases) -> _ChatTab:
+def _chat_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None, tx: Labels) -> _ChatTab:
     """The conversation, the question box and its examples, and the settings a question is asked with."""
     settings = rag.settings
     generators = [g for g in settings.network_generators() if g != "*"]
     any_generator = "*" in settings.network_generators()
-    with gr.Tab("问答 Chat", id="chat"), gr.Row():
+    with tx.add(gr.Tab(tx("tab.chat"), id="chat", elem_id="rag-chat-tab"), label="tab.chat"), gr.Row():
         with gr.Column(scale=4):
-            chatbot = gr.Chatbot(
-                label="对话 Conversation", elem_id="rag-chat", height=600, latex_delimiters=[],
+            chatbot = tx.add(gr.Chatbot(
+                label=tx("chat.label"), elem_id="rag-chat", height=600, latex_delimiters=[],
                 buttons=["copy"], feedback_options=("Like", "Dislike"), group_consecutive_messages=False,
-                layout="panel",
-                placeholder="提一个关于文档的问题 · Ask a question about the documents",
-            )
+                layout="panel", placeholder=tx("chat.placeholder"),
+            ), label="chat.label", placeholder="chat.placeholder")
             with gr.Row():
-                question = gr.Textbox(
+                question = tx.add(gr.Textbox(
                     show_label=False, elem_id="rag-question", scale=5, lines=1,
-                    max_length=settings.max_question_chars, submit_btn=False,
-                    placeholder="输入问题，回车提问 · Type a question and press Enter",
-                )
-                ask = gr.Button("提问 Ask", variant="primary", scale=1, elem_id="rag-ask", min_width=100)
-            gr.Markdown("**示例问题 Example questions**")
+                    max_length=settings.max_question_chars, submit_btn=False, placeholder=tx("chat.question"),
+                ), placeholder="chat.question")
+                ask = tx.add(gr.Button(tx("chat.ask"), variant="primary", scale=1, elem_id="rag-ask", min_width=100),
+                             value="chat.ask")
+            tx.add(gr.Markdown(tx("chat.examples")), value="chat.examples")
             with gr.Row(elem_id="rag-examples"):
                 examples = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
-            clear = gr.Button("清空对话 Clear chat", size="sm", variant="secondary")
-            feedback = build_feedback_box()
+            clear = tx.add(gr.Button(tx("chat.clear"), size="sm", variant="secondary", elem_id="rag-clear"),
+                           value="chat.clear")
+            feedback = build_feedback_box(tx)
         with gr.Column(scale=1, min_width=240):
-            gr.Markdown("### 设置 Settings")
-            kbs = gr.Dropdown(
-                choices=bases.usable_names(), value=[DEFAULT], multiselect=True, label="知识库 Knowledge bases",
-                elem_id="rag-kbs", info="可多选：各库段落按得分合并 · pick one or several: passages are fused by score",
-            )
-            top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="检索段落数 Passages (top-k)",
-                              elem_id="rag-topk")
-            generator = gr.Dropdown(  # what the operator allows (RAG_ALLOWED_GENERATORS), no free text
-                choices=generators, value=generators[0], label="生成器 Generator", elem_id="rag-generator",
+            tx.add(gr.Markdown(tx("chat.settings")), value="chat.settings")
+            kbs = tx.add(gr.Dropdown(
+                choices=bases.usable_names(), value=[DEFAULT], multiselect=True, label=tx("chat.kbs"),
+                elem_id="rag-kbs", info=tx("chat.kbs_info"),
+            ), label="chat.kbs", info="chat.kbs_info")
+            top_k = tx.add(gr.Slider(1, 20, value=settings.top_k, step=1, label=tx("chat.top_k"), elem_id="rag-topk"),
+                           label="chat.top_k")
+            generator = tx.add(gr.Dropdown(  # what the operator allows (RAG_ALLOWED_GENERATORS), no free text
+                choices=generators, value=generators[0], label=tx("chat.generator"), elem_id="rag-generator",
                 interactive=len(generators) > 1 or any_generator, allow_custom_value=any_generator,
-                info=GENERATOR_INFO,
-            )
-            hybrid = gr.Checkbox(
-                value=settings.retrieval != "dense", label="混合检索 Hybrid retrieval",
-                info="向量 + 关键词 (BM25)；关闭则只用向量 · off = dense vectors only",
+                info=tx("chat.generator_info"),
+            ), label="chat.generator", info="chat.generator_info")
+            hybrid = tx.add(gr.Checkbox(
+                value=settings.retrieval != "dense", label=tx("chat.hybrid"), info=tx("chat.hybrid_info"),
                 elem_id="rag-hybrid",
-            )
-    return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid, kbs, feedback)
+            ), label="chat.hybrid", info="chat.hybrid_info")
+            # reading a base may need a key too (keys per base): the same key as the documents tab's
+            key = tx.add(gr.Textbox(label=tx("docs.key"), type="password", visible=False, elem_id="rag-chat-key",
+                                    info=tx("chat.key_info")), label="docs.key", info="chat.key_info")
+    return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid, kbs, key, feedback)
 
 
-def _documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None) -> _DocumentsTab:
-    """The chosen knowledge base's documents, the key box (with a server key), upload and delete."""
-    with gr.Tab("文档 Documents", id="documents", elem_id="rag-documents-tab"):
-        kb = gr.Dropdown(choices=bases.usable_names(), value=DEFAULT, label="知识库 Knowledge base", elem_id="rag-doc-kb",
-                         info="上传、删除和列表都作用于此库 · uploads, deletes and the list act on this base")
-        summary = gr.Markdown(handlers.summary(rag), elem_id="rag-summary")
-        table = gr.Dataframe(
-            value=render.document_rows(rag.documents()), headers=HEADERS, interactive=False,
-            datatype=["str", "str", "number", "str"], elem_id="rag-documents", wrap=True,
-            column_widths=DOCUMENT_COLUMNS,
-        )
-        refresh = gr.Button("刷新 Refresh", size="sm", variant="secondary")
-        key = gr.Textbox(
-            label="API 密钥 API key", type="password", visible=bool(api_key), elem_id="rag-key",
-            info="上传和删除需要服务器的 RAG_API_KEY · uploads and deletes need the server's RAG_API_KEY",
-        )
-        with gr.Row():
-            with gr.Column():
-                gr.Markdown("### 上传 Upload")
-                files = gr.File(
-                    label=f"文件 Files ({' '.join(UPLOAD_SUFFIXES)})", file_count="multiple",
-                    file_types=list(UPLOAD_SUFFIXES), elem_id="rag-upload",
-                )
-                add = gr.Button("加入索引 Add to index", variant="primary", elem_id="rag-add")
-            with gr.Column():
-                gr.Markdown("### 删除 Delete")
-                choice = gr.Dropdown(
-                    choices=[d["doc_id"] for d in rag.documents()], value=None,
-                    label="文档 Document", elem_id="rag-doc-choice",
-                    info="选中后下方列出它的段落 · its chunks are listed below once chosen",
-                )
-                remove = gr.Button("删除文档 Delete document", variant="stop", elem_id="rag-delete")
-        status = gr.HTML(elem_id="rag-doc-status")
-        gr.Markdown("### 已索引的段落 Indexed chunks")
-        chunks_title = gr.Markdown("选择一个文档查看它被切成的段落 · Choose a document to see what it was cut into",
-                                   elem_id="rag-chunks-title")
-        chunks = gr.Dataframe(value=[], headers=CHUNK_HEADERS, interactive=False, wrap=True, elem_id="rag-chunks",
-                              datatype=["number", "str", "str", "str", "str"], column_widths=CHUNK_COLUMNS)
-    return _DocumentsTab(kb, summary, table, refresh, key, files, add, choice, remove, status, chunks_title, chunks)
-
-
-# ---- the events --------------------------------------------------------------------------------
 def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State, records: gr.State) -> None:
     """Ask (button, Enter, an example), clear, rate an answer, and follow a new question down the conversation."""
     respond = handlers.ask_handler(bases)
@@ -275,33 +266,7 @@ def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State, records: 
                        api_visibility="private")
     wire_feedback(chat.chatbot, records, chat.feedback, lambda names: bases.get((names or [DEFAULT])[0]))
     chat.chatbot.change(None, None, None, js=FOLLOW_JS, api_visibility="private")
+    chat.key.change(None, [chat.key], None, js=SESSION_JS, api_visibility="private")
 
 
-def _wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: _DocumentsTab, api_key: str | None,
-                    staging: Staging | None) -> None:
-    """Upload, delete, refresh, the chosen base, the key's session cookie, and the list shown when the page opens."""
-    doc_state = handlers.documents_view(bases)
-    upload = handlers.upload_handler(bases, api_key, staging, doc_state)
-    delete = handlers.delete_handler(bases, api_key, doc_state)
-    doc_outputs = [docs.status, docs.table, docs.choice, docs.summary]
-    shown = [docs.table, docs.choice, docs.summary]
-    shown_status = scroll_into_view_js("rag-doc-status")  # an upload's or a delete's outcome, in sight
-    docs.add.click(upload, [docs.files, docs.key, docs.kb], [*doc_outputs, docs.files], concurrency_limit=1,
-                   api_visibility="private").then(None, None, None, js=shown_status, api_visibility="private")
-    docs.remove.click(delete, [docs.choice, docs.key, docs.kb], doc_outputs, concurrency_limit=1,
-                      api_visibility="private").then(None, None, None, js=shown_status, api_visibility="private")
-    docs.refresh.click(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
-                       api_visibility="private")
-    docs.kb.change(doc_state, [docs.kb], shown, api_visibility="private")
-    docs.choice.change(handlers.chunks_handler(bases), [docs.choice, docs.kb], [docs.chunks, docs.chunks_title],
-                       api_visibility="private")
-    docs.key.change(None, [docs.key], None, js=SESSION_JS, api_visibility="private")
-    if staging is not None:  # staged files the page let go of, or left behind when it closed, go at once
-        docs.files.change(staging.on_files_change, [docs.files], None, api_visibility="private",
-                          show_progress="hidden")
-        demo.unload(staging.on_unload)
-    demo.load(lambda kb: (handlers.base_choices(bases, kb), *doc_state(kb)), [docs.kb], [docs.kb, *shown],
-              api_visibility="private")
-
-
-__all__ = ["CSS", "EXAMPLES", "create_app"]
+__all__ = ["CSS", "EXAMPLES", "LANG_JS", "create_app"]

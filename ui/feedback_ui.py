@@ -23,12 +23,15 @@ from rag.feedback import MAX_CORRECTION, MAX_IDS, MAX_REASON, max_feedback_bytes
 from rag.types import Answer
 from ui import render
 from ui.feedback_cmd import one_line
-from ui.messages import bilingual
+from ui.messages import localized
+from ui.texts import Labels, request_lang, t
 
 Resolve = Callable[[list[str] | None], Any]  # the knowledge bases' names → the RAG to store into (the first)
-RATING_CHOICES = [("👍 有用 Helpful", "up"), ("👎 没用 Not helpful", "down")]
 HIDDEN = "rag-feedback"
-GONE = "这条回答无法评价（页面已重新加载？）This answer can no longer be rated (was the page reloaded?)"
+
+
+def rating_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t("fb.up", lang), "up"), (t("fb.down", lang), "down")]
 
 
 def record_of(answer: Answer, kb_names: list[str], settings: dict[str, Any]) -> dict[str, Any]:
@@ -59,17 +62,20 @@ class FeedbackBox:
     target: gr.State  # the index (str) of the answer being rated
 
 
-def build_feedback_box() -> FeedbackBox:
-    """The box, hidden, inside the current ``gr.Blocks``."""
+def build_feedback_box(labels: Labels | None = None) -> FeedbackBox:
+    """The box, hidden, inside the current ``gr.Blocks``; its texts in ``labels`` (relabelled with the page)."""
+    tx = labels or Labels()
     with gr.Group(visible=False, elem_id=HIDDEN) as group:
         title = gr.Markdown(elem_id="rag-feedback-title")
-        rating = gr.Radio(RATING_CHOICES, value="down", label="评价 Rating", elem_id="rag-feedback-rating")
-        reason = gr.Textbox(label="理由（可选）Reason (optional)", max_length=MAX_REASON, lines=2,
-                            elem_id="rag-feedback-reason")
-        correction = gr.Textbox(label="正确答案（可选）Corrected answer (optional)", max_length=MAX_CORRECTION,
-                                lines=3, elem_id="rag-feedback-correction")
-        missing = gr.Checkbox(label="文档中没有答案 Not in the documents", value=False, elem_id="rag-feedback-missing")
-        send = gr.Button("提交反馈 Send feedback", variant="primary", elem_id="rag-feedback-send")
+        rating = tx.add(gr.Radio(rating_choices(tx.lang), value="down", label=tx("fb.rating"),
+                                 elem_id="rag-feedback-rating"), label="fb.rating", choices=rating_choices)
+        reason = tx.add(gr.Textbox(label=tx("fb.reason"), max_length=MAX_REASON, lines=2,
+                                   elem_id="rag-feedback-reason"), label="fb.reason")
+        correction = tx.add(gr.Textbox(label=tx("fb.correction"), max_length=MAX_CORRECTION, lines=3,
+                                       elem_id="rag-feedback-correction"), label="fb.correction")
+        missing = tx.add(gr.Checkbox(label=tx("fb.missing"), value=False, elem_id="rag-feedback-missing"),
+                         label="fb.missing")
+        send = tx.add(gr.Button(tx("fb.send"), variant="primary", elem_id="rag-feedback-send"), value="fb.send")
     # outside the box: a successful send closes the box, and its confirmation must stay in sight
     status = gr.HTML(elem_id="rag-feedback-status")
     return FeedbackBox(group, title, rating, reason, correction, missing, send, status, gr.State(None))
@@ -98,12 +104,12 @@ def scroll_into_view_js(*ids: str) -> str:
 def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox, resolve: Resolve) -> None:
     """The chatbot's thumbs and the box's send button, stored through ``resolve``."""
 
-    def on_like(kept: dict[str, Any], data: gr.LikeData) -> tuple[Any, ...]:
-        return handle_like(resolve, kept, data)
+    def on_like(kept: dict[str, Any], data: gr.LikeData, request: gr.Request) -> tuple[Any, ...]:
+        return handle_like(resolve, kept, data, request_lang(request))
 
     def on_send(kept: dict[str, Any], target: str | None, rating: str, reason: str, correction: str,
-                missing: bool) -> tuple[Any, str]:
-        return handle_send(resolve, kept, target, rating, reason, correction, missing)
+                missing: bool, request: gr.Request) -> tuple[Any, str]:
+        return handle_send(resolve, kept, target, rating, reason, correction, missing, request_lang(request))
 
     box_fields = [box.group, box.title, box.rating, box.reason, box.correction, box.not_in_documents, box.status,
                   box.target]
@@ -115,7 +121,7 @@ def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox, reso
 
 
 # ---- what the events do ------------------------------------------------------------------------
-def handle_like(resolve: Resolve, kept: dict[str, Any] | None, data: gr.LikeData) -> tuple[Any, ...]:
+def handle_like(resolve: Resolve, kept: dict[str, Any] | None, data: gr.LikeData, lang: str = "en") -> tuple[Any, ...]:
     """A thumb on an answer: stored; a thumbs-down opens the box. The box's eight outputs."""
     index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
     record = (kept or {}).get(str(index))
@@ -123,49 +129,54 @@ def handle_like(resolve: Resolve, kept: dict[str, Any] | None, data: gr.LikeData
     if data.liked not in (True, False):  # "" when a thumb is clicked again (taken back); we offer no other options
         return closed
     if record is None:
-        gr.Warning(GONE)
+        gr.Warning(t("fb.gone", lang))
         return closed
     rating = "up" if data.liked else "down"
-    error = _store(resolve, record, {"rating": rating})
+    error = _store(resolve, record, {"rating": rating}, lang)
     if rating == "up":
         if error:
             gr.Warning(error)
         else:
-            gr.Info("已记录 👍 谢谢 Thanks: your rating is stored")
+            gr.Info(t("fb.thanks_up", lang))
         return closed
-    note = ("error", error) if error else ("ok", "已记录 👎。可补充理由或正确答案 Stored; add a reason or the right "
-                                                 "answer if you can")
-    title = f"**评价这条回答 Rating the answer to:** {render.esc(one_line(record['question'], 80))}"
+    note = ("error", error) if error else ("ok", t("fb.stored_down", lang))
+    title = t("fb.title", lang, question=render.esc(one_line(record["question"], 80)))
     return (gr.update(visible=True), title, "down", "", "", False, render.status_html([note]), str(index))
 
 
 def handle_send(resolve: Resolve, kept: dict[str, Any] | None, target: str | None, rating: str, reason: str,
-                correction: str, missing: bool) -> tuple[Any, str]:
+                correction: str, missing: bool, lang: str = "en") -> tuple[Any, str]:
     """The box's details stored as a new record of the answer (superseding the bare thumb); (box, status)."""
     record = (kept or {}).get(str(target)) if target is not None else None
     if record is None:
-        return gr.update(visible=True), render.status_html([("error", GONE)])
+        return gr.update(visible=True), render.status_html([("error", t("fb.gone", lang))])
     reason, correction = (reason or "").strip(), (correction or "").strip()
     if rating == "down" and not (reason or correction or missing):
-        return gr.update(visible=True), render.status_html(
-            [("warn", "请填写理由、正确答案或勾选“文档中没有答案” Give a reason, the right answer, or tick "
-                      "'Not in the documents'")])
+        return gr.update(visible=True), render.status_html([("warn", t("fb.need_detail", lang))])
     error = _store(resolve, record, {"rating": rating, "reason": reason or None, "corrected_answer": correction or None,
-                                     "not_in_documents": bool(missing)})
+                                     "not_in_documents": bool(missing)}, lang)
     if error:
         return gr.update(visible=True), render.status_html([("error", error)])
-    return gr.update(visible=False), render.status_html([("ok", "已提交，谢谢 Thanks: your feedback is stored")])
+    return gr.update(visible=False), render.status_html([("ok", t("fb.sent", lang))])
 
 
-def _store(resolve: Resolve, record: dict[str, Any], rating: dict[str, Any]) -> str | None:
+def _store(resolve: Resolve, record: dict[str, Any], rating: dict[str, Any], lang: str) -> str | None:
     """Store ``record`` with ``rating``'s fields; the error's message, or None when it is stored."""
     try:
         rag = resolve(record.get("kbs") or None)
         record_feedback(rag.index_dir, {**record, **rating}, max_bytes=max_feedback_bytes(rag.settings.max_feedback_mb))
     except RagError as exc:
-        return f"未能保存 Not stored: {bilingual(exc)}"
+        return t("fb.not_stored", lang, error=localized(exc, lang))
     return None
 
 
-__all__ = ["FeedbackBox", "build_feedback_box", "handle_like", "handle_send", "record_of", "scroll_into_view_js",
-           "wire_feedback"]
+__all__ = [
+    "FeedbackBox",
+    "build_feedback_box",
+    "handle_like",
+    "handle_send",
+    "rating_choices",
+    "record_of",
+    "scroll_into_view_js",
+    "wire_feedback",
+]

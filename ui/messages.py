@@ -38,4 +38,14 @@ def bilingual(error: RagError | str) -> str:
     return message if zh is None else f"{public_message(zh)} · {message}"
 
 
-__all__ = ["bilingual", "catalogued", "chinese"]
+def localized(error: RagError | str, lang: str) -> str:
+    """The message in the page's language: ``zh`` the catalogue's Chinese (the English where it has none),
+    any other the library's English; plain text, with server paths shown by their last part."""
+    message = public_message(str(error))
+    if lang != "zh":
+        return message
+    zh = chinese(error if isinstance(error, RagError) else message)
+    return message if zh is None else public_message(zh)
+
+
+__all__ = ["bilingual", "catalogued", "chinese", "localized"]

@@ -20,9 +20,9 @@ from rag.generation.extractive import UNCERTAIN_WARNING
 from rag.http.plain import own_markers
 from rag.http.viewer import view_url
 from rag.text.display import display
-from ui.messages import bilingual, chinese
+from ui.messages import chinese, localized
+from ui.texts import DEFAULT_LANG, t
 
-NOT_FOUND = "资料中没有找到相关信息 / Not found in the documents"
 # Line breaks too: a blank line would end the raw HTML block, and what follows would be Markdown
 # (a document's "[x](javascript:…)" a live link); a character reference renders as the same space.
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;", "\\": "&#92;",
@@ -48,8 +48,9 @@ def pending(note: str, partial: str = "") -> str:
     return f'<div class="rag-answer rag-pending">{body}<div class="rag-status">{esc(note)}</div></div>'
 
 
-def error_message(error: RagError | str) -> str:
-    return f'<div class="rag-answer"><div class="rag-error">错误 Error: {esc(bilingual(error))}</div></div>'
+def error_message(error: RagError | str, lang: str = DEFAULT_LANG) -> str:
+    return (f'<div class="rag-answer"><div class="rag-error">{esc(t("answer.error", lang))} '
+            f'{esc(localized(error, lang))}</div></div>')
 
 
 _UNCERTAIN_PREFIX = UNCERTAIN_WARNING.split("(")[0]
@@ -70,17 +71,16 @@ def warning_zh(warning: str) -> str | None:
     return chinese(warning)
 
 
-DOUBT = "请再确认 · please check"
-
-
-def warning_html(warning: str) -> str:
-    """One warning of an answer: Chinese first, then the library's English text (escaped). The doubt
-    warning (``is_uncertain``) opens with ``DOUBT``, so a reader sees at once that the answer needs checking."""
-    zh = warning_zh(warning)
-    text = esc(warning) if zh is None else f"{esc(zh)} · {esc(warning)}"
+def warning_html(warning: str, lang: str = DEFAULT_LANG) -> str:
+    """One warning of an answer in ``lang`` (escaped; in Chinese the library's English where the catalogue
+    has no Chinese). The doubt warning (``is_uncertain``) opens with 再确认 / please check (``answer.doubt``),
+    so a reader sees at once that the answer needs checking."""
+    zh = warning_zh(warning) if lang == "zh" else None
+    text = esc(warning if zh is None else zh)
+    head = esc(t("answer.warning", lang))
     if str(warning).startswith(_UNCERTAIN_PREFIX):
-        return f'<div class="rag-warning rag-doubt">注意 Warning: <strong>{DOUBT}</strong> — {text}</div>'
-    return f'<div class="rag-warning">注意 Warning: {text}</div>'
+        return f'<div class="rag-warning rag-doubt">{head} <strong>{esc(t("answer.doubt", lang))}</strong> — {text}</div>'
+    return f'<div class="rag-warning">{head} {text}</div>'
 
 
 def _with_refs(text: str, citations: Sequence[Any], links: dict[int, str] | None = None) -> str:
@@ -170,7 +170,8 @@ def _window(text: str, quotes: Sequence[str]) -> tuple[str, str, str]:
     return ("…" if lo > 0 else ""), text[lo:hi], ("…" if hi < len(text) else "")
 
 
-def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = None, url: str | None = None) -> str:
+def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = None, url: str | None = None,
+            lang: str = DEFAULT_LANG) -> str:
     """One numbered source; its number links to ``url`` (the cited place), else to the passage's chunk."""
     chunk = passage.chunk
     url = url or view_url(chunk.doc_id, getattr(passage, "kb", None), chunk=chunk.chunk_id) + "#cited"
@@ -185,28 +186,28 @@ def _source(n: int, passage: Any, quotes: Sequence[str], exact: str | None = Non
                      f"p.{loc['page']}" if loc.get("page") else "") if text
     )
     kb = getattr(passage, "kb", None)
-    kb_badge = f'<span class="rag-kb">知识库 {esc(kb)}</span> ' if kb else ""
+    kb_badge = f'<span class="rag-kb">{esc(t("answer.kb", lang, name=kb))}</span> ' if kb else ""
     return (
         f'<div class="rag-source" data-n="{n}">'
         f'<div class="rag-source-head"><span class="rag-n">{_link(url, f"[{n}]")}</span> '
         f'{kb_badge}<span class="rag-doc">{esc(chunk.doc_id)}</span>{where} '
-        f'<span class="rag-score">相关度 score {float(passage.score):.4f}</span> '
-        f'<span class="rag-span">字符 chars {int(chunk.start)}–{int(chunk.end)}</span></div>'
+        f'<span class="rag-score">{esc(t("answer.score", lang, score=f"{float(passage.score):.4f}"))}</span> '
+        f'<span class="rag-span">{esc(t("answer.chars", lang, start=int(chunk.start), end=int(chunk.end)))}</span></div>'
         f'{extra}<div class="rag-passage">{body}</div></div>'
     )
 
 
-def answer_html(answer: Any) -> str:
-    """The final answer: text with ``[n]`` references, the not-found state, warnings, numbered sources."""
+def answer_html(answer: Any, lang: str = DEFAULT_LANG) -> str:
+    """The final answer in ``lang``: text with ``[n]`` references, the not-found state, warnings, numbered sources."""
     parts = ['<div class="rag-answer">']
     links = citation_links(answer.citations)
     if answer.abstained:
-        parts.append(f'<div class="rag-notfound">{esc(NOT_FOUND)}</div>')
+        parts.append(f'<div class="rag-notfound">{esc(t("answer.not_found", lang))}</div>')
         if answer.answer.strip() not in ("", NOT_FOUND_ZH, NOT_FOUND_EN):
             parts.append(f'<div class="rag-text rag-muted">{_with_refs(answer.answer, answer.citations, links)}</div>')
     else:
         parts.append(f'<div class="rag-text">{_with_refs(answer.answer, answer.citations, links)}</div>')
-    parts.extend(warning_html(w) for w in answer.warnings)
+    parts.extend(warning_html(w, lang) for w in answer.warnings)
 
     quotes: dict[int, list[str]] = {}
     for c in answer.citations:
@@ -214,22 +215,23 @@ def answer_html(answer: Any) -> str:
     passages = list(answer.passages)
     cited = [n for n in sorted(quotes) if 1 <= n <= len(passages)]
     if cited:
-        parts.append('<div class="rag-sources"><div class="rag-sources-title">来源 Sources</div>')
+        parts.append(f'<div class="rag-sources"><div class="rag-sources-title">{esc(t("answer.sources", lang))}</div>')
         span = getattr(answer, "answer_span", None) or {}
         if is_uncertain(answer):  # an uncertain answer's words are not bolded as if they were sure
             span = {}
         parts.extend(_source(n, passages[n - 1], quotes[n], span.get("text") if span.get("n", n) == n else None,
-                             links.get(n)) for n in cited)
+                             links.get(n), lang) for n in cited)
         parts.append("</div>")
     others = [n for n in range(1, len(passages) + 1) if n not in quotes]
     if others:
-        title = "最接近的段落 Closest passages" if not cited else "其他检索到的段落 Other retrieved passages"
-        parts.append(f'<details class="rag-more"><summary>{title} ({len(others)})</summary>')
-        parts.extend(_source(n, passages[n - 1], ()) for n in others)
+        title = t("answer.closest" if not cited else "answer.others", lang)
+        parts.append(f'<details class="rag-more"><summary>{esc(title)} ({len(others)})</summary>')
+        parts.extend(_source(n, passages[n - 1], (), lang=lang) for n in others)
         parts.append("</details>")
     timings = answer.timings or {}
     confidence = getattr(answer, "confidence", None)
-    sure = "" if confidence is None else f' · <span class="rag-confidence">置信度 confidence {float(confidence):.2f}</span>'
+    sure = "" if confidence is None else \
+        f' · <span class="rag-confidence">{esc(t("answer.confidence", lang, value=f"{float(confidence):.2f}"))}</span>'
     parts.append(
         f'<div class="rag-meta">{esc(answer.generator)} · {float(timings.get("total_ms", 0.0)) / 1000:.1f} s{sure}</div></div>'
     )
@@ -240,6 +242,17 @@ def status_html(lines: Sequence[tuple[str, str]]) -> str:
     """A status box: (kind, text) rows, kind one of ok / warn / error; text is escaped."""
     rows = "".join(f'<div class="rag-status-{esc(kind)}">{esc(text)}</div>' for kind, text in lines)
     return f'<div class="rag-status-box">{rows}</div>'
+
+
+def chunk_hint_html(hint: str) -> str:
+    """The full-text box of the chunk browser before a row is picked."""
+    return f'<div class="rag-chunk-full rag-muted">{esc(hint)}</div>'
+
+
+def chunk_text_html(head: str, text: str) -> str:
+    """One chunk's whole text, escaped, its line breaks kept; a long one scrolls inside its box (CSS)."""
+    return (f'<div class="rag-chunk-full"><div class="rag-chunk-head">{esc(head)}</div>'
+            f'<div class="rag-chunk-body">{_lines(text)}</div></div>')
 
 
 def human_size(n: int) -> str:

@@ -25,17 +25,23 @@ from rag.pipeline import RAG
 from rag.retrieval.retrieve import RetrievalSettings
 from rag.text.normalize import index_terms
 from rag.types import Passage
-from ui.messages import bilingual
+from ui.messages import localized
 from ui.render import esc
+from ui.texts import DEFAULT_LANG, Labels, request_lang, t
 
 MAX_TOP_K = 50  # as POST /api/search
 SNIPPET_CHARS = 200
-_MODE_LABELS = {"hybrid": "混合 Hybrid", "dense": "向量 Dense", "lexical": "关键词 Lexical (BM25)"}
-MODES = [(_MODE_LABELS[mode], mode) for mode in RETRIEVAL_MODES]  # a mode without a label fails here, on import
-NO_PASSAGES = "没有找到段落：索引中（或筛选条件下）没有匹配的内容 · No passages: nothing in the index matches (or gets through the filters)"
-HEADERS = [("排名", "Rank"), ("得分", "Score"), ("融合分", "Fused"), ("向量 (名次)", "Dense (rank)"),
-           ("关键词分 (名次)", "BM25 (rank)"), ("重排加分", "Re-rank"), ("文档", "Document"), ("位置", "Location"),
-           ("段落", "Passage")]
+
+
+def modes(lang: str) -> list[tuple[str, str]]:
+    """The retrieval modes' choices in ``lang`` (a mode without a text in ui.texts fails on import: MODES)."""
+    return [(t(f"rt.mode_{mode}", lang), mode) for mode in RETRIEVAL_MODES]
+
+
+MODES = modes(DEFAULT_LANG)
+NO_PASSAGES = t("rt.no_passages", DEFAULT_LANG)
+HEADER_KEYS = ("rt.col_rank", "rt.col_score", "rt.col_fused", "rt.col_dense", "rt.col_bm25", "rt.col_rerank",
+               "rt.col_doc", "rt.col_loc", "rt.col_text")
 
 # Scoped to the result component by Gradio (css_template), so the page's CSS in ui.app stays untouched.
 TABLE_CSS = """
@@ -78,56 +84,63 @@ class _Controls:
                 self.doc, self.article, self.date_from, self.date_to]
 
 
-def retrieval_tab(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]]) -> gr.Dropdown:
+def retrieval_tab(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]],
+                  labels: Labels | None = None) -> tuple[gr.Tab, gr.Dropdown]:
     """The tab, built inside the app's ``gr.Tabs()``: ``resolve`` gives the RAG of a knowledge base
-    named in ``bases()`` (the first is the default). Returns the knowledge-base dropdown, which the
-    page brings up to date when it loads (bases are created and deleted while the server runs)."""
+    named in ``bases()`` (the first is the default); its texts go in ``labels``. Returns the tab and its
+    knowledge-base dropdown, which the page brings up to date (bases are created and deleted while the
+    server runs)."""
     names = bases()
-    with gr.Tab("检索测试 Retrieval test", id="retrieval", elem_id="rag-retrieval-tab"), gr.Row():
+    tx = labels or Labels()
+    with tx.add(gr.Tab(tx("tab.retrieval"), id="retrieval", elem_id="rag-retrieval-tab"), label="tab.retrieval") \
+            as tab, gr.Row():
         with gr.Column(scale=4):
-            row = _query_row(names)
-            result = gr.HTML(elem_id="rag-rt-result", css_template=TABLE_CSS, js_on_load=None,
-                             value='<div class="rt-facts">输入查询并检索 · Type a query and search</div>')
+            row = _query_row(names, tx)
+            result = gr.HTML(elem_id="rag-rt-result", css_template=TABLE_CSS, js_on_load=None)
         with gr.Column(scale=1, min_width=260):
-            controls = _Controls(*row, *_settings_column(resolve(names[0]).settings.retrieval if names else "hybrid"))
+            controls = _Controls(*row, *_settings_column(resolve(names[0]).settings.retrieval if names else "hybrid",
+                                                         tx))
     run = search_handler(resolve, bases)
     controls.search.click(run, controls.inputs(), result, concurrency_limit=8, api_visibility="private")
     controls.query.submit(run, controls.inputs(), result, concurrency_limit=8, api_visibility="private")
-    return controls.base
+    return tab, controls.base
 
 
-def _query_row(names: list[str]) -> tuple[gr.Dropdown, gr.Textbox, gr.Button]:
+def _query_row(names: list[str], tx: Labels) -> tuple[gr.Dropdown, gr.Textbox, gr.Button]:
     """The knowledge base, the query and the search button."""
     with gr.Row():
-        base = gr.Dropdown(choices=names, value=names[0] if names else None, label="知识库 Knowledge base",
-                           elem_id="rag-rt-base", interactive=len(names) > 1, scale=1, min_width=160)
-        query = gr.Textbox(label="查询 Query", elem_id="rag-rt-query", scale=4, lines=1, submit_btn=False,
-                           placeholder="输入查询，回车检索 · Type a query and press Enter")
-        search = gr.Button("检索 Search", variant="primary", elem_id="rag-rt-search", scale=1, min_width=100)
+        base = tx.add(gr.Dropdown(choices=names, value=names[0] if names else None, label=tx("rt.base"),
+                                  elem_id="rag-rt-base", interactive=len(names) > 1, scale=1, min_width=160),
+                      label="rt.base")
+        query = tx.add(gr.Textbox(label=tx("rt.query"), elem_id="rag-rt-query", scale=4, lines=1, submit_btn=False,
+                                  placeholder=tx("rt.query_placeholder")), label="rt.query",
+                       placeholder="rt.query_placeholder")
+        search = tx.add(gr.Button(tx("rt.search"), variant="primary", elem_id="rag-rt-search", scale=1,
+                                  min_width=100), value="rt.search")
     return base, query, search
 
 
-def _settings_column(mode: str) -> tuple[gr.components.Component, ...]:
+def _settings_column(mode: str, tx: Labels) -> tuple[gr.components.Component, ...]:
     """Top-k, mode, hybrid weight, re-rank and the filters doc, article, date_from, date_to
     (as rag.filters.KEYS), in ``_Controls`` order."""
     defaults = RetrievalSettings()
-    gr.Markdown("### 检索设置 Settings")
-    top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="段落数 Passages (top-k)", elem_id="rag-rt-topk")
-    radio = gr.Radio(MODES, value=mode, label="检索方式 Retrieval mode", elem_id="rag-rt-mode")
-    weight = gr.Slider(
-        0.0, 1.0, value=defaults.lexical_weight, step=0.05, label="关键词权重 Hybrid (BM25) weight",
-        info="0 只用向量 dense only · 1 只用 BM25（乘以覆盖率 × coverage）",
-        elem_id="rag-rt-weight",
-    )
-    rerank = gr.Checkbox(value=defaults.rerank_weight > 0, label="重排 Re-rank",
-                         info="按问题的区分性词语重排 · by the question's distinctive terms", elem_id="rag-rt-rerank")
-    gr.Markdown("### 筛选 Filters")
-    doc = gr.Textbox(label="文档 Document id", placeholder="000_*.txt", elem_id="rag-rt-doc")
-    article = gr.Textbox(label="文章标题 Article title (part)", elem_id="rag-rt-article")
+    tx.add(gr.Markdown(tx("rt.settings")), value="rt.settings")
+    top_k = tx.add(gr.Slider(1, MAX_TOP_K, value=10, step=1, label=tx("rt.top_k"), elem_id="rag-rt-topk"),
+                   label="rt.top_k")
+    radio = tx.add(gr.Radio(modes(tx.lang), value=mode, label=tx("rt.mode"), elem_id="rag-rt-mode"),
+                   label="rt.mode", choices=modes)
+    weight = tx.add(gr.Slider(0.0, 1.0, value=defaults.lexical_weight, step=0.05, label=tx("rt.weight"),
+                              info=tx("rt.weight_info"), elem_id="rag-rt-weight"), label="rt.weight", info="rt.weight_info")
+    rerank = tx.add(gr.Checkbox(value=defaults.rerank_weight > 0, label=tx("rt.rerank"), info=tx("rt.rerank_info"),
+                                elem_id="rag-rt-rerank"), label="rt.rerank", info="rt.rerank_info")
+    tx.add(gr.Markdown(tx("rt.filters")), value="rt.filters")
+    doc = tx.add(gr.Textbox(label=tx("rt.doc"), placeholder="000_*.txt", elem_id="rag-rt-doc"), label="rt.doc")
+    article = tx.add(gr.Textbox(label=tx("rt.article"), elem_id="rag-rt-article"), label="rt.article")
     with gr.Row():
-        date_from = gr.Textbox(label="起始日期 Date from", placeholder="2023-01-01", elem_id="rag-rt-from",
-                               min_width=110)
-        date_to = gr.Textbox(label="截止日期 Date to", placeholder="2023-12-31", elem_id="rag-rt-to", min_width=110)
+        date_from = tx.add(gr.Textbox(label=tx("rt.date_from"), placeholder="2023-01-01", elem_id="rag-rt-from",
+                                      min_width=110), label="rt.date_from")
+        date_to = tx.add(gr.Textbox(label=tx("rt.date_to"), placeholder="2023-12-31", elem_id="rag-rt-to",
+                                    min_width=110), label="rt.date_to")
     return top_k, radio, weight, rerank, doc, article, date_from, date_to
 
 
@@ -136,7 +149,8 @@ def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], lis
     """The search event: its inputs in ``_Controls.inputs`` order, the result's HTML out."""
 
     def run(base: Any, query: Any, top_k: Any, mode: Any, weight: Any, rerank: Any,
-            doc: Any, article: Any, date_from: Any, date_to: Any) -> str:
+            doc: Any, article: Any, date_from: Any, date_to: Any, request: gr.Request = None, lang: Any = None) -> str:
+        lang = request_lang(request, lang)
         try:
             if base not in bases():
                 raise ConfigError("kb.not_listed", name=str(base)[:80], names=", ".join(bases()))
@@ -150,8 +164,8 @@ def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], lis
                                             lexical_weight=weight, rerank=rerank)
             seconds = time.perf_counter() - t0
         except RagError as exc:
-            return error_html(exc)
-        return results_html(query, passages, seconds)
+            return error_html(exc, lang)
+        return results_html(query, passages, seconds, lang)
 
     return run
 
@@ -164,42 +178,44 @@ def _top_k(value: Any) -> int:
 
 
 # ---- the result --------------------------------------------------------------------------------
-def error_html(error: RagError | str) -> str:
-    return f'<div class="rt-error">检索出错 Search failed: {esc(bilingual(error))}</div>'
+def error_html(error: RagError | str, lang: str = DEFAULT_LANG) -> str:
+    return f'<div class="rt-error">{esc(t("rt.failed", lang, error=localized(error, lang)))}</div>'
 
 
-def results_html(query: str, passages: Sequence[Passage], seconds: float) -> str:
-    """The query-level facts line and the table of passages (or the bilingual "no passages" note)."""
-    took = f"用时 time {seconds * 1000:.0f} ms"
+def results_html(query: str, passages: Sequence[Passage], seconds: float, lang: str = DEFAULT_LANG) -> str:
+    """The query-level facts line and the table of passages (or the "no passages" note), in ``lang``."""
+    took = esc(t("rt.time", lang, ms=f"{seconds * 1000:.0f}"))
     if not passages:
-        return f'<div class="rt-facts">{took}</div><div class="rt-empty">{esc(NO_PASSAGES)}</div>'
+        return f'<div class="rt-facts">{took}</div><div class="rt-empty">{esc(t("rt.no_passages", lang))}</div>'
     terms = _terms(query)
-    head = "".join(f"<th>{esc(zh)}<br>{esc(en)}</th>" for zh, en in HEADERS)
-    rows = "".join(_row(p, terms) for p in passages)
-    return (f'<div class="rt-facts">{esc(facts_line(passages[0].explain["query"]))} · {took}</div>'
+    head = "".join(f"<th>{esc(t(key, lang))}</th>" for key in HEADER_KEYS)
+    rows = "".join(_row(p, terms, lang) for p in passages)
+    return (f'<div class="rt-facts">{esc(facts_line(passages[0].explain["query"], lang))} · {took}</div>'
             f'<div class="rt-wrap"><table class="rt"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
 
 
-def facts_line(facts: dict[str, Any]) -> str:
+def facts_line(facts: dict[str, Any], lang: str = DEFAULT_LANG) -> str:
     """What held for the whole query: mode, fusion, coverage, the weights actually used, the candidates."""
-    parts = [f"模式 mode {facts['mode']}"]
+    parts = [t("rt.f_mode", lang, mode=facts["mode"])]
     if facts.get("fusion"):
-        parts.append(f"融合 fusion {facts['fusion']}")
+        parts.append(t("rt.f_fusion", lang, fusion=facts["fusion"]))
     if facts.get("coverage") is not None:
-        parts.append(f"覆盖率 coverage {facts['coverage']:.2f}")
-        parts.append(f"关键词权重 BM25 weight {facts['lexical_weight']:.2f} × {facts['coverage']:.2f} = "
-                     f"{facts['lexical_weight_used']:.3f}")
-        parts.append(f"重排权重 re-rank weight {facts['rerank_weight_used']:.3f}")
-    parts.append(f"候选 candidates: 向量 dense {facts['dense_candidates']} · BM25 {facts['lexical_candidates']}"
-                 f" / {facts['pool']} 段 chunks")
+        coverage = f"{facts['coverage']:.2f}"
+        parts.append(t("rt.f_coverage", lang, coverage=coverage))
+        parts.append(t("rt.f_weight", lang, w=f"{facts['lexical_weight']:.2f}", coverage=coverage,
+                       used=f"{facts['lexical_weight_used']:.3f}"))
+        parts.append(t("rt.f_rerank", lang, w=f"{facts['rerank_weight_used']:.3f}"))
+    parts.append(t("rt.f_candidates", lang, dense=facts["dense_candidates"], lexical=facts["lexical_candidates"],
+                   pool=facts["pool"]))
     if facts.get("exact_match"):
-        parts.append("精确匹配 exact match")
+        parts.append(t("rt.f_exact", lang))
     return " · ".join(parts)
 
 
-def _row(p: Passage, terms: re.Pattern[str] | None) -> str:
+def _row(p: Passage, terms: re.Pattern[str] | None, lang: str = DEFAULT_LANG) -> str:
     e = p.explain or {}
-    exact = f'<span class="rt-exact">+{e["exact_boost"]:.3f} 精确 exact</span>' if e.get("exact_boost") else ""
+    exact = f'<span class="rt-exact">+{e["exact_boost"]:.3f} {esc(t("rt.exact", lang))}</span>' \
+        if e.get("exact_boost") else ""
     text = p.chunk.text[:SNIPPET_CHARS] + ("…" if len(p.chunk.text) > SNIPPET_CHARS else "")
     cells = [
         f'<td class="rt-num rt-pos">{p.rank}</td>',
@@ -246,4 +262,4 @@ def _marked(text: str, terms: re.Pattern[str] | None) -> str:
     return "".join(out)
 
 
-__all__ = ["NO_PASSAGES", "error_html", "facts_line", "results_html", "retrieval_tab", "search_handler"]
+__all__ = ["MODES", "NO_PASSAGES", "error_html", "facts_line", "modes", "results_html", "retrieval_tab", "search_handler"]

@@ -140,9 +140,13 @@ def test_every_kind_of_answer_warning_reads_chinese_first_in_the_chat(seed_index
     unused = sorted(code for code in CATALOGUE if code.startswith("answer.") and code not in met)
     assert not unused, f"warnings of rag.catalogue this test did not raise (renamed, or dead?): {unused}"
     for w in raised:
-        zh, html = warning_zh(w), warning_html(w)
+        zh, html_zh, html_en = warning_zh(w), warning_html(w, "zh"), warning_html(w, "en")
         assert re.search(r"[\u4e00-\u9fff]", zh), zh
-        # a doubtful answer's warning asks to be checked first (ui.render: rag-doubt, 请再确认 · please check)
-        head = ('<div class="rag-warning rag-doubt">注意 Warning: <strong>请再确认 · please check</strong>'
-                if recognise(w).code == "answer.uncertain" else '<div class="rag-warning">注意 Warning: ')
-        assert html.startswith(head) and html.index(esc(zh)) < html.index(esc(w)), html
+        # a doubtful answer's warning asks to be checked first (ui.render: rag-doubt, 请再确认 / please check)
+        doubt = recognise(w).code == "answer.uncertain"
+        head_zh = '<div class="rag-warning rag-doubt">注意： <strong>请再确认</strong>' if doubt else \
+            '<div class="rag-warning">注意： '
+        head_en = '<div class="rag-warning rag-doubt">Warning: <strong>please check</strong>' if doubt else \
+            '<div class="rag-warning">Warning: '
+        assert html_zh.startswith(head_zh) and esc(zh) in html_zh, html_zh
+        assert html_en.startswith(head_en) and esc(w) in html_en, html_en

@@ -241,7 +241,7 @@ def _client_errors(rag, tmp_path, monkeypatch) -> list[RagError]:
     full.stage("a.txt", io.BytesIO(b"12345678"), 8)
     shared.stage("a.txt", io.BytesIO(b"12345"), 5)
     shown: list[RagError] = []
-    monkeypatch.setattr(ui.retrieval_tab, "error_html", shown.append)  # the tab shows the error it caught
+    monkeypatch.setattr(ui.retrieval_tab, "error_html", lambda error, lang: shown.append(error))  # the error it caught
     ui.retrieval_tab.search_handler(lambda kb: rag, lambda: ["default"])("gone", "问题", 5, "hybrid", 0.5, True,
                                                                          "", "", "", "")
     feedback = {"rating": "up", "question": "问题"}
@@ -382,8 +382,10 @@ def test_an_unknown_error_stays_english_and_the_chat_escapes_both_halves():
 
     assert bilingual("something new went wrong") == "something new went wrong"
     assert recognise("something new went wrong") is None
-    html = error_message("<b>x</b>.txt: file is empty")
-    assert "&lt;b&gt;x&lt;/b&gt;.txt：文件是空的 · &lt;b&gt;x&lt;/b&gt;.txt: file is empty" in html and "<b>" not in html
+    zh, en = error_message("<b>x</b>.txt: file is empty", "zh"), error_message("<b>x</b>.txt: file is empty", "en")
+    assert "错误： &lt;b&gt;x&lt;/b&gt;.txt：文件是空的" in zh and "<b>" not in zh
+    assert "Error: &lt;b&gt;x&lt;/b&gt;.txt: file is empty" in en and "<b>" not in en
+    assert error_message("something new went wrong", "zh").endswith("something new went wrong</div></div>")
 
 
 # Today's statuses and exit codes, which API clients and scripts rely on.

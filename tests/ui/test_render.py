@@ -31,18 +31,24 @@ def test_answer_html_escapes_everything_user_supplied():
     # a document's markup is left out of its card and its quote (rag.text.display), the rest escaped
     assert '前文。<mark class="rag-quote">alert(1)答案是&#36;&#36;42&#36;&#36;&#123;&#123;x&#125;&#125;。</mark>后文。' in out
     assert '<sup class="rag-ref">[1]</sup>' in out and "score 0.5000" in out
-    assert "注意 Warning: LLM &lt;x&gt; failed" in out  # warnings are shown
-    assert "其他检索到的段落" in out and "other.md" in out  # uncited passages, folded
+    assert "Warning: LLM &lt;x&gt; failed" in out  # warnings are shown
+    assert "Other retrieved passages" in out and "other.md" in out  # uncited passages, folded
+    zh = answer_html(_answer(), "zh")
+    assert "注意： LLM &lt;x&gt; failed" in zh and "其他检索到的段落" in zh and "相关度 0.5000" in zh
+    assert "Warning" not in zh and "Sources" not in zh and "来源" in zh
     assert "\n\n" not in out  # one raw HTML block for the Markdown renderer
     assert user_message("<i>hi</i>\n\nthere") == '<div class="rag-q">&lt;i&gt;hi&lt;/i&gt;<br><br>there</div>'
 
 
 def test_answer_html_shows_the_not_found_state():
-    from ui.render import NOT_FOUND, answer_html
+    from ui.render import answer_html
 
-    out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]))
-    assert f'<div class="rag-notfound">{NOT_FOUND}</div>' in out
-    assert "最接近的段落 Closest passages (2)" in out and "来源 Sources" not in out
+    out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]), "zh")
+    assert '<div class="rag-notfound">资料中没有找到相关信息</div>' in out
+    assert "最接近的段落 (2)" in out and "来源" not in out
+    out = answer_html(_answer(answer=NOT_FOUND_ZH, abstained=True, citations=[], warnings=[]), "en")
+    assert '<div class="rag-notfound">Not found in the documents</div>' in out
+    assert "Closest passages (2)" in out and "Sources" not in out
 
 
 def test_each_citation_links_to_its_place_in_the_source_in_a_new_tab():
@@ -116,17 +122,19 @@ def test_the_chunk_title_shows_a_file_name_not_a_link(tmp_path):
 
     from rag import RAG
     from rag.bases import KnowledgeBases
-    from ui.handlers import chunks_handler
+    from ui.chunks_view import chunks_handler
 
     name = "[点此查看原文](https:evil.example).md"
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / name).write_text("灯会在元宵节举行，共展出彩灯八百组。", encoding="utf-8")
     rag = RAG.open(tmp_path / "index", create=True, progress=False)
     rag.index([tmp_path / "src"])
-    _, title = chunks_handler(KnowledgeBases(rag, tmp_path / "kbs", RAG.open))(name)
-    rendered = MarkdownIt("commonmark").render(title)
-    assert "<a " not in rendered, rendered
-    assert html.unescape(rendered) == f"<p><strong>{name}</strong>：1 个段落 · 1 chunks</p>\n"
+    doc_chunks = chunks_handler(KnowledgeBases(rag, tmp_path / "kbs", RAG.open).get)
+    for lang, shown in (("zh", f"<strong>{name}</strong>：1 个段落"), ("en", f"<strong>{name}</strong>: 1 chunks")):
+        _, title, _ = doc_chunks(name, lang=lang)
+        rendered = MarkdownIt("commonmark").render(title)
+        assert "<a " not in rendered, rendered
+        assert html.unescape(rendered) == f"<p>{shown}</p>\n"
 
 
 def test_no_text_can_end_the_html_block_and_start_markdown():
@@ -151,9 +159,10 @@ def test_an_uncertain_answer_is_shown_with_its_doubt_and_without_a_bold_answer()
     span = {"text": "42", "start": 20, "end": 22, "n": 1}
     sure = answer_html(_answer(warnings=[], answer_span=span))
     assert "rag-answer-span" in sure and "答案不确定" not in sure
-    doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.41)], answer_span=span))
-    assert "rag-answer-span" not in doubtful
-    assert "答案不确定（置信度 0.41）" in doubtful and "uncertain answer (confidence 0.41)" in doubtful
+    doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.41)], answer_span=span), "zh")
+    assert "rag-answer-span" not in doubtful and "答案不确定（置信度 0.41）" in doubtful
+    doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.41)], answer_span=span), "en")
+    assert "rag-answer-span" not in doubtful and "uncertain answer (confidence 0.41)" in doubtful
 
 
 def test_the_answer_shows_its_confidence_and_a_doubtful_one_asks_to_be_checked():
@@ -163,16 +172,18 @@ def test_the_answer_shows_its_confidence_and_a_doubtful_one_asks_to_be_checked()
     from ui.render import answer_html
 
     span = {"text": "42", "start": 20, "end": 22, "n": 1}
-    sure = answer_html(_answer(warnings=[], answer_span=span, confidence=0.873))
-    meta = sure.split('<div class="rag-meta">')[1]
-    assert "置信度 confidence 0.87" in meta and "再确认" not in sure and "please check" not in sure
-    assert "置信度 confidence" not in answer_html(_answer(confidence=None))  # an LLM's answer: no number made up
-    doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.31)], answer_span=span, confidence=0.31))
-    warning = re.search(r'<div class="rag-warning rag-doubt">(.*?)</div>', doubtful)[1]
-    assert "再确认" in warning and "please check" in warning and "0.31" in warning
-    assert "rag-answer-span" not in doubtful and "置信度 confidence 0.31" in doubtful
-    other = answer_html(_answer(warnings=["LLM x failed"], confidence=0.9))  # other warnings ask for nothing
-    assert "再确认" not in other and "rag-doubt" not in other
+    for lang, confidence, check in (("zh", "置信度", "再确认"), ("en", "confidence", "please check")):
+        sure = answer_html(_answer(warnings=[], answer_span=span, confidence=0.873), lang)
+        meta = sure.split('<div class="rag-meta">')[1]
+        assert f"{confidence} 0.87" in meta and check not in sure
+        assert confidence not in answer_html(_answer(confidence=None), lang)  # an LLM's answer: no number made up
+        doubtful = answer_html(_answer(warnings=[UNCERTAIN_WARNING.format(p=0.31)], answer_span=span, confidence=0.31),
+                               lang)
+        warning = re.search(r'<div class="rag-warning rag-doubt">(.*?)</div>', doubtful)[1]
+        assert re.search(f"<strong>[^<]*{check}</strong>", warning) and "0.31" in warning
+        assert "rag-answer-span" not in doubtful and f"{confidence} 0.31" in doubtful
+        other = answer_html(_answer(warnings=["LLM x failed"], confidence=0.9), lang)  # others ask for nothing
+        assert check not in other and "rag-doubt" not in other
 
 
 def test_the_generator_box_speaks_plain_words_not_setting_names(tmp_path):
@@ -183,7 +194,9 @@ def test_the_generator_box_speaks_plain_words_not_setting_names(tmp_path):
     demo = create_app(rag)
     boxes = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "rag-generator"]
     assert len(boxes) == 1
-    words = f"{boxes[0].label} {boxes[0].info}"
+    from ui.texts import t
+
+    words = f"{boxes[0].label} {boxes[0].info} {t('chat.generator', 'zh')} {t('chat.generator_info', 'zh')}"
     assert "生成器" in words and "Generator" in words
     for setting in ("RAG_", "allowed_generators", "ALLOWED", "_"):
         assert setting not in words, words

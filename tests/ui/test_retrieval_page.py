@@ -60,7 +60,7 @@ def test_the_retrieval_test_tab_shows_why_a_passage_won(served, browser):
     _field(driver, "rag-rt-query").send_keys(SEED_Q)
 
     # 1. the defaults: the seed passage first, every score filled, the query's words marked
-    _search(driver, "覆盖率 coverage")
+    _search(driver, "coverage")
     rows = _rows(driver)
     assert rows and rows[0]["pos"] == "1" and rows[0]["doc"] == SEED_FILE.name and "蓝风微短剧基地" in rows[0]["text"]  # the passage that answers (its 47天 is past the shown start)
     for name in ("score", "fused", "dense", "bm25", "rerank"):
@@ -69,7 +69,7 @@ def test_the_retrieval_test_tab_shows_why_a_passage_won(served, browser):
     marks = driver.find_elements(By.CSS_SELECTOR, f"{RESULT} tbody tr[data-rank='1'] mark.rt-term")
     assert "基地" in {m.text for m in marks}  # the question's words are marked
     facts = driver.find_element(By.CSS_SELECTOR, f"{RESULT} .rt-facts").text
-    assert "BM25 weight 0.70 ×" in facts and "用时 time" in facts
+    assert "BM25 weight 0.70 ×" in facts and "time" in facts
     table = driver.find_element(By.CSS_SELECTOR, f"{RESULT} table.rt")
     assert table.is_displayed() and table.size["width"] <= driver.find_element(By.CSS_SELECTOR, RESULT).size["width"]
     driver.save_screenshot(str(SHOTS / "retrieval-hybrid.png"))
@@ -96,7 +96,7 @@ def test_the_retrieval_test_tab_shows_why_a_passage_won(served, browser):
     _field(driver, "rag-rt-doc").send_keys("nothing-*.md")
     _search(driver, "No passages")
     note = wait_for(driver, f"{RESULT} .rt-empty", 10)[0].text
-    assert "没有找到段落" in note and "No passages" in note
+    assert "No passages" in note
     assert not driver.find_elements(By.CSS_SELECTOR, f"{RESULT} table.rt")
     driver.save_screenshot(str(SHOTS / "retrieval-no-passages.png"))
 
@@ -104,5 +104,5 @@ def test_the_retrieval_test_tab_shows_why_a_passage_won(served, browser):
     doc = _field(driver, "rag-rt-doc")
     doc.clear()
     _field(driver, "rag-rt-from").send_keys("2023-1-1")
-    _search(driver, "检索出错 Search failed")
+    _search(driver, "Search failed")
     assert "date_from must be a date like" in driver.find_element(By.CSS_SELECTOR, f"{RESULT} .rt-error").text

@@ -16,10 +16,10 @@ def run(rag):
     return search_handler(lambda name: rag, lambda: ["default", "other"])
 
 
-def _search(run, **change):
+def _search(run, lang=None, **change):
     args = {"base": "default", "query": SEED_Q, "top_k": 5, "mode": "hybrid", "weight": 0.7, "rerank": True,
             "doc": "", "article": "", "date_from": "", "date_to": ""} | change
-    return run(*args.values())
+    return run(*args.values(), lang=lang)
 
 
 def test_the_table_has_a_row_per_passage_with_every_score(run, rag):
@@ -30,7 +30,10 @@ def test_the_table_has_a_row_per_passage_with_every_score(run, rag):
     assert f'{expected["fused"]:.4f}' in first and f'{expected["dense"]:.4f}' in first
     assert f'{expected["bm25"]:.4f} <span class="rt-rank">#{expected["bm25_rank"]}</span>' in first
     assert '<mark class="rt-term">基地</mark>' in first  # the question's words marked in the passage
-    assert "覆盖率 coverage" in html and "用时 time" in html
+    assert "coverage" in html and "time" in html and "覆盖率" not in html
+    zh = run(*{"base": "default", "query": SEED_Q, "top_k": 5, "mode": "hybrid", "weight": 0.7, "rerank": True,
+               "doc": "", "article": "", "date_from": "", "date_to": ""}.values(), lang="zh")
+    assert "覆盖率" in zh and "用时" in zh and "<th>排名</th>" in zh and "coverage" not in zh
 
 
 def test_document_text_is_escaped(run, rag, monkeypatch):
@@ -48,9 +51,10 @@ def test_document_text_is_escaped(run, rag, monkeypatch):
     assert "&lt;script&gt;" in html and '<mark class="rt-term">短剧</mark>' in html
 
 
-def test_no_passages_is_said_in_both_languages(run):
+def test_no_passages_is_said_in_the_pages_language(run):
     html = _search(run, doc="nothing-*.md")
-    assert NO_PASSAGES in html and "没有找到段落" in html and "No passages" in html and "<table" not in html
+    assert NO_PASSAGES in html and "No passages" in html and "<table" not in html
+    assert "没有找到段落" in _search(run, doc="nothing-*.md", lang="zh")
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -66,6 +70,7 @@ def test_no_passages_is_said_in_both_languages(run):
     ({"query": "  "}, "empty"),
     ({"date_to": "31.12.2023"}, "date_to must be a date like"),
 ])
-def test_bad_values_are_a_bilingual_message_not_a_crash(run, change, message):
+def test_bad_values_are_a_plain_message_not_a_crash(run, change, message):
     html = _search(run, **change)
-    assert html.startswith('<div class="rt-error">检索出错 Search failed: ') and message in html, html
+    assert html.startswith('<div class="rt-error">Search failed: ') and message in html, html
+    assert _search(run, lang="zh", **change).startswith('<div class="rt-error">检索出错：')

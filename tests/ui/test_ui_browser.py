@@ -105,6 +105,13 @@ def _need_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    """An English browser: the page follows it (ui.app.LANG_JS), so the tests read English labels."""
+    yield from chromium(tmp_path_factory, "en-US")
+
+
+@pytest.fixture(scope="module")
+def browser_zh(tmp_path_factory):
+    """A Chinese browser (zh-CN): the page opens in Chinese."""
     yield from chromium(tmp_path_factory, "zh-CN")
 
 
@@ -153,10 +160,16 @@ def wait_for(driver, css: str, timeout: float, text: str | None = None, within: 
         time.sleep(0.4)
 
 
+TAB_ZH = {"Chat": "问答", "Documents": "文档", "Retrieval test": "检索测试"}
+
+
 def open_tab(driver, label: str) -> None:
+    """Click the tab named ``label`` (its English name; the Chinese one, where the page is in Chinese)."""
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.XPATH, f"//button[@role='tab' and contains(., '{label}')]").click()
+    zh = TAB_ZH.get(label, label)
+    driver.find_element(By.XPATH, f"//button[@role='tab' and (normalize-space(.)='{label}' or normalize-space(.)='{zh}')]"
+                        ).click()
 
 
 def ask(driver, question: str) -> None:
@@ -211,7 +224,7 @@ def test_ask_upload_and_ask_again(served, browser, tmp_path):
 
     # 2. a question that the documents cannot answer: the not-found state is shown
     ask(driver, "火星上有多少座城市？")
-    missing = last_answer(driver, 120, "资料中没有找到相关信息")
+    missing = last_answer(driver, 120, "Not found in the documents")
     assert missing.find_element(By.CSS_SELECTOR, ".rag-notfound").is_displayed()
 
     # 3. upload a txt file through the page; it appears in the documents table
