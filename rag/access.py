@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import AccessDeniedError, ConfigError, KnowledgeBaseNotFoundError
+from rag.errors import AccessDeniedError, ConfigError, KnowledgeBaseNotFoundError, RagError
 
 ALL = "*"
 SESSION_COOKIE = "rag_session"
@@ -63,6 +64,18 @@ class Grant:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "read": sorted(self.read), "write": sorted(self.write), "manage": self.manage}
+
+
+class KeyRequiredError(AccessDeniedError):
+    """No key where one is needed, or a wrong, revoked or expired one: HTTP 401 (with ``WWW-Authenticate``)."""
+
+    http_status = 401
+
+
+class KeysUnavailableError(RagError):
+    """The keys file cannot be read (damaged): every key is refused, and a client is told no more than that."""
+
+    http_status = 503
 
 
 OPEN = Grant(ANONYMOUS, frozenset({ALL}), frozenset({ALL}), manage=True)  # no key configured anywhere
@@ -172,6 +185,27 @@ class KeyRing:
         if changed:
             self._save()
 
+    def widen(self, name: str, base: str) -> None:
+        """Key ``name`` may read and write ``base`` too (the base it just made)."""
+        self._refresh()
+        record = self._records.get(name)
+        if record is None or record.revoked is not None:
+            return
+        if not ({base, ALL} & record.write):
+            record.read, record.write = record.read | {base}, record.write | {base}
+            self._save()
+
+    def drop_base(self, base: str) -> None:
+        """No scope names ``base`` any more (it was deleted: a base made later under its name starts unshared)."""
+        self._refresh()
+        changed = False
+        for record in self._records.values():
+            if base in record.read or base in record.write:
+                record.read, record.write = record.read - {base}, record.write - {base}
+                changed = True
+        if changed:
+            self._save()
+
     # ---- the file ------------------------------------------------------------------------------
     def _refresh(self) -> None:
         with self._lock:
@@ -254,8 +288,8 @@ class Access:
     def grant_for_key(self, supplied: str | None) -> Grant | None:
         """The grant of a bare key: the anonymous one for none, None for a wrong or revoked key."""
         supplied = (supplied or "").strip()
-        if not supplied:
-            return self.anonymous
+        if not supplied or not self.keyed:
+            return self.anonymous  # an open server: OpenAI clients send some key, whatever it is
         if self.api_key and hmac.compare_digest(supplied.encode(), self.api_key.encode()):
             return OPERATOR
         record = self.ring.find(supplied) if self.ring is not None else None
@@ -272,6 +306,21 @@ class Access:
             return self.session_grant(token)
         return self.anonymous
 
+    def caller(self, headers: Mapping[str, str]) -> Grant:
+        """``grant_of`` for a server: a wrong, revoked or expired key is a ``KeyRequiredError`` (401); a
+        damaged keys file a ``KeysUnavailableError`` (503) that names neither the file nor what is wrong in it
+        (the operator's log does)."""
+        try:
+            grant = self.grant_of(headers)
+        except ConfigError as exc:
+            if exc.code != "keys.damaged":
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            raise KeysUnavailableError("keys.unavailable") from None
+        if grant is None:
+            raise KeyRequiredError("access.wrong_key")
+        return grant
+
     # ---- the chat's sessions -------------------------------------------------------------------
     def open_session(self, grant: Grant) -> str:
         """A token for the chat's HttpOnly cookie; it stands for the key's name until it expires."""
@@ -283,6 +332,10 @@ class Access:
                 self._sessions.pop(next(iter(self._sessions)))
             self._sessions[token] = (grant.name, now + SESSION_SECONDS)
         return token
+
+    def close_session(self, token: str) -> None:
+        with self._lock:
+            self._sessions.pop(token, None)
 
     def session_grant(self, token: str) -> Grant | None:
         with self._lock:
@@ -312,9 +365,116 @@ class Access:
         if not grant.manage:
             raise AccessDeniedError("access.no_manage", key=grant.name)
 
+    def require_some_write(self, grant: Grant, names: Iterable[str]) -> None:
+        """Nothing if ``grant`` may write one of the bases ``names`` (an upload, before its base is known);
+        else 401 for a caller without a key on a keyed server, 403 for a key."""
+        if any(grant.may_write(n) for n in names):
+            return
+        if grant.name == ANONYMOUS and self.keyed:
+            raise KeyRequiredError("access.key_required")
+        raise AccessDeniedError("access.no_write_any", key=grant.name)
+
     def rename_base(self, old: str, new: str) -> None:
         if self.ring is not None:
             self.ring.rename_base(old, new)
+
+    def forget_base(self, name: str) -> None:
+        """A deleted base leaves every scope (a new base of that name is not shared with its old readers)."""
+        if self.ring is not None:
+            self.ring.drop_base(name)
+
+    def made_base(self, grant: Grant, name: str) -> None:
+        """The named key that made ``name`` may read and write it (the operator's and ``*`` keys already may)."""
+        if self.ring is not None and grant.name not in (ADMIN, ANONYMOUS) and not grant.may_write(name):
+            self.ring.widen(grant.name, name)
+
+    def view(self, bases: Any, grant: Grant) -> BasesView:
+        """The knowledge bases ``bases`` (a ``rag.bases.KnowledgeBases``) as ``grant`` may see them."""
+        return BasesView(bases, self, grant)
+
+
+class BasesView:
+    """The knowledge bases as one caller sees them: those it may not read are absent (never named, 404 as an
+    absent base), writing one it may only read is 403, and a caller without a key where one is needed is
+    told so (401). ``get``, ``get_many``, ``target``, ``names``, ``usable_names``, ``describe`` and ``folders``
+    answer as ``KnowledgeBases``' do, for what the grant may read."""
+
+    def __init__(self, bases: Any, access: Access, grant: Grant) -> None:
+        self.bases = bases
+        self.access = access
+        self.grant = grant
+
+    @property
+    def default(self) -> Any:
+        return self.bases.default
+
+    def folders(self) -> list[Path]:
+        return self.bases.folders()
+
+    def names(self) -> list[str]:
+        return self.grant.readable(self.bases.names())
+
+    def usable_names(self) -> list[str]:
+        return self.grant.readable(self.bases.usable_names())
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [row for row in self.bases.describe() if self.grant.may_read(row["name"])]
+
+    def require_key(self) -> None:
+        """401 for a caller without a key on a server with one (``/v1``, ``/mcp``: a key always, when set)."""
+        if self.grant.name == ANONYMOUS and self.access.keyed:
+            raise KeyRequiredError("access.key_required")
+
+    def require_manage(self) -> None:
+        if not self.grant.manage:
+            self.require_key()
+            self.access.require_manage(self.grant)
+
+    def absent(self, name: str) -> KnowledgeBaseNotFoundError:
+        """The error for ``name`` absent or unreadable: the same, listing only what the grant may read."""
+        return KnowledgeBaseNotFoundError("kb.unknown_hint", name=name, names=", ".join(self.names()) or "(none)")
+
+    def readable(self, name: str | None) -> str:
+        """``name`` (None: the default) checked as a name and readable by the grant, else the error."""
+        from rag.bases import DEFAULT, check_name  # noqa: PLC0415 - rag.bases imports the pipeline; access stays light
+
+        base = DEFAULT if name is None else check_name(name, existing=True)
+        if not self.grant.may_read(base):
+            self.require_key()
+            raise self.absent(base)
+        return base
+
+    def writable(self, name: str | None) -> str:
+        """``name`` readable (see ``readable``) and writable by the grant: 401 without a key, else 403."""
+        base = self.readable(name)
+        if not self.grant.may_write(base):
+            self.require_key()
+            self.access.require_write(self.grant, base)
+        return base
+
+    def get(self, name: str | None = None) -> Any:
+        """The RAG of ``name`` (None: the default) if the grant may read it."""
+        base = self.readable(name)
+        try:
+            return self.bases.get(None if name is None else base)
+        except KnowledgeBaseNotFoundError:  # its message lists every base
+            raise self.absent(base) from None
+
+    def get_many(self, names: str | list[str] | None) -> list[tuple[str, Any]]:
+        """``KnowledgeBases.get_many`` once each name is readable (checked before any base is opened)."""
+        wanted = [names] if isinstance(names, str) else list(names or [None])
+        for name in wanted[:21]:  # more is refused by get_many
+            self.readable(name)
+        try:
+            return self.bases.get_many(names)
+        except KnowledgeBaseNotFoundError as exc:  # its message lists every base
+            raise self.absent(str(exc.params.get("name", ""))) from None
+
+    def target(self, kb: str | list[str] | None) -> tuple[Any, list[tuple[str, Any]] | None]:
+        if kb is None:
+            return self.get(None), None
+        named = self.get_many(kb)
+        return named[0][1], named
 
 
 def supplied_key(headers: Mapping[str, str]) -> str | None:
@@ -334,5 +494,5 @@ def cookie(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-__all__ = ["ADMIN", "ALL", "ANONYMOUS", "SESSION_COOKIE", "Access", "Grant", "KeyRecord", "KeyRing", "cookie",
-           "key_hash", "scope", "supplied_key"]
+__all__ = ["ADMIN", "ALL", "ANONYMOUS", "SESSION_COOKIE", "SESSION_SECONDS", "Access", "BasesView", "Grant", "KeyRecord",
+           "KeyRequiredError", "KeyRing", "KeysUnavailableError", "cookie", "key_hash", "scope", "supplied_key"]

@@ -163,6 +163,15 @@ CATALOGUE: dict[str, Entry] = {
                           "密钥 {key!r} 可以读取知识库 {name!r}，但不能修改它"),
     "access.no_manage": _e("key {key!r} may not create, rename or delete knowledge bases",
                            "密钥 {key!r} 不能创建、改名或删除知识库"),
+    "access.key_required": _e("this needs a key: send Authorization: Bearer KEY or X-API-Key: KEY",
+                              "需要密钥：请用 Authorization: Bearer KEY 或 X-API-Key: KEY 发送"),
+    "access.wrong_key": _e("wrong, revoked or expired key (send a valid key as Authorization: Bearer KEY or "
+                           "X-API-Key: KEY)", "密钥错误、已吊销或已过期"),
+    "access.no_write_any": _e("key {key!r} may not change any knowledge base", "密钥 {key!r} 不能修改任何知识库"),
+    "keys.unavailable": _e("the server's keys cannot be read just now; every key is refused until its operator "
+                           "fixes the keys file", "服务器暂时无法读取密钥；在管理员修复密钥文件之前，所有密钥都被拒绝"),
+    "keys.no_file": _e("no keys file: set RAG_KEYS_FILE (the server reads it too) or pass --file PATH",
+                       "没有密钥文件：请设置 RAG_KEYS_FILE 或使用 --file PATH"),
     "keys.exists": _e("a key named {name!r} already exists (revoke it first, or choose another name)",
                       "已有名为 {name!r} 的密钥"),
     "keys.unknown": _e("no key named {name!r}; the keys are: {names}", "没有名为 {name!r} 的密钥", details=("names",)),

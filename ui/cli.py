@@ -33,6 +33,7 @@ from ui.commands import (
     cmd_verify,
 )
 from ui.kb_cmd import add_kb_parser
+from ui.keys_cmd import add_keys_parser
 
 # The libraries whose warnings are theirs to act on, not the user's: a warning is matched by the module
 # it is attributed to (the start of its name). The user's own warnings, and everything else, still show.
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upkeep(sub)
     _add_feedback(sub)
     add_kb_parser(sub)
+    add_keys_parser(sub)
     return p
 
 

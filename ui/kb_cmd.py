@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rag.bases import DEFAULT, create_base, delete_base, existing_base, list_bases, summary
 from rag.config import Settings
@@ -36,15 +38,23 @@ def _list(args: argparse.Namespace) -> int:
         row = summary(name, root / name)
         rows.append({"name": name, "model": row["model"], "path": str(root / name), "documents": row["documents"],
                      "chunks": row["chunks"], "embedder": row["embedder"]})
-    if args.json:
+    return print_rows(rows, args.json, f"no knowledge bases under {root} (create one with `rag kb create NAME`)",
+                      lambda r, width: f"{r['name']:<{width}}  {r['documents']:>6} documents  {r['chunks']:>8} chunks  "
+                                       f"{r['embedder']}")
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool, empty: str, line: Callable[[dict[str, Any], int], str]) -> int:
+    """A listing: the rows as JSON (``--json``), else ``empty`` for none, else ``line(row, width)`` for each (``width``:
+    the longest ``name``, to line the columns up)."""
+    if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        print(f"no knowledge bases under {root} (create one with `rag kb create NAME`)")
+        print(empty)
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        print(f"{r['name']:<{width}}  {r['documents']:>6} documents  {r['chunks']:>8} chunks  {r['embedder']}")
+        print(line(r, width))
     return 0
 
 
@@ -82,4 +92,4 @@ def add_kb_parser(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=cmd_kb)
 
 
-__all__ = ["add_kb_parser", "cmd_kb"]
+__all__ = ["add_kb_parser", "cmd_kb", "print_rows"]

@@ -2,13 +2,15 @@
 
 Routes: ``GET /health``, ``GET /api/instance`` (for ``rag ask``: see ``instance_token``), ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events),
 ``POST /api/search``, ``GET/POST /api/documents``, ``DELETE /api/documents/{doc_id}``,
-``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}`` (knowledge bases: ``kb`` on the others),
-``POST /api/feedback`` (``rag.http.feedback_api``), ``GET /view``, ``/api/file``, ``/api/chunks`` (``rag.http.viewer``),
-``POST /api/session`` (the chat's upload cookie), and the OpenAI chat API (``GET /v1/models``,
-``POST /v1/chat/completions``: ``rag.http.openai_api``), and ``/mcp`` (MCP's streamable HTTP, the key
-required when set: ``rag.http.mcp_server``). Errors are ``{"error": message}`` with the status
-their class gives (``http_status``: ``rag.errors``). Every request passes ``rag.http.guard.Guard`` first
-(host, origin, key, size).
+``GET/POST /api/kbs``, ``DELETE /api/kbs/{name}`` and ``POST /api/kbs/{name}/rename`` (knowledge bases:
+``kb`` on the others), ``POST /api/feedback`` (``rag.http.feedback_api``), ``GET /view``, ``/api/file``,
+``/api/chunks``, ``/api/page`` (``rag.http.viewer``), ``POST/DELETE /api/session`` (the chat's session
+cookie), the OpenAI chat API (``GET /v1/models``, ``POST /v1/chat/completions``: ``rag.http.openai_api``),
+and ``/mcp`` (MCP's streamable HTTP: ``rag.http.mcp_server``). Who may do what is ``rag.access``'s: every
+route takes the request's grant (``rag.http.auth``) and reads or writes only the bases it may; a base it
+may not read is absent to it. Errors are ``{"error": message}`` with the status their class gives
+(``http_status``: ``rag.errors``). Every request passes ``rag.http.guard.Guard`` first (host, origin, the
+upload routes' key, size).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,25 +28,15 @@ from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from rag.bases import KnowledgeBases, model_id
-from rag.errors import ConfigError, RagError
+from rag.access import SESSION_COOKIE, SESSION_SECONDS, Access, KeyRequiredError, cookie, supplied_key
+from rag.bases import DEFAULT, KnowledgeBases, check_name, model_id
+from rag.errors import ConfigError, KnowledgeBaseNotFoundError, RagError
+from rag.http.auth import BEARER, HEADER_KEY, Bases
 from rag.http.bodies import AskRequest, CreateBaseRequest, ErrorBody, SearchRequest
 from rag.http.feedback_api import add_feedback_routes
-from rag.http.guard import (
-    MAX_JSON_BODY,
-    SESSION_COOKIE,
-    WRITE_PATHS,
-    Guard,
-    GuardConfig,
-    error_response,
-    key_matches,
-    session_token,
-    supplied_key,
-    upload_too_large,
-)
+from rag.http.guard import MAX_JSON_BODY, WRITE_PATHS, Guard, GuardConfig, error_response, upload_too_large
 from rag.http.mcp_server import McpEndpoint
 from rag.http.openai_api import add_openai_routes
 from rag.http.redact import public_message
@@ -65,10 +57,8 @@ def instance_token() -> str:
 
 
 KB = Annotated[str | None, Query(max_length=64, description="knowledge base (GET /api/kbs; default: the server's own)")]
-
-# Declared for the OpenAPI schema (the lock icon in /docs); the check itself is key_matches.
-BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server sets one")
-HEADER_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="RAG_API_KEY, when the server sets one")
+UNAUTHORIZED = {401: {"description": "no key where one is needed, or a wrong, revoked or expired key"}}
+FORBIDDEN = {403: {"description": "the key may read this knowledge base but not change it"}}
 
 
 def create_api(
@@ -77,17 +67,18 @@ def create_api(
 ) -> FastAPI:
     """The HTTP API over ``rag``, behind ``Guard``.
 
-    ``api_key`` and ``max_upload_mb`` default to the settings (``RAG_API_KEY``, ``RAG_MAX_UPLOAD_MB``);
+    ``api_key`` and ``max_upload_mb`` default to the settings (``RAG_API_KEY``, ``RAG_MAX_UPLOAD_MB``); the
+    keys file is ``RAG_KEYS_FILE`` (``rag.access``: ``app.state.access`` decides who may do what);
     ``allowed_hosts`` (None: any) are the Host names answered; ``resolve_staged`` maps the chat's
     staged-upload references to files (see ``ui.staging``). ``bases`` are the knowledge bases served
     (default: ``rag`` as ``default`` and those under ``RAG_KB_ROOT``); requests name one with ``kb``.
     """
     settings = rag.settings
     bases = bases or KnowledgeBases(rag, settings.kb_root, RAG.open)
-    key = (api_key if api_key is not None else settings.api_key).strip() or None
+    access = Access.from_settings(settings, api_key)
     upload_limit = max_upload_bytes(max_upload_mb if max_upload_mb is not None else settings.max_upload_mb)
     error = {"model": ErrorBody}
-    mcp = McpEndpoint(bases, key)  # /mcp: the MCP tools (rag.http.mcp_server), its session manager run by the lifespan
+    mcp = McpEndpoint(bases, access)  # /mcp: the MCP tools (rag.http.mcp_server), its session manager run by the lifespan
     app = FastAPI(
         title="rag-zh", version="0.1.0", lifespan=lambda _app: mcp.lifespan(),
         description="Cited answers over Chinese documents. Errors are {\"error\": message}.",
@@ -96,10 +87,11 @@ def create_api(
     )
     app.state.rag = rag
     app.state.bases = bases
-    app.state.api_key = key
+    app.state.access = access
+    app.state.api_key = access.api_key
     app.state.max_upload_bytes = upload_limit
     app.state.guard = GuardConfig(
-        api_key=key, upload_limit=upload_limit, allowed_hosts=allowed_hosts,
+        access=access, base_names=bases.names, upload_limit=upload_limit, allowed_hosts=allowed_hosts,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in settings.comma_list("allowed_origins")),
         resolve_staged=resolve_staged,
     )
@@ -111,13 +103,13 @@ def create_api(
                            allow_headers=["Authorization", "Content-Type", "X-API-Key"], max_age=600)
     app.add_middleware(Guard, config=app.state.guard)  # added last, so it runs first
     _add_error_handlers(app, upload_limit, bases)
-    _add_status_routes(app, rag, key)
-    _add_base_routes(app, bases, key)
-    _add_answer_routes(app, bases)
-    _add_document_routes(app, bases, key, upload_limit)
-    add_openai_routes(app, bases, _key_check(key))
-    add_viewer_routes(app, bases.get)
-    add_feedback_routes(app, bases.get)
+    _add_status_routes(app, rag, access)
+    _add_base_routes(app, bases, access)
+    _add_answer_routes(app)
+    _add_document_routes(app, upload_limit)
+    add_openai_routes(app, settings)
+    add_viewer_routes(app)
+    add_feedback_routes(app)
     app.add_route("/mcp", mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     return app
 
@@ -129,7 +121,7 @@ def _add_error_handlers(app: FastAPI, upload_limit: int, bases: KnowledgeBases) 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         status = exc.http_status
-        headers = {"Retry-After": "5"} if status == 503 else None
+        headers = {"Retry-After": "5"} if status == 503 else {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return _error(request, public_message(str(exc), bases.folders()), status, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -161,18 +153,26 @@ def _error(request: Request, message: str, status: int, headers: dict[str, str] 
     return error_response(request.url.path, status, public_message(message), headers)
 
 
-def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:
-    """``GET /health`` and ``POST /api/session``."""
+def _add_status_routes(app: FastAPI, rag: RAG, access: Access) -> None:
+    """``GET /health`` and ``POST/DELETE /api/session``."""
     settings = rag.settings
 
     @app.get("/health", tags=["status"])
-    def health() -> dict[str, Any]:
+    def health(request: Request) -> dict[str, Any]:
+        """``status`` for anyone (a probe needs no key); the counts and settings for a caller who may read the
+        default knowledge base (with a keys file: one with a key that may)."""
+        try:
+            grant = access.grant_of(request.headers)
+        except ConfigError:  # a damaged keys file: the server is up, and says no more
+            grant = None
+        if grant is None or not grant.may_read(DEFAULT):
+            return {"status": "ok", "key_required": access.keyed}
         docs = rag.documents()
         return {
             "status": "ok", "documents": len(docs), "chunks": rag.size,
             "embedder": rag.settings.embedder, "generator": rag.settings.generator,
             "retrieval": rag.settings.retrieval, "top_k": rag.settings.top_k,
-            "write_protected": bool(key), "generators": [g for g in settings.network_generators() if g != "*"],
+            "write_protected": access.keyed, "generators": [g for g in settings.network_generators() if g != "*"],
         }
 
     @app.get("/api/instance", include_in_schema=False)
@@ -185,71 +185,114 @@ def _add_status_routes(app: FastAPI, rag: RAG, key: str | None) -> None:
         values = settings.model_dump(exclude={"api_key"})
         return {"pid": os.getpid(), "index_dir": str(Path(rag.index_dir).resolve()), "settings": values}
 
-    @app.post("/api/session", tags=["status"], status_code=204,
-              responses={401: {"description": "missing or wrong API key"}})
-    def session(request: Request) -> Response:
-        """Check the key and set the chat's session cookie (HttpOnly, SameSite=Strict): the browser's
-        file box uploads with it, as it cannot send a header. Without a server key: nothing to do."""
-        if not key:
+    @app.post("/api/session", tags=["status"], status_code=204, responses=UNAUTHORIZED)
+    def session(request: Request, _b: Annotated[Any, Depends(BEARER)] = None,
+                _h: Annotated[Any, Depends(HEADER_KEY)] = None) -> Response:
+        """Check the key (the operator's or one of the keys file) and set the chat's session cookie
+        ``rag_session`` (HttpOnly, SameSite=Strict): the browser's file box and the chat's events use it,
+        as a browser cannot send a header. It ends with the key (revoked) or after 12 hours. Without a
+        server key: nothing to do."""
+        if not access.keyed:
             return Response(status_code=204)
-        if not key_matches(key, supplied_key(request.headers)):
-            raise HTTPException(401, "missing or wrong API key")
+        supplied = supplied_key(request.headers)
+        grant = access.grant_for_key(supplied) if supplied else None
+        if grant is None:
+            raise KeyRequiredError("access.wrong_key" if supplied else "access.key_required")
         response = Response(status_code=204)
-        response.set_cookie(SESSION_COOKIE, session_token(key), httponly=True, samesite="strict", path="/")
+        response.set_cookie(SESSION_COOKIE, access.open_session(grant), httponly=True, samesite="strict", path="/",
+                            secure=request.url.scheme == "https", max_age=SESSION_SECONDS)
+        return response
+
+    @app.delete("/api/session", tags=["status"], status_code=204)
+    def end_session(request: Request) -> Response:
+        """End the chat's session (the cookie is cleared; its token is refused from now on)."""
+        token = cookie(request.headers, SESSION_COOKIE)
+        if token:
+            access.close_session(token)
+        response = Response(status_code=204)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", path="/")
         return response
 
 
-def _add_base_routes(app: FastAPI, bases: KnowledgeBases, key: str | None) -> None:
-    """``GET/POST /api/kbs`` and ``DELETE /api/kbs/{name}``: the knowledge bases; the writes need the key."""
-    writer = [Depends(_key_check(key))]
+def _add_base_routes(app: FastAPI, bases: KnowledgeBases, access: Access) -> None:
+    """``GET/POST /api/kbs``, ``DELETE /api/kbs/{name}`` and ``POST /api/kbs/{name}/rename``: the knowledge
+    bases a caller may read; making, renaming and deleting one needs a key that may manage bases."""
 
-    @app.get("/api/kbs", tags=["knowledge bases"])
-    def list_bases() -> list[dict[str, Any]]:
-        """The knowledge bases: name, OpenAI model id, documents, chunks, embedder; a damaged one with its ``error``."""
-        folders = bases.folders()
+    @app.get("/api/kbs", tags=["knowledge bases"], responses=UNAUTHORIZED)
+    def list_bases(kbs: Bases) -> list[dict[str, Any]]:
+        """The knowledge bases the caller may read: name, OpenAI model id, documents, chunks, embedder; a
+        damaged one with its ``error``."""
+        if not kbs.grant.read and not kbs.grant.write:
+            kbs.require_key()
+        folders = kbs.folders()
         return [{**row, "error": public_message(row["error"], folders)} if "error" in row else row
-                for row in bases.describe()]
+                for row in kbs.describe()]
 
-    @app.post("/api/kbs", tags=["knowledge bases"], dependencies=writer, status_code=201,
-              responses={401: {"description": "missing or wrong API key"}})
-    def create_base(req: CreateBaseRequest) -> dict[str, Any]:
-        """A new, empty knowledge base (with the server's embedder and chunking); upload to it with ``?kb=``."""
+    @app.post("/api/kbs", tags=["knowledge bases"], status_code=201, responses={**UNAUTHORIZED, **FORBIDDEN})
+    def create_base(req: CreateBaseRequest, kbs: Bases) -> dict[str, Any]:
+        """A new, empty knowledge base (with the server's embedder and chunking); upload to it with ``?kb=``.
+        A named key that makes one may read and write it."""
+        kbs.require_manage()
         made = bases.create(req.name)
+        access.made_base(kbs.grant, req.name)
         return {"name": req.name, "model": model_id(req.name), "documents": 0, "chunks": made.size}
 
-    @app.delete("/api/kbs/{name}", tags=["knowledge bases"], dependencies=writer,
-                responses={401: {"description": "missing or wrong API key"}, 404: {"description": "unknown base"}})
-    def delete_base(name: str) -> dict[str, Any]:
-        """Remove a knowledge base and its folder (documents, uploads, feedback); not the default."""
-        bases.delete(name)
+    @app.delete("/api/kbs/{name}", tags=["knowledge bases"],
+                responses={**UNAUTHORIZED, **FORBIDDEN, 404: {"description": "unknown base"}})
+    def delete_base(name: str, kbs: Bases) -> dict[str, Any]:
+        """Remove a knowledge base and its folder (documents, uploads, feedback); not the default. The key
+        must manage bases and write this one; the keys file's scopes forget it."""
+        kbs.require_manage()
+        kbs.writable(name)
+        try:
+            bases.delete(name)
+        except KnowledgeBaseNotFoundError:  # its message lists every base
+            raise kbs.absent(name) from None
+        access.forget_base(name)
         return {"deleted": name}
 
+    @app.post("/api/kbs/{name}/rename", tags=["knowledge bases"],
+              responses={**UNAUTHORIZED, **FORBIDDEN, 404: {"description": "unknown base"}})
+    def rename_base(name: str, req: CreateBaseRequest, kbs: Bases) -> dict[str, Any]:
+        """Rename a knowledge base (``{"name": NEW}``); not the default, not onto a base that exists. Its
+        documents, uploads and feedback go with it, and the keys file's scopes follow it."""
+        kbs.require_manage()
+        kbs.writable(name)
+        check_name(req.name)
+        try:
+            bases.rename(name, req.name)
+        except KnowledgeBaseNotFoundError:  # its message lists every base
+            raise kbs.absent(name) from None
+        finally:
+            if req.name in bases.names() and name not in bases.names():  # moved, even if opening it failed
+                access.rename_base(name, req.name)
+        return {"renamed": name, "name": req.name, "model": model_id(req.name)}
 
-def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
-    """``POST /api/ask``, ``POST /api/ask/stream`` and ``POST /api/search``."""
-    settings = bases.default.settings
 
-    @app.post("/api/ask", tags=["answers"])
-    def ask(req: AskRequest) -> dict[str, Any]:
+def _add_answer_routes(app: FastAPI) -> None:
+    """``POST /api/ask``, ``POST /api/ask/stream`` and ``POST /api/search``: every base asked must be readable."""
+
+    @app.post("/api/ask", tags=["answers"], responses=UNAUTHORIZED)
+    def ask(req: AskRequest, kbs: Bases) -> dict[str, Any]:
         """Answer with citations: the JSON of ``rag ask --json``."""
-        rag, named = bases.target(req.kb)
+        rag, named = kbs.target(req.kb)
         return rag.ask(
             req.question, top_k=req.top_k, retrieval=req.retrieval,
-            generator=settings.check_network_generator(req.generator), history=req.history,
+            generator=kbs.default.settings.check_network_generator(req.generator), history=req.history,
             filters=req.filters, bases=named,
         ).to_dict()
 
     @app.post(
         "/api/ask/stream", tags=["answers"], response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}},
-                         "description": "one `data: <json>` line per event: sources, token…, answer"}},
+                         "description": "one `data: <json>` line per event: sources, token…, answer"}, **UNAUTHORIZED},
     )
-    def ask_stream(req: AskRequest) -> StreamingResponse:
+    def ask_stream(req: AskRequest, kbs: Bases) -> StreamingResponse:
         """Server-sent events: ``sources``, then ``token`` pieces, then the final ``answer``."""
-        rag, named = bases.target(req.kb)
+        rag, named = kbs.target(req.kb)
         events = rag.ask_stream(
             req.question, top_k=req.top_k, retrieval=req.retrieval,
-            generator=settings.check_network_generator(req.generator), history=req.history,
+            generator=kbs.default.settings.check_network_generator(req.generator), history=req.history,
             filters=req.filters, bases=named,
         )
         first = next(events)  # bad input raises here, before the 200 is sent
@@ -258,10 +301,10 @@ def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @app.post("/api/search", tags=["answers"])
-    def search(req: SearchRequest) -> list[dict[str, Any]]:
+    @app.post("/api/search", tags=["answers"], responses=UNAUTHORIZED)
+    def search(req: SearchRequest, kbs: Bases) -> list[dict[str, Any]]:
         """The matching passages, best first."""
-        rag, named = bases.target(req.kb)
+        rag, named = kbs.target(req.kb)
         passages = rag.search(
             req.question, top_k=req.top_k or rag.settings.top_k, retrieval=req.retrieval, filters=req.filters,
             bases=named, explain=req.explain, lexical_weight=req.lexical_weight, rerank=req.rerank,
@@ -269,55 +312,44 @@ def _add_answer_routes(app: FastAPI, bases: KnowledgeBases) -> None:
         return [p.to_dict(i) for i, p in enumerate(passages, 1)]
 
 
-def _add_document_routes(app: FastAPI, bases: KnowledgeBases, key: str | None, upload_limit: int) -> None:
+def _add_document_routes(app: FastAPI, upload_limit: int) -> None:
     """``GET/POST /api/documents`` and ``DELETE /api/documents/{doc_id}``, each for ``?kb=NAME`` (default:
-    the server's own); the writes need the key."""
-    writer = [Depends(_key_check(key))]
+    the server's own); listing needs the base readable, the writes writable."""
 
-    @app.get("/api/documents", tags=["documents"])
-    def list_documents(kb: KB = None) -> list[dict[str, Any]]:
+    @app.get("/api/documents", tags=["documents"], responses=UNAUTHORIZED)
+    def list_documents(kbs: Bases, kb: KB = None) -> list[dict[str, Any]]:
         """Indexed documents. ``path`` is the file name only and ``uploaded`` says whether it came
         through this API: the server's folder layout is not the clients' business."""
-        rag = bases.get(kb)
+        rag = kbs.get(kb)
         uploads = documents_dir(rag).resolve()
         return [_public(d, uploads) for d in rag.documents()]
 
     @app.post(
-        "/api/documents", tags=["documents"], dependencies=writer,
-        responses={401: {"description": "missing or wrong API key"}, 413: {"description": "over RAG_MAX_UPLOAD_MB"}},
+        "/api/documents", tags=["documents"],
+        responses={**UNAUTHORIZED, **FORBIDDEN, 413: {"description": "over RAG_MAX_UPLOAD_MB"}},
     )
     def upload_documents(
         files: Annotated[list[UploadFile], File(description="one or more .txt .md .markdown .html .htm .pdf .docx files")],
-        kb: KB = None,
+        kbs: Bases, kb: KB = None,
     ) -> dict[str, Any]:
         """Store the files under ``<index_dir>/documents/`` and index them: the ``IndexReport``."""
-        report = add_uploads(bases.get(kb), [(f.filename or "", f.file) for f in files], max_bytes=upload_limit)
+        kbs.writable(kb)
+        report = add_uploads(kbs.get(kb), [(f.filename or "", f.file) for f in files], max_bytes=upload_limit)
         # (a name taken by a folder-indexed document is stored under its own: see `renamed`)
         if report.skipped and not (report.added or report.updated or report.unchanged):
             reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in report.skipped.items())
             raise ConfigError(f"nothing could be indexed: {reasons}")
-        folders = bases.folders()  # `skipped` is keyed by the stored file's path: the client gets its name
+        folders = kbs.folders()  # `skipped` is keyed by the stored file's path: the client gets its name
         return {**report.to_dict(),
                 "skipped": {Path(p).name: public_message(r, folders) for p, r in report.skipped.items()}}
 
     @app.delete(
-        "/api/documents/{doc_id:path}", tags=["documents"], dependencies=writer,
-        responses={401: {"description": "missing or wrong API key"}, 404: {"description": "unknown document"}},
+        "/api/documents/{doc_id:path}", tags=["documents"],
+        responses={**UNAUTHORIZED, **FORBIDDEN, 404: {"description": "unknown document"}},
     )
-    def remove_document(doc_id: str, kb: KB = None) -> dict[str, Any]:
-        return {"deleted": delete_document(bases.get(kb), doc_id)}
-
-
-def _key_check(key: str | None) -> Callable[..., None]:
-    """The dependency of a write route: 401 unless the request carries ``key`` (when there is one)."""
-
-    def require_key(
-        request: Request, _b: Annotated[Any, Depends(BEARER)] = None, _h: Annotated[Any, Depends(HEADER_KEY)] = None,
-    ) -> None:
-        if not key_matches(key, supplied_key(request.headers)):
-            raise HTTPException(401, "missing or wrong API key")
-
-    return require_key
+    def remove_document(doc_id: str, kbs: Bases, kb: KB = None) -> dict[str, Any]:
+        kbs.writable(kb)
+        return {"deleted": delete_document(kbs.get(kb), doc_id)}
 
 
 def _public(doc: dict[str, Any], uploads: Path) -> dict[str, Any]:

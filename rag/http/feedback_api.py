@@ -2,8 +2,8 @@
 
 There is deliberately no ``GET /api/feedback``: feedback holds what users typed (questions,
 reasons, corrections), which is not every other client's to read; turning it into a question set
-is a local job (``rag feedback export``). No API key is needed: anyone who may ask may rate an
-answer. ``rag.http.guard.Guard`` still bounds the body (1 MB) and refuses cross-site posts.
+is a local job (``rag feedback export``). Anyone who may ask a knowledge base may rate its answers: the
+request's key must read the base (``rag.access``; with ``RAG_API_KEY`` alone, no key is needed). ``rag.http.guard.Guard`` still bounds the body (1 MB) and refuses cross-site posts.
 
 A full feedback file is **507 Insufficient Storage**, not 413: the request itself is small and
 well-formed, it is the store that cannot take more (``max_feedback_mb``) until the operator exports
@@ -13,7 +13,6 @@ by the app's ``RagError`` handler).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -30,7 +29,7 @@ from rag.feedback import (
     max_feedback_bytes,
     record_feedback,
 )
-from rag.pipeline import RAG
+from rag.http.auth import Bases
 
 
 class FeedbackRequest(BaseModel):
@@ -62,16 +61,17 @@ class FeedbackStored(BaseModel):
     stored: bool
 
 
-def add_feedback_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> None:
-    """``POST /api/feedback`` on ``app``; ``resolve(kb)`` is the RAG whose index folder gets the record
-    (``resolve(None)`` the default one; an unknown name raises a ``RagError``, answered by the app's handlers)."""
+def add_feedback_routes(app: FastAPI) -> None:
+    """``POST /api/feedback`` on ``app``: the record goes to the index folder of the knowledge base ``kb``
+    (None: the default), which the request's key must be able to read (``rag.http.auth.Bases``; an unknown or
+    unreadable name raises a ``RagError``, answered by the app's handlers)."""
 
 
     @app.post("/api/feedback", tags=["feedback"], status_code=201, response_model=FeedbackStored,
               responses={507: {"description": "the feedback file is full (max_feedback_mb)"}})
-    def post_feedback(req: FeedbackRequest) -> dict[str, Any]:
+    def post_feedback(req: FeedbackRequest, bases: Bases) -> dict[str, Any]:
         """Store a rating of an answer (👍/👎, a reason, a correction, or "not in the documents")."""
-        rag = resolve(_kb_name(req.kb))
+        rag = bases.get(_kb_name(req.kb))
         entry = req.model_dump(exclude={"kb"})
         record = record_feedback(rag.index_dir, entry, max_bytes=max_feedback_bytes(rag.settings.max_feedback_mb))
         return {"id": record["id"], "stored": True}

@@ -8,8 +8,10 @@ Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some 
 - **Cross-site writes**: a POST, PUT, PATCH or DELETE that a browser marks as coming from another
   origin (``Sec-Fetch-Site``, else ``Origin`` against ``Host``) is refused with 403, unless that
   origin is in ``allowed_origins``. Requests without these headers are not a browser's (curl, SDKs).
-- **The API key**, when set: document writes (``/api/documents``) and Gradio's upload route need it
-  (``Authorization: Bearer``, ``X-API-Key``, or the chat's session cookie from ``POST /api/session``).
+- **The key of an upload**, before its body is read: document writes (``/api/documents``) and Gradio's
+  upload route need a grant (``rag.access``) that may write some knowledge base (the route, or the chat's
+  event that indexes, then checks the base itself): ``Authorization: Bearer``, ``X-API-Key``, or the chat's
+  session cookie from ``POST /api/session``. A wrong, revoked or expired key is 401.
 - **Body size**: JSON bodies and uploads are bounded, on ``Content-Length`` and while they are read.
 - **Gradio file references**: every ``"path"`` in a JSON body sent to ``/gradio_api/`` must name a
   file staged by this server's upload route; it is rewritten to that file, anything else is a 400.
@@ -22,7 +24,6 @@ Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -34,8 +35,9 @@ from urllib.parse import unquote, urlsplit
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from rag.access import cookie, supplied_key
+from rag.access import Access, KeyRequiredError, KeysUnavailableError
 from rag.catalogue import english
+from rag.errors import AccessDeniedError
 
 MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
 MAX_GRADIO_BODY = 8 * 1024 * 1024  # the chat sends its whole visible conversation with each event
@@ -44,7 +46,6 @@ WRITE_PATHS = re.compile(r"^/api/documents(/.*)?$")
 GRADIO_UPLOAD = "/gradio_api/upload"
 GRADIO_FILE = "/gradio_api/file="
 GRADIO_JOIN = "/gradio_api/queue/join"
-SESSION_COOKIE = "rag_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -54,11 +55,6 @@ def key_matches(expected: str | None, supplied: str | None) -> bool:
     if not expected:
         return True
     return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
-
-
-def session_token(api_key: str) -> str:
-    """The chat's session cookie value: derived from the key, so the key itself is never stored."""
-    return hmac.new(api_key.encode(), b"rag-zh chat session", hashlib.sha256).hexdigest()
 
 
 def host_name(value: str) -> str:
@@ -71,7 +67,8 @@ def host_name(value: str) -> str:
 
 @dataclass
 class GuardConfig:
-    api_key: str | None = None
+    access: Access | None = None  # None: uploads are not checked here (an app without keys)
+    base_names: Callable[[], list[str]] = list  # the knowledge bases' names, for "may write some base"
     upload_limit: int = 20 * 1024 * 1024
     allowed_hosts: frozenset[str] | None = None  # None: any Host (a server reachable under many names)
     allowed_origins: frozenset[str] = frozenset()
@@ -79,12 +76,20 @@ class GuardConfig:
     resolve_staged: Callable[[str], str | None] | None = None
     gradio_events: frozenset[int] | None = None  # the mounted page's event numbers (fn_index); None: not checked
 
-    def key_ok(self, headers: dict[str, str]) -> bool:
-        if not self.api_key:
-            return True
-        session = cookie(headers, SESSION_COOKIE)
-        return key_matches(self.api_key, supplied_key(headers)) or bool(
-            session and hmac.compare_digest(session, session_token(self.api_key)))
+    def upload_refusal(self, path: str, headers: dict[str, str]) -> JSONResponse | None:
+        """Why an upload is refused before its body is read (None: it may go on): a wrong key (401), none where
+        one is needed (401), a key that may write no knowledge base (403), the keys file unreadable (503)."""
+        if self.access is None:
+            return None
+        try:
+            self.access.require_some_write(self.access.caller(headers), self.base_names())
+        except KeyRequiredError as exc:
+            return _unauthorized(path, str(exc))
+        except AccessDeniedError as exc:
+            return error_response(path, 403, str(exc))
+        except KeysUnavailableError as exc:
+            return error_response(path, 503, str(exc), {"Retry-After": "60"})
+        return None
 
 
 class BodyTooLarge(HTTPException):
@@ -136,8 +141,8 @@ class Guard:
         if (method in UNSAFE_METHODS or scope["type"] == "websocket") and self._cross_site(headers):
             return error_response(path, 403, f"cross-site request refused: origin {headers.get('origin') or '(unknown)'} "
                                              "may not write to this server (RAG_ALLOWED_ORIGINS lists origins that may)")
-        if method in UNSAFE_METHODS and self._upload_path(path, method) and not cfg.key_ok(headers):
-            return _unauthorized(path)
+        if method in UNSAFE_METHODS and self._upload_path(path, method):
+            return cfg.upload_refusal(path, headers)
         return None
 
     def _cross_site(self, headers: dict[str, str]) -> bool:
@@ -330,9 +335,8 @@ def _too_large(path: str, upload: bool, upload_limit: int, json_limit: int = MAX
     return error_response(path, 413, f"request body too large: the limit is {json_limit // 1024} KB")
 
 
-def _unauthorized(path: str) -> JSONResponse:
-    return error_response(path, 401, "missing or wrong API key (send Authorization: Bearer KEY or X-API-Key: KEY)",
-                          {"WWW-Authenticate": "Bearer"})
+def _unauthorized(path: str, message: str) -> JSONResponse:
+    return error_response(path, 401, message, {"WWW-Authenticate": "Bearer"})
 
 
 def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
@@ -343,5 +347,4 @@ def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
     return frozenset({*LOOPBACK_HOSTS, host_name(host), *(host_name(h) for h in extra)})
 
 
-__all__ = ["Guard", "GuardConfig", "error_response", "key_matches", "loopback_hosts", "session_token",
-           "supplied_key", "upload_too_large"]
+__all__ = ["Guard", "GuardConfig", "error_response", "key_matches", "loopback_hosts", "upload_too_large"]

@@ -11,8 +11,9 @@ articles, quotes, an extractive answer's quoted words) is escaped to show as pla
 place in the source viewer (absolute: ``public_url``, else the address the request came to); ``usage``
 is counted with tiktoken (and sent last in a stream when ``stream_options.include_usage`` asks); the
 model ``kb:news,kb:policy`` asks several knowledge bases at once. Errors have OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``,
-set by ``rag.http.app``'s handlers for ``/v1/`` paths); ``RAG_API_KEY`` is required as
-``Authorization: Bearer`` on these routes, when the server sets one.
+set by ``rag.http.app``'s handlers for ``/v1/`` paths). A key (``Authorization: Bearer``) is required on these
+routes whenever the server has one (``RAG_API_KEY`` or a keys file), and a key sees, lists and asks only the
+knowledge bases it may read (``rag.access``): another base's model is "does not exist", as an absent one.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from rag.bases import DEFAULT, KnowledgeBases, model_id, name_of_model
-from rag.errors import ConfigError, IndexCorruptError, KnowledgeBaseNotFoundError, RagError
+from rag.access import BasesView
+from rag.bases import DEFAULT, model_id, name_of_model
+from rag.config import Settings
+from rag.errors import AccessDeniedError, ConfigError, IndexCorruptError, KnowledgeBaseNotFoundError, RagError
+from rag.http.auth import Bases
 from rag.http.plain import escape_markdown, plain_answer
 from rag.http.redact import public_message
 from rag.http.viewer import view_url
@@ -166,22 +170,23 @@ def stream_chunks(events: Iterator[Any], model: str, base_url: str = "",
     yield "data: [DONE]\n\n"
 
 
-def add_openai_routes(app: FastAPI, bases: KnowledgeBases, key_check: Any) -> None:
-    """``GET /v1/models`` (one model per knowledge base) and ``POST /v1/chat/completions``, behind ``key_check``."""
-    guarded = [Depends(key_check)]
-    settings = bases.default.settings
+def add_openai_routes(app: FastAPI, settings: Settings) -> None:
+    """``GET /v1/models`` (one model per knowledge base the key may read) and ``POST /v1/chat/completions``."""
 
-    @app.get("/v1/models", tags=["openai"], dependencies=guarded)
-    def models() -> dict[str, Any]:
-        """``rag`` (the server's own knowledge base) and ``kb:<name>`` for each other one that can be asked."""
+    @app.get("/v1/models", tags=["openai"])
+    def models(bases: Bases) -> dict[str, Any]:
+        """``rag`` (the server's own knowledge base) and ``kb:<name>`` for each other one that can be asked,
+        of those the key may read."""
+        bases.require_key()
         data = [{"id": model_id(n), "object": "model", "created": 0, "owned_by": "rag"} for n in bases.usable_names()]
         return {"object": "list", "data": data}
 
-    @app.post("/v1/chat/completions", tags=["openai"], dependencies=guarded, response_model=None)
-    def chat_completions(req: ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
+    @app.post("/v1/chat/completions", tags=["openai"], response_model=None)
+    def chat_completions(req: ChatRequest, request: Request, bases: Bases) -> dict[str, Any] | StreamingResponse:
         """The last user message answered by the pipeline, sources appended (each with a link to the cited
         place in the source viewer), ``usage`` counted; ``stream`` for SSE chunks. The model ``rag`` is the
         server's own knowledge base, ``kb:NAME`` another, ``kb:news,kb:policy`` several asked together."""
+        bases.require_key()
         rag, named = _bases_of_model(bases, req.model)
         question, history = question_and_history(req.messages)
         generator = settings.check_network_generator(None)
@@ -200,7 +205,7 @@ def add_openai_routes(app: FastAPI, bases: KnowledgeBases, key_check: Any) -> No
 MAX_MODEL_BASES = 8  # bases one model id may name (each is searched for every question)
 
 
-def _bases_of_model(bases: KnowledgeBases, model: str) -> tuple[Any, list[tuple[str, Any]] | None]:
+def _bases_of_model(bases: BasesView, model: str) -> tuple[Any, list[tuple[str, Any]] | None]:
     """The RAG that answers for a model id and the named bases it asks (``RAG.ask``'s ``bases``): ``rag``
     asks the default alone; ``kb:a,kb:b`` (or ``rag,kb:b``) asks several together, fused by score."""
     ids = [m.strip() for m in model.split(",")]
@@ -213,12 +218,14 @@ def _bases_of_model(bases: KnowledgeBases, model: str) -> tuple[Any, list[tuple[
     return named[0][1], named
 
 
-def _base_of_model(bases: KnowledgeBases, model: str, name: str | None) -> Any:
-    """The RAG a model id names: 404 for none (``kb:../x`` is none: the name is checked), 503 for a base
-    that exists but cannot be opened (a damaged one is not "does not exist")."""
+def _base_of_model(bases: BasesView, model: str, name: str | None) -> Any:
+    """The RAG a model id names: 404 for none (``kb:../x`` is none: the name is checked; a base the key may
+    not read is none), 503 for a base that exists but cannot be opened (a damaged one is not "does not exist")."""
     if name:
         try:
             return bases.get(name)
+        except AccessDeniedError:
+            raise
         except (KnowledgeBaseNotFoundError, ConfigError):
             pass
         except RagError as exc:
@@ -229,7 +236,7 @@ def _base_of_model(bases: KnowledgeBases, model: str, name: str | None) -> Any:
     raise HTTPException(404, f"the model {model!r} does not exist; available: {_available(bases)}")
 
 
-def _available(bases: KnowledgeBases) -> str:
+def _available(bases: BasesView) -> str:
     return ", ".join(model_id(n) for n in bases.usable_names())
 
 

@@ -10,8 +10,9 @@ Routes (doc ids hold "/", so everything is a query parameter, never a path segme
 - ``GET /api/page?doc=ID&page=N[&kb=NAME][&start=S&end=E]``: page N of a PDF document as a PNG picture,
   the cited words outlined on it (``rag.http.page_image``); ``/view`` shows it beside a PDF's text.
 
-Like the API's other reads (ask, search, the documents list) none of these needs the API key:
-the key guards writes only. Errors are raised as ``RagError``s; ``rag.http.app`` maps them to
+Like the API's other reads (ask, search, the documents list) each needs the knowledge base readable by the
+request's key (``rag.access``; with ``RAG_API_KEY`` alone reading is open, with a keys file every base is
+behind a key); a base the key may not read is absent. Errors are raised as ``RagError``s; ``rag.http.app`` maps them to
 ``{"error": message}`` with its status codes (400 bad input, 404 unknown document).
 """
 
@@ -33,8 +34,10 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from rag.access import BasesView
 from rag.errors import ConfigError, DocumentNotFoundError
 from rag.filters import check_text
+from rag.http.auth import Bases
 from rag.http.page_image import page_png
 from rag.ingest.scans import IMAGE_KINDS, IMAGE_SUFFIXES
 from rag.pipeline import RAG
@@ -97,17 +100,17 @@ FILE_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox", "X-Con
                 "Cache-Control": "no-store"}
 
 
-def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> None:
-    """``GET /view``, ``GET /api/file`` and ``GET /api/chunks`` over the RAG ``resolve(kb)`` names
-    (``resolve(None)`` is the default knowledge base; an unknown name raises a ``RagError``).
-    Reads: no API key needed, like ``/api/ask`` and ``GET /api/documents``."""
+def add_viewer_routes(app: FastAPI) -> None:
+    """``GET /view``, ``GET /api/page``, ``GET /api/file`` and ``GET /api/chunks`` over the knowledge base ``kb``
+    (None: the default), as the request's key sees the bases (``rag.http.auth.Bases``: an unknown or
+    unreadable name raises a ``RagError``)."""
 
     @app.get("/view", tags=["documents"], response_class=HTMLResponse)
-    def view(doc: str, kb: str | None = None, start: int | None = None, end: int | None = None,
+    def view(doc: str, bases: Bases, kb: str | None = None, start: int | None = None, end: int | None = None,
              chunk: str | None = None, page: int | None = None) -> HTMLResponse:
         """The document's text with the cited range ``start``–``end`` (source offsets, as in a
         citation) or chunk ``chunk`` highlighted; for a PDF the cited page, or page ``page``."""
-        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        rag, doc_id = _rag(bases, kb), check_doc_id(doc)
         source = load_source(rag, doc_id)
         cited = cited_span(source, start, end, chunk)
         body = render_view(source, view_range(source, cited, page), kb, stored_upload(rag, doc_id) is not None,
@@ -117,11 +120,11 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
     @app.get("/api/page", tags=["documents"], response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "the page as a PNG picture"},
                         404: {"description": "unknown document, no PDF file, or the file changed since indexing"}})
-    def page_picture(doc: str, page: int, kb: str | None = None, start: int | None = None,
+    def page_picture(doc: str, page: int, bases: Bases, kb: str | None = None, start: int | None = None,
                      end: int | None = None) -> Response:
         """Page ``page`` (1-based) of a PDF document as a picture, with the cited range ``start``–``end``
         (source offsets, as in a citation) outlined where it is on that page."""
-        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        rag, doc_id = _rag(bases, kb), check_doc_id(doc)
         path = page_file(rag, doc_id)
         source = load_source(rag, doc_id)
         cited = cited_span(source, start, end, None)
@@ -131,9 +134,9 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
 
     @app.get("/api/file", tags=["documents"], response_class=FileResponse,
              responses={404: {"description": "unknown document, or not an upload"}})
-    def stored_file(doc: str, kb: str | None = None) -> FileResponse:
+    def stored_file(doc: str, bases: Bases, kb: str | None = None) -> FileResponse:
         """The file an upload was stored as (404 for a document indexed from a folder)."""
-        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        rag, doc_id = _rag(bases, kb), check_doc_id(doc)
         path = stored_upload(rag, doc_id)
         if path is None:
             raise DocumentNotFoundError("document.not_uploaded", doc_id=doc_id)
@@ -142,19 +145,19 @@ def add_viewer_routes(app: FastAPI, resolve: Callable[[str | None], RAG]) -> Non
                                                              "Content-Disposition": content_disposition(path.name)})
 
     @app.get("/api/chunks", tags=["documents"])
-    def chunks(doc: str, kb: str | None = None) -> list[dict[str, Any]]:
+    def chunks(doc: str, bases: Bases, kb: str | None = None) -> list[dict[str, Any]]:
         """The document's chunks in source order: where each sits and how it begins."""
-        rag, doc_id = _rag(resolve, kb), check_doc_id(doc)
+        rag, doc_id = _rag(bases, kb), check_doc_id(doc)
         document_entry(rag, doc_id)
         return [chunk_summary(c) for c in document_chunks(rag, doc_id)]
 
 
-def _rag(resolve: Callable[[str | None], RAG], kb: str | None) -> RAG:
+def _rag(bases: BasesView, kb: str | None) -> RAG:
     if kb is not None:
         check_text(kb, "knowledge base name", MAX_KB_CHARS)
         if any(unicodedata.category(ch) == "Cc" for ch in kb):
             raise ConfigError("kb.name_control", name=kb[:40])
-    return resolve(kb)
+    return bases.get(kb)
 
 
 # ---- what was indexed ----------------------------------------------------------------------------

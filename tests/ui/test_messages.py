@@ -202,6 +202,25 @@ def _access_errors(keys_file) -> list[RagError]:
     return errors
 
 
+def _key_route_errors(keys_file, monkeypatch) -> list[RagError]:
+    """What the server's routes and `rag keys` say about keys (rag.access.BasesView, Access.caller, ui.keys_cmd)."""
+    import argparse
+
+    from rag.access import Access
+    from ui.keys_cmd import keys_file as keys_path
+
+    monkeypatch.delenv("RAG_KEYS_FILE", raising=False)
+    access = Access(None, keys_file)
+    reader = access.grant_for_key(access.ring.add("reader", read="news"))
+    errors = [_raised(lambda: access.view(None, access.anonymous).require_key()),
+              _raised(lambda: access.caller({"authorization": "Bearer rag_wrong"})),
+              _raised(lambda: access.require_some_write(reader, ["default", "news"])),
+              _raised(lambda: keys_path(argparse.Namespace(file=None)))]
+    keys_file.write_text("{", encoding="utf-8")
+    errors.append(_raised(lambda: access.caller({"x-api-key": "rag_x"})))
+    return errors
+
+
 def _index_errors(rag, tmp_path) -> list[RagError]:
     import json
 
@@ -236,7 +255,9 @@ def _client_errors(rag, tmp_path, monkeypatch) -> list[RagError]:
     from ui.staging import Staging, _stage_all
 
     doc_id = rag.documents()[0]["doc_id"]
-    stored_file = next(r.endpoint for r in create_api(rag, api_key="").routes if getattr(r, "path", "") == "/api/file")
+    app = create_api(rag, api_key="")
+    stored_file = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/api/file")
+    everything = app.state.access.view(app.state.bases, app.state.access.anonymous)  # no keys: the open grant
     full, shared = Staging(max_bytes=10, client_share=1.0), Staging(max_bytes=100, client_share=0.1)
     full.stage("a.txt", io.BytesIO(b"12345678"), 8)
     shared.stage("a.txt", io.BytesIO(b"12345"), 5)
@@ -256,7 +277,7 @@ def _client_errors(rag, tmp_path, monkeypatch) -> list[RagError]:
         _raised(lambda: ui.retrieval_tab._top_k(0.5)), _raised(lambda: rag.ask("问题", history=[42])),
         _raised(lambda: load_chat_model("anthropic:claude-3-5-haiku-latest", LLMSettings())),
         _raised(lambda: viewer._rag(lambda kb: rag, "a\x01b")), _raised(lambda: viewer.document_entry(rag, "nope.txt")),
-        _raised(lambda: stored_file(doc=doc_id)),
+        _raised(lambda: stored_file(doc=doc_id, bases=everything)),
         _raised(lambda: viewer.cited_span(viewer.load_source(rag, doc_id), None, None, "no-such-chunk")),
         _raised(lambda: check_doc_id("")), _raised(lambda: check_doc_id("a\x01b")),
         _raised(lambda: validate_entry({"rating": "up"})), _raised(lambda: validate_entry({**feedback, "question": " "})),
@@ -303,6 +324,7 @@ def test_every_error_a_chat_user_can_meet_reads_chinese_first(writable_index, tm
     (tmp_path / "files").mkdir()
     raised = _file_errors(tmp_path / "files", monkeypatch)
     raised += _upload_errors(rag) + _question_errors(rag, tmp_path) + _server_errors(rag, tmp_path)
+    raised += _key_route_errors(tmp_path / "route-keys.json", monkeypatch)
     (tmp_path / "indexes").mkdir()
     raised += _index_errors(rag, tmp_path / "indexes") + _client_errors(rag, tmp_path, monkeypatch)
     (tmp_path / "pages").mkdir()
