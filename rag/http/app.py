@@ -91,7 +91,7 @@ def create_api(
     app.state.api_key = access.api_key
     app.state.max_upload_bytes = upload_limit
     app.state.guard = GuardConfig(
-        access=access, base_names=bases.names, upload_limit=upload_limit, allowed_hosts=allowed_hosts,
+        access=access, bases=bases, upload_limit=upload_limit, allowed_hosts=allowed_hosts,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in settings.comma_list("allowed_origins")),
         resolve_staged=resolve_staged,
     )

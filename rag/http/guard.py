@@ -8,10 +8,11 @@ Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some 
 - **Cross-site writes**: a POST, PUT, PATCH or DELETE that a browser marks as coming from another
   origin (``Sec-Fetch-Site``, else ``Origin`` against ``Host``) is refused with 403, unless that
   origin is in ``allowed_origins``. Requests without these headers are not a browser's (curl, SDKs).
-- **The key of an upload**, before its body is read: document writes (``/api/documents``) and Gradio's
-  upload route need a grant (``rag.access``) that may write some knowledge base (the route, or the chat's
-  event that indexes, then checks the base itself): ``Authorization: Bearer``, ``X-API-Key``, or the chat's
-  session cookie from ``POST /api/session``. A wrong, revoked or expired key is 401.
+- **The key of a write**, before its body is read: document writes (``/api/documents?kb=NAME``) need a
+  grant (``rag.access``) that may write that knowledge base (the route checks it again), Gradio's upload
+  route one that may write some base (the chat's event that indexes then checks which):
+  ``Authorization: Bearer``, ``X-API-Key``, or the chat's session cookie from ``POST /api/session``. A
+  wrong, revoked or expired key is 401.
 - **Body size**: JSON bodies and uploads are bounded, on ``Content-Length`` and while they are read.
 - **Gradio file references**: every ``"path"`` in a JSON body sent to ``/gradio_api/`` must name a
   file staged by this server's upload route; it is rewritten to that file, anything else is a 400.
@@ -30,14 +31,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from rag.access import Access, KeyRequiredError, KeysUnavailableError
 from rag.catalogue import english
-from rag.errors import AccessDeniedError
+from rag.errors import RagError
 
 MAX_JSON_BODY = 1024 * 1024  # questions, history and options: far more than max_question_chars needs
 MAX_GRADIO_BODY = 8 * 1024 * 1024  # the chat sends its whole visible conversation with each event
@@ -68,7 +69,7 @@ def host_name(value: str) -> str:
 @dataclass
 class GuardConfig:
     access: Access | None = None  # None: uploads are not checked here (an app without keys)
-    base_names: Callable[[], list[str]] = list  # the knowledge bases' names, for "may write some base"
+    bases: Any = None  # the served rag.bases.KnowledgeBases, whose names an upload's key is checked against
     upload_limit: int = 20 * 1024 * 1024
     allowed_hosts: frozenset[str] | None = None  # None: any Host (a server reachable under many names)
     allowed_origins: frozenset[str] = frozenset()
@@ -76,19 +77,25 @@ class GuardConfig:
     resolve_staged: Callable[[str], str | None] | None = None
     gradio_events: frozenset[int] | None = None  # the mounted page's event numbers (fn_index); None: not checked
 
-    def upload_refusal(self, path: str, headers: dict[str, str]) -> JSONResponse | None:
-        """Why an upload is refused before its body is read (None: it may go on): a wrong key (401), none where
-        one is needed (401), a key that may write no knowledge base (403), the keys file unreadable (503)."""
+    def upload_refusal(self, path: str, query: str, headers: dict[str, str]) -> JSONResponse | None:
+        """Why a write is refused before its body is read (None: it may go on): a wrong key (401), none where
+        one is needed (401), the keys file unreadable (503); for ``/api/documents?kb=NAME`` a base the key
+        may not read (404) or only read (403), for Gradio's upload a key that may write no base (403)."""
         if self.access is None:
             return None
         try:
-            self.access.require_some_write(self.access.caller(headers), self.base_names())
+            grant = self.access.caller(headers)
+            if path == GRADIO_UPLOAD:
+                self.access.require_some_write(grant, self.bases.names())
+            else:
+                kb = parse_qs(query, keep_blank_values=True).get("kb")
+                self.access.view(self.bases, grant).writable(kb[-1] if kb else None)  # FastAPI takes the last
         except KeyRequiredError as exc:
             return _unauthorized(path, str(exc))
-        except AccessDeniedError as exc:
-            return error_response(path, 403, str(exc))
         except KeysUnavailableError as exc:
             return error_response(path, 503, str(exc), {"Retry-After": "60"})
+        except RagError as exc:  # AccessDeniedError 403, KnowledgeBaseNotFoundError 404, a bad name 400
+            return error_response(path, exc.http_status, str(exc))
         return None
 
 
@@ -142,7 +149,7 @@ class Guard:
             return error_response(path, 403, f"cross-site request refused: origin {headers.get('origin') or '(unknown)'} "
                                              "may not write to this server (RAG_ALLOWED_ORIGINS lists origins that may)")
         if method in UNSAFE_METHODS and self._upload_path(path, method):
-            return cfg.upload_refusal(path, headers)
+            return cfg.upload_refusal(path, scope.get("query_string", b"").decode("latin-1"), headers)
         return None
 
     def _cross_site(self, headers: dict[str, str]) -> bool:
