@@ -20,12 +20,14 @@ from typing import Any
 
 import gradio as gr
 
+from rag.access import Access
 from rag.bases import DEFAULT, KnowledgeBases
 from rag.pipeline import RAG
 from ui import handlers
 from ui.chunks_view import chunks_handler
-from ui.documents_tab import SESSION_JS, DocumentsTab, documents_tab, wire_documents
+from ui.documents_tab import DocumentsTab, documents_tab, wire_documents
 from ui.feedback_ui import FeedbackBox, build_feedback_box, wire_feedback
+from ui.gate import Gate
 from ui.retrieval_tab import retrieval_tab
 from ui.staging import Staging
 from ui.texts import LANG_CHOICES, LANG_COOKIE, Labels, lang_of, t
@@ -136,16 +138,20 @@ FOLLOW_JS = """() => {
 
 
 def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None = None,
-               bases: KnowledgeBases | None = None) -> gr.Blocks:
-    """The chat and documents UI over ``rag``; ``api_key`` (if set) is asked for before uploads, deletes and
-    changes to the knowledge bases.
+               bases: KnowledgeBases | None = None, access: Access | None = None) -> gr.Blocks:
+    """The chat and documents UI over ``rag``.
 
-    ``staging`` is the server's upload folder (``ui.staging``): the upload event reads only files
-    staged there, whatever path a client puts in its request. Without one (the UI built alone, not
-    served by ``ui.server.build_app``) uploads are refused. ``bases`` are the knowledge bases the
-    pickers offer (default: ``rag`` and those under ``RAG_KB_ROOT``).
+    ``access`` decides who may read and write which base (``rag.access``: the server's, from
+    ``app.state.access``; default: ``api_key`` alone, which is then asked for before uploads, deletes and
+    changes to the bases). ``staging`` is the server's upload folder (``ui.staging``): the upload event
+    reads only files staged there, whatever path a client puts in its request. Without one (the UI built
+    alone, not served by ``ui.server.build_app``) uploads are refused. ``bases`` are the knowledge bases
+    the pickers offer (default: ``rag`` and those under ``RAG_KB_ROOT``), each only to callers that may
+    read it.
     """
     bases = bases or handlers.as_bases(rag)
+    gate = Gate(access or Access(api_key), bases)
+    seen = gate.names(gate.grant(None))  # what anyone may see: the page as built is the same for all
     tx = Labels()
     with gr.Blocks(title=f"{t('page.title', 'zh')} · {t('page.title', 'en')}") as demo:
         with gr.Row(equal_height=True):
@@ -155,28 +161,32 @@ def create_app(rag: RAG, *, api_key: str | None = None, staging: Staging | None 
         turns = gr.State([])
         records = gr.State({})  # answer message index → what a rating of it is stored with
         with gr.Tabs():
-            chat = _chat_tab(rag, bases, api_key, tx)
-            docs = documents_tab(rag, bases, api_key, tx)
-            _, retrieval_base = retrieval_tab(bases.get, bases.names, tx)
-        _wire_chat(bases, chat, turns, records)
-        wire_documents(demo, bases, docs, api_key, staging, chat.kbs, retrieval_base)
-        demo.load(lambda chosen: handlers.base_choices(bases, chosen, multiple=True), [chat.kbs], [chat.kbs],
-                  api_visibility="private")
-        demo.load(lambda chosen: handlers.base_choices(bases, chosen), [retrieval_base], [retrieval_base],
-                  api_visibility="private")
-        _wire_language(demo, bases, tx, lang, docs)
+            chat = _chat_tab(rag, seen, gate.access.keyed, tx)
+            docs = documents_tab(rag, seen, gate.access.keyed, tx)
+            _, retrieval_base = retrieval_tab(bases.get, lambda: seen, tx, gate)
+        _wire_chat(gate, chat, turns, records)
+        wire_documents(demo, gate, docs, staging, chat.kbs, retrieval_base, chat.key)
+
+        def offered(chosen: Any, rt: Any, request: gr.Request) -> tuple[Any, Any]:
+            """The chat's and the retrieval tab's pickers when the page opens: the bases this caller may read."""
+            names = gate.names_for(request)
+            return handlers.base_choices(bases, chosen, True, names=names), \
+                handlers.base_choices(bases, rt, names=names)
+
+        demo.load(offered, [chat.kbs, retrieval_base], [chat.kbs, retrieval_base], api_visibility="private")
+        _wire_language(demo, gate, tx, lang, docs)
     return demo
 
 
-def _wire_language(demo: gr.Blocks, bases: KnowledgeBases, tx: Labels, lang: gr.Radio, docs: DocumentsTab) -> None:
+def _wire_language(demo: gr.Blocks, gate: Gate, tx: Labels, lang: gr.Radio, docs: DocumentsTab) -> None:
     """The switch: set from the browser when the page opens; a change relabels the page, a choice is remembered."""
-    doc_state = handlers.documents_view(bases)
-    doc_chunks = chunks_handler(bases.get)
+    doc_state = handlers.documents_view(gate)
+    doc_chunks = chunks_handler(gate.read)
 
-    def relabel(chosen: Any, kb: str | None, doc_id: str | None) -> list[Any]:
+    def relabel(chosen: Any, kb: str | None, doc_id: str | None, request: gr.Request = None) -> list[Any]:
         chosen = lang_of(chosen)
-        table, _, _, summary = doc_state(kb, lang=chosen)
-        chunks, title, _ = doc_chunks(doc_id, kb, lang=chosen)
+        table, _, _, summary = doc_state(kb, request, chosen)
+        chunks, title, _ = doc_chunks(doc_id, kb, request, chosen)
         return [*tx.updates(chosen), table, summary, chunks, title]
 
     demo.load(None, None, [lang], js=LANG_JS, api_visibility="private")
@@ -202,7 +212,7 @@ class _ChatTab:
     feedback: FeedbackBox
 
 
-def _chat_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None, tx: Labels) -> _ChatTab:
+def _chat_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> _ChatTab:
     """The conversation, the question box and its examples, and the settings a question is asked with."""
     settings = rag.settings
     generators = [g for g in settings.network_generators() if g != "*"]
@@ -230,7 +240,7 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None, tx: Labels) 
         with gr.Column(scale=1, min_width=240):
             tx.add(gr.Markdown(tx("chat.settings")), value="chat.settings")
             kbs = tx.add(gr.Dropdown(
-                choices=bases.usable_names(), value=[DEFAULT], multiselect=True, label=tx("chat.kbs"),
+                choices=names, value=[DEFAULT] if DEFAULT in names else names[:1], multiselect=True, label=tx("chat.kbs"),
                 elem_id="rag-kbs", info=tx("chat.kbs_info"),
             ), label="chat.kbs", info="chat.kbs_info")
             top_k = tx.add(gr.Slider(1, 20, value=settings.top_k, step=1, label=tx("chat.top_k"), elem_id="rag-topk"),
@@ -244,15 +254,15 @@ def _chat_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None, tx: Labels) 
                 value=settings.retrieval != "dense", label=tx("chat.hybrid"), info=tx("chat.hybrid_info"),
                 elem_id="rag-hybrid",
             ), label="chat.hybrid", info="chat.hybrid_info")
-            # reading a base may need a key too (keys per base): the same key as the documents tab's
-            key = tx.add(gr.Textbox(label=tx("docs.key"), type="password", visible=False, elem_id="rag-chat-key",
+            # reading a base may need a key too (a keys file): the same session as the documents tab's key box
+            key = tx.add(gr.Textbox(label=tx("docs.key"), type="password", visible=keyed, elem_id="rag-chat-key",
                                     info=tx("chat.key_info")), label="docs.key", info="chat.key_info")
     return _ChatTab(chatbot, question, ask, examples, clear, top_k, generator, hybrid, kbs, key, feedback)
 
 
-def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State, records: gr.State) -> None:
+def _wire_chat(gate: Gate, chat: _ChatTab, turns: gr.State, records: gr.State) -> None:
     """Ask (button, Enter, an example), clear, rate an answer, and follow a new question down the conversation."""
-    respond = handlers.ask_handler(bases)
+    respond = handlers.ask_handler(gate)
     chat_inputs = [chat.question, chat.chatbot, turns, chat.top_k, chat.generator, chat.hybrid, chat.kbs, records]
     chat_outputs = [chat.question, chat.chatbot, turns, records]
     chat.ask.click(respond, chat_inputs, chat_outputs, concurrency_limit=8, api_visibility="private")
@@ -264,9 +274,13 @@ def _wire_chat(bases: KnowledgeBases, chat: _ChatTab, turns: gr.State, records: 
     chat.clear.click(lambda: ([], [], {}, gr.update(visible=False)), None, cleared, api_visibility="private")
     chat.chatbot.clear(lambda: ([], {}, gr.update(visible=False)), None, cleared[1:],  # the chat's own trash button
                        api_visibility="private")
-    wire_feedback(chat.chatbot, records, chat.feedback, lambda names: bases.get((names or [DEFAULT])[0]))
+
+    def store_into(names: list[str] | None, request: Any) -> RAG:
+        """A rating is stored in the first base asked, if the rater may read every base it names."""
+        return gate.bases.get((gate.read_many(request, names) or [DEFAULT])[0])
+
+    wire_feedback(chat.chatbot, records, chat.feedback, store_into)
     chat.chatbot.change(None, None, None, js=FOLLOW_JS, api_visibility="private")
-    chat.key.change(None, [chat.key], None, js=SESSION_JS, api_visibility="private")
 
 
 __all__ = ["CSS", "EXAMPLES", "LANG_JS", "create_app"]

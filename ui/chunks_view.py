@@ -54,7 +54,7 @@ def document_chunk_rows(rag: RAG, doc_id: str) -> list[list[Any]]:
     return chunk_rows([chunk_summary(c) for c in checked_chunks(rag, doc_id)])
 
 
-Resolve = Callable[[str], RAG]  # a knowledge base's name → its RAG (KnowledgeBases.get)
+Resolve = Callable[[Any, Any], RAG]  # (the event's request, a base's name) → its RAG, if the caller may read it (Gate.read)
 
 
 def chunks_handler(resolve: Resolve) -> Callable[..., tuple[Any, str, str]]:
@@ -66,7 +66,7 @@ def chunks_handler(resolve: Resolve) -> Callable[..., tuple[Any, str, str]]:
         if not doc_id:
             return empty, t("chunks.hint", lang), render.chunk_hint_html(t("chunks.text_hint", lang))
         try:
-            rows = document_chunk_rows(resolve(kb or DEFAULT), doc_id)
+            rows = document_chunk_rows(resolve(request, kb or DEFAULT), doc_id)
         except RagError as exc:
             return empty, render.status_html([("error", t("chunks.cannot", lang, error=localized(exc, lang)))]), ""
         # the title is Markdown: a file named "[点此](https:evil).md" must show as its name, not a link
@@ -81,12 +81,12 @@ def chunk_text_handler(resolve: Resolve) -> Callable[..., str]:
     """A row of the chunk table picked: that chunk's full text (plain, escaped, in a scrolling box)."""
 
     def chunk_text(doc_id: Any, kb: Any = DEFAULT, request: gr.Request = None, lang: Any = None,
-                   evt: gr.SelectData | None = None) -> str:
+                   evt: gr.SelectData = None) -> str:  # not Optional[…]: Gradio passes it by this type
         lang = request_lang(request, lang)
         if not doc_id or evt is None:
             return render.chunk_hint_html(t("chunks.text_hint", lang))
         try:
-            chunks = checked_chunks(resolve(kb or DEFAULT), doc_id)
+            chunks = checked_chunks(resolve(request, kb or DEFAULT), doc_id)
         except RagError as exc:
             return render.status_html([("error", t("chunks.cannot", lang, error=localized(exc, lang)))])
         n = picked_row(evt)

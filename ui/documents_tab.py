@@ -9,15 +9,17 @@ the events that create, rename or delete a base, so each shows the change at onc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
-from rag.bases import DEFAULT, MAX_NAME, KnowledgeBases
+from rag.bases import DEFAULT, MAX_NAME
 from rag.pipeline import RAG
 from rag.uploads import UPLOAD_SUFFIXES
 from ui import handlers, render
 from ui.chunks_view import chunk_headers, chunk_text_handler, chunks_handler
 from ui.feedback_ui import scroll_into_view_js
+from ui.gate import Gate
 from ui.kb_manage import Manager
 from ui.staging import Staging
 from ui.texts import Labels, t
@@ -29,7 +31,8 @@ DOCUMENT_COLUMNS = ["52%", "12%", "12%", "24%"]  # document, size, chunks, index
 CHUNK_COLUMNS = ["8%", "22%", "22%", "7%", "41%"]  # chunk, article, section, page, first words
 
 # The file box uploads before any event runs and cannot send a header: with a server key, the key
-# typed here is exchanged for the HttpOnly session cookie that the upload route accepts.
+# typed here is exchanged for the HttpOnly session cookie that the upload route accepts; the page's
+# events carry it too, and take the key's grant from it (ui.gate).
 SESSION_JS = """async (key) => {
   try { await fetch('/api/session', {method: 'POST', headers: {'X-API-Key': key || ''}, credentials: 'same-origin'}); }
   catch (e) {}
@@ -65,14 +68,17 @@ class DocumentsTab:
     chunk_text: gr.HTML
 
 
-def documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None, tx: Labels) -> DocumentsTab:
-    """The tab, inside the page's ``gr.Tabs()``; its texts are registered in ``tx``."""
-    ids = [d["doc_id"] for d in rag.documents()]
+def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> DocumentsTab:
+    """The tab, inside the page's ``gr.Tabs()``; its texts are registered in ``tx``. ``names``: the bases a
+    caller without a key may read (the page as built is seen by anyone: it shows only what they may
+    see); ``keyed``: the server has keys, so the key box is shown."""
+    documents = rag.documents() if DEFAULT in names else []
+    ids = [d["doc_id"] for d in documents]
     with tx.add(gr.Tab(tx("tab.documents"), id="documents", elem_id="rag-documents-tab"), label="tab.documents") as tab:
         with gr.Row(equal_height=False):
-            kb = tx.add(gr.Dropdown(choices=bases.usable_names(), value=DEFAULT, label=tx("docs.kb"), elem_id="rag-doc-kb",
+            kb = tx.add(gr.Dropdown(choices=names, value=names[0] if names else None, label=tx("docs.kb"), elem_id="rag-doc-kb",
                                     info=tx("docs.kb_info"), scale=2), label="docs.kb", info="docs.kb_info")
-            key = tx.add(gr.Textbox(label=tx("docs.key"), type="password", visible=bool(api_key), elem_id="rag-key",
+            key = tx.add(gr.Textbox(label=tx("docs.key"), type="password", visible=keyed, elem_id="rag-key",
                                     info=tx("docs.key_info"), scale=2), label="docs.key", info="docs.key_info")
         with gr.Accordion(tx("kb.manage").lstrip("# "), open=True, elem_id="rag-kb-manage") as manage:
             tx.add(manage, label=lambda lang: _heading("kb.manage", lang))
@@ -89,9 +95,9 @@ def documents_tab(rag: RAG, bases: KnowledgeBases, api_key: str | None, tx: Labe
                                 value="kb.rename")
                 delete_base = tx.add(gr.Button(tx("kb.delete"), variant="stop", elem_id="rag-kb-delete", scale=2,
                                                min_width=160), value="kb.delete")
-        summary = gr.Markdown(handlers.summary(rag, lang=tx.lang), elem_id="rag-summary")
+        summary = gr.Markdown(handlers.summary(rag, lang=tx.lang) if DEFAULT in names else "", elem_id="rag-summary")
         table = gr.Dataframe(
-            value=render.document_rows(rag.documents()), headers=handlers.headers(tx.lang), interactive=False,
+            value=render.document_rows(documents), headers=handlers.headers(tx.lang), interactive=False,
             datatype=["str", "str", "number", "str"], elem_id="rag-documents", wrap=True,
             column_widths=DOCUMENT_COLUMNS,
         )
@@ -136,13 +142,15 @@ def _heading(key: str, lang: str) -> str:
     return t(key, lang).lstrip("# ")
 
 
-def wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: DocumentsTab, api_key: str | None,
-                   staging: Staging | None, chat_kbs: gr.Dropdown, rt_base: gr.Dropdown) -> None:
+def wire_documents(demo: gr.Blocks, gate: Gate, docs: DocumentsTab, staging: Staging | None,
+                   chat_kbs: gr.Dropdown, rt_base: gr.Dropdown, chat_key: gr.Textbox) -> None:
     """Upload, the two-step deletes, the base controls, the chunk browser, refresh, the chosen base, the
-    key's session cookie, and the list shown when the page opens."""
-    doc_state = handlers.documents_view(bases)
-    upload = handlers.upload_handler(bases, api_key, staging, doc_state)
-    manager = Manager(bases, api_key, doc_state)
+    key boxes' session cookie (and the pickers, as the new key may see them), and the lists shown when
+    the page opens."""
+    bases = gate.bases
+    doc_state = handlers.documents_view(gate)
+    upload = handlers.upload_handler(gate, staging, doc_state)
+    manager = Manager(gate, doc_state)
     shown = [docs.table, docs.choice, docs.chunk_doc, docs.summary]
     pickers = [docs.kb, chat_kbs, rt_base]
     in_sight = scroll_into_view_js("rag-confirm", "rag-doc-status")  # the question asked, or the outcome
@@ -166,16 +174,26 @@ def wire_documents(demo: gr.Blocks, bases: KnowledgeBases, docs: DocumentsTab, a
                                 [docs.status, docs.rename_to, *pickers], concurrency_limit=1, **private))
 
     def listing(kb: str | None, request: gr.Request) -> tuple:
-        """The chosen base's picker brought up to date (bases made or removed elsewhere), and its documents."""
-        return handlers.base_choices(bases, kb), *doc_state(kb, request)
+        """The chosen base's picker brought up to date (bases made or removed elsewhere, as the caller may
+        see them), and its documents."""
+        names = gate.names_for(request)
+        return handlers.base_choices(bases, kb, names=names), *doc_state(handlers.picked_base(names, kb), request)
+
+    def pickers(kb: Any, chosen: Any, rt: Any, request: gr.Request) -> tuple:
+        """Every base picker of the page as the caller (its new key) may see them, and the documents."""
+        names = gate.names_for(request)
+        return (handlers.base_choices(bases, kb, names=names), handlers.base_choices(bases, chosen, True, names=names),
+                handlers.base_choices(bases, rt, names=names), *doc_state(handlers.picked_base(names, kb), request))
 
     docs.refresh.click(listing, [docs.kb], [docs.kb, *shown], **private)
     docs.kb.change(doc_state, [docs.kb], shown, **private)
     docs.kb.change(lambda: (gr.update(visible=False), None), None, [docs.confirm_row, docs.pending], **private)
-    docs.chunk_doc.change(chunks_handler(bases.get), [docs.chunk_doc, docs.kb],
+    docs.chunk_doc.change(chunks_handler(gate.read), [docs.chunk_doc, docs.kb],
                           [docs.chunks, docs.chunks_title, docs.chunk_text], **private)
-    docs.chunks.select(chunk_text_handler(bases.get), [docs.chunk_doc, docs.kb], [docs.chunk_text], **private)
-    docs.key.change(None, [docs.key], None, js=SESSION_JS, **private)
+    docs.chunks.select(chunk_text_handler(gate.read), [docs.chunk_doc, docs.kb], [docs.chunk_text], **private)
+    for box in (docs.key, chat_key):  # a new key: its session cookie first, then what it may see
+        box.change(None, [box], None, js=SESSION_JS, **private).then(
+            pickers, [docs.kb, chat_kbs, rt_base], [docs.kb, chat_kbs, rt_base, *shown], **private)
     if staging is not None:  # staged files the page let go of, or left behind when it closed, go at once
         docs.files.change(staging.on_files_change, [docs.files], None, api_visibility="private",
                           show_progress="hidden")

@@ -101,15 +101,18 @@ def scroll_into_view_js(*ids: str) -> str:
 }}"""
 
 
-def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox, resolve: Resolve) -> None:
-    """The chatbot's thumbs and the box's send button, stored through ``resolve``."""
+def wire_feedback(chatbot: gr.Chatbot, records: gr.State, box: FeedbackBox,
+                  resolve: Callable[[list[str] | None, Any], Any]) -> None:
+    """The chatbot's thumbs and the box's send button, stored through ``resolve(names, request)`` (the RAG
+    to store into, if the event's caller may read those bases: ``ui.gate``)."""
 
     def on_like(kept: dict[str, Any], data: gr.LikeData, request: gr.Request) -> tuple[Any, ...]:
-        return handle_like(resolve, kept, data, request_lang(request))
+        return handle_like(lambda names: resolve(names, request), kept, data, request_lang(request))
 
     def on_send(kept: dict[str, Any], target: str | None, rating: str, reason: str, correction: str,
                 missing: bool, request: gr.Request) -> tuple[Any, str]:
-        return handle_send(resolve, kept, target, rating, reason, correction, missing, request_lang(request))
+        return handle_send(lambda names: resolve(names, request), kept, target, rating, reason, correction, missing,
+                           request_lang(request))
 
     box_fields = [box.group, box.title, box.rating, box.reason, box.correction, box.not_in_documents, box.status,
                   box.target]

@@ -15,11 +15,11 @@ import gradio as gr
 
 from rag.bases import DEFAULT, KnowledgeBases
 from rag.errors import RagError
-from rag.http.guard import key_matches
 from rag.pipeline import RAG
 from rag.uploads import add_uploads
 from ui import render
 from ui.feedback_ui import record_of
+from ui.gate import Gate
 from ui.messages import localized
 from ui.texts import DEFAULT_LANG, request_lang, t
 
@@ -49,14 +49,15 @@ def as_bases(bases: KnowledgeBases | RAG) -> KnowledgeBases:
 DocState = Callable[..., tuple[Any, Any, Any, str]]
 
 
-def documents_view(bases: KnowledgeBases) -> DocState:
-    """The documents table, the two document pickers (delete, chunk browser) and the summary of the base ``kb``."""
+def documents_view(gate: Gate) -> DocState:
+    """The documents table, the two document pickers (delete, chunk browser) and the summary of the base ``kb``
+    (one the caller may read)."""
 
     def doc_state(kb: str | None = DEFAULT, request: gr.Request = None, lang: Any = None) -> tuple[Any, Any, Any, str]:
         kb, lang = kb or DEFAULT, request_lang(request, lang)
         try:
-            rag = bases.get(kb)
-        except RagError as exc:  # deleted meanwhile, by another client
+            rag = gate.read(request, kb)
+        except RagError as exc:  # deleted meanwhile by another client, or not this caller's to read
             empty = gr.Dropdown(choices=[], value=None)
             return gr.Dataframe(value=[], headers=headers(lang)), empty, empty, \
                 render.status_html([("error", t("docs.unavailable", lang, error=localized(exc, lang)))])
@@ -69,28 +70,38 @@ def documents_view(bases: KnowledgeBases) -> DocState:
 
 
 def base_choices(bases: KnowledgeBases, chosen: Any = None, multiple: bool = False,
-                 renamed: tuple[str, str] | None = None) -> Any:
+                 renamed: tuple[str, str] | None = None, names: list[str] | None = None) -> Any:
     """A knowledge-base dropdown brought up to date (bases created, renamed or deleted since the page
-    opened); a choice of ``renamed[0]`` becomes ``renamed[1]``."""
-    names = bases.usable_names()  # a damaged base is listed by GET /api/kbs with its error, not offered
+    opened); a choice of ``renamed[0]`` becomes ``renamed[1]``. ``names``: the bases offered (those the
+    caller may read, ``Gate.names``); default: every usable one."""
+    if names is None:
+        names = bases.usable_names()  # a damaged base is listed by GET /api/kbs with its error, not offered
 
     def follow(name: Any) -> Any:
         return renamed[1] if renamed and name == renamed[0] else name
 
     if multiple:
         keep = [follow(n) for n in (chosen if isinstance(chosen, list) else [])]
-        return gr.Dropdown(choices=names, value=[n for n in keep if n in names] or [DEFAULT], multiselect=True,
+        first = [DEFAULT] if DEFAULT in names else names[:1]
+        return gr.Dropdown(choices=names, value=[n for n in keep if n in names] or first, multiselect=True,
                            interactive=True)
-    chosen = follow(chosen)
-    return gr.Dropdown(choices=names, value=chosen if chosen in names else DEFAULT, interactive=True)
+    return gr.Dropdown(choices=names, value=picked_base(names, follow(chosen)), interactive=True)
 
 
-def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any, Any, Any]]]:
+def picked_base(names: list[str], chosen: Any) -> str | None:
+    """What a single base picker shows of ``names``: ``chosen`` if offered, else the default, else the first."""
+    if chosen in names:
+        return chosen
+    return DEFAULT if DEFAULT in names else (names[0] if names else None)
+
+
+def ask_handler(gate: Gate) -> Callable[..., Iterator[tuple[Any, Any, Any, Any]]]:
     """The chat's answer to a question, streamed: searching, the passages found, the tokens, the answer.
 
     ``kbs`` are the knowledge bases picked: the default alone asks it as before; any other choice
     asks those bases together, and each citation names its base. ``records`` keeps, for each answer
     shown (by its message index), what a 👍/👎 on it is stored with (``ui.feedback_ui.record_of``)."""
+    bases = gate.bases
     settings = bases.default.settings
 
     def respond(message: str, chat: list[dict[str, Any]], turns: list[dict[str, str]], top_k: float,
@@ -108,7 +119,7 @@ def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any,
         yield "", chat, turns, records
         text = ""
         try:
-            named = bases.get_many(kbs or None)
+            named = bases.get_many(gate.read_many(request, kbs) or None)  # each one the caller may read
             rag = named[0][1]
             events = rag.ask_stream(
                 message, top_k=int(top_k), retrieval="hybrid" if hybrid else "dense",
@@ -138,8 +149,7 @@ def ask_handler(bases: KnowledgeBases) -> Callable[..., Iterator[tuple[Any, Any,
     return respond
 
 
-def upload_handler(bases: KnowledgeBases, api_key: str | None, staging: Any,
-                   doc_state: DocState) -> Callable[..., tuple[Any, ...]]:
+def upload_handler(gate: Gate, staging: Any, doc_state: DocState) -> Callable[..., tuple[Any, ...]]:
     """The "Add to index" button: the staged files the box names, stored in the chosen base and indexed."""
 
     def upload(files: list[str] | None, key: str, kb: str | None = DEFAULT, request: gr.Request = None, lang: Any = None,
@@ -149,28 +159,30 @@ def upload_handler(bases: KnowledgeBases, api_key: str | None, staging: Any,
         def status(kind: str, text: str) -> str:
             return render.status_html([(kind, text)])
 
-        if not key_matches(api_key, key):
-            return status("error", t("docs.wrong_key", lang)), *doc_state(kb, lang), gr.skip()
+        try:
+            target = gate.write(request, key, kb)  # the key typed in the tab, else the page's session
+        except RagError as exc:
+            return status("error", localized(exc, lang)), *doc_state(kb, request, lang), gr.skip()
         if not files:
-            return status("warn", t("docs.choose_files", lang)), *doc_state(kb, lang), gr.skip()
+            return status("warn", t("docs.choose_files", lang)), *doc_state(kb, request, lang), gr.skip()
         staged = [staging.resolve(str(f)) if staging is not None else None for f in files]
         if any(p is None for p in staged):  # a path the client made up: a server file, not an upload
-            return status("error", t("docs.not_staged", lang)), *doc_state(kb, lang), None
+            return status("error", t("docs.not_staged", lang)), *doc_state(kb, request, lang), None
         progress(0.05, desc=t("docs.saving", lang))
         handles = [(Path(p).name, open(p, "rb")) for p in staged]  # noqa: SIM115 - closed below
         try:
             progress(0.15, desc=t("docs.embedding", lang))
-            report = add_uploads(bases.get(kb or DEFAULT), handles)
+            report = add_uploads(target, handles)
         except RagError as exc:
             return status("error", t("docs.upload_failed", lang, error=localized(exc, lang))), \
-                *doc_state(kb, lang), gr.skip()
+                *doc_state(kb, request, lang), gr.skip()
         finally:
             for _, fh in handles:
                 fh.close()
             for p in staged:  # stored under documents/ by now, or refused: the staged copy goes
                 staging.release(p)
         progress(1.0, desc=t("docs.done", lang))
-        return render.status_html(upload_lines(report, lang)), *doc_state(kb, lang), None
+        return render.status_html(upload_lines(report, lang)), *doc_state(kb, request, lang), None
 
     return upload
 
@@ -190,5 +202,5 @@ def upload_lines(report: Any, lang: Any = DEFAULT_LANG) -> list[tuple[str, str]]
     return lines
 
 
-__all__ = ["HEADERS", "as_bases", "ask_handler", "base_choices", "documents_view", "headers", "summary",
+__all__ = ["HEADERS", "as_bases", "ask_handler", "base_choices", "documents_view", "headers", "picked_base", "summary",
            "upload_handler", "upload_lines"]

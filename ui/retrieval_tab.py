@@ -25,6 +25,7 @@ from rag.pipeline import RAG
 from rag.retrieval.retrieve import RetrievalSettings
 from rag.text.normalize import index_terms
 from rag.types import Passage
+from ui.gate import Gate
 from ui.messages import localized
 from ui.render import esc
 from ui.texts import DEFAULT_LANG, Labels, request_lang, t
@@ -85,7 +86,7 @@ class _Controls:
 
 
 def retrieval_tab(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]],
-                  labels: Labels | None = None) -> tuple[gr.Tab, gr.Dropdown]:
+                  labels: Labels | None = None, gate: Gate | None = None) -> tuple[gr.Tab, gr.Dropdown]:
     """The tab, built inside the app's ``gr.Tabs()``: ``resolve`` gives the RAG of a knowledge base
     named in ``bases()`` (the first is the default); its texts go in ``labels``. Returns the tab and its
     knowledge-base dropdown, which the page brings up to date (bases are created and deleted while the
@@ -100,7 +101,7 @@ def retrieval_tab(resolve: Callable[[str | None], RAG], bases: Callable[[], list
         with gr.Column(scale=1, min_width=260):
             controls = _Controls(*row, *_settings_column(resolve(names[0]).settings.retrieval if names else "hybrid",
                                                          tx))
-    run = search_handler(resolve, bases)
+    run = search_handler(resolve, bases, gate)
     controls.search.click(run, controls.inputs(), result, concurrency_limit=8, api_visibility="private")
     controls.query.submit(run, controls.inputs(), result, concurrency_limit=8, api_visibility="private")
     return tab, controls.base
@@ -145,22 +146,25 @@ def _settings_column(mode: str, tx: Labels) -> tuple[gr.components.Component, ..
 
 
 # ---- the event ---------------------------------------------------------------------------------
-def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]]) -> Callable[..., str]:
-    """The search event: its inputs in ``_Controls.inputs`` order, the result's HTML out."""
+def search_handler(resolve: Callable[[str | None], RAG], bases: Callable[[], list[str]],
+                   gate: Gate | None = None) -> Callable[..., str]:
+    """The search event: its inputs in ``_Controls.inputs`` order, the result's HTML out. With a ``gate``
+    (the served page) the base must be one the caller may read, and is named only if it may."""
 
     def run(base: Any, query: Any, top_k: Any, mode: Any, weight: Any, rerank: Any,
             doc: Any, article: Any, date_from: Any, date_to: Any, request: gr.Request = None, lang: Any = None) -> str:
         lang = request_lang(request, lang)
         try:
-            if base not in bases():
-                raise ConfigError("kb.not_listed", name=str(base)[:80], names=", ".join(bases()))
+            names = bases() if gate is None else gate.names(gate.caller(request))
+            if base not in names:
+                raise ConfigError("kb.not_listed", name=str(base)[:80], names=", ".join(names))
             if not isinstance(query, str):
                 raise ConfigError("the query must be text")
             filters = {k: v.strip() for k, v in
                        (("doc", doc), ("article", article), ("date_from", date_from), ("date_to", date_to))
                        if isinstance(v, str) and v.strip()}
             t0 = time.perf_counter()
-            passages = resolve(base).search(query, _top_k(top_k), retrieval=mode, filters=filters, explain=True,
+            passages = (resolve(base) if gate is None else gate.read(request, base)).search(query, _top_k(top_k), retrieval=mode, filters=filters, explain=True,
                                             lexical_weight=weight, rerank=rerank)
             seconds = time.perf_counter() - t0
         except RagError as exc:

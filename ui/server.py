@@ -19,6 +19,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from rag.access import Access
 from rag.bases import KnowledgeBases
 from rag.http.app import create_api
 from rag.http.guard import loopback_hosts
@@ -60,7 +61,7 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
                      resolve_staged=staging.resolve, bases=bases)
     app.state.staging = staging
     add_upload_route(app, staging, app.state.max_upload_bytes)
-    blocks = create_app(rag, api_key=app.state.api_key, staging=staging, bases=bases)
+    blocks = create_app(rag, staging=staging, bases=bases, access=_access(app, rag))
     mounted = gr.mount_gradio_app(
         app, blocks, path="/", max_file_size=app.state.max_upload_bytes, css=CSS,
         footer_links=[], run_history=False, i18n=UPLOAD_I18N,
@@ -69,6 +70,13 @@ def build_app(rag: RAG, *, api_key: str | None = None, max_upload_mb: float | No
     serve_used_routes_only(mounted, blocks)
     _clean_up_on_shutdown(mounted, staging)
     return mounted
+
+
+def _access(app: FastAPI, rag: RAG) -> Access:
+    """The HTTP API's ``rag.access.Access`` (the page's events must judge the sessions its /api/session
+    opened), or, from an API that keeps none, one over its key and the settings' keys file."""
+    access = getattr(app.state, "access", None)
+    return access if isinstance(access, Access) else Access.from_settings(rag.settings, app.state.api_key)
 
 
 def _open_base(path: Path, **options: Any) -> RAG:

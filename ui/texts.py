@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import gradio as gr
 
+from rag.errors import RagError
+
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 DEFAULT_LANG: Lang = "en"  # before the page's script has read the browser's language
@@ -133,6 +135,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "kb.name_needed": ("请先输入名称", "Type a name first"),
     "kb.choose": ("请先选择知识库", "Choose a knowledge base first"),
     "kb.unknown": ("没有知识库 {name}", "No knowledge base {name}"),
+    # ---- keys (ui.gate) ----
+    "access.bad_key": ("API 密钥错误或缺失（密钥不对、已撤销或已过期）",
+                       "Wrong or missing API key (this key is wrong, revoked or expired)"),
+    "access.key_needed": ("API 密钥错误或缺失：这需要有此权限的密钥，请在密钥框中输入",
+                          "Wrong or missing API key: this needs a key allowed to do it; type it in the key box"),
     # ---- the confirmation row ----
     "confirm.doc": ("删除文档 {name}？这会移除它的 {n} 个段落。", "Delete {name}? This removes {n} chunks."),
     "confirm.base": ("删除知识库 {name}？这会移除整个知识库（{docs} 个文档、{chunks} 个段落）。",
@@ -227,6 +234,17 @@ def t(key: str, lang: Any = DEFAULT_LANG, **fields: Any) -> str:
     return text.format(**fields) if fields else text
 
 
+class PageError(RagError):
+    """A refusal worded in this table (``key`` and its fields): ``text(lang)`` in either language."""
+
+    def __init__(self, key: str, **fields: Any) -> None:
+        super().__init__(t(key, "en", **fields))
+        self.key, self.fields = key, fields
+
+    def text(self, lang: Any = "en") -> str:  # type: ignore[override]  # every language this page has
+        return t(self.key, lang, **self.fields)
+
+
 Text = str | Callable[[Lang], Any]  # a key of TEXTS, or a function of the language (choices, say)
 
 
@@ -257,4 +275,4 @@ class Labels:
                 for _, props in self._entries]
 
 
-__all__ = ["DEFAULT_LANG", "LANGS", "LANG_CHOICES", "LANG_COOKIE", "TEXTS", "Labels", "Lang", "lang_of", "request_lang", "t"]
+__all__ = ["DEFAULT_LANG", "LANGS", "LANG_CHOICES", "LANG_COOKIE", "TEXTS", "Labels", "Lang", "PageError", "lang_of", "request_lang", "t"]

@@ -9,8 +9,10 @@ import gradio as gr
 import pytest
 
 from rag import RAG
+from rag.access import Access
 from rag.bases import KnowledgeBases
 from ui.chunks_view import chunk_text_handler, chunks_handler
+from ui.gate import Gate
 from ui.handlers import documents_view
 from ui.kb_manage import Manager
 
@@ -24,8 +26,13 @@ def bases(writable_index, tmp_path):
 
 
 @pytest.fixture
-def manager(bases):
-    return Manager(bases, KEY, documents_view(bases))
+def gate(bases):
+    return Gate(Access(KEY), bases)  # RAG_API_KEY alone: reading is open, writing needs the key
+
+
+@pytest.fixture
+def manager(gate):
+    return Manager(gate, documents_view(gate))
 
 
 def _choices(update) -> list[str]:
@@ -112,7 +119,7 @@ def test_the_default_base_can_be_neither_renamed_nor_deleted(manager, bases):
     assert "cannot be renamed or deleted" in status and bases.get("default").size > 0
 
 
-@pytest.mark.parametrize("key", [None, "", "wrong", KEY + " ", 42, ["s3cret-key"]])
+@pytest.mark.parametrize("key", [None, "", "wrong", KEY.upper(), KEY[:-1], 42, ["s3cret-key"]])
 def test_without_the_key_nothing_is_made_renamed_or_deleted(manager, bases, key):
     bases.create("news")
     for out in (manager.create("other", key, "default", [], "default", lang="en"),
@@ -132,8 +139,8 @@ def test_a_confirm_without_a_question_asked_deletes_nothing(manager, bases):
     assert len(bases.get("default").documents()) == 1
 
 
-def test_the_chunk_browser_shows_a_chunks_full_text_escaped(bases):
-    doc_chunks, chunk_text = chunks_handler(bases.get), chunk_text_handler(bases.get)
+def test_the_chunk_browser_shows_a_chunks_full_text_escaped(bases, gate):
+    doc_chunks, chunk_text = chunks_handler(gate.read), chunk_text_handler(gate.read)
     table, _, hint = doc_chunks(SEED_DOC, "default", lang="en")
     rows = table.value["data"]
     assert len(rows) == bases.get("default").documents()[0]["chunks"] and "Click a row" in hint

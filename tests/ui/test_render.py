@@ -121,15 +121,17 @@ def test_the_chunk_title_shows_a_file_name_not_a_link(tmp_path):
     from markdown_it import MarkdownIt
 
     from rag import RAG
+    from rag.access import Access
     from rag.bases import KnowledgeBases
     from ui.chunks_view import chunks_handler
+    from ui.gate import Gate
 
     name = "[点此查看原文](https:evil.example).md"
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / name).write_text("灯会在元宵节举行，共展出彩灯八百组。", encoding="utf-8")
     rag = RAG.open(tmp_path / "index", create=True, progress=False)
     rag.index([tmp_path / "src"])
-    doc_chunks = chunks_handler(KnowledgeBases(rag, tmp_path / "kbs", RAG.open).get)
+    doc_chunks = chunks_handler(Gate(Access(), KnowledgeBases(rag, tmp_path / "kbs", RAG.open)).read)
     for lang, shown in (("zh", f"<strong>{name}</strong>：1 个段落"), ("en", f"<strong>{name}</strong>: 1 chunks")):
         _, title, _ = doc_chunks(name, lang=lang)
         rendered = MarkdownIt("commonmark").render(title)
