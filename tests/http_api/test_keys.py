@@ -20,6 +20,7 @@ import openai
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.cli_runner import rag as rag_cli
 from tests.pdfs import make_pdf
@@ -329,6 +330,31 @@ def test_mcp_tools_see_only_what_the_key_may_read(server):
         r = httpx.post(f"{url}/mcp?api_key={OP}", json=hello, headers={"Accept": "application/json, text/event-stream",
                                                                       **headers})
         refused(r, 401, f"mcp {headers}")
+
+
+def test_an_mcp_session_ends_with_its_key(server):
+    """The SDK's client in one session: a call, the key revoked (by another process's `rag keys revoke`), the next
+    call refused (the server answers its POST with 401), a new session refused too."""
+    url, ring = server.url, server.ring
+    temp = ring.add("mcp-temp", read="news")
+
+    async def session_across_a_revoke() -> tuple[list[str], str]:
+        client = _mcp_client(temp)
+        async with client, streamable_http_client(f"{url}/mcp", http_client=client) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            before = _payload(await session.call_tool("list_knowledge_bases", {}))["knowledge_bases"]
+            assert rag_cli("keys", "revoke", "mcp-temp", "--file", str(server.tmp / "keys.json")).returncode == 0
+            with pytest.raises(MCPError) as after:
+                await session.call_tool("search", {"question": KITE_Q, "kb": "news"})
+            return [b["name"] for b in before], str(after.value)
+
+    names, error = anyio.run(session_across_a_revoke)
+    assert names == ["news"] and "error response" in error
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    r = httpx.post(f"{url}/mcp", json=hello, headers={"Accept": "application/json, text/event-stream", **auth(temp)})
+    refused(r, 401, "a new MCP session with the revoked key")
 
 
 def test_a_manage_key_creates_renames_and_deletes_and_a_read_key_cannot(server):
