@@ -310,8 +310,16 @@ class Access:
         """``grant_of`` for a server: a wrong, revoked or expired key is a ``KeyRequiredError`` (401); a
         damaged keys file a ``KeysUnavailableError`` (503) that names neither the file nor what is wrong in it
         (the operator's log does)."""
+        return self._checked(lambda: self.grant_of(headers))
+
+    def key_caller(self, key: str) -> Grant:
+        """``caller`` for a bare key (``POST /api/session``)."""
+        return self._checked(lambda: self.grant_for_key(key))
+
+    @staticmethod
+    def _checked(find: Any) -> Grant:
         try:
-            grant = self.grant_of(headers)
+            grant = find()
         except ConfigError as exc:
             if exc.code != "keys.damaged":
                 raise

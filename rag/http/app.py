@@ -195,9 +195,9 @@ def _add_status_routes(app: FastAPI, rag: RAG, access: Access) -> None:
         if not access.keyed:
             return Response(status_code=204)
         supplied = supplied_key(request.headers)
-        grant = access.grant_for_key(supplied) if supplied else None
-        if grant is None:
-            raise KeyRequiredError("access.wrong_key" if supplied else "access.key_required")
+        if not supplied:
+            raise KeyRequiredError("access.key_required")
+        grant = access.key_caller(supplied)
         response = Response(status_code=204)
         response.set_cookie(SESSION_COOKIE, access.open_session(grant), httponly=True, samesite="strict", path="/",
                             secure=request.url.scheme == "https", max_age=SESSION_SECONDS)

@@ -426,3 +426,26 @@ def test_ask_across_bases_needs_every_one_readable(server):
     r = httpx.post(f"{url}/api/ask/stream", json=both, headers=auth(keys["boss"]), timeout=120)
     events = parse_sse(r.text)
     assert events[-1]["answer"]["citations"][0]["kb"] == "news"
+
+
+def test_a_damaged_keys_file_refuses_every_named_key_and_tells_no_more(index_copy, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rag import RAG
+    from rag.access import KeyRing
+    from rag.http.app import create_api
+
+    path = tmp_path / "keys.json"
+    key = KeyRing(path).add("alice", read="*", write="*")
+    app = create_api(RAG.open(index_copy, progress=False, keys_file=str(path), kb_root=str(tmp_path / "kbs")), api_key=OP)
+    with TestClient(app) as c:
+        assert c.get("/api/documents", headers=auth(key)).status_code == 200
+        path.write_text(path.read_text(encoding="utf-8")[:-9], encoding="utf-8")  # cut short: not JSON
+        files = [("files", ("x.txt", "内容。".encode(), "text/plain"))]
+        for r in (c.get("/api/documents", headers=auth(key)), c.post("/api/documents", files=files, headers=auth(key)),
+                  c.get("/v1/models", headers=auth(key)), c.post("/api/session", headers=auth(key))):
+            assert r.status_code == 503 and "keys cannot be read" in r.text, (r.request.url, r.status_code, r.text)
+            assert str(tmp_path) not in r.text and "keys.json" not in r.text and "JSONDecodeError" not in r.text
+        assert c.get("/api/documents", headers=auth(OP)).status_code == 200  # the operator key does not need the file
+        refused(c.get("/api/documents"), 401, "no key")
+        assert c.get("/health").json() == {"status": "ok", "key_required": True}
