@@ -17,6 +17,8 @@ opened with it end too (a session remembers the key's name, not its grant).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,59 +154,69 @@ class KeyRing:
             manage: bool = False) -> str:
         """A new key ``name`` with these scopes; returns the key itself (shown once, stored hashed)."""
         name = _key_name(name)
-        self._refresh()
-        if name in self._records:
-            raise ConfigError("keys.exists", name=name)
-        token = KEY_PREFIX + secrets.token_urlsafe(32)
-        self._records[name] = KeyRecord(name, key_hash(token), scope(read), scope(write), bool(manage),
-                                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        self._save()
+        read, write = scope(read), scope(write)
+        with self._writing():
+            if name in self._records:
+                raise ConfigError("keys.exists", name=name)
+            token = KEY_PREFIX + secrets.token_urlsafe(32)
+            self._records[name] = KeyRecord(name, key_hash(token), read, write, bool(manage),
+                                            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            self._save()
         return token
 
     def revoke(self, name: str) -> KeyRecord:
         """Mark ``name`` revoked (kept in the file, so ``list`` shows when); refused from the next request."""
-        self._refresh()
-        record = self._records.get(name)
-        if record is None:
-            raise ConfigError("keys.unknown", name=name, names=", ".join(self._records) or "(none)")
-        if record.revoked is None:
-            record.revoked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            self._save()
+        with self._writing():
+            record = self._records.get(name)
+            if record is None:
+                raise ConfigError("keys.unknown", name=name, names=", ".join(self._records) or "(none)")
+            if record.revoked is None:
+                record.revoked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                self._save()
         return record
 
     def rename_base(self, old: str, new: str) -> None:
         """Scopes that named ``old`` name ``new`` (a renamed base keeps its readers and writers)."""
-        self._refresh()
-        changed = False
-        for record in self._records.values():
-            for attr in ("read", "write"):
-                names = getattr(record, attr)
-                if old in names:
-                    setattr(record, attr, (names - {old}) | {new})
-                    changed = True
-        if changed:
-            self._save()
-
-    def widen(self, name: str, base: str) -> None:
-        """Key ``name`` may read and write ``base`` too (the base it just made)."""
-        self._refresh()
-        record = self._records.get(name)
-        if record is None or record.revoked is not None:
-            return
-        if not ({base, ALL} & record.write):
-            record.read, record.write = record.read | {base}, record.write | {base}
-            self._save()
+        self._rescope(lambda names: (names - {old}) | {new} if old in names else names)
 
     def drop_base(self, base: str) -> None:
         """No scope names ``base`` any more (it was deleted: a base made later under its name starts unshared)."""
-        self._refresh()
-        changed = False
-        for record in self._records.values():
-            if base in record.read or base in record.write:
-                record.read, record.write = record.read - {base}, record.write - {base}
-                changed = True
-        if changed:
-            self._save()
+        self._rescope(lambda names: names - {base})
+
+    def widen(self, name: str, base: str) -> None:
+        """Key ``name`` may read and write ``base`` too (the base it just made)."""
+        with self._writing():
+            record = self._records.get(name)
+            if record is not None and record.revoked is None and not ({base, ALL} & record.write):
+                record.read, record.write = record.read | {base}, record.write | {base}
+                self._save()
+
+    def _rescope(self, change: Any) -> None:
+        """Every key's read and write scopes through ``change`` (a set of names to a set of names)."""
+        with self._writing():
+            changed = False
+            for record in self._records.values():
+                read, write = change(record.read), change(record.write)
+                if (read, write) != (record.read, record.write):
+                    record.read, record.write, changed = read, write, True
+            if changed:
+                self._save()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One change at a time, across processes too (an flock on ``<file>.lock``; ``rag keys`` and a server
+        may change the file together), made to the file as it is now: without it, a server renaming a base
+        could write back a key that ``rag keys revoke`` had just revoked."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                with self._lock:
+                    self._stamp = None  # read again, whatever the stamp says
+                self._refresh()
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # ---- the file ------------------------------------------------------------------------------
     def _refresh(self) -> None:

@@ -51,3 +51,20 @@ def test_mistakes_are_refused_with_a_clear_error(tmp_path):
     assert rag("keys", "add", "carol", "--file", str(other), env={"RAG_KEYS_FILE": path}).returncode == 0
     assert [r.name for r in Access(None, other).ring.records()] == ["carol"]
     assert [r.name for r in Access(None, path).ring.records()] == ["alice"]
+
+
+def test_changes_from_several_processes_at_once_are_all_kept(tmp_path):
+    """`rag keys` and a server (renaming a base) may write the file at the same moment: none loses another's change
+    (a lost revoke would bring a key back)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "keys.json"
+    code = ("import sys; from pathlib import Path; from rag.access import KeyRing\n"
+            "ring = KeyRing(Path(sys.argv[1]))\n"
+            "for i in range(15): ring.add(f'{sys.argv[2]}-{i}', read='news'); ring.rename_base('news', 'news')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), f"p{n}"], cwd=ROOT) for n in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    assert len(Access(None, path).ring.records()) == 6 * 15
