@@ -328,15 +328,9 @@ class Access:
         """``caller`` for a bare key (``POST /api/session``)."""
         return self._checked(lambda: self.grant_for_key(key))
 
-    @staticmethod
-    def _checked(find: Any) -> Grant:
-        try:
-            grant = find()
-        except ConfigError as exc:
-            if exc.code != "keys.damaged":
-                raise
-            print(f"error: {exc}", file=sys.stderr)
-            raise KeysUnavailableError("keys.unavailable") from None
+    def _checked(self, find: Any) -> Grant:
+        """``find()``'s grant; none is a ``KeyRequiredError`` (see ``_reading_keys`` for a damaged file)."""
+        grant = _reading_keys(find)
         if grant is None:
             raise KeyRequiredError("access.wrong_key")
         return grant
@@ -394,19 +388,24 @@ class Access:
             raise KeyRequiredError("access.key_required")
         raise AccessDeniedError("access.no_write_any", key=grant.name)
 
+    def check_keys(self) -> None:
+        """``KeysUnavailableError`` when the keys file cannot be read (before a change whose scopes must follow)."""
+        if self.ring is not None:
+            _reading_keys(self.ring.records)
+
     def rename_base(self, old: str, new: str) -> None:
         if self.ring is not None:
-            self.ring.rename_base(old, new)
+            _reading_keys(lambda: self.ring.rename_base(old, new))
 
     def forget_base(self, name: str) -> None:
         """A deleted base leaves every scope (a new base of that name is not shared with its old readers)."""
         if self.ring is not None:
-            self.ring.drop_base(name)
+            _reading_keys(lambda: self.ring.drop_base(name))
 
     def made_base(self, grant: Grant, name: str) -> None:
         """The named key that made ``name`` may read and write it (the operator's and ``*`` keys already may)."""
         if self.ring is not None and grant.name not in (ADMIN, ANONYMOUS) and not grant.may_write(name):
-            self.ring.widen(grant.name, name)
+            _reading_keys(lambda: self.ring.widen(grant.name, name))
 
     def view(self, bases: Any, grant: Grant) -> BasesView:
         """The knowledge bases ``bases`` (a ``rag.bases.KnowledgeBases``) as ``grant`` may see them."""
@@ -495,6 +494,18 @@ class BasesView:
             return self.get(None), None
         named = self.get_many(kb)
         return named[0][1], named
+
+
+def _reading_keys(step: Any) -> Any:
+    """``step()``, a damaged keys file raised as ``KeysUnavailableError`` (503), which names neither the file nor
+    what is wrong in it: the server's log (stderr) does."""
+    try:
+        return step()
+    except ConfigError as exc:
+        if exc.code != "keys.damaged":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise KeysUnavailableError("keys.unavailable") from None
 
 
 def supplied_key(headers: Mapping[str, str]) -> str | None:

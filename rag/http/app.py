@@ -244,6 +244,7 @@ def _add_base_routes(app: FastAPI, bases: KnowledgeBases, access: Access) -> Non
         must manage bases and write this one; the keys file's scopes forget it."""
         kbs.require_manage()
         kbs.writable(name)
+        access.check_keys()  # the scopes must be able to forget it
         try:
             bases.delete(name)
         except KnowledgeBaseNotFoundError:  # its message lists every base
@@ -259,6 +260,7 @@ def _add_base_routes(app: FastAPI, bases: KnowledgeBases, access: Access) -> Non
         kbs.require_manage()
         kbs.writable(name)
         check_name(req.name)
+        access.check_keys()  # the scopes must be able to follow it
         try:
             bases.rename(name, req.name)
         except KnowledgeBaseNotFoundError:  # its message lists every base

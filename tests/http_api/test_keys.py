@@ -440,6 +440,7 @@ def test_a_damaged_keys_file_refuses_every_named_key_and_tells_no_more(index_cop
     app = create_api(RAG.open(index_copy, progress=False, keys_file=str(path), kb_root=str(tmp_path / "kbs")), api_key=OP)
     with TestClient(app) as c:
         assert c.get("/api/documents", headers=auth(key)).status_code == 200
+        assert c.post("/api/kbs", json={"name": "kept"}, headers=auth(OP)).status_code == 201
         path.write_text(path.read_text(encoding="utf-8")[:-9], encoding="utf-8")  # cut short: not JSON
         files = [("files", ("x.txt", "内容。".encode(), "text/plain"))]
         for r in (c.get("/api/documents", headers=auth(key)), c.post("/api/documents", files=files, headers=auth(key)),
@@ -447,5 +448,9 @@ def test_a_damaged_keys_file_refuses_every_named_key_and_tells_no_more(index_cop
             assert r.status_code == 503 and "keys cannot be read" in r.text, (r.request.url, r.status_code, r.text)
             assert str(tmp_path) not in r.text and "keys.json" not in r.text and "JSONDecodeError" not in r.text
         assert c.get("/api/documents", headers=auth(OP)).status_code == 200  # the operator key does not need the file
+        for r in (c.delete("/api/kbs/kept", headers=auth(OP)),  # the scopes could not follow: nothing is done
+                  c.post("/api/kbs/kept/rename", json={"name": "moved"}, headers=auth(OP))):
+            assert r.status_code == 503 and "keys.json" not in r.text, r.text
+        assert (tmp_path / "kbs" / "kept").is_dir() and not (tmp_path / "kbs" / "moved").exists()
         refused(c.get("/api/documents"), 401, "no key")
         assert c.get("/health").json() == {"status": "ok", "key_required": True}
