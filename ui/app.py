@@ -77,6 +77,8 @@ mark.rag-quote { background: #fde68a; color: #111827; padding: 0 2px; border-rad
 .rag-status-warn { color: #b45309; }
 .rag-status-error { color: #b91c1c; font-weight: 600; }
 #rag-lang { max-width: 260px; margin-left: auto; }
+.rag-kb-row { align-items: flex-end; }  /* the buttons sit beside their boxes, as tall as a box */
+.rag-kb-row > button { flex-grow: 0; align-self: flex-end; margin-bottom: 10px; }
 #rag-confirm { border: 2px solid #dc2626; border-radius: 8px; padding: 8px 12px; background: rgba(220,38,38,.06);
   align-items: center; }
 #rag-confirm-text .rag-status-warn { color: var(--body-text-color); font-weight: 600; }

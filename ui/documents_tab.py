@@ -82,7 +82,7 @@ def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> Docume
                                     info=tx("docs.key_info"), scale=2), label="docs.key", info="docs.key_info")
         with gr.Accordion(tx("kb.manage").lstrip("# "), open=True, elem_id="rag-kb-manage") as manage:
             tx.add(manage, label=lambda lang: _heading("kb.manage", lang))
-            with gr.Row(equal_height=True):
+            with gr.Row(elem_classes="rag-kb-row"):
                 new_name = tx.add(gr.Textbox(label=tx("kb.new_name"), placeholder=tx("kb.name_placeholder"),
                                              max_length=MAX_NAME, elem_id="rag-kb-name", scale=3),
                                   label="kb.new_name", placeholder="kb.name_placeholder")
@@ -95,6 +95,15 @@ def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> Docume
                                 value="kb.rename")
                 delete_base = tx.add(gr.Button(tx("kb.delete"), variant="stop", elem_id="rag-kb-delete", scale=2,
                                                min_width=160), value="kb.delete")
+        # Deleting asks first: the delete buttons open this row, and only its Confirm deletes. The row and the
+        # status sit under the base controls, where one look takes in the bases and what is about to go.
+        with gr.Row(visible=False, elem_id="rag-confirm", equal_height=True) as confirm_row:
+            confirm_text = gr.HTML(elem_id="rag-confirm-text")
+            confirm_yes = tx.add(gr.Button(tx("confirm.yes"), variant="stop", elem_id="rag-confirm-yes", scale=0,
+                                           min_width=120), value="confirm.yes")
+            confirm_no = tx.add(gr.Button(tx("confirm.no"), elem_id="rag-confirm-no", scale=0, min_width=100),
+                                value="confirm.no")
+        status = gr.HTML(elem_id="rag-doc-status")
         summary = gr.Markdown(handlers.summary(rag, lang=tx.lang) if DEFAULT in names else "", elem_id="rag-summary")
         table = gr.Dataframe(
             value=render.document_rows(documents), headers=handlers.headers(tx.lang), interactive=False,
@@ -116,14 +125,6 @@ def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> Docume
                 choice = tx.add(gr.Dropdown(choices=ids, value=None, label=tx("docs.choice"), elem_id="rag-doc-choice"),
                                 label="docs.choice")
                 remove = tx.add(gr.Button(tx("docs.remove"), variant="stop", elem_id="rag-delete"), value="docs.remove")
-        # Deleting asks first: the delete buttons open this row, and only its Confirm deletes
-        with gr.Row(visible=False, elem_id="rag-confirm", equal_height=True) as confirm_row:
-            confirm_text = gr.HTML(elem_id="rag-confirm-text")
-            confirm_yes = tx.add(gr.Button(tx("confirm.yes"), variant="stop", elem_id="rag-confirm-yes", scale=0,
-                                           min_width=120), value="confirm.yes")
-            confirm_no = tx.add(gr.Button(tx("confirm.no"), elem_id="rag-confirm-no", scale=0, min_width=100),
-                                value="confirm.no")
-        status = gr.HTML(elem_id="rag-doc-status")
         tx.add(gr.Markdown(tx("chunks.heading")), value="chunks.heading")
         chunk_doc = tx.add(gr.Dropdown(choices=ids, value=None, label=tx("chunks.doc"), info=tx("chunks.doc_info"),
                                        elem_id="rag-chunk-doc"), label="chunks.doc", info="chunks.doc_info")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.access import ANONYMOUS, Access, Grant
+from rag.access import ANONYMOUS, Access, Grant, supplied_key
 from rag.bases import DEFAULT, KnowledgeBases
 from rag.errors import KnowledgeBaseNotFoundError
 from rag.pipeline import RAG
@@ -30,8 +30,8 @@ class Gate:
 
     # ---- who asks ----
     def grant(self, request: Any, key: Any = None) -> Grant | None:
-        """The caller's grant: the typed ``key``'s if there is one, else the request's (its session cookie or
-        key header), else the anonymous one; None for a wrong, revoked or expired key or session."""
+        """The caller's grant: the typed ``key``'s if there is one, else the request's (its key header or session
+        cookie), else the anonymous one; None for a wrong or revoked key (typed or in a header)."""
         if isinstance(key, str) and key.strip():
             return self.access.grant_for_key(key.strip())
         if key is not None and not isinstance(key, str):  # a client sent a number, a list…: no key of ours
@@ -39,7 +39,13 @@ class Gate:
         headers = getattr(request, "headers", None) if request is not None else None
         if headers is None:  # called in-process (no HTTP request): the keyless caller
             return self.access.grant_for_key(None)
-        return self.access.grant_of(headers)
+        grant = self.access.grant_of(headers)
+        if grant is None and not supplied_key(headers):
+            # only a session cookie, one this server no longer knows (restarted, expired, its key revoked):
+            # the page goes on as a caller without a key, who can type one again, rather than refusing
+            # every read; it gains nothing a caller without the cookie would not have
+            return self.access.grant_for_key(None)
+        return grant
 
     def caller(self, request: Any, key: Any = None) -> Grant:
         """``grant``, or ``PageError`` for a key that is not accepted."""

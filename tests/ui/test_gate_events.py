@@ -63,7 +63,9 @@ def test_the_pickers_list_only_the_bases_a_key_may_read(world):
     assert gate.names_for(req(keys["gone"])) == [] and gate.names_for(req("rag_wrong")) == []
     token = gate.access.open_session(gate.access.grant_for_key(keys["writer"]))
     assert gate.names_for(req(session=token)) == ["news"]  # the key box's session cookie
-    assert gate.names_for(req(session="forged")) == []
+    assert gate.names_for(req(session="forged")) == []  # an unknown session: a caller without a key
+    gate.access.ring.revoke("writer")
+    assert gate.names_for(req(session=token)) == [] and gate.grant(req(keys["writer"])) is None
 
 
 @pytest.mark.parametrize("who", [None, "rag_wrong", "gone", "other"])

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import SEED_FILE
 from test_chat_features import choose, table_rows, wait_rows
-from test_ui_browser import SHOTS, _rag_serve, ask, last_answer, open_tab, wait_for
+from test_ui_browser import SEED_Q, SHOTS, _rag_serve, ask, last_answer, open_tab, wait_for
 from test_ui_browser import browser as browser  # the en-US driver, imported as itself: a fixture
 from test_ui_browser import browser_zh as browser_zh  # the zh-CN driver
 
@@ -23,6 +23,22 @@ def served(seed_index, tmp_path_factory):
     """`rag serve` over a copy of the seed index, with an empty knowledge-base root of its own."""
     root = tmp_path_factory.mktemp("kbs")
     yield from _rag_serve(seed_index, tmp_path_factory, api_key=None, extra_env={"RAG_KB_ROOT": str(root)})
+
+
+@pytest.fixture(scope="module")
+def keyed(seed_index, tmp_path_factory):
+    """`rag serve` with a keys file (RAG_KEYS_FILE) and the bases news and secret; yields (URL, {name: key})."""
+    from rag import RAG
+    from rag.access import Access
+
+    tmp = tmp_path_factory.mktemp("keyed")
+    for name in ("news", "secret"):
+        RAG.open(tmp / "kbs" / name, create=True, progress=False).index([])
+    ring = Access(None, tmp / "keys.json").ring
+    keys = {"reader": ring.add("reader", read="news"), "boss": ring.add("boss", read="*", write="*", manage=True)}
+    env = {"RAG_KB_ROOT": str(tmp / "kbs"), "RAG_KEYS_FILE": str(tmp / "keys.json")}
+    for base, _ in _rag_serve(seed_index, tmp_path_factory, api_key=None, extra_env=env):
+        yield base, keys
 
 
 def open_page(driver, base: str) -> None:
@@ -40,12 +56,14 @@ def options(driver, elem_id: str) -> list[str]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    wait_for(driver, f"#{elem_id} input", 10)
     box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
     box.click()
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(Keys.BACK_SPACE)  # no filter: the list shows every choice
-    time.sleep(0.3)
-    found = [e.get_attribute("aria-label") for e in wait_for(driver, f"#{elem_id} li[role=option]", 10)]
+    if box.get_attribute("value"):  # a single choice's box holds it: cleared, the list shows every choice
+        box.send_keys(Keys.CONTROL, "a")  # (not in an empty box: a backspace there takes a multiselect's token)
+        box.send_keys(Keys.BACK_SPACE)
+    time.sleep(0.5)
+    found = [e.get_attribute("aria-label") for e in driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} li[role=option]")]
     box.send_keys(Keys.ESCAPE)
     driver.find_element(By.TAG_NAME, "h2").click()  # leave the box: its value comes back
     time.sleep(0.3)
@@ -152,6 +170,36 @@ def test_the_page_follows_the_browser_language_and_the_switch_relabels_it(served
     assert tabs() == ["Chat", "Documents", "Retrieval test"]
     driver.save_screenshot(str(SHOTS / "lang-en.png"))
     driver.execute_script("localStorage.removeItem('rag-lang')")  # the zh-CN driver is shared: leave it Chinese
+
+
+def test_with_a_keys_file_the_pickers_show_only_what_the_typed_key_may_read(keyed, browser):
+    from selenium.webdriver.common.by import By
+
+    base, keys = keyed
+    driver = browser
+    driver.delete_all_cookies()  # cookies are per host, not per port: none from another test's server
+    try:
+        open_page(driver, base)
+        assert options(driver, "rag-kbs") == []  # without a key, nothing: not even the names
+        assert SEED_FILE.name not in driver.page_source
+        box = wait_for(driver, "#rag-chat-key input", 30)[0]  # reading needs a key: the box is on the chat tab
+        box.send_keys(keys["reader"])
+        box.send_keys("\t")  # its change event opens the session, then the pickers follow the key
+        deadline = time.monotonic() + 30
+        while (picked := [t.text.strip() for t in driver.find_elements(By.CSS_SELECTOR, "#rag-kbs .token")]) != ["news"]:
+            assert time.monotonic() < deadline, picked
+            time.sleep(0.3)
+        assert options(driver, "rag-kbs") == ["news"]
+        ask(driver, SEED_Q)
+        last_answer(driver, 120, "Not found in the documents")  # news is empty; default is not this key's
+        driver.save_screenshot(str(SHOTS / "keys-reader.png"))
+        open_tab(driver, "Documents")
+        assert options(driver, "rag-doc-kb") == ["news"]
+        field(driver, "rag-kb-name").send_keys("made")
+        wait_for(driver, "#rag-kb-create", 10)[0].click()
+        status(driver, "may not create, rename or delete knowledge bases", "error")
+    finally:
+        driver.delete_all_cookies()
 
 
 def test_a_document_is_deleted_only_on_confirm_and_the_browser_shows_a_chunk_in_full(served, browser):
