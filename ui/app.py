@@ -77,6 +77,7 @@ mark.rag-quote { background: #fde68a; color: #111827; padding: 0 2px; border-rad
 .rag-status-warn { color: #b45309; }
 .rag-status-error { color: #b91c1c; font-weight: 600; }
 #rag-lang { max-width: 260px; margin-left: auto; }
+#rag-doc-status:not(:has(.rag-status-box)) { display: none; }  /* no status yet: no empty band */
 .rag-kb-row { align-items: flex-end; }  /* the buttons sit beside their boxes, as tall as a box */
 .rag-kb-row > button { flex-grow: 0; align-self: flex-end; margin-bottom: 10px; }
 #rag-confirm { border: 2px solid #dc2626; border-radius: 8px; padding: 8px 12px; background: rgba(220,38,38,.06);

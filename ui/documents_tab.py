@@ -86,7 +86,7 @@ def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> Docume
                 new_name = tx.add(gr.Textbox(label=tx("kb.new_name"), placeholder=tx("kb.name_placeholder"),
                                              max_length=MAX_NAME, elem_id="rag-kb-name", scale=3),
                                   label="kb.new_name", placeholder="kb.name_placeholder")
-                create = tx.add(gr.Button(tx("kb.create"), elem_id="rag-kb-create", scale=1, min_width=120),
+                create = tx.add(gr.Button(tx("kb.create"), elem_id="rag-kb-create", scale=1, min_width=150),
                                 value="kb.create")
                 rename_to = tx.add(gr.Textbox(label=tx("kb.rename_to"), placeholder=tx("kb.name_placeholder"),
                                               max_length=MAX_NAME, elem_id="rag-kb-newname", scale=3),
@@ -103,7 +103,7 @@ def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> Docume
                                            min_width=120), value="confirm.yes")
             confirm_no = tx.add(gr.Button(tx("confirm.no"), elem_id="rag-confirm-no", scale=0, min_width=100),
                                 value="confirm.no")
-        status = gr.HTML(elem_id="rag-doc-status")
+        status = gr.HTML(elem_id="rag-doc-status", padding=False, min_height=0)  # empty: takes no room
         summary = gr.Markdown(handlers.summary(rag, lang=tx.lang) if DEFAULT in names else "", elem_id="rag-summary")
         table = gr.Dataframe(
             value=render.document_rows(documents), headers=handlers.headers(tx.lang), interactive=False,
