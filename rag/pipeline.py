@@ -108,7 +108,15 @@ class RAG:
             raise IndexNotFoundError("index.missing", index_dir=index_dir)
         rag = cls(index_dir, snap, embedder, cfg, generator=model_object, fresh=fresh)
         rag.notices = notices
+        if not (create or fresh):  # an index that is there is opened to be asked, mostly: see _warm_answerer
+            threading.Thread(target=rag._warm_answerer, name="answerer-warm-up", daemon=True).start()
         return rag
+
+    def _warm_answerer(self) -> None:
+        """The extractive answerer's models (reader, tagger, span model), loaded beside the question's
+        retrieval: compiling the reader and reading its files let the caller's thread run meanwhile."""
+        with contextlib.suppress(Exception):  # a broken model file fails where it is used, as before
+            self._generators.extractive.warm()
 
     @classmethod
     def _empty(cls, index_dir: Path, cfg: Settings, embedder: Embedder, rebuild: bool = False) -> IndexState:
@@ -143,6 +151,12 @@ class RAG:
 
     def _same_embedder(self, manifest: dict[str, Any]) -> None:
         check_embedder(manifest, self.embedder.name, self.embedder.dim, self.index_dir)
+
+    def warm(self) -> None:
+        """Load what answering needs (the embedder's first call, the extractive answerer's models, jieba's
+        tagger) now: a server calls it before it listens, so that its first questions do not each wait."""
+        self.embedder.embed_queries(["warm-up"])
+        self._generators.extractive.warm()
 
     # ---- writing -------------------------------------------------------------------------
     def add(self, paths: str | Path | Iterable[str | Path]) -> IndexReport:

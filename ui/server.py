@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
@@ -119,6 +121,7 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
     if report is not None and (report.added or report.updated):
         print(f"indexed {len(report.added) + len(report.updated)} stored upload(s) left from an earlier run")
     app = build_app(rag, allowed_hosts=loopback_hosts(host, rag.settings.comma_list("allowed_hosts")))
+    rag.warm()  # the models the first questions need, loaded once before listening
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
         shown = "127.0.0.1"
@@ -131,7 +134,27 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
         folders = list(seeds or ["seeds"])
         watch_in_background(rag, folders, initial=False, on_report=_announce)
         print(f"watching {', '.join(map(str, folders))}: changed files are re-indexed", flush=True)
+    _limit_request_threads(app, REQUEST_THREADS)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+# Threads that run the API's (synchronous) handlers at once; AnyIO's default is 40. Answering is CPU work
+# (the models take turns in rag.embedding.batching): more threads than this only queue on the GIL and
+# stretch every answer, fewer leave a core idle while one answer waits for its model call.
+REQUEST_THREADS = max(4, 4 * (os.cpu_count() or 1))
+
+
+def _limit_request_threads(app: FastAPI, threads: int) -> None:
+    """Set AnyIO's thread limit as the server starts (it belongs to the running event loop)."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> Any:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        async with inner(application) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 def _announce(report: Any) -> None:

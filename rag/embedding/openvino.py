@@ -29,13 +29,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag.config import cache_root as settings_cache_root
 from rag.embedding import fast_tokenizer
+from rag.embedding.batching import MicroBatcher
 from rag.errors import EmbedderError
 
+BATCHED_ROWS = 8  # calls of at most this many texts go through the micro-batcher (rag.embedding.batching)
 ENGINE_VERSION = 1  # bump when the exported files change shape, so caches are rebuilt
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
 
@@ -164,12 +167,28 @@ def _export(cfg: ModelConfig, dest: Path) -> None:
         raise EngineUnavailable(f"cannot export {cfg.path} to OpenVINO: {exc}") from exc
 
 
+def compile_cached(xml: Path, config: dict[str, str]) -> Any:
+    """``compile_model`` on the CPU with OpenVINO's model cache in ``compiled/`` beside the IR: a later
+    process loads the compiled network instead of compiling it again (the cold start of ``rag ask``).
+    The blob is keyed by the IR, the config and OpenVINO's version, so it cannot go stale."""
+    import openvino as ov  # noqa: PLC0415 - optional engine
+
+    config = dict(config)
+    cache = xml.parent / "compiled"
+    try:
+        cache.mkdir(exist_ok=True)
+        config["CACHE_DIR"] = str(cache)
+    except OSError:  # a read-only model cache: compile every time, as before
+        pass
+    return ov.Core().compile_model(str(xml), "CPU", config)
+
+
 class OpenVINOEncoder:
     """Tokenise, run the exported transformer, pool and normalise; thread-safe."""
 
     def __init__(self, cfg: ModelConfig, bf16: bool, batch_size: int = 32, cache: Path | None = None) -> None:
         try:
-            import openvino as ov  # noqa: PLC0415 - optional engine
+            import openvino  # noqa: F401, PLC0415 - optional engine: missing means EngineUnavailable
             from tokenizers import Tokenizer  # noqa: PLC0415 - HF tokenizers only when an encoder is built
         except ImportError as exc:
             raise EngineUnavailable(f"OpenVINO is not installed ({exc})") from exc
@@ -179,7 +198,7 @@ class OpenVINOEncoder:
 
         def compile_model() -> None:
             try:
-                compiled.append(ov.Core().compile_model(str(xml), "CPU", {
+                compiled.append(compile_cached(xml, {
                     "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "PERFORMANCE_HINT": "LATENCY"}))
             except Exception as exc:
                 compiled.append(exc)
@@ -203,6 +222,15 @@ class OpenVINOEncoder:
             self._tok.no_padding()
         self._pad_id = self._pad_token_id()
         self._local = threading.local()  # one infer request per thread: requests are not shareable
+        self._batcher = MicroBatcher(self._infer, name="embedder", max_rows=BATCHED_ROWS * 4)
+
+    def _infer(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """The network's outputs for ``input_ids``, ``attention_mask`` [, ``token_type_ids``]."""
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        names = ("input_ids", "attention_mask", "token_type_ids")
+        return [request.infer(dict(zip(names, arrays, strict=False)))[0]]
 
     def _pad_token_id(self) -> int:
         pad = _json_or_empty(self.cfg.path / "tokenizer_config.json").get("pad_token")
@@ -232,10 +260,10 @@ class OpenVINOEncoder:
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
-        hidden = request.infer(feed)[0]
+        if len(encs) <= BATCHED_ROWS:  # a question or a few sentences: shares a call with concurrent ones
+            hidden = self._batcher(*feed.values())[0]
+        else:
+            hidden = self._infer(*feed.values())[0]
         if self.cfg.pooling == "cls":
             vecs = hidden[:, 0]
         else:

@@ -21,11 +21,12 @@ import numpy as np
 
 from rag.catalogue import CATALOGUE, english
 from rag.generation.base import Context, Draft, Quote, not_found_message
-from rag.generation.features import Candidate, candidates, feature, sentences
+from rag.generation.features import Candidate, candidates, feature, load_tagger, sentences
 from rag.generation.followup import with_history
 from rag.generation.reader import Calibration, Reader, Reading, load_reader
 from rag.generation.selector import Selector, default_selector
 from rag.generation.span import answer_span
+from rag.generation.span import load_model as load_span_model
 from rag.text.display import display
 from rag.text.normalize import has_cjk
 from rag.text.sentences import sentence_spans
@@ -68,6 +69,14 @@ class ExtractiveGenerator:
         if self.settings.reader == "off":
             return None
         return load_reader(self.settings.reader or "")
+
+    def warm(self) -> None:
+        """Load the selector, the reader, jieba's tagger and the span model now, for a server whose first
+        questions should not each wait for them (or load them side by side)."""
+        self.selector  # noqa: B018 - loads it
+        self.reader  # noqa: B018 - loads it (once, whatever the threads)
+        load_tagger()
+        load_span_model()
 
     def rewrite(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up that leans on the previous question is asked with it (``rag.generation.followup``)."""

@@ -96,6 +96,11 @@ def _posseg():
     return posseg
 
 
+def load_tagger() -> None:
+    """Load jieba's POS tagger now (0.3-0.8 s), not at the first question."""
+    _posseg()
+
+
 def pos_tags(text: str, hmm: bool = False) -> list[tuple[str, str, int]]:
     """(word, flag, start) of ``text`` by jieba.posseg, on its simplified form when script folding exists
     (it keeps positions; traditional characters unknown to jieba make its HMM 50x slower). The HMM,

