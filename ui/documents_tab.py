@@ -80,7 +80,7 @@ def documents_tab(rag: RAG, names: list[str], keyed: bool, tx: Labels) -> Docume
                                     info=tx("docs.kb_info"), scale=2), label="docs.kb", info="docs.kb_info")
             key = tx.add(gr.Textbox(label=tx("docs.key"), type="password", visible=keyed, elem_id="rag-key",
                                     info=tx("docs.key_info"), scale=2), label="docs.key", info="docs.key_info")
-        with gr.Accordion(tx("kb.manage").lstrip("# "), open=True, elem_id="rag-kb-manage") as manage:
+        with gr.Accordion(_heading("kb.manage", tx.lang), open=True, elem_id="rag-kb-manage") as manage:
             tx.add(manage, label=lambda lang: _heading("kb.manage", lang))
             with gr.Row(elem_classes="rag-kb-row"):
                 new_name = tx.add(gr.Textbox(label=tx("kb.new_name"), placeholder=tx("kb.name_placeholder"),

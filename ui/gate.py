@@ -18,7 +18,7 @@ from rag.access import ANONYMOUS, Access, Grant, supplied_key
 from rag.bases import DEFAULT, KnowledgeBases
 from rag.errors import KnowledgeBaseNotFoundError
 from rag.pipeline import RAG
-from ui.texts import PageError
+from ui.texts import Refusal
 
 
 class Gate:
@@ -48,10 +48,10 @@ class Gate:
         return grant
 
     def caller(self, request: Any, key: Any = None) -> Grant:
-        """``grant``, or ``PageError`` for a key that is not accepted."""
+        """``grant``, or ``Refusal`` for a key that is not accepted."""
         grant = self.grant(request, key)
         if grant is None:
-            raise PageError("access.bad_key")
+            raise Refusal("access.bad_key")
         return grant
 
     # ---- what it sees ----
@@ -86,7 +86,7 @@ class Gate:
         rag = self.readable(grant, name)
         if not grant.may_write(DEFAULT if name in (None, "") else name):
             if grant.name == ANONYMOUS:  # no key given where one is needed
-                raise PageError("access.key_needed")
+                raise Refusal("access.key_needed")
             self.access.require_write(grant, name)  # the library's words: may read, not change
         return rag
 
@@ -95,7 +95,7 @@ class Gate:
         grant = self.caller(request, key)
         if not grant.manage:
             if grant.name == ANONYMOUS:
-                raise PageError("access.key_needed")
+                raise Refusal("access.key_needed")
             self.access.require_manage(grant)
         return grant
 

@@ -102,7 +102,7 @@ class Manager:
         except RagError as exc:
             return _status("error", t("kb.rename_failed", lang, error=localized(exc, lang))), *skip
         return _status("ok", t("kb.renamed", lang, old=kb, new=new)), "", \
-            *self._dropdowns(self.gate.caller(request, key), kb, chat_kbs, rt_base, renamed=(kb, new))
+            *self._dropdowns(grant, kb, chat_kbs, rt_base, renamed=(kb, new))
 
     # ---- the confirmation row: (row, its text, pending, status) ----
     def ask_delete_doc(self, doc_id: Any, key: Any, kb: Any, request: gr.Request = None, lang: Any = None) -> tuple:

@@ -42,7 +42,7 @@ def localized(error: RagError | str, lang: str) -> str:
     """The message in the page's language: ``zh`` the catalogue's Chinese (the English where it has none),
     any other the library's English; plain text, with server paths shown by their last part."""
     message = public_message(str(error))
-    if isinstance(error, RagError) and error.code is None:  # the page's own refusals (ui.texts.PageError)
+    if isinstance(error, RagError) and error.code is None:  # the page's own refusals (ui.texts.Refusal)
         return public_message(error.text(lang) or message)
     if lang != "zh":
         return message

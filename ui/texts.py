@@ -234,7 +234,7 @@ def t(key: str, lang: Any = DEFAULT_LANG, **fields: Any) -> str:
     return text.format(**fields) if fields else text
 
 
-class PageError(RagError):
+class Refusal(RagError):
     """A refusal worded in this table (``key`` and its fields): ``text(lang)`` in either language."""
 
     def __init__(self, key: str, **fields: Any) -> None:
@@ -275,4 +275,4 @@ class Labels:
                 for _, props in self._entries]
 
 
-__all__ = ["DEFAULT_LANG", "LANGS", "LANG_CHOICES", "LANG_COOKIE", "TEXTS", "Labels", "Lang", "PageError", "lang_of", "request_lang", "t"]
+__all__ = ["DEFAULT_LANG", "LANGS", "LANG_CHOICES", "LANG_COOKIE", "TEXTS", "Labels", "Lang", "Refusal", "lang_of", "request_lang", "t"]
