@@ -83,8 +83,9 @@ class Gate:
     def write(self, request: Any, key: Any, name: Any) -> RAG:
         """The base ``name`` for writing (uploads, deletes), or why not."""
         grant = self.caller(request, key)
+        name = DEFAULT if name is None or name == "" else name
         rag = self.readable(grant, name)
-        if not grant.may_write(DEFAULT if name in (None, "") else name):
+        if not grant.may_write(name):
             if grant.name == ANONYMOUS:  # no key given where one is needed
                 raise Refusal("access.key_needed")
             self.access.require_write(grant, name)  # the library's words: may read, not change
