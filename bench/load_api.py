@@ -124,10 +124,12 @@ def run(url: str, clients: int, seconds: float, with_writer: bool = False, mix: 
     def client(i: int) -> None:
         with httpx.Client(base_url=url, timeout=300) as c:
             start.wait()
-            n = i
+            k = 0
             while time.monotonic() < stop_at[0]:
-                q, kind = questions[n % len(questions)], kinds[n % len(kinds)]
-                n += 1
+                # client i asks questions i, i + clients, i + 2 * clients, …: no two clients ask the same
+                # question until the list runs out; each client cycles through the kinds
+                q, kind = questions[(i + k * clients) % len(questions)], kinds[(i + k) % len(kinds)]
+                k += 1
                 t0 = time.monotonic()
                 try:
                     problem = ask(c, kind, q)
