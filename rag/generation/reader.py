@@ -35,7 +35,10 @@ MAX_ANSWER = 40  # tokens an answer may span
 CLS, PAD, SEP = 0, 1, 2
 READER_ENGINE_VERSION = 1  # part of the OpenVINO copy's cache key
 READER_PATH = Path(__file__).with_name("reader.safetensors")
-BATCHED_WINDOWS = 12  # windows of concurrent questions read in one call (rag.embedding.batching)
+# Windows read in one call (rag.embedding.batching). 3, one question's shortlist: joining several questions'
+# windows measured no faster on 2 cores (OpenVINO is at its f32 peak from 3 windows of 192 tokens: 6.5-6.9
+# vs 7.0 questions/s, docs/performance.md) and only made each answer wait for the others' windows.
+BATCHED_WINDOWS = 3
 MEMO_READINGS = 1024  # window sets whose logits are remembered (a question asked again: ~4.6 KB each)
 
 
