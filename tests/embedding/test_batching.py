@@ -12,6 +12,7 @@ import pytest
 
 from rag.embedding.backends import load_embedder
 from rag.embedding.batching import Memo, MicroBatcher
+from rag.generation import reader as reader_module
 from rag.generation.reader import load_reader
 
 QUESTIONS = [
@@ -142,3 +143,10 @@ def test_memo_computes_a_key_missed_by_many_threads_at_once_only_once():
 
     results = _concurrently(lambda _: memo.get("same", compute)[0].tolist(), list(range(6)))
     assert results == [[0, 1, 2]] * 6 and len(computed) == 1
+
+
+@pytest.mark.slow
+def test_threads_asking_for_the_reader_at_once_share_one():
+    reader_module._load_reader.cache_clear()  # a first load, as a server's first questions met it
+    readers = _concurrently(lambda _: load_reader(""), list(range(4)))
+    assert all(r is readers[0] for r in readers)
