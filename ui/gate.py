@@ -70,7 +70,10 @@ class Gate:
         name = DEFAULT if name is None or name == "" else name
         if not isinstance(name, str) or not grant.may_read(name):
             raise KnowledgeBaseNotFoundError("kb.not_readable", name=str(name)[:80])
-        return self.bases.get(name)
+        try:
+            return self.bases.get(name)
+        except KnowledgeBaseNotFoundError:  # a scope may name a base that is gone: its message lists every base
+            raise KnowledgeBaseNotFoundError("kb.not_readable", name=name[:80]) from None
 
     def read_many(self, request: Any, names: Any) -> list[str]:
         """The bases a question asks (checked: each readable); [] for the default alone."""

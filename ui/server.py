@@ -127,8 +127,8 @@ def serve(index_dir: str | Path = "index", host: str = "127.0.0.1", port: int = 
         shown = "127.0.0.1"
     print(f"{rag.size} passages from {len(rag.documents())} documents in {index_dir}")
     print(f"chat 问答: http://{shown}:{port}/   API docs: http://{shown}:{port}/docs", flush=True)
-    if host not in ("127.0.0.1", "localhost", "::1") and not app.state.api_key:
-        print("warning: listening beyond this machine without RAG_API_KEY; anyone who can reach it "
+    if host not in ("127.0.0.1", "localhost", "::1") and not app.state.access.keyed:
+        print("warning: listening beyond this machine without RAG_API_KEY or RAG_KEYS_FILE; anyone who can reach it "
               "can upload and delete documents", file=sys.stderr)
     if watch:
         folders = list(seeds or ["seeds"])

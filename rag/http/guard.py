@@ -13,6 +13,8 @@ Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some 
   route one that may write some base (the chat's event that indexes then checks which):
   ``Authorization: Bearer``, ``X-API-Key``, or the chat's session cookie from ``POST /api/session``. A
   wrong, revoked or expired key is 401.
+- **No caching** of ``/api/`` and ``/v1/`` answers (``Cache-Control: no-store`` unless a route sets its own):
+  what they hold depends on the caller's key.
 - **Body size**: JSON bodies and uploads are bounded, on ``Content-Length`` and while they are read.
 - **Gradio file references**: every ``"path"`` in a JSON body sent to ``/gradio_api/`` must name a
   file staged by this server's upload route; it is rewritten to that file, anything else is a 400.
@@ -99,6 +101,20 @@ class GuardConfig:
         return None
 
 
+def _not_stored(send: Any) -> Any:
+    """``send`` adding ``Cache-Control: no-store`` to an answer that sets no caching of its own: answers and
+    document lists depend on the caller's key, so no browser or proxy cache may keep one for the next caller."""
+
+    async def send_not_stored(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(k.lower() == b"cache-control" for k, _ in headers):
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+        await send(message)
+
+    return send_not_stored
+
+
 class BodyTooLarge(HTTPException):
     def __init__(self) -> None:
         super().__init__(413, "request body too large")
@@ -121,6 +137,8 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         send = self._without_foreign_cors(headers, send)
+        if scope.get("path", "").startswith(("/api/", "/v1/")):
+            send = _not_stored(send)
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if path.startswith(GRADIO_FILE) and self.config.resolve_staged is not None:
             staged = self._staged_file_scope(scope)

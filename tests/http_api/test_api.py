@@ -47,6 +47,14 @@ def test_health(client):
     assert body["status"] == "ok" and body["documents"] >= 1 and body["chunks"] > 0
 
 
+def test_api_answers_are_not_cached_but_a_route_keeps_its_own_caching(client):
+    """What /api and /v1 answer depends on the caller's key: no browser or proxy may keep it for the next caller."""
+    for response in (client.post("/api/search", json={"question": "天心经开区"}), client.get("/api/documents"),
+                     client.get("/api/kbs"), client.get("/v1/models"), client.post("/api/ask", json={"question": ""})):
+        assert response.headers.get("cache-control") == "no-store", response.request.url
+    assert "no-store" not in (client.get("/health").headers.get("cache-control") or "")
+
+
 def test_ask_answers_the_seed_question_with_a_citation(client):
     r = client.post("/api/ask", json={"question": SEED_Q})
     assert r.status_code == 200, r.text

@@ -176,3 +176,12 @@ def test_feedback_is_stored_only_for_a_caller_that_may_read_the_base(world):
     assert "no knowledge base 'news' that this key may read" in status
     _, status = handle_send(resolve_as(req(keys["reader"])), kept, "1", "up", "", "", False)
     assert "your feedback is stored" in status
+
+
+def test_a_scope_naming_a_base_that_is_gone_names_no_other_base(world):
+    gate, _ = world
+    ghost = gate.access.ring.add("ghost", read="ghost,news")
+    with pytest.raises(Exception) as refused:
+        gate.read(req(ghost), "ghost")
+    text = f"{refused.value} {getattr(refused.value, 'zh', '')}"
+    assert "ghost" in text and "secret" not in text and "default" not in text
