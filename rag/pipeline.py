@@ -56,6 +56,8 @@ class RAG:
         self.embedder = embedder
         self._live = LiveSnapshot(index_dir, snap, self._same_embedder, ignore_on_disk=fresh)
         self._write = threading.Lock()
+        self._warming: threading.Thread | None = None  # the answerer's models loading (_start_warming)
+        self._warming_lock = threading.Lock()
         self.notices: list[str] = []  # settings that were not used, e.g. RAG_CHUNK_TOKENS on a built index
         # a spec, a chat model or a Generator (see rag.generation.resolve); a bad one fails here, at open
         self._generators = Generators(generator if generator is not None else settings.generator, settings)
@@ -108,15 +110,22 @@ class RAG:
             raise IndexNotFoundError("index.missing", index_dir=index_dir)
         rag = cls(index_dir, snap, embedder, cfg, generator=model_object, fresh=fresh)
         rag.notices = notices
-        if not (create or fresh):  # an index that is there is opened to be asked, mostly: see _warm_answerer
-            threading.Thread(target=rag._warm_answerer, name="answerer-warm-up", daemon=True).start()
         return rag
 
     def _warm_answerer(self) -> None:
-        """The extractive answerer's models (reader, tagger, span model), loaded beside the question's
+        """The extractive answerer's models (reader, tagger, span model), loaded beside the first question's
         retrieval: compiling the reader and reading its files let the caller's thread run meanwhile."""
         with contextlib.suppress(Exception):  # a broken model file fails where it is used, as before
             self._generators.extractive.warm()
+
+    def _start_warming(self) -> None:
+        """Start ``_warm_answerer`` once, at the first question (not at ``open``: a command that never asks
+        spends nothing on it). Not a daemon: a process that ends while OpenVINO compiles in a daemon thread
+        aborts ("terminate called without an active exception"), so exit waits for the load to finish."""
+        with self._warming_lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=self._warm_answerer, name="answerer-warm-up")
+                self._warming.start()
 
     @classmethod
     def _empty(cls, index_dir: Path, cfg: Settings, embedder: Embedder, rebuild: bool = False) -> IndexState:
@@ -322,6 +331,7 @@ class RAG:
         if k < 1:  # checked before the generator is asked to rewrite anything
             raise ConfigError("top_k.not_positive", top_k=k)
         gen = self._generators.get(generator)
+        self._start_warming()  # the extractive answer is the fallback of every generator: load it beside retrieval
         warnings: list[str] = []
         query = standalone(gen, question, chat_turns(history), warnings)
         snap = self.state  # one snapshot for the whole answer, whatever writers do meanwhile
