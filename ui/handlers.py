@@ -31,9 +31,6 @@ def headers(lang: Any = DEFAULT_LANG) -> list[str]:
     return [t(k, lang) for k in HEADER_KEYS]
 
 
-HEADERS = headers()
-
-
 def summary(rag: RAG, kb: str = DEFAULT, lang: Any = DEFAULT_LANG) -> str:
     docs = rag.documents()
     if kb == DEFAULT:
@@ -202,5 +199,5 @@ def upload_lines(report: Any, lang: Any = DEFAULT_LANG) -> list[tuple[str, str]]
     return lines
 
 
-__all__ = ["HEADERS", "as_bases", "ask_handler", "base_choices", "documents_view", "headers", "picked_base", "summary",
+__all__ = ["as_bases", "ask_handler", "base_choices", "documents_view", "headers", "picked_base", "summary",
            "upload_handler", "upload_lines"]

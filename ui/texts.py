@@ -18,7 +18,6 @@ import gradio as gr
 from rag.errors import RagError
 
 Lang = Literal["zh", "en"]
-LANGS: tuple[Lang, ...] = ("zh", "en")
 DEFAULT_LANG: Lang = "en"  # before the page's script has read the browser's language
 LANG_CHOICES = [("中文", "zh"), ("English", "en")]
 
@@ -275,4 +274,4 @@ class Labels:
                 for _, props in self._entries]
 
 
-__all__ = ["DEFAULT_LANG", "LANGS", "LANG_CHOICES", "LANG_COOKIE", "TEXTS", "Labels", "Lang", "Refusal", "lang_of", "request_lang", "t"]
+__all__ = ["DEFAULT_LANG", "LANG_CHOICES", "LANG_COOKIE", "TEXTS", "Labels", "Lang", "Refusal", "lang_of", "request_lang", "t"]

@@ -27,7 +27,6 @@ Gradio mounted with ``gr.mount_gradio_app`` and never ``launch()``ed skips some 
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from collections.abc import Callable
@@ -51,13 +50,6 @@ GRADIO_FILE = "/gradio_api/file="
 GRADIO_JOIN = "/gradio_api/queue/join"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def key_matches(expected: str | None, supplied: str | None) -> bool:
-    """True when no key is configured, or ``supplied`` equals it (compared in constant time)."""
-    if not expected:
-        return True
-    return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
 
 
 def host_name(value: str) -> str:
@@ -372,4 +364,4 @@ def loopback_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
     return frozenset({*LOOPBACK_HOSTS, host_name(host), *(host_name(h) for h in extra)})
 
 
-__all__ = ["Guard", "GuardConfig", "error_response", "key_matches", "loopback_hosts", "upload_too_large"]
+__all__ = ["Guard", "GuardConfig", "error_response", "loopback_hosts", "upload_too_large"]
