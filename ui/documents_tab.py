@@ -192,8 +192,10 @@ def wire_documents(demo: gr.Blocks, gate: Gate, docs: DocumentsTab, staging: Sta
     docs.chunk_doc.change(chunks_handler(gate.read), [docs.chunk_doc, docs.kb],
                           [docs.chunks, docs.chunks_title, docs.chunk_text], **private)
     docs.chunks.select(chunk_text_handler(gate.read), [docs.chunk_doc, docs.kb], [docs.chunk_text], **private)
-    for box in (docs.key, chat_key):  # a new key: its session cookie first, then what it may see
-        box.change(None, [box], None, js=SESSION_JS, **private).then(
+    # A new key: its session cookie first, then what it may see. On leaving the box or Enter, not on every
+    # keystroke: each keystroke's pickers, answering out of order, could leave a half-typed key's view last.
+    for box in (docs.key, chat_key):
+        gr.on([box.blur, box.submit], None, [box], None, js=SESSION_JS, **private).then(
             pickers, [docs.kb, chat_kbs, rt_base], [docs.kb, chat_kbs, rt_base, *shown], **private)
     if staging is not None:  # staged files the page let go of, or left behind when it closed, go at once
         docs.files.change(staging.on_files_change, [docs.files], None, api_visibility="private",

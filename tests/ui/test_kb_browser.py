@@ -184,7 +184,7 @@ def test_with_a_keys_file_the_pickers_show_only_what_the_typed_key_may_read(keye
         assert SEED_FILE.name not in driver.page_source
         box = wait_for(driver, "#rag-chat-key input", 30)[0]  # reading needs a key: the box is on the chat tab
         box.send_keys(keys["reader"])
-        box.send_keys("\t")  # its change event opens the session, then the pickers follow the key
+        box.send_keys("\t")  # leaving the box opens the session, then the pickers follow the key
         deadline = time.monotonic() + 30
         while (picked := [t.text.strip() for t in driver.find_elements(By.CSS_SELECTOR, "#rag-kbs .token")]) != ["news"]:
             assert time.monotonic() < deadline, picked
