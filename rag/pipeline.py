@@ -165,7 +165,7 @@ class RAG:
         """Load what answering needs (the embedder's first call, the extractive answerer's models, jieba's
         tagger) now: a server calls it before it listens, so that its first questions do not each wait."""
         self.embedder.embed_queries(["warm-up"])
-        self._generators.extractive.warm()
+        self._generators.extractive.warm(serving=True)
 
     # ---- writing -------------------------------------------------------------------------
     def add(self, paths: str | Path | Iterable[str | Path]) -> IndexReport:

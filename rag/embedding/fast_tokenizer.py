@@ -227,8 +227,31 @@ class FastTokenizer:
                 out[i] = ids if ids is not None else self._hf_tokenizer().encode(texts[i]).ids
         return out  # type: ignore[return-value]
 
+    def encode_offsets(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]] | None]:
+        """Per text, its ids and each id's character span in the text, without ``<s> … </s>`` and without
+        truncation, as HF's ``encode_batch(texts, add_special_tokens=False)`` gives them; None for a text
+        only HF's own tokenizer may encode (special tokens' text in it), and for all when the model failed
+        to load. For a reader, which needs offsets and must not load HF's tokenizer (0.55 s on the GIL)."""
+        if not self.wait():
+            return [None] * len(texts)
+        plain = [i for i, t in enumerate(texts) if not any(a in t for a in self._added)]
+        out: list[tuple[list[int], list[tuple[int, int]]] | None] = [None] * len(texts)
+        to_global, encs = self._local([texts[i] for i in plain])
+        for i, enc in zip(plain, encs, strict=True):
+            if enc is not None:
+                out[i] = ([to_global[k] for k in enc.ids], list(enc.offsets))
+        return out
+
     def _encode(self, texts: list[str]) -> list[list[int] | None]:
-        """HF's own Unigram over the pieces that occur in ``texts``: the same search, so the same ids.
+        """HF's own Unigram over the pieces that occur in ``texts``: the same search, so the same ids,
+        with ``<s> … </s>`` and truncation as the template does."""
+        to_global, encs = self._local(texts)
+        keep = max(self.max_length - 2, 0)
+        return [None if enc is None else [self._bos, *(to_global[i] for i in enc.ids[:keep]), self._eos]
+                for enc in encs]
+
+    def _local(self, texts: list[str]) -> tuple[list[int], list[Any]]:
+        """(local id -> global id, HF encodings without special tokens in local ids, one per text).
 
         A piece that is no substring of a word never matches, and the score of an unknown piece
         (the lowest score, less 10) is kept by the lowest-scored piece. None for a text whose
@@ -259,15 +282,7 @@ class FastTokenizer:
         tok.normalizer, tok.pre_tokenizer = self._normalizer, self._pre
         todo = [t for t, ok in zip(texts, usable, strict=True) if ok]
         encs = iter(tok.encode_batch(todo, add_special_tokens=False) if todo else [])
-        keep = max(self.max_length - 2, 0)
-        out: list[list[int] | None] = []
-        for ok in usable:
-            if ok:
-                body = [to_global[i] for i in next(encs).ids[:keep]]
-                out.append([self._bos, *body, self._eos])
-            else:
-                out.append(None)
-        return out
+        return to_global, [next(encs) if ok else None for ok in usable]
 
     def _hf_tokenizer(self) -> Any:
         """HF's tokenizer from tokenizer.json itself (0.55 s to load, once)."""
@@ -297,4 +312,20 @@ def load(tokenizer_json: Path, max_length: int, *dirs: Path, build_in: Path | No
     return FastTokenizer(folder, tokenizer_json, max_length).start()
 
 
-__all__ = ["FastTokenizer", "Unsupported", "build", "find", "load"]
+_SHARED: dict[tuple[str, ...], FastTokenizer | None] = {}
+_SHARING = threading.Lock()
+
+
+def shared(tokenizer_json: Path, max_length: int, *dirs: Path, build_in: Path | None = None) -> FastTokenizer | None:
+    """``load``'s tokenizer, one per set of arguments in a process: the embedder and the reader of e5 share
+    one (one SentencePiece model in memory, loaded once); loaded again when its files changed."""
+    key = tuple(str(Path(p).resolve()) for p in (tokenizer_json, *dirs, build_in or "")) + (str(max_length),)
+    with _SHARING:
+        known = _SHARED.get(key)
+        if known is not None and find(tokenizer_json, known._folder) is not None:
+            return known
+        _SHARED[key] = load(tokenizer_json, max_length, *dirs, build_in=build_in)
+        return _SHARED[key]
+
+
+__all__ = ["FastTokenizer", "Unsupported", "build", "find", "load", "shared"]

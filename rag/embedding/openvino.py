@@ -127,9 +127,23 @@ def _cache_key(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def export_dir(cfg: ModelConfig, cache: Path | None = None) -> Path:
+    """Where this model's OpenVINO copy is (or goes), with its quick-loading tokenizer's files."""
+    return cache_root(cache) / f"{cfg.path.name}-{_cache_key(cfg.path)}"
+
+
+def model_tokenizer(cfg: ModelConfig, cache: Path | None = None) -> fast_tokenizer.FastTokenizer | None:
+    """This model's quick-loading tokenizer (``rag.embedding.fast_tokenizer``), one in the process for
+    every user of it (the embedder, the reader), built beside the OpenVINO copy when that exists;
+    None for a tokenizer.json of another kind."""
+    out = export_dir(cfg, cache)
+    return fast_tokenizer.shared(cfg.path / "tokenizer.json", cfg.max_length, cfg.path, out,
+                                 build_in=out if out.is_dir() else None)
+
+
 def exported_model(cfg: ModelConfig, cache: Path | None = None) -> Path:
     """The OpenVINO IR of this model, exported on first use (needs torch then, once) under ``cache``."""
-    out = cache_root(cache) / f"{cfg.path.name}-{_cache_key(cfg.path)}"
+    out = export_dir(cfg, cache)
     if (out / "model.xml").is_file() and (out / "model.bin").is_file():
         return out / "model.xml"
     print(f"preparing the OpenVINO copy of {cfg.path.name} (once; cached in {out})", file=sys.stderr)
@@ -229,8 +243,7 @@ class OpenVINOEncoder:
         worker.start()
         # Better still, a tokenizer.json of e5's kind has a quick-loading copy (rag.embedding.fast_tokenizer,
         # same ids): it loads in a thread that releases the GIL, while the index and jieba load.
-        self._fast = fast_tokenizer.load(cfg.path / "tokenizer.json", cfg.max_length, cfg.path, xml.parent,
-                                         build_in=xml.parent)
+        self._fast = model_tokenizer(cfg, cache)
         self._tok = None if self._fast is not None else Tokenizer.from_file(str(cfg.path / "tokenizer.json"))
         worker.join()
         if isinstance(compiled[0], Exception):

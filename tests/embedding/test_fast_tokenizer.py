@@ -145,9 +145,34 @@ def test_sentencepiece_s_own_search_would_not_do(fast_dir, hf):
     assert differ  # if SentencePiece ever agreed on all of these, this test would say so
 
 
-def test_the_encoder_uses_it_and_its_vectors_are_unchanged(model_dir, tmp_path):
+def test_offsets_are_hfs_without_special_tokens_or_truncation(model_dir, fast_dir):
+    fast = fresh(model_dir, fast_dir)
+    ref = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    ref.no_truncation()
+    texts = [*TEXTS, TEXTS[0] * 300, "an added token <s> in the text"]
+    got = fast.encode_offsets(texts)
+    assert got[-1] is None  # special tokens' text: HF decides
+    for text, mine in zip(texts, got):
+        if mine is None:
+            assert "<" in ref.normalizer.normalize_str(text)  # only a special token's text (once normalised) goes to HF
+            continue
+        e = ref.encode(text, add_special_tokens=False)
+        assert mine == (e.ids, list(e.offsets)), text[:30]
+    assert sum(m is not None for m in got) >= len(texts) - 3
+    assert len(got[-2][0]) > MAX_LENGTH
+
+
+def test_shared_gives_one_tokenizer_per_arguments(model_dir, fast_dir, monkeypatch):
+    monkeypatch.setattr(fast_tokenizer, "_SHARED", {})
+    one = fast_tokenizer.shared(model_dir / "tokenizer.json", MAX_LENGTH, fast_dir)
+    assert one is not None and fast_tokenizer.shared(model_dir / "tokenizer.json", MAX_LENGTH, fast_dir) is one
+    assert fast_tokenizer.shared(model_dir / "tokenizer.json", 16, fast_dir) is not one
+
+
+def test_the_encoder_uses_it_and_its_vectors_are_unchanged(model_dir, tmp_path, monkeypatch):
     """The OpenVINO encoder builds the files beside its export when the model folder has none, loads them,
     and embeds exactly as with HF's tokenizer (the same ids in, the same vectors out)."""
+    monkeypatch.setattr(fast_tokenizer, "_SHARED", {})  # not the process's shared one, which indexing may have switched to HF
     cfg = read_model_config(model_dir)
     enc = OpenVINOEncoder(cfg, bf16=False)
     assert enc._fast is not None and enc._tok is None

