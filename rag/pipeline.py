@@ -35,7 +35,7 @@ from rag.storage.live import LiveSnapshot
 from rag.storage.lock import write_lock
 from rag.storage.manifest import check_embedder, previous_manifest, read_manifest
 from rag.storage.sources import SourceTexts, forget, sweep
-from rag.text.normalize import warm_up
+from rag.text.normalize import full_dictionary, warm_up
 from rag.text.unicode import is_encodable
 from rag.types import Answer, AnswerEvent, Chunk, IndexReport, Passage
 
@@ -165,6 +165,7 @@ class RAG:
         """Load what answering needs (the embedder's first call, the extractive answerer's models, jieba's
         tagger) now: a server calls it before it listens, so that its first questions do not each wait."""
         self.embedder.embed_queries(["warm-up"])
+        full_dictionary()  # jieba's own tables, not the quick stand-in of one-question processes
         self._generators.extractive.warm(serving=True)
 
     # ---- writing -------------------------------------------------------------------------

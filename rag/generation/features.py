@@ -90,10 +90,7 @@ POS_POOL = 8  # sentences tagged with jieba.posseg (the cheap score's front-runn
 
 @lru_cache(maxsize=1)
 def _posseg():
-    from jieba import posseg  # noqa: PLC0415 - loaded on first use
-
-    _norm.jieba_module()  # the dictionary, loaded once (shared with segmentation)
-    return posseg
+    return _norm.posseg_module()  # the dictionary, loaded once (shared with segmentation)
 
 
 def load_tagger() -> None:

