@@ -2,32 +2,32 @@
 
 HF ``tokenizers`` takes 0.55 s to load e5's ``tokenizer.json``, most of it building the
 Unigram model's trie over 250k pieces, and holds the GIL all along, so nothing else of a
-cold start runs meanwhile. Here the pieces live in a SentencePiece model, which loads in
-about the same time but in a thread that releases the GIL, beside the imports, jieba's
-dictionary and the index; a question then needs ~1 ms more.
+cold start runs meanwhile. Here the pieces are a marshalled dict (piece -> id, 0.07 s to load,
+in a background thread) and their float64 scores an array; a question then needs ~1 ms more.
 
-The ids are HF's own, not SentencePiece's: SentencePiece's Viterbi sums scores in float32
-and breaks ties (``ＡＡＡ`` as ``AA A`` or ``A AA``) differently from HF's float64 one, so
-its own encoding is not used. SentencePiece only answers which substrings of the words are
-pieces; HF's Unigram model is then built over just those pieces (with their float64 scores,
-and the lowest-scored piece, which sets the unknown score) and does the search: a piece
-that is no substring of a word never matches, so the search, and the ids, are the same as
-over all 250k. Normalising and pre-tokenising are HF's too, from a *skeleton* of the file
-(the same JSON with a one-piece vocabulary), so quirks such as the charsmap applied per
-grapheme are kept; ``<s> … </s>`` and truncation are added as the template does. Texts where
-special tokens could match (added tokens in the text, their text after normalising), and
-calls with many texts (indexing, where the full HF tokenizer is faster once loaded), go to
-HF's tokenizer itself, loaded then.
+The search is HF's own: a lookup answers which substrings of the words are pieces, and HF's
+Unigram model is then built over just those pieces (with their float64 scores, and the
+lowest-scored piece, which sets the unknown score) and does the search: a piece that is no
+substring of a word never matches, so the search, and the ids, are the same as over all 250k.
+(SentencePiece, which held the pieces before format 2, loads in 0.4 s, and its own Viterbi sums
+scores in float32 and breaks ties such as ``ＡＡＡ`` differently from HF's float64 one.)
+Normalising and pre-tokenising are HF's too, from a *skeleton* of the file (the same JSON with a
+one-piece vocabulary), so quirks such as the charsmap applied per grapheme are kept;
+``<s> … </s>`` and truncation are added as the template does. Texts where special tokens could
+match (added tokens in the text, their text after normalising), and calls with many texts
+(indexing, where the full HF tokenizer is faster once loaded), go to HF's tokenizer itself,
+loaded then.
 
 ``build`` writes the files (``tokenizer.fast.*``) for a ``tokenizer.json`` of that shape and
 refuses others (WordPiece models keep HF's tokenizer); ``find``/``load`` ignore files made
-from another ``tokenizer.json`` (size and mtime). tests/embedding/test_fast_tokenizer.py
-checks the ids equal HF's.
+from another ``tokenizer.json`` (size and mtime) or by another Python (marshal's format).
+tests/embedding/test_fast_tokenizer.py checks the ids equal HF's.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import sys
 import tempfile
@@ -37,8 +37,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
-MODEL_FILE = "tokenizer.fast.model"
+FORMAT_VERSION = 2  # 2: the pieces as a marshalled dict (1: a SentencePiece model)
+PIECES_FILE = "tokenizer.fast.pieces"
+_MARSHAL = f"{sys.version_info[0]}.{sys.version_info[1]}"  # marshal's format may change between Pythons
 META_FILE = "tokenizer.fast.json"
 BULK = 8  # more texts than this in one call (indexing, not a question): HF's tokenizer takes over
 SCORES_FILE = "tokenizer.fast.scores"  # the pieces' scores as float64, little-endian: HF scores in f64
@@ -75,8 +76,6 @@ def _check_shape(spec: dict[str, Any]) -> tuple[int, int]:
 
 def build(tokenizer_json: Path, out_dir: Path) -> Path:
     """Write ``tokenizer.fast.model`` and ``.json`` for ``tokenizer_json`` into ``out_dir``; returns the meta file."""
-    from sentencepiece import sentencepiece_model_pb2 as pb  # noqa: PLC0415 - SentencePiece and protobuf only when the fast files are built
-
     stamp = _source_stamp(tokenizer_json)
     spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
     bos, eos = _check_shape(spec)
@@ -87,19 +86,6 @@ def build(tokenizer_json: Path, out_dir: Path) -> Path:
         raise Unsupported("no unknown piece, or empty or repeated pieces")
     added = [t["content"] for t in spec.get("added_tokens") or []]
     special_pieces = {t["content"] for t in spec.get("added_tokens") or [] if t.get("special")}
-    proto = pb.ModelProto()
-    kind = pb.ModelProto.SentencePiece
-    for i, (piece, score) in enumerate(vocab):
-        p = proto.pieces.add()
-        p.piece, p.score = piece, float(score)
-        p.type = kind.UNKNOWN if i == unk_id else kind.CONTROL if piece in special_pieces else kind.NORMAL
-    proto.trainer_spec.model_type = pb.TrainerSpec.UNIGRAM
-    proto.trainer_spec.vocab_size = len(vocab)
-    proto.trainer_spec.unk_id = unk_id
-    proto.trainer_spec.bos_id = proto.trainer_spec.eos_id = proto.trainer_spec.pad_id = -1
-    # Only a lookup of pieces: HF normalises, pre-tokenises (the skeleton) and searches (Unigram).
-    norm = proto.normalizer_spec
-    norm.name, norm.add_dummy_prefix, norm.remove_extra_whitespaces, norm.escape_whitespaces = "identity", False, False, False
     skeleton = {**spec, "added_tokens": [], "post_processor": None, "truncation": None, "padding": None,
                 "model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]], "byte_fallback": False}}
     min_id = min(range(len(vocab)), key=lambda i: float(vocab[i][1]))  # HF's unknown score: lowest - 10
@@ -107,7 +93,7 @@ def build(tokenizer_json: Path, out_dir: Path) -> Path:
     if sys.byteorder != "little":
         scores.byteswap()
     meta = {
-        "format": FORMAT_VERSION, "source": stamp, "bos": bos, "eos": eos, "unk": unk_id,
+        "format": FORMAT_VERSION, "source": stamp, "python": _MARSHAL, "bos": bos, "eos": eos, "unk": unk_id,
         "added_tokens": added, "controls": sorted(special_pieces),
         "longest_piece": max(len(p) for p in pieces),
         "min_score_id": min_id, "min_score_piece": pieces[min_id],
@@ -116,7 +102,7 @@ def build(tokenizer_json: Path, out_dir: Path) -> Path:
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(out_dir / SCORES_FILE, scores.tobytes())
-    _write_atomic(out_dir / MODEL_FILE, proto.SerializeToString())
+    _write_atomic(out_dir / PIECES_FILE, marshal.dumps({p: i for i, p in enumerate(pieces)}))
     _write_atomic(out_dir / META_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
     return out_dir / META_FILE
 
@@ -144,8 +130,8 @@ def find(tokenizer_json: Path, *dirs: Path) -> Path | None:
             meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if (meta.get("format") == FORMAT_VERSION and meta.get("source") == stamp and (d / MODEL_FILE).is_file()
-                and (d / SCORES_FILE).is_file()):
+        if (meta.get("format") == FORMAT_VERSION and meta.get("source") == stamp and meta.get("python") == _MARSHAL
+                and (d / PIECES_FILE).is_file() and (d / SCORES_FILE).is_file()):
             return d
     return None
 
@@ -153,8 +139,8 @@ def find(tokenizer_json: Path, *dirs: Path) -> Path | None:
 class FastTokenizer:
     """``encode_ids(texts)``: the ids HF's tokenizer gives (with ``<s> … </s>``, truncated to ``max_length``).
 
-    The SentencePiece model loads in a background thread (``start``); ``encode_ids`` waits for it,
-    and uses HF's tokenizer should it fail to load.
+    The pieces load in a background thread (``start``); ``encode_ids`` waits for them, and uses HF's
+    tokenizer should they fail to load.
     """
 
     def __init__(self, folder: Path, tokenizer_json: Path, max_length: int) -> None:
@@ -171,14 +157,14 @@ class FastTokenizer:
         self._min_piece = meta["min_score_piece"]
         skeleton = Tokenizer.from_str(json.dumps(meta["skeleton"]))
         self._normalizer, self._pre = skeleton.normalizer, skeleton.pre_tokenizer
-        self._sp: Any = None
+        self._pieces: dict[str, int] | None = None
         self._scores: Any = None
         self._error: BaseException | None = None
         self._hf: Any = None
         self.bulk = False  # set by the first call with more than BULK texts: HF's tokenizer from then on
         self._hf_lock = threading.Lock()
-        # Not a daemon: a process that ends while SentencePiece (C++) is still loading aborted
-        # ("terminate called without an active exception", CI's `rag model`); the exit waits for it
+        # Not a daemon: a process that ended while the loader (SentencePiece's C++, before format 2) was still
+        # running aborted ("terminate called without an active exception", CI's `rag model`); exit waits for it
         self._loader = threading.Thread(target=self._load, name="fast-tokenizer-load", daemon=False)
 
     def start(self) -> FastTokenizer:
@@ -187,24 +173,24 @@ class FastTokenizer:
 
     def _load(self) -> None:
         try:
-            import sentencepiece as spm  # noqa: PLC0415 - SentencePiece (~0.1 s) imported in the loader thread, off the caller path
-
             scores = array("d")
             scores.frombytes((self._folder / SCORES_FILE).read_bytes())
             if sys.byteorder != "little":
                 scores.byteswap()
-            self._scores = scores
-            self._sp = spm.SentencePieceProcessor(model_file=str(self._folder / MODEL_FILE))
+            pieces = marshal.loads((self._folder / PIECES_FILE).read_bytes())
+            if not isinstance(pieces, dict) or len(pieces) != len(scores):
+                raise ValueError(f"{PIECES_FILE} does not hold one id per scored piece")
+            self._scores, self._pieces = scores, pieces
         except Exception as exc:  # then HF's tokenizer does the work
             self._error = exc
 
     def wait(self) -> bool:
-        """Whether the SentencePiece model loaded (else HF's tokenizer does the work)."""
-        if self._sp is None:
+        """Whether the pieces loaded (else HF's tokenizer does the work)."""
+        if self._pieces is None:
             if self._loader.ident is None:
                 self._loader.start()
             self._loader.join()
-        return self._sp is not None
+        return self._pieces is not None
 
     def token_to_id(self, token: str) -> int | None:
         return self._ids.get(token)
@@ -270,9 +256,8 @@ class FastTokenizer:
                     size = len(word)
                     for a in range(size):
                         subs.update(word[a:b] for b in range(a + 1, min(a + longest, size) + 1))
-        candidates = list(subs)
-        found = self._sp.piece_to_id(candidates) if candidates else []
-        pieces = {s: i for s, i in zip(candidates, found, strict=True) if i != self._unk}
+        known = self._pieces
+        pieces = {s: i for s in subs if (i := known.get(s, self._unk)) != self._unk}
         pieces[self._unk_piece], pieces[self._min_piece] = self._unk, self._min_id
         local = sorted(pieces.items(), key=lambda kv: kv[1])
         scores = self._scores
@@ -318,7 +303,7 @@ _SHARING = threading.Lock()
 
 def shared(tokenizer_json: Path, max_length: int, *dirs: Path, build_in: Path | None = None) -> FastTokenizer | None:
     """``load``'s tokenizer, one per set of arguments in a process: the embedder and the reader of e5 share
-    one (one SentencePiece model in memory, loaded once); loaded again when its files changed."""
+    one (one table of pieces in memory, loaded once); loaded again when its files changed."""
     key = tuple(str(Path(p).resolve()) for p in (tokenizer_json, *dirs, build_in or "")) + (str(max_length),)
     with _SHARING:
         known = _SHARED.get(key)

@@ -2,13 +2,14 @@
 
 Exactly: every id of every text, compared with ``tokenizers.Tokenizer.from_file`` as the OpenVINO encoder
 configured it before (truncation at the model's length, no padding). Texts: Chinese (simplified and
-traditional), English, mixed, numbers, emoji, the charsmap's corner cases, ties SentencePiece's own
-search breaks otherwise, long texts truncated, empty-ish texts, special tokens, the seed document in
+traditional), English, mixed, numbers, emoji, the charsmap's corner cases, ties a float32
+search (SentencePiece's) breaks otherwise, long texts truncated, empty-ish texts, special tokens, the seed document in
 pieces, and random characters from all over Unicode.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -132,19 +133,6 @@ def test_random_characters_from_all_over_unicode(model_dir, fast_dir, hf):
     assert_same_ids(fresh(model_dir, fast_dir), hf, texts)
 
 
-def test_sentencepiece_s_own_search_would_not_do(fast_dir, hf):
-    """Why SentencePiece only looks pieces up: its own encoding breaks score ties otherwise (float32 sums)."""
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=str(fast_dir / fast_tokenizer.MODEL_FILE))
-    texts = [TEXTS[11], "ＡＡＡ ＡＡＡ ＡＡＡ", "😀ＡＡＡ\u3000ＡＡ"]
-    differ = 0
-    for t in texts:
-        words = "".join(w for w, _ in hf.pre_tokenizer.pre_tokenize_str(hf.normalizer.normalize_str(t)))
-        differ += [0, *sp.encode(words), 2] != hf.encode(t).ids
-    assert differ  # if SentencePiece ever agreed on all of these, this test would say so
-
-
 def test_offsets_are_hfs_without_special_tokens_or_truncation(model_dir, fast_dir):
     fast = fresh(model_dir, fast_dir)
     ref = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -197,6 +185,18 @@ def test_files_of_another_tokenizer_json_are_not_used(model_dir, fast_dir, tmp_p
     assert fast_tokenizer.find(copy, tmp_path / "built") is None
 
 
+def test_files_of_another_python_or_format_are_not_used(model_dir, fast_dir, tmp_path):
+    """The pieces are marshalled, and marshal's format belongs to a Python version."""
+    for key, value in (("python", "2.7"), ("format", 1)):
+        other = tmp_path / key
+        shutil.copytree(fast_dir, other)
+        meta = json.loads((other / fast_tokenizer.META_FILE).read_text(encoding="utf-8"))
+        meta[key] = value
+        (other / fast_tokenizer.META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        assert fast_tokenizer.find(model_dir / "tokenizer.json", other) is None
+    assert fast_tokenizer.find(model_dir / "tokenizer.json", fast_dir) == fast_dir
+
+
 def test_a_wordpiece_tokenizer_is_refused_and_keeps_hf(tmp_path):
     minilm = packaged_minilm_path() / "tokenizer.json"
     with pytest.raises(fast_tokenizer.Unsupported):
@@ -207,7 +207,7 @@ def test_a_wordpiece_tokenizer_is_refused_and_keeps_hf(tmp_path):
 def test_a_damaged_model_file_falls_back_to_hf(model_dir, fast_dir, hf, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(fast_dir, broken)
-    (broken / fast_tokenizer.MODEL_FILE).write_bytes(b"not a model")
+    (broken / fast_tokenizer.PIECES_FILE).write_bytes(b"not a table of pieces")
     tok = fast_tokenizer.load(model_dir / "tokenizer.json", MAX_LENGTH, broken)
     assert tok.encode_ids(TEXTS[:3]) == [e.ids for e in hf.encode_batch(TEXTS[:3])]
     assert tok.bulk  # HF's tokenizer did it
