@@ -40,6 +40,10 @@ EXAMPLES = [
 ]
 
 CSS = """
+/* Gradio 6.31's tab bar gains a second button for the retrieval tab at its first visit (its content, taller
+   than the window, renders then; the cause inside Gradio was not found): only the first of a tab's buttons shows */
+#rag-chat-tab-button ~ #rag-chat-tab-button, #rag-documents-tab-button ~ #rag-documents-tab-button,
+#rag-retrieval-tab-button ~ #rag-retrieval-tab-button { display: none; }
 .rag-answer { line-height: 1.6; }
 .rag-text { white-space: normal; }
 .rag-muted { color: var(--body-text-color-subdued); }

@@ -74,12 +74,21 @@ def status(driver, text: str, kind: str = "ok", timeout: float = 60) -> str:
     return wait_for(driver, f"#rag-doc-status .rag-status-{kind}", timeout, text=text)[0].text
 
 
+def shown_tabs(driver) -> list[str]:
+    """The tab bar's buttons a user sees."""
+    from selenium.webdriver.common.by import By
+
+    return [b.text.strip() for b in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.is_displayed()]
+
+
 def test_bases_are_created_renamed_and_deleted_with_a_confirmation(served, browser):
     from selenium.webdriver.common.by import By
 
     base, _ = served
     driver = browser
     open_page(driver, base)
+    open_tab(driver, "Retrieval test")  # its first visit once gave the tab bar a second "Retrieval test"
+    assert shown_tabs(driver) == ["Chat", "Documents", "Retrieval test"]
     open_tab(driver, "Documents")
     field(driver, "rag-kb-name").send_keys("news")
     wait_for(driver, "#rag-kb-create", 10)[0].click()
@@ -96,6 +105,7 @@ def test_bases_are_created_renamed_and_deleted_with_a_confirmation(served, brows
     wait_for(driver, "#rag-kb-rename", 10)[0].click()
     status(driver, "Renamed the knowledge base news to daily")
     assert options(driver, "rag-doc-kb") == ["default", "daily"]
+    assert shown_tabs(driver) == ["Chat", "Documents", "Retrieval test"]
 
     # deleting asks first: the row says what goes; Cancel keeps it
     wait_for(driver, "#rag-kb-delete", 10)[0].click()
