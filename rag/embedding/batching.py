@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 INFERENCE = threading.Lock()  # one model call at a time in this process: see the module docstring
+BUSY_S = 0.05  # a call this soon after another thread's waits ``wait_s`` for others; a lone caller does not
 
 
 @dataclass
@@ -35,6 +36,7 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     outputs: tuple[np.ndarray, ...] | None = None
     error: BaseException | None = None
+    busy: bool = False  # another call came shortly before this one: more may be on their way
 
     @property
     def rows(self) -> int:
@@ -50,8 +52,9 @@ class MicroBatcher:
     same width that other threads queued meanwhile. ``run`` takes arrays whose first axis is the row,
     returns arrays whose first axis is the row; it runs on the batcher's worker thread only.
 
-    ``wait_s`` is how long the worker waits after the first input for others to join (a lone
-    question pays it once); ``max_rows`` caps a call's rows.
+    ``wait_s`` is how long the worker waits after the first input for others to join, when others are
+    queued or another thread called within ``BUSY_S`` before (one caller, a command or ``rag eval`` asking
+    one question after another, never waits); ``max_rows`` caps a call's rows.
     """
 
     def __init__(self, run: Callable[..., Sequence[np.ndarray]], *, name: str, max_rows: int = 32,
@@ -61,12 +64,16 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
         self._pid = os.getpid()
+        self._last_call, self._last_thread = float("-inf"), 0
         self.calls = 0  # model calls made, and the rows they held (for bench/ and the tests)
         self.rows = 0
 
     def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         job = _Job(tuple(inputs))
         with self._cond:
+            now, me = time.monotonic(), threading.get_ident()
+            job.busy = now - self._last_call < BUSY_S and me != self._last_thread  # another thread just called
+            self._last_call, self._last_thread = now, me
             self._start_worker()
             self._pending.append(job)
             self._cond.notify()
@@ -87,7 +94,9 @@ class MicroBatcher:
         with self._cond:
             while not self._pending:
                 self._cond.wait()
-        if self.wait_s > 0:
+        with self._cond:
+            others = len(self._pending) > 1 or self._pending[0].busy
+        if self.wait_s > 0 and others:  # a lone question (a command, a quiet server) does not wait for company
             time.sleep(self.wait_s)  # others asking at the same moment join this call
         with self._cond:
             width, rows = self._pending[0].width, 0

@@ -150,3 +150,17 @@ def test_threads_asking_for_the_reader_at_once_share_one():
     reader_module._load_reader.cache_clear()  # a first load, as a server's first questions met it
     readers = _concurrently(lambda _: load_reader(""), list(range(4)))
     assert all(r is readers[0] for r in readers)
+
+
+def test_a_lone_caller_does_not_wait_for_company_and_a_call_right_after_another_threads_does():
+    batcher = MicroBatcher(lambda x: [x + 1], name="test", wait_s=0.3)
+
+    def timed() -> float:
+        t0 = time.monotonic()
+        batcher(np.zeros((1, 2)))
+        return time.monotonic() - t0
+
+    alone = [timed(), timed(), timed()]  # one thread, one call after another: nobody to wait for
+    with ThreadPoolExecutor(1) as pool:
+        after_another_thread = pool.submit(timed).result()
+    assert max(alone) < 0.25 <= after_another_thread, (alone, after_another_thread)
