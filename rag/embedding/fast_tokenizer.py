@@ -304,7 +304,8 @@ _SHARING = threading.Lock()
 def shared(tokenizer_json: Path, max_length: int, *dirs: Path, build_in: Path | None = None) -> FastTokenizer | None:
     """``load``'s tokenizer, one per set of arguments in a process: the embedder and the reader of e5 share
     one (one table of pieces in memory, loaded once); loaded again when its files changed."""
-    key = tuple(str(Path(p).resolve()) for p in (tokenizer_json, *dirs, build_in or "")) + (str(max_length),)
+    key = (*(str(Path(p).resolve()) for p in (tokenizer_json, *dirs)), str(build_in and Path(build_in).resolve()),
+           str(max_length))
     with _SHARING:
         known = _SHARED.get(key)
         if known is not None and find(tokenizer_json, known._folder) is not None:

@@ -35,7 +35,8 @@ FORMAT_VERSION = 1
 SWITCH_AFTER = 200_000  # lookups (~0.4 s of them) before the process loads jieba's own tables
 _DATA, _META = "jieba.quick.bin", "jieba.quick.json"
 _LOCK = threading.RLock()
-_state: dict[str, Any] = {"quick": None}  # the QuickTables in use, while in use
+# the QuickTables in use, while in use; "full": jieba's own tables were asked for, the stand-in is not installed
+_state: dict[str, Any] = {"quick": None, "full": False}
 
 
 def _source_stamp(jieba: ModuleType) -> dict[str, Any]:
@@ -232,7 +233,7 @@ def install_quick(jieba: ModuleType, cache: Path) -> bool:
     with _LOCK:
         if _state["quick"] is not None:
             return True
-        if jieba.dt.initialized or jieba.dt.dictionary != jieba.DEFAULT_DICT:
+        if _state["full"] or jieba.dt.initialized or jieba.dt.dictionary != jieba.DEFAULT_DICT:
             return False
         folder = find(cache, jieba)
         if folder is None:
@@ -267,22 +268,36 @@ def posseg(jieba: ModuleType) -> ModuleType:
 
 
 def load_full(jieba: ModuleType | None = None) -> None:
-    """End the stand-in: jieba's own tables from now on (0.6 s once; for bulk work and servers)."""
+    """End the stand-in, or keep it from being installed: jieba's own tables from now on (0.6 s once where
+    the stand-in was in use; for bulk work and servers)."""
     if jieba is None:
         import jieba  # noqa: PLC0415 - only when there is a stand-in to end
     with _LOCK:
+        _state["full"] = True
         if _state["quick"] is None:
             return
-        fresh = jieba.Tokenizer()
-        fresh.initialize()  # jieba's own load (its marshal cache)
-        with jieba.dt.lock:
-            jieba.dt.FREQ, jieba.dt.total = fresh.FREQ, fresh.total
         pos = sys.modules.get("jieba.posseg")
+        freq, total, tags = _own_tables(jieba, with_tags=pos is not None)
+        with jieba.dt.lock:
+            jieba.dt.FREQ, jieba.dt.total = freq, total
         if pos is not None:
-            tagger = pos.POSTokenizer.__new__(pos.POSTokenizer)
-            tagger.load_word_tag(jieba.dt.get_dict_file())
-            pos.dt.word_tag_tab = tagger.word_tag_tab
+            pos.dt.word_tag_tab = tags
         _state["quick"] = None
+
+
+def _own_tables(jieba: ModuleType, with_tags: bool = True) -> tuple[dict[str, int], int, dict[str, str]]:
+    """jieba's own word -> frequency table (its marshal cache), its total and, ``with_tags``, posseg's
+    word -> tag table (parsed from dict.txt as posseg parses it)."""
+    fresh = jieba.Tokenizer()
+    fresh.initialize()
+    tags: dict[str, str] = {}
+    if with_tags:
+        import jieba.posseg as pos  # noqa: PLC0415 - its tags: parsed from dict.txt, as posseg does
+
+        tagger = pos.POSTokenizer.__new__(pos.POSTokenizer)
+        tagger.load_word_tag(fresh.get_dict_file())
+        tags = tagger.word_tag_tab
+    return fresh.FREQ, fresh.total, tags
 
 
 def in_use() -> bool:
@@ -298,14 +313,9 @@ def ensure_built(cache: Path) -> Path | None:
     folder = find(cache, jieba)
     if folder is not None:
         return folder
-    fresh = jieba.Tokenizer()
-    fresh.initialize()
-    import jieba.posseg as pos  # noqa: PLC0415 - its tags: parsed from dict.txt, as posseg does
-
-    tagger = pos.POSTokenizer.__new__(pos.POSTokenizer)
-    tagger.load_word_tag(fresh.get_dict_file())
+    freq, total, tags = _own_tables(jieba)
     try:
-        return build(cache, jieba, fresh.FREQ, fresh.total, tagger.word_tag_tab)
+        return build(cache, jieba, freq, total, tags)
     except OSError:
         return None
 
