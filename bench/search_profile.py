@@ -66,7 +66,7 @@ def main() -> None:
     print(f"RAG.search p50 {statistics.median(times):.1f} ms, p95 {np.percentile(times, 95):.1f} ms (not profiled)")
     if embed:
         print(f"question embedding alone p50 {statistics.median(embed):.1f} ms, p95 {np.percentile(embed, 95):.1f} ms")
-    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -100,11 +100,12 @@ def retrieve(
     dense, lexical, q = _candidates(store, embedder, query, cand, settings.mode, query_vector, where)
     dense_rank, lexical_rank = _ranks(dense), _ranks(lexical)  # before dense gets the lexical-only cosines
     chunks = store.chunks(sorted(dense.keys() | lexical.keys()))  # one fetch: fusion, re-rank and passages read them
-    base, bonus, facts = _fuse(store, chunks, query, dense, lexical, q, settings)
+    texts = MatchTexts(chunks)
+    base, bonus, facts = _fuse(store, texts, query, dense, lexical, q, settings)
     fused = dict(base)
     for i, b in bonus.items():
         fused[i] += b
-    boost = _boost_exact(chunks, query, fused)
+    boost = _boost_exact(texts, query, fused)
     order = sorted(fused, key=lambda i: -fused[i])[:top_k]
     if q is None and settings.mode == "lexical" and embedder is not None:
         q = query_vector if query_vector is not None else embedder.embed_queries([query])[0]
@@ -137,7 +138,7 @@ def _candidates(
 
 
 def _fuse(
-    store: SearchStore, chunks: Mapping[int, Chunk], query: str, dense: dict[int, float], lexical: dict[int, float],
+    store: SearchStore, texts: Mapping[int, str], query: str, dense: dict[int, float], lexical: dict[int, float],
     q: np.ndarray | None, settings: RetrievalSettings,
 ) -> tuple[dict[int, float], dict[int, float], dict[str, Any]]:
     """The fused scores before the re-rank, the re-rank bonus of each candidate, and the query-level facts.
@@ -156,14 +157,27 @@ def _fuse(
     if settings.fusion != "convex":
         return _rrf(dense, lexical, settings.rrf_k), {}, facts
     idf = query_idf(store.idf, query)  # segmented once, for the fusion weight and the re-rank
-    coverage = _query_coverage(chunks, idf, lexical)
+    coverage = _query_coverage(texts, idf, lexical)
     weight = settings.lexical_weight * coverage
     fused = _convex(dense, lexical, weight)
     # trusted as far as BM25 explains the query, like the fusion weight
     rerank = settings.rerank_weight * coverage
-    bonus = _rerank_distinctive(chunks, idf, fused, rerank, settings.rerank_depth)
+    bonus = _rerank_distinctive(texts, idf, fused, rerank, settings.rerank_depth)
     facts.update(coverage=coverage, lexical_weight_used=weight if lexical else 0.0, rerank_weight_used=rerank)
     return fused, bonus, facts
+
+
+class MatchTexts(dict):
+    """Candidates' texts as ``normalize_for_match`` gives them, each normalised once when first asked for
+    (the coverage, the re-rank and the exact-match boost read overlapping candidates)."""
+
+    def __init__(self, chunks: Mapping[int, Chunk]) -> None:
+        super().__init__()
+        self.chunks = chunks
+
+    def __missing__(self, i: int) -> str:
+        text = self[i] = normalize_for_match(self.chunks[i].text)
+        return text
 
 
 def _ranks(scores: dict[int, float]) -> dict[int, int]:
@@ -218,7 +232,7 @@ def query_idf(idf: Callable[[str], float], query: str) -> dict[str, float]:
     return {t: idf(t) for t in sorted({t.lstrip("#") for t in index_terms(query)})}
 
 
-def _query_coverage(chunks: Mapping[int, Chunk], idf: dict[str, float], lexical: dict[int, float]) -> float:
+def _query_coverage(texts: Mapping[int, str], idf: dict[str, float], lexical: dict[int, float]) -> float:
     """IDF-weighted share of the query's terms that the best BM25 hit contains.
 
     BM25 is trusted as far as it explains the query: a Chinese question over
@@ -229,13 +243,13 @@ def _query_coverage(chunks: Mapping[int, Chunk], idf: dict[str, float], lexical:
     if not lexical:
         return 0.0
     best = max(lexical, key=lexical.get)
-    text = normalize_for_match(chunks[best].text)
+    text = texts[best]
     total = sum(idf.values())
     return sum(w for t, w in idf.items() if t in text) / total if total > 0 else 0.0
 
 
 def _rerank_distinctive(
-    chunks: Mapping[int, Chunk], idf: dict[str, float], fused: dict[int, float], weight: float, depth: int,
+    texts: Mapping[int, str], idf: dict[str, float], fused: dict[int, float], weight: float, depth: int,
 ) -> dict[int, float]:
     """The bonus of each of the top ``depth`` candidates: ``weight`` x its share of the query's distinctive terms.
 
@@ -245,7 +259,6 @@ def _rerank_distinctive(
     if weight <= 0 or not fused:
         return {}
     top = sorted(fused, key=lambda i: -fused[i])[:depth]
-    texts = {i: normalize_for_match(chunks[i].text) for i in top}
     weights: dict[str, float] = {}
     for term, term_idf in idf.items():
         df = sum(term in texts[i] for i in top)
@@ -265,13 +278,13 @@ def _rrf(dense: dict[int, float], lexical: dict[int, float], k: int) -> dict[int
     return fused
 
 
-def _boost_exact(chunks: Mapping[int, Chunk], query: str, fused: dict[int, float]) -> dict[int, float]:
+def _boost_exact(texts: Mapping[int, str], query: str, fused: dict[int, float]) -> dict[int, float]:
     """A short query found verbatim in a chunk (a name, a number) ranks that chunk first; returns the boosts."""
     needle = normalize_for_match(_STRIP.sub("", query))
     if not needle or len(needle) > 24 or not fused:
         return {}
     top = max(fused.values())
-    boosted = {i: top for i in fused if needle in normalize_for_match(chunks[i].text)}
+    boosted = {i: top for i in fused if needle in texts[i]}
     for i, b in boosted.items():
         fused[i] += b
     return boosted

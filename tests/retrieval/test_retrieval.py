@@ -104,7 +104,7 @@ def test_a_renamed_file_is_not_embedded_again(tmp_path):
 def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic(seed_rag):
     """Re-ranking by distinctive terms: the topic (天心经开区) is in every candidate and weighs
     nothing; what the question asks about (诉求解决率) decides."""
-    from rag.retrieval.retrieve import RetrievalSettings, _rerank_distinctive, query_idf, retrieve
+    from rag.retrieval.retrieve import MatchTexts, RetrievalSettings, _rerank_distinctive, query_idf, retrieve
 
     snap = seed_rag.state
     q = "天心经开区的企业诉求解决率是多少？"
@@ -113,7 +113,7 @@ def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic
     answer = next(i for i, t in enumerate(texts) if "诉求解决率" in t)
     fused = {repeats: 1.0, answer: 0.8}
     fused |= {i: 0.7 for i, t in enumerate(texts) if "天心经开区" in t and i not in fused}
-    for i, bonus in _rerank_distinctive(dict(enumerate(snap.chunks)), query_idf(snap.lexical.idf, q), fused, weight=0.5,
+    for i, bonus in _rerank_distinctive(MatchTexts(dict(enumerate(snap.chunks))), query_idf(snap.lexical.idf, q), fused, weight=0.5,
                                          depth=20).items():
         fused[i] += bonus
     assert fused[answer] > fused[repeats]

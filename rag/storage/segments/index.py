@@ -37,10 +37,13 @@ from rag.filters import Filter
 from rag.indexing.embed import embed, embedder_entry
 from rag.indexing.scan import scan
 from rag.storage import bm25
+from rag.storage.segments import bm25_topk
+from rag.storage.segments.bm25_topk import TermList
 from rag.storage.segments.segment import (
     TERM_BYTEORDER,
     Rows,
     Segment,
+    Span,
     rows_of_chunks,
     rows_of_segments,
     write_segment,
@@ -55,6 +58,7 @@ SEGMENTS_DIR = "segments"
 MERGE_AT = 8  # more segments than this: the smallest are merged (tiered)
 MAX_AUTO_MERGE_ROWS = 200_000  # larger merges wait for `rag index --rebuild` (they re-train the IVF index)
 SEGMENT_MAX_ROWS = 250_000  # one change writes segments of at most this many rows
+DF_MEMO = 65_536  # distinct terms whose live document frequency a view remembers
 _log = logging.getLogger(__name__)
 
 _OPEN: dict[tuple[str, str], Segment] = {}  # (folder, segment name) -> open segment: immutable, shared
@@ -127,6 +131,7 @@ class SegmentStore:
         self._doc_rows = {d: (i, j) for i, st in enumerate(states) for d, j in st.docmap.items()}
         self.n = sum(st.n for st in states)
         self.avgdl = sum(st.total_len for st in states) / self.n if self.n else 1.0
+        self._df_memo: dict[int, int] = {}
         _LAST_VIEW[folder] = self
 
     # ---- SearchStore ----
@@ -171,46 +176,41 @@ class SegmentStore:
         if not terms or not self.n:
             return []
         hashes = np.array([bm25.term_hash(t, TERM_BYTEORDER) for t in terms], np.uint64)
-        posts = [seg.postings(hashes) for seg in self.segments]
-        idf = self._idf(posts, len(terms))
+        spans = [seg.term_lists(hashes) for seg in self.segments]
+        idf = [self._idf(int(h), [seg_spans[j] for seg_spans in spans]) for j, h in enumerate(hashes)]
         found: list[tuple[int, float]] = []
+        theta = 0.0  # the k-th best score found so far: what a later segment's rows must reach
         for i, seg in enumerate(self.segments):
-            rows, weights = [], []
-            for j, p in enumerate(posts[i]):
-                if p is None or idf[j] is None:
-                    continue
-                r, tf = p
-                tf = tf.astype(np.float64)
-                dl = seg.doclen[r]
-                rows.append(r)
-                weights.append(bm25.weight(tf, dl, self.avgdl, idf[j]))
-            if not rows:
-                continue
-            scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=seg.rows)
+            lists = [TermList(j, idf_j, sp.lo, sp.hi, sp.max_tf, sp.min_len)
+                     for j, (sp, idf_j) in enumerate(zip(spans[i], idf)) if sp is not None and idf_j is not None]
             mask = self._allowed(i, where)
-            if mask is not None:
-                scores[~mask] = 0.0
-            hit = np.flatnonzero(scores > 0)
-            if len(hit) > k:
-                hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
-            found += [(seg.key_base + int(r), float(scores[r])) for r in hit]
-        return sorted(found, key=lambda kv: (-kv[1], kv[0]))[:k]
+            if not lists or (mask is not None and not mask.any()):
+                continue
+            rows, scores = bm25_topk.top_k(seg, lists, self.avgdl, k, mask, theta)
+            found += [(seg.key_base + int(r), float(s)) for r, s in zip(rows, scores)]
+            found = sorted(found, key=lambda kv: (-kv[1], kv[0]))[:k]
+            if len(found) == k:
+                theta = found[-1][1]
+        return found
 
-    def _idf(self, posts: list[list[tuple[np.ndarray, np.ndarray] | None]], n_terms: int) -> list[float | None]:
-        """Each query term's IDF over the live rows (None: no live row holds it, as bm25s skips unknown terms)."""
-        out: list[float | None] = []
-        for j in range(n_terms):
-            df = self._df([seg_posts[j] for seg_posts in posts])
-            out.append(bm25.idf(df, self.n) if df else None)
-        return out
+    def _idf(self, h: int, per_segment: list[Span | None]) -> float | None:
+        """A query term's IDF over the live rows (None: no live row holds it, as bm25s skips unknown terms)."""
+        df = self._df(h, per_segment)
+        return bm25.idf(df, self.n) if df else None
 
-    def _df(self, per_segment: list[tuple[np.ndarray, np.ndarray] | None]) -> int:
-        """How many live rows hold a term, given its postings in each segment (None: not there)."""
-        df = 0
-        for i, p in enumerate(per_segment):
-            if p is not None:
-                live = self.live[i]
-                df += len(p[0]) if live is None else int(live[p[0]].sum())
+    def _df(self, h: int, per_segment: list[Span | None]) -> int:
+        """How many live rows hold a term, given where its postings lie in each segment (None: not there).
+        Remembered per view (a view's live rows never change): the fusion asks again for the query's terms."""
+        df = self._df_memo.get(h)
+        if df is None:
+            df = 0
+            for i, sp in enumerate(per_segment):
+                if sp is not None:
+                    live = self.live[i]
+                    df += sp.hi - sp.lo if live is None else int(live[self.segments[i].rows_span(sp.lo, sp.hi)].sum())
+            if len(self._df_memo) >= DF_MEMO:
+                self._df_memo.clear()
+            self._df_memo[h] = df
         return df
 
     def cosines(self, keys: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
@@ -228,7 +228,7 @@ class SegmentStore:
 
     def idf(self, term: str) -> float:
         h = np.array([bm25.term_hash(term, TERM_BYTEORDER)], np.uint64)
-        df = self._df([seg.postings(h)[0] for seg in self.segments])
+        df = self._df(int(h[0]), [seg.term_lists(h)[0] for seg in self.segments])
         return bm25.idf(df, max(self.n, 1))
 
     # ---- documents ----

@@ -19,6 +19,10 @@ every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
   segment, so they are the scores of a fresh build over the same chunks, however the chunks are
   split into segments and whatever was deleted (bm25s precomputes scores with N and avgdl baked
   in, which is why it must rebuild on every change);
+- ``term_maxtf.npy`` (uint8) and ``term_minlen.npy`` (uint16), per term: the largest count and the
+  shortest row among its postings, which bound the term's BM25 weight in any row of the segment
+  (``rag.storage.segments.bm25_topk`` skips what cannot reach the top k with them). A segment written
+  before them has neither: its bounds are then the largest count possible and its shortest row;
 - ``date_ix.npy`` and ``article_ix.npy`` (int32, -1: none) into the distinct dates and article
   titles of ``labels.json``: what the date and article filters read without parsing chunks.
 """
@@ -41,6 +45,7 @@ from rag.storage.vectors import build_index, describe, tune_after_load
 from rag.types import Chunk
 
 ARRAYS = ("rows", "offsets", "vectors", "terms", "term_ptr", "post_rows", "post_tf", "doclen", "date_ix", "article_ix")
+BOUNDS = ("term_maxtf", "term_minlen")  # written since the BM25 top k skips; an older segment lacks them
 _PREAD = ("vectors", "post_rows", "post_tf")
 RESCORE = 2  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
 MIN_SHORTLIST = 100
@@ -168,6 +173,7 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
     tmp.mkdir(parents=True)
     n = len(rows.lines)
     terms, term_ptr, post_rows, post_tf = _sorted_postings(rows, n)
+    maxtf, minlen = _term_bounds(term_ptr, post_rows, post_tf, rows.doclen)
     vectors16 = np.ascontiguousarray(rows.vectors, dtype=np.float16).reshape(n, -1)
     arrays = {
         "rows": rows.row_doc.astype(np.int32),
@@ -180,6 +186,8 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
         "doclen": rows.doclen.astype(np.int32),
         "date_ix": rows.date_ix.astype(np.int32),
         "article_ix": rows.article_ix.astype(np.int32),
+        "term_maxtf": maxtf,
+        "term_minlen": minlen,
     }
     for name, arr in arrays.items():
         np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
@@ -233,6 +241,18 @@ def _sorted_postings(rows: Rows, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return hashes[used].astype(np.uint64), term_ptr, post_rows, post_tf
 
 
+def _term_bounds(term_ptr: np.ndarray, post_rows: np.ndarray, post_tf: np.ndarray,
+                 doclen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per term (postings grouped by ``term_ptr``, none empty): its largest count and its shortest row."""
+    if not len(post_tf):
+        return np.zeros(0, np.uint8), np.zeros(0, np.uint16)
+    starts = term_ptr[:-1]
+    lengths = np.asarray(doclen, dtype=np.int32)[post_rows]
+    # uint16: a lower bound on a length stays one when clipped down (2 bytes a term: 8 bytes a chunk at 1M)
+    shortest = np.minimum(np.minimum.reduceat(lengths, starts), np.iinfo(np.uint16).max)
+    return np.maximum.reduceat(post_tf, starts).astype(np.uint8), shortest.astype(np.uint16)
+
+
 # ---------------------------------------------------------------------------------------------- reading
 
 
@@ -246,6 +266,8 @@ class Segment:
                 _check(folder, checksums)
             self.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             self.a = {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS}
+            self.a |= {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in BOUNDS
+                       if (folder / f"{n}.npy").is_file()}
             labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
             self.articles: list[str] = labels["articles"]
             self.dates: list[str] = labels["dates"]
@@ -267,6 +289,10 @@ class Segment:
             raise IndexCorruptError(f"the index segment {folder} disagrees with itself ({self.rows} rows); rebuild "
                                     "with `rag index --rebuild`")
         self.doclen = np.asarray(self.a["doclen"], dtype=np.int64)  # read on every BM25 query: in memory
+        if "term_maxtf" in self.a and len(self.a["term_maxtf"]) != len(self.a["terms"]):
+            raise IndexCorruptError(f"the index segment {folder} has {len(self.a['terms'])} terms but bounds for "
+                                    f"{len(self.a['term_maxtf'])}; rebuild with `rag index --rebuild`")
+        self._min_len = int(self.doclen.min()) if self.rows else 0
         self.ann = self._load_ann()
         self._flat = None
 
@@ -340,18 +366,31 @@ class Segment:
 
     # ---- lexical ----
 
-    def postings(self, hashes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """Per term hash: (rows, term counts) in this segment, or None when the term is not here."""
+    def term_lists(self, hashes: np.ndarray) -> list[Span | None]:
+        """Per term hash: where its postings lie in this segment, and its bounds; None when it is not here.
+        Nothing is read from the posting files: ``rows_span`` and ``tf_span`` read them."""
         terms, ptr = self.a["terms"], self.a["term_ptr"]
         at = np.searchsorted(terms, hashes)
-        out: list[tuple[np.ndarray, np.ndarray] | None] = []
+        out: list[Span | None] = []
         for h, i in zip(hashes, at):
             if i < len(terms) and terms[i] == h:
-                lo, hi = int(ptr[i]), int(ptr[i + 1])
-                out.append((self._reader["post_rows"].span(lo, hi), self._reader["post_tf"].span(lo, hi)))
+                i = int(i)
+                out.append(Span(int(ptr[i]), int(ptr[i + 1]), *self._bounds(i)))
             else:
                 out.append(None)
         return out
+
+    def _bounds(self, i: int) -> tuple[int, int]:
+        if "term_maxtf" in self.a:
+            return int(self.a["term_maxtf"][i]), int(self.a["term_minlen"][i])
+        return MAX_TF, self._min_len  # a segment written before the bounds: the loosest true ones
+
+    def rows_span(self, lo: int, hi: int) -> np.ndarray:
+        """Posting rows ``lo:hi`` (one term's rows ascending, when the span is its ``Span``)."""
+        return self._reader["post_rows"].span(lo, hi)
+
+    def tf_span(self, lo: int, hi: int) -> np.ndarray:
+        return self._reader["post_tf"].span(lo, hi)
 
     # ---- chunks ----
 
@@ -367,6 +406,16 @@ class Segment:
         self._file.close()
         for reader in self._reader.values():
             reader.close()
+
+
+@dataclass(frozen=True)
+class Span:
+    """One term's postings in a segment: rows ``lo:hi`` of the posting files, its largest count and shortest row."""
+
+    lo: int
+    hi: int
+    max_tf: int
+    min_len: int
 
 
 class _ArrayReader:
@@ -404,5 +453,5 @@ def _check(folder: Path, checksums: dict[str, str]) -> None:
                                     "outside rag); rebuild with `rag index --rebuild`")
 
 
-__all__ = ["ARRAYS", "TERM_BYTEORDER", "Rows", "Segment", "postings_of", "rows_of_chunks", "rows_of_segments",
+__all__ = ["ARRAYS", "BOUNDS", "TERM_BYTEORDER", "Rows", "Segment", "Span", "postings_of", "rows_of_chunks", "rows_of_segments",
            "write_segment"]
