@@ -1,6 +1,6 @@
 """Build a synthetic index of N chunks in either store, openable with ``RAG.open`` (bench/update.py, bench/scale.py).
 
-    python bench/synth_index.py --chunks 1000000 --store segments|faiss --out DIR [--seed 0]
+    python bench/synth_index.py --chunks 1000000 --store segments|faiss --out DIR [--seed 0] [--stream]
 
 The texts, BM25 terms (``--tokens direct`` of bench/query.py: from the generator's word lists,
 not jieba) and FAKE vectors come from bench/synth.py; documents are 10 chunks each. They are
@@ -14,6 +14,14 @@ chunks at a time and writes a segment from each, as ``rag index --store segments
 chunks of its scan. The index records the real default embedder, so ``RAG.open`` loads it and a
 change (``RAG.add``) embeds its new chunks for real. Prints one JSON line: seconds, peak RSS,
 disk bytes.
+
+``--stream`` (``segments`` only; bench/scale.py ``--stores segments``, for 10M chunks): no corpus
+files; ``synth.Stream`` draws the same corpus ``SEGMENT_MAX_ROWS`` rows at a time in this process and
+each segment is written as soon as its rows are drawn, so the peak RSS is a few GB whatever N (the
+vocabulary's tables, one segment's rows, then the commit's opening of every segment), and the disk
+holds the index and the questions only. Build time and peak RSS are then generation and writing
+together (both are reported, and the generation's own share). No ``vectors.npy``: recall is
+measured against the index's own float16 vectors (bench/scale.py).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import numpy as np
 
 DIM = 384
 DOC_CHUNKS = 10
+QUESTIONS = 300
 
 
 def embedder_entry() -> dict:
@@ -46,16 +55,27 @@ def embedder_entry() -> dict:
     return embedder_entry(load_embedder())
 
 
+def doc_of(row: int) -> str:
+    return f"synthetic/{row // DOC_CHUNKS:06d}.txt"
+
+
 def documents_of(n: int) -> tuple[list[str], dict[str, dict]]:
     """Each chunk's document id, and the manifest's documents (10 chunks each)."""
-    ids = [f"synthetic/{i // DOC_CHUNKS:06d}.txt" for i in range(n)]
+    return [doc_of(i) for i in range(n)], documents(n)
+
+
+def documents(n: int) -> dict[str, dict]:
+    """The manifest's documents of ``n`` chunks, 10 a document (the last one fewer)."""
     docs = {}
-    for d in sorted(set(ids)):
-        docs[d] = {"path": f"/nonexistent/{d}", "sha256": hashlib.sha256(d.encode()).hexdigest(), "size": 0,
-                   "chunks": DOC_CHUNKS, "indexed_at": "2026-12-02T00:00:00+0000"}
-    last = (n - 1) // DOC_CHUNKS
-    docs[ids[-1]]["chunks"] = n - last * DOC_CHUNKS
-    return ids, docs
+    for first in range(0, n, DOC_CHUNKS):
+        d = doc_of(first)
+        docs[d] = {"path": f"/nonexistent/{d}", "sha256": _sha(d), "size": 0, "chunks": min(DOC_CHUNKS, n - first),
+                   "indexed_at": "2026-12-02T00:00:00+0000"}
+    return docs
+
+
+def _sha(doc_id: str) -> str:
+    return hashlib.sha256(doc_id.encode()).hexdigest()
 
 
 def chunking() -> dict:
@@ -76,7 +96,7 @@ def generate(n: int, corpus_dir: Path, seed: int = 0) -> dict:
     corpus = synth.generate(n, seed)
     ptr, ids, terms = synth.direct_terms(corpus)
     vectors = synth.fake_vectors(corpus, DIM, seed)
-    queries = synth.make_queries(corpus, 300, DIM, seed)
+    queries = synth.make_queries(corpus, QUESTIONS, DIM, seed)
     tmp = corpus_dir.with_name(corpus_dir.name + ".tmp")  # renamed when complete: a killed run leaves no corpus
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(corpus_dir, ignore_errors=True)
@@ -110,7 +130,11 @@ def texts_of(corpus_dir: Path, start: int = 0, stop: int | None = None) -> list[
         return [json.loads(line) for line in itertools.islice(f, start, stop)]
 
 
-def build(n: int, store: str, out: Path, seed: int = 0) -> dict:
+def build(n: int, store: str, out: Path, seed: int = 0, stream: bool = False) -> dict:
+    if stream:
+        if store != "segments":
+            raise ValueError("--stream builds the segments store only")
+        return build_stream(n, out, seed)
     corpus_dir = out.parent / f"corpus-{n}-{seed}"
     info = ensure_corpus(n, corpus_dir, seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +186,7 @@ def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
     """One segment per ``SEGMENT_MAX_ROWS`` chunks, each read from the corpus files when its turn comes."""
     from rag.storage.bm25 import term_hash
     from rag.storage.segments import index as segments
-    from rag.storage.segments.segment import TERM_BYTEORDER, Rows, postings_of
+    from rag.storage.segments.segment import TERM_BYTEORDER
 
     terms = json.loads((corpus_dir / "terms.json").read_text(encoding="utf-8"))
     hashes = np.fromiter((term_hash(t, TERM_BYTEORDER) for t in terms), np.uint64, count=len(terms))
@@ -176,25 +200,13 @@ def _build_segments(index_dir, corpus_dir, doc_ids, docs) -> None:
     with (corpus_dir / "texts.jsonl").open(encoding="utf-8") as f:
         for b0 in range(0, len(doc_ids), step):
             b1 = min(b0 + step, len(doc_ids))
-            nb = b1 - b0
-            texts = [json.loads(line) for line in itertools.islice(f, nb)]
-            chunks = _chunk_list(texts, doc_ids[b0:b1], first=b0)
+            texts = [json.loads(line) for line in itertools.islice(f, b1 - b0)]
+            rows = _rows(b0, texts, ptr[b0 : b1 + 1] - ptr[b0], _read(corpus_dir / "term_ids.npy", int(ptr[b0]),
+                         int(ptr[b1])), _read(corpus_dir / "vectors.npy", b0, b1), hashes)
             del texts
-            term, row, tf = postings_of(_read(corpus_dir / "term_ids.npy", int(ptr[b0]), int(ptr[b1])),
-                                      np.diff(ptr[b0 : b1 + 1]))
-            block_docs = sorted(set(doc_ids[b0:b1]))
-            doc_ix = {d: j for j, d in enumerate(block_docs)}
-            lines = [(json.dumps(c.to_dict(), ensure_ascii=False) + "\n").encode() for c in chunks]
-            del chunks
-            rows = Rows(lines, [(d, docs[d]["sha256"]) for d in block_docs],
-                        np.array([doc_ix[d] for d in doc_ids[b0:b1]], np.int32),
-                        _read(corpus_dir / "vectors.npy", b0, b1), hashes, term, row, tf,
-                        np.diff(ptr[b0 : b1 + 1]).astype(np.int32), np.full(nb, -1, np.int32),
-                        np.full(nb, -1, np.int32), [], [])
-            del term, row, tf, lines
-            entries.append(segments.add_rows(index_dir, entry, rows, ann=nb >= 50_000))
+            entries.append(segments.add_rows(index_dir, entry, rows, ann=b1 - b0 >= 50_000))
             del rows
-            print(f"[{time.strftime('%H:%M:%S')}] segment {entries[-1]['name']}: {nb} rows, peak RSS "
+            print(f"[{time.strftime('%H:%M:%S')}] segment {entries[-1]['name']}: {b1 - b0} rows, peak RSS "
                   f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB", file=sys.stderr, flush=True)
     segments.commit(index_dir, snap, docs, entries, int(entry["next_key"]), 50_000, emb,
                     chunking())
@@ -213,12 +225,107 @@ def _read(path: Path, lo: int, hi: int) -> np.ndarray:
         reader.close()
 
 
+def _rows(first: int, texts: list[str], term_ptr: np.ndarray, term_ids: np.ndarray, vectors: np.ndarray,
+          hashes: np.ndarray):
+    """A segment's ``Rows`` of corpus rows ``first``, ``first + 1``, ...: their texts, BM25 term ids
+    (``term_ids[term_ptr[i]:term_ptr[i + 1]]`` for the i-th, ids into ``hashes``) and vectors."""
+    from rag.storage.segments.segment import Rows, postings_of
+
+    nb = len(texts)
+    doc_ids = [doc_of(i) for i in range(first, first + nb)]
+    chunks = _chunk_list(texts, doc_ids, first=first)
+    lines = [(json.dumps(c.to_dict(), ensure_ascii=False) + "\n").encode() for c in chunks]
+    del chunks
+    lengths = np.diff(term_ptr)
+    term, row, tf = postings_of(term_ids, lengths)
+    block_docs = sorted(set(doc_ids))
+    doc_ix = {d: j for j, d in enumerate(block_docs)}
+    return Rows(lines, [(d, _sha(d)) for d in block_docs], np.array([doc_ix[d] for d in doc_ids], np.int32), vectors,
+                hashes, term, row, tf, lengths.astype(np.int32), np.full(nb, -1, np.int32), np.full(nb, -1, np.int32),
+                [], [])
+
+
+def build_stream(n: int, out: Path, seed: int = 0) -> dict:
+    """The segments index of ``n`` synthetic chunks, drawn and written one segment at a time (``--stream``).
+
+    ``out`` gets ``index/``, ``query_vectors.npy`` and ``queries.json`` (what bench/scale.py reads);
+    the corpus itself is never on disk but in the index."""
+    from bench import synth
+    from rag.storage.bm25 import term_hash
+    from rag.storage.segments import index as segments
+    from rag.storage.segments.segment import TERM_BYTEORDER
+
+    t0 = time.perf_counter()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    index_dir = out / "index"
+    emb = embedder_entry()
+    stream = synth.Stream(n, DIM, seed, QUESTIONS)
+    gen_s = time.perf_counter() - t0
+    _progress(f"vocabulary of {len(stream.vocab.words):,} words and its tables", t0, gen_s)
+    snap = segments.empty(index_dir, emb, chunking())
+    entry = dict(snap.store.manifest_entry())
+    entries = []
+    hashes = np.zeros(0, np.uint64)
+    chars = 0
+    blocks = stream.blocks(segments.SEGMENT_MAX_ROWS)
+    while True:
+        t1 = time.perf_counter()
+        block = next(blocks, None)
+        gen_s += time.perf_counter() - t1
+        if block is None:
+            break
+        new = stream.terms.terms(len(hashes))
+        hashes = np.concatenate([hashes, np.fromiter((term_hash(t, TERM_BYTEORDER) for t in new), np.uint64,
+                                                     count=len(new))])
+        nb = len(block.texts)
+        chars += sum(map(len, block.texts))
+        rows = _rows(block.start, block.texts, block.term_ptr, block.term_ids, block.vectors, hashes)
+        del block
+        entries.append(segments.add_rows(index_dir, entry, rows, ann=nb >= 50_000))
+        del rows
+        _progress(f"segment {entries[-1]['name']}: {nb:,} rows ({entry['next_key']:,} of {n:,})", t0, gen_s)
+    t1 = time.perf_counter()
+    queries = stream.queries()
+    gen_s += time.perf_counter() - t1
+    del stream, blocks
+    np.save(out / "query_vectors.npy", queries.vectors)
+    (out / "queries.json").write_text(json.dumps({"texts": queries.texts, "targets": queries.targets.tolist()},
+                                                 ensure_ascii=False), encoding="utf-8")
+    t1 = time.perf_counter()
+    snap = segments.commit(index_dir, snap, documents(n), entries, int(entry["next_key"]), 50_000, emb, chunking())
+    commit_s = time.perf_counter() - t1
+    names = [s["name"] for s in snap.store.manifest_entry()["segments"]]
+    _progress(f"committed: {len(names)} segments (written {len(entries)}) in {commit_s:.0f} s", t0, gen_s)
+    build_s = time.perf_counter() - t0
+    disk = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+    return {"store": "segments", "stream": True, "chunks": n, "generate_s": gen_s, "build_s": build_s,
+            "commit_s": commit_s, "segments_written": len(entries), "segments": len(names), "disk_bytes": disk,
+            "disk_per_chunk": disk / n, "build_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "mean_chars": chars / n}
+
+
+def _progress(what: str, t0: float, gen_s: float) -> None:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"[{time.strftime('%H:%M:%S')}] {what}; {time.perf_counter() - t0:,.0f} s elapsed ({gen_s:,.0f} s "
+          f"generating), RSS {_vm_rss_mib():,.0f} MiB, peak {peak:,.0f} MiB", file=sys.stderr, flush=True)
+
+
+def _vm_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--store", choices=("faiss", "segments"))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stream", action="store_true", help="segments only: draw and write a segment at a time, "
+                    "no corpus files (for 10M chunks)")
     ap.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # the corpus files only, into this folder
     args = ap.parse_args()
     if args.generate:
@@ -226,7 +333,7 @@ def main() -> None:
         return
     if not (args.store and args.out):
         ap.error("--store and --out are required")
-    print(json.dumps(build(args.chunks, args.store, args.out, args.seed)))
+    print(json.dumps(build(args.chunks, args.store, args.out, args.seed, args.stream)))
 
 
 if __name__ == "__main__":

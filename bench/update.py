@@ -41,16 +41,25 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def ensure_built(n: int, store: str, work: Path) -> dict:
-    out = work / f"{store}-{n}"
+def index_folder(n: int, store: str, work: Path, stream: bool = False) -> Path:
+    return work / (f"{store}-{n}-stream" if stream else f"{store}-{n}")
+
+
+def ensure_built(n: int, store: str, work: Path, stream: bool = False) -> dict:
+    """bench/synth_index.py's index of ``n`` chunks in ``index_folder(...)``, built there unless it is already.
+
+    ``stream`` (segments only): ``--stream``, the corpus drawn and written a segment at a time (no
+    corpus files); its progress lines are shown as they come."""
+    out = index_folder(n, store, work, stream)
     done = out / "build.json"
     if done.is_file():
         return json.loads(done.read_text())
-    log(f"building {store} index of {n:,} chunks")
+    log(f"building {store} index of {n:,} chunks" + (" (streaming)" if stream else ""))
     res = subprocess.run([sys.executable, str(ROOT / "bench" / "synth_index.py"), "--chunks", str(n), "--store", store,
-                          "--out", str(out)], capture_output=True, text=True, check=False)
+                          "--out", str(out), *(["--stream"] if stream else [])], stdout=subprocess.PIPE,
+                         stderr=None if stream else subprocess.PIPE, text=True, check=False)
     if res.returncode:
-        raise SystemExit(f"building {store} {n} failed:\n{res.stderr[-3000:]}")
+        raise SystemExit(f"building {store} {n} failed" + (f":\n{res.stderr[-3000:]}" if res.stderr else " (see above)"))
     info = json.loads(res.stdout.strip().splitlines()[-1])
     done.write_text(json.dumps(info))
     return info

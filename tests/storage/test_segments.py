@@ -157,6 +157,31 @@ def test_deleted_and_replaced_rows_are_never_returned_and_filters_hold(tmp_path,
     assert store.where({"doc": "doc00*"}) is segments.NOTHING  # only deleted documents match
 
 
+def test_dense_re_scores_one_shortlist_across_ivf_segments(tmp_path, seed_text, monkeypatch):
+    """Three IVF-SQ8 segments: the best approximate neighbours of all of them, ``shortlist(k)`` in all, are
+    re-scored exactly (not each segment's own shortlist), and the best rows are the exact search's."""
+    from rag.storage.segments.segment import shortlist
+
+    w = Writer(tmp_path / "idx", flat_max=40)
+    rng = random.Random(5)
+    for part in range(3):
+        w.put({f"p{part}-{d}": texts for d, texts in _docs(seed_text, 60, rng).items()})
+    store = w.snap.store
+    assert len(store.segments) == 3 and all(seg.ann is not None for seg in store.segments)
+    read: list[int] = []
+    real = Segment.cosines
+    monkeypatch.setattr(Segment, "cosines", lambda self, rows, q: read.append(len(rows)) or real(self, rows, q))
+    keys = [k for i, seg in enumerate(store.segments) for k in seg.key_base + store.live_rows(i)]
+    vectors = {k: v for k, v in zip(keys, store.cosines(keys, np.eye(8, dtype=np.float32)[0]))}  # warms nothing
+    assert vectors
+    for q in (_vec(f"q{i}") for i in range(10)):
+        read.clear()
+        hits = store.dense(q, 5, None)
+        assert sum(read) <= shortlist(5) < len(keys)
+        exact = sorted(store.cosines(keys, q).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        assert [k for k, _ in hits] == [k for k, _ in exact]
+
+
 def test_a_segment_no_manifest_names_is_invisible_and_removed_by_the_next_write(tmp_path, seed_text):
     w = Writer(tmp_path / "idx")
     w.put(_docs(seed_text, 5, random.Random(2)))
@@ -324,3 +349,25 @@ def test_a_build_that_fails_midway_keeps_the_index_as_it_was_and_its_segments_ar
     now = json.loads((tmp_path / "seg" / "manifest.json").read_text())
     assert {p.name for p in (tmp_path / "seg" / "segments").iterdir()} == {s["name"] for s in now["store"]["segments"]}
     assert any(d["doc_id"] == "part0.txt" for d in RAG.open(tmp_path / "seg", progress=False).documents())
+
+
+class _Sizes:
+    """A store as ``plan_merge`` reads it: each named segment's live rows."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        from types import SimpleNamespace
+
+        self._states = {f"s{i}": SimpleNamespace(n=n) for i, n in enumerate(sizes)}
+        self.entries = [{"name": f"s{i}"} for i in range(len(sizes))]
+
+
+@pytest.mark.parametrize(("sizes", "want"), [
+    ([250_000] * 40 + [10], []),  # a large build's full segments and one small change: nothing merged
+    ([250_000] * 40 + [10] * 9, list(range(40, 49))),  # nine small ones: they merge, the full ones stay
+    ([5, 7, 1000, 3, 4, 6, 8, 9, 10], [0, 1, 3, 4, 5, 6, 7, 8]),  # the 1,000-row one is over twice the rest
+    ([150_000] * 9 + [250_000], []),  # no two small ones fit in one merge: left to `rag index --rebuild`
+    ([10] * 8 + [250_000] * 3, []),  # at most MERGE_AT small segments: no merge yet
+])
+def test_merges_take_only_small_segments_and_never_exceed_the_cap(sizes, want):
+    store = _Sizes(sizes)
+    assert segments.plan_merge(store, store.entries) == want

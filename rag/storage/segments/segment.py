@@ -49,6 +49,12 @@ BOUNDS = ("term_maxtf", "term_minlen")  # written since the BM25 top k skips; an
 _PREAD = ("vectors", "post_rows", "post_tf")
 RESCORE = 2  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
 MIN_SHORTLIST = 100
+EXACT_ALLOWED = 20_000  # a filter letting at most this many rows of a segment through: searched exactly
+
+
+def shortlist(k: int) -> int:
+    """How many approximate neighbours are re-scored exactly for the ``k`` best."""
+    return max(RESCORE * k, MIN_SHORTLIST)
 MAX_TF = 255  # a term's count in one chunk, as stored (a 750-character chunk holds a term 255 times only if it is nothing else)
 # ``terms.npy`` holds ``rag.storage.bm25.term_hash`` read little-endian: segments on disk were written so,
 # and reading a query term another way would find none of their postings. Two terms of one index sharing
@@ -333,7 +339,7 @@ class Segment:
             allowed = int(mask.sum())
             if allowed == 0:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            if allowed <= 20_000 and self.ann is not None:  # a small allowed set: exact (an ID filter on IVF misses)
+            if allowed <= EXACT_ALLOWED and self.ann is not None:  # a small allowed set: exact (an ID filter on IVF misses)
                 rows = np.flatnonzero(mask)
                 return self._best(rows, self.cosines(rows, q), k)
             sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
@@ -343,11 +349,28 @@ class Segment:
             scores, ids = index.search(x, k, params=params) if params is not None else index.search(x, k)
             keep = ids[0] >= 0
             return ids[0][keep].astype(np.int64), scores[0][keep]
-        short = min(self.rows, max(RESCORE * k, MIN_SHORTLIST))
-        params = faiss.SearchParametersIVF(sel=sel, nprobe=self.ann.nprobe) if sel is not None else None
-        _, ids = self.ann.search(x, short, params=params) if params is not None else self.ann.search(x, short)
-        rows = ids[0][ids[0] >= 0].astype(np.int64)
+        rows, _ = self.approximate(q, shortlist(k), mask)
         return self._best(rows, self.cosines(rows, q), k)
+
+    def exact_only(self, mask: np.ndarray | None) -> bool:
+        """Whether ``dense`` searches this segment exactly: no IVF index, or few rows allowed (an ID filter
+        on IVF misses some)."""
+        return self.ann is None or (mask is not None and int(mask.sum()) <= EXACT_ALLOWED)
+
+    def approximate(self, q: np.ndarray, n: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, approximate inner products) of the IVF-SQ8 index's ``n`` best rows among ``mask``: a
+        shortlist for exact re-scoring (a segment with an approximate index only)."""
+        import faiss  # noqa: PLC0415 - FAISS when a segment is first searched
+
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        n = min(self.rows, n)
+        if mask is None:
+            scores, ids = self.ann.search(x, n)
+        else:
+            sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            scores, ids = self.ann.search(x, n, params=faiss.SearchParametersIVF(sel=sel, nprobe=self.ann.nprobe))
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
 
     @staticmethod
     def _best(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -453,5 +476,16 @@ def _check(folder: Path, checksums: dict[str, str]) -> None:
                                     "outside rag); rebuild with `rag index --rebuild`")
 
 
-__all__ = ["ARRAYS", "BOUNDS", "TERM_BYTEORDER", "Rows", "Segment", "Span", "postings_of", "rows_of_chunks", "rows_of_segments",
-           "write_segment"]
+__all__ = [
+    "ARRAYS",
+    "BOUNDS",
+    "TERM_BYTEORDER",
+    "Rows",
+    "Segment",
+    "Span",
+    "postings_of",
+    "rows_of_chunks",
+    "rows_of_segments",
+    "shortlist",
+    "write_segment",
+]
