@@ -40,7 +40,7 @@ import numpy as np
 
 from rag.errors import IndexCorruptError
 from rag.storage import bm25
-from rag.storage.checksums import file_checksum, file_checksums
+from rag.storage.checksums import file_checksums
 from rag.storage.vectors import build_index, describe, tune_after_load
 from rag.types import Chunk
 
@@ -467,13 +467,14 @@ class _ArrayReader:
 
 
 def _check(folder: Path, checksums: dict[str, str]) -> None:
-    for name, want in sorted(checksums.items()):
-        path = folder / name
-        if not path.is_file():
+    for name in sorted(checksums):
+        if not (folder / name).is_file():
             raise IndexCorruptError(f"the index segment {folder} lacks {name}; rebuild with `rag index --rebuild`")
-        if file_checksum(path) != want:
-            raise IndexCorruptError(f"{path} does not match its checksum in the manifest (damaged or changed "
-                                    "outside rag); rebuild with `rag index --rebuild`")
+    got = file_checksums(folder, sorted(checksums))  # several files at once: hashlib releases the GIL
+    for name, want in sorted(checksums.items()):
+        if got[name] != want:
+            raise IndexCorruptError(f"{folder / name} does not match its checksum in the manifest (damaged or "
+                                    "changed outside rag); rebuild with `rag index --rebuild`")
 
 
 __all__ = [
