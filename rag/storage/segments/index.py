@@ -21,6 +21,7 @@ manifest, over segments opened once per process (memory-mapped) and shared betwe
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import threading
 import time
@@ -168,6 +169,7 @@ class SegmentStore:
         read 40 times as many rows at 10M chunks)."""
         found: list[tuple[int, float]] = []
         approx: list[tuple[int, np.ndarray, np.ndarray]] = []
+        whole: list[int] = []  # IVF segments searched with every row allowed: their lists share one budget
         for i, seg in enumerate(self.segments):
             mask = self._allowed(i, where)
             if mask is not None and not mask.any():
@@ -175,8 +177,11 @@ class SegmentStore:
             if seg.exact_only(mask):
                 rows, scores = seg.dense(query_vector, k, mask)
                 found += [(seg.key_base + int(r), float(s)) for r, s in zip(rows, scores)]
+            elif mask is None and len(self.segments) > 1:
+                whole.append(i)
             else:
                 approx.append((i, *seg.approximate(query_vector, shortlist(k), mask)))
+        approx += self._probe_shared(whole, query_vector, shortlist(k))
         if approx:
             seg_of = np.concatenate([np.full(len(rows), i) for i, rows, _ in approx])
             rows = np.concatenate([rows for _, rows, _ in approx])
@@ -209,6 +214,29 @@ class SegmentStore:
             if len(found) == k:
                 theta = found[-1][1]
         return found
+
+    def _probe_shared(self, whole: list[int], q: np.ndarray, n: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Approximate neighbours from the IVF lists of several segments, the lists chosen together: the best
+        ``nprobe * ceil(sqrt(segments))`` centroids of all of them (at most each segment's own ``nprobe``
+        in one segment). Each segment probing its own ``nprobe`` lists scanned 40 times one segment's
+        vectors at 10M chunks; the centroids of all segments rank the same space, so most of those
+        lists were far from the question."""
+        if not whole:
+            return []
+        if len(whole) == 1:
+            return [(whole[0], *self.segments[whole[0]].approximate(q, n, None))]
+        per = [self.segments[i].lists(q) for i in whole]
+        budget = max(int(self.segments[i].ann.nprobe) for i in whole) * math.ceil(math.sqrt(len(whole)))
+        scores = np.concatenate([s for s, _ in per])
+        owner = np.concatenate([np.full(len(s), j) for j, (s, _) in enumerate(per)])
+        picked = np.argsort(-scores, kind="stable")[:budget]
+        out = []
+        for j, i in enumerate(whole):
+            mine = np.sort(picked[owner[picked] == j])  # positions in this segment's best-first order
+            if len(mine):
+                start = int(sum(len(s) for s, _ in per[:j]))
+                out.append((i, *self.segments[i].approximate_in(q, n, per[j][1][mine - start], scores[mine])))
+        return out
 
     def _idf(self, h: int, per_segment: list[Span | None]) -> float | None:
         """A query term's IDF over the live rows (None: no live row holds it, as bm25s skips unknown terms)."""

@@ -352,6 +352,24 @@ class Segment:
         rows, _ = self.approximate(q, shortlist(k), mask)
         return self._best(rows, self.cosines(rows, q), k)
 
+    def lists(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(inner products, list numbers) of the query with every IVF list's centroid, best first."""
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        scores, lists = self.ann.quantizer.search(x, int(self.ann.nlist))
+        return scores[0], lists[0]
+
+    def approximate_in(self, q: np.ndarray, n: int, lists: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``approximate`` over the given IVF lists only (at most ``nprobe`` of them, best first), every row allowed."""
+        width = int(self.ann.nprobe)
+        assign = np.full((1, width), -1, np.int64)  # FAISS skips a list number below 0
+        centroid = np.zeros((1, width), np.float32)
+        assign[0, : min(width, len(lists))] = lists[:width]
+        centroid[0, : min(width, len(lists))] = scores[:width]
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        found, ids = self.ann.search_preassigned(x, min(self.rows, n), assign, centroid)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), found[0][keep]
+
     def exact_only(self, mask: np.ndarray | None) -> bool:
         """Whether ``dense`` searches this segment exactly: no IVF index, or few rows allowed (an ID filter
         on IVF misses some)."""
