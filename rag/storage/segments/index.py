@@ -273,7 +273,9 @@ class SegmentStore:
 
     def idf(self, term: str) -> float:
         h = np.array([bm25.term_hash(term, TERM_BYTEORDER)], np.uint64)
-        df = self._df(int(h[0]), [seg.term_lists(h)[0] for seg in self.segments])
+        df = self._df_memo.get(int(h[0]))  # the fusion asks for the terms the lexical search just counted
+        if df is None:
+            df = self._df(int(h[0]), [seg.term_lists(h)[0] for seg in self.segments])
         return bm25.idf(df, max(self.n, 1))
 
     # ---- documents ----

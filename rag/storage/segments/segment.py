@@ -409,22 +409,22 @@ class Segment:
 
     def term_lists(self, hashes: np.ndarray) -> list[Span | None]:
         """Per term hash: where its postings lie in this segment, and its bounds; None when it is not here.
-        Nothing is read from the posting files: ``rows_span`` and ``tf_span`` read them."""
-        terms, ptr = self.a["terms"], self.a["term_ptr"]
-        at = np.searchsorted(terms, hashes)
-        out: list[Span | None] = []
-        for h, i in zip(hashes, at):
-            if i < len(terms) and terms[i] == h:
-                i = int(i)
-                out.append(Span(int(ptr[i]), int(ptr[i + 1]), *self._bounds(i)))
-            else:
-                out.append(None)
-        return out
-
-    def _bounds(self, i: int) -> tuple[int, int]:
+        Nothing is read from the posting files: ``rows_span`` and ``tf_span`` read them. Each array is
+        indexed once for all the terms (an index into a memory map a term at a time cost about a
+        millisecond a question over 40 segments)."""
+        terms = self.a["terms"]
+        if not len(terms):
+            return [None] * len(hashes)
+        at = np.minimum(np.searchsorted(terms, hashes), len(terms) - 1)
+        here = np.asarray(terms[at]) == hashes
+        ptr = self.a["term_ptr"]
+        lo, hi = np.asarray(ptr[at]), np.asarray(ptr[at + 1])
         if "term_maxtf" in self.a:
-            return int(self.a["term_maxtf"][i]), int(self.a["term_minlen"][i])
-        return MAX_TF, self._min_len  # a segment written before the bounds: the loosest true ones
+            max_tf, min_len = np.asarray(self.a["term_maxtf"][at]), np.asarray(self.a["term_minlen"][at])
+        else:  # a segment written before the bounds: the loosest true ones
+            max_tf, min_len = np.full(len(at), MAX_TF), np.full(len(at), self._min_len)
+        return [Span(int(lo[j]), int(hi[j]), int(max_tf[j]), int(min_len[j])) if here[j] else None
+                for j in range(len(hashes))]
 
     def rows_span(self, lo: int, hi: int) -> np.ndarray:
         """Posting rows ``lo:hi`` (one term's rows ascending, when the span is its ``Span``)."""
