@@ -7,7 +7,8 @@
 sets of ``--queries`` other questions, each question seen once (the embedder remembers a question it embedded):
 the first searched one at a time and timed (hybrid retrieval, the real question embedding, top 5: p50/p95),
 the second searched under cProfile, the third only embedded (the embedding's p50/p95). Printed then: the
-``--top`` functions by cumulative time over the profiled set (divide by ``--queries`` for the per-question share).
+``--top`` functions by cumulative time over the profiled set (divide by ``--queries`` for the per-question share;
+``SORT=tottime`` in the environment sorts them by their own time instead).
 """
 
 from __future__ import annotations
