@@ -179,7 +179,7 @@ def test_dense_re_scores_one_shortlist_across_ivf_segments(tmp_path, seed_text, 
     real_in = Segment.approximate_in
     monkeypatch.setattr(Segment, "approximate_in", lambda self, q, n, lists, scores: probed.append(len(lists)) or
                         real_in(self, q, n, lists, scores))
-    budget = max(seg.ann.nprobe for seg in store.segments) * 2  # ceil(sqrt(3 segments))
+    budget = max(seg.ann.nprobe for seg in store.segments) * 2  # ceil(cbrt(3 segments))
     assert budget < sum(seg.ann.nlist for seg in store.segments)  # the shared budget leaves lists out
     agree = 0
     for q in (_vec(f"q{i}") for i in range(10)):

@@ -217,7 +217,7 @@ class SegmentStore:
 
     def _probe_shared(self, whole: list[int], q: np.ndarray, n: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Approximate neighbours from the IVF lists of several segments, the lists chosen together: the best
-        ``nprobe * ceil(sqrt(segments))`` centroids of all of them (at most each segment's own ``nprobe``
+        ``nprobe * ceil(cbrt(segments))`` centroids of all of them (at most each segment's own ``nprobe``
         in one segment). Each segment probing its own ``nprobe`` lists scanned 40 times one segment's
         vectors at 10M chunks; the centroids of all segments rank the same space, so most of those
         lists were far from the question."""
@@ -226,7 +226,9 @@ class SegmentStore:
         if len(whole) == 1:
             return [(whole[0], *self.segments[whole[0]].approximate(q, n, None))]
         per = [self.segments[i].lists(q) for i in whole]
-        budget = max(int(self.segments[i].ann.nprobe) for i in whole) * math.ceil(math.sqrt(len(whole)))
+        # measured on 40 segments of 10M synthetic chunks (100 questions): x7 (square root) recall@10 0.997 in
+        # 44 ms, x4 (cube root) 0.993 in 29 ms, x2 0.986 in 19 ms, x1 0.957; on 4 segments x2: 0.995
+        budget = max(int(self.segments[i].ann.nprobe) for i in whole) * math.ceil(len(whole) ** (1 / 3) - 1e-9)
         scores = np.concatenate([s for s, _ in per])
         owner = np.concatenate([np.full(len(s), j) for j, (s, _) in enumerate(per)])
         picked = np.argsort(-scores, kind="stable")[:budget]
