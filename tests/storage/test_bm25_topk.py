@@ -39,6 +39,12 @@ class Lists:
     def tf_span(self, lo: int, hi: int) -> np.ndarray:
         return self.all_tf[lo:hi]
 
+    def lookup(self, lo: int, hi: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        span = self.all_rows[lo:hi]
+        pos = np.minimum(np.searchsorted(span, rows), hi - lo - 1)
+        hit = span[pos] == rows
+        return hit, self.all_tf[lo:hi][pos[hit]]
+
     def term(self, j: int, t: int, idf: float, loose: bool = False) -> TermList:
         rows, tf = self.rows_of[t], self.tf_of[t]
         max_tf, min_len = (255, int(self.doclen.min())) if loose else (int(tf.max()), int(self.doclen[rows].min()))
@@ -144,3 +150,30 @@ def test_segments_store_their_term_bounds_and_older_segments_still_answer(tmp_pa
     got = bm25_topk.top_k(old, terms, 30.0, 5, None)
     assert got[0].tolist() == want[0].tolist() and got[1].tobytes() == want[1].tobytes()
     old.close()
+
+
+def test_a_segment_looks_rows_up_alike_through_its_map_and_by_reading(tmp_path, monkeypatch):
+    """Long lists are binary-searched through the memory map, short ones read whole: the same hits and counts."""
+    from rag.storage.segments import segment as segment_module
+
+    rng = np.random.default_rng(2)
+    n = 5000
+    term = rng.integers(0, 3, n * 4)
+    row = np.repeat(np.arange(n), 4)
+    key = np.unique(term * n + row)
+    tf = rng.integers(1, 9, len(key)).astype(np.uint8)
+    rows = Rows([b"{}\n"] * n, [("d", "s")], np.zeros(n, np.int32), np.zeros((n, 4), np.float32),
+                np.array([7, 8, 9], np.uint64), key // n, key % n, tf, np.full(n, 4, np.int32),
+                np.full(n, -1, np.int32), np.full(n, -1, np.int32), [], [])
+    write_segment(tmp_path / "seg", rows, 0, ann=False)
+    seg = Segment(tmp_path / "seg")
+    asked = np.sort(rng.choice(n, 40, replace=False))
+    for sp in seg.term_lists(np.array([7, 8, 9], np.uint64)):
+        read = seg.lookup(sp.lo, sp.hi, asked)
+        monkeypatch.setattr(segment_module, "LOOKUP_READ", 0)
+        mapped = seg.lookup(sp.lo, sp.hi, asked)
+        monkeypatch.setattr(segment_module, "LOOKUP_READ", 65_536)
+        assert read[0].tolist() == mapped[0].tolist() and read[1].tolist() == mapped[1].tolist()
+        held = seg.rows_span(sp.lo, sp.hi)
+        assert read[0].tolist() == np.isin(asked, held).tolist() and read[0].any()
+    seg.close()

@@ -50,6 +50,10 @@ class PostingSource:
     def tf_span(self, lo: int, hi: int) -> np.ndarray:  # pragma: no cover - a protocol
         raise NotImplementedError
 
+    def lookup(self, lo: int, hi: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        """(which of ``rows``, ascending, postings ``lo:hi`` hold; their counts there)."""
+        raise NotImplementedError
+
 
 def top_k(src: PostingSource, terms: list[TermList], avgdl: float, k: int, allowed: np.ndarray | None,
           theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -91,10 +95,7 @@ def top_k(src: PostingSource, terms: list[TermList], avgdl: float, k: int, allow
         if not len(cand):
             break
         t = terms[order[left]]
-        rows = src.rows_span(t.lo, t.hi)
-        pos = np.minimum(np.searchsorted(rows, cand), len(rows) - 1)
-        hit = rows[pos] == cand
-        tf = src.tf_span(t.lo, t.hi)[pos[hit]]
+        hit, tf = src.lookup(t.lo, t.hi, cand)
         w = _weights(src, cand[hit], tf, avgdl, t.idf)
         got[int(order[left])] = (cand[hit], w)
         acc[cand[hit]] += w

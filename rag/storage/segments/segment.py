@@ -49,6 +49,7 @@ BOUNDS = ("term_maxtf", "term_minlen")  # written since the BM25 top k skips; an
 _PREAD = ("vectors", "post_rows", "post_tf")
 RESCORE = 2  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
 MIN_SHORTLIST = 100
+LOOKUP_READ = 65_536  # postings: a list this long or shorter is read whole to look rows up in it
 EXACT_ALLOWED = 20_000  # a filter letting at most this many rows of a segment through: searched exactly
 
 
@@ -432,6 +433,21 @@ class Segment:
 
     def tf_span(self, lo: int, hi: int) -> np.ndarray:
         return self._reader["post_tf"].span(lo, hi)
+
+    def lookup(self, lo: int, hi: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which of ``rows`` (ascending) postings ``lo:hi`` (one term's) hold, and their counts there.
+
+        A long list is binary-searched through the memory map, touching a few pages a row: reading a
+        common term's whole list to look up a few hundred rows read ~100 MB a question at 10M chunks."""
+        if hi - lo <= LOOKUP_READ or len(rows) * 64 >= hi - lo:
+            span = self.rows_span(lo, hi)
+            pos = np.minimum(np.searchsorted(span, rows), hi - lo - 1)
+            hit = span[pos] == rows
+            return hit, self.tf_span(lo, hi)[pos[hit]]
+        span = self.a["post_rows"][lo:hi]
+        pos = np.minimum(np.searchsorted(span, rows), hi - lo - 1)
+        hit = np.asarray(span[pos]) == rows
+        return hit, np.asarray(self.a["post_tf"][lo + pos[hit]])
 
     # ---- chunks ----
 
