@@ -128,6 +128,7 @@ def test_segments_store_their_term_bounds_and_older_segments_still_answer(tmp_pa
                 np.full(n, -1, np.int32), [], [])
     write_segment(tmp_path / "seg", rows, 0, ann=False)
     seg = Segment(tmp_path / "seg")
+    assert seg.a["term_ptr"].dtype == np.int32 and seg.a["offsets"].dtype == np.int32  # positions that fit: 4 bytes
     used = np.unique(post_term)
     assert 6 < len(used) < n_terms  # a skewed vocabulary: a term no row holds is not in the segment
     spans = seg.term_lists(np.arange(1, n_terms + 1, dtype=np.uint64))

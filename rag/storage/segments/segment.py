@@ -8,12 +8,12 @@ every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
 - ``meta.json``: rows, dim, the first row's key, the documents ``[doc_id, sha256]`` and the
   approximate index's parameters;
 - ``rows.npy`` (int32): each row's document, an index into ``meta["docs"]``;
-- ``chunks.jsonl`` + ``offsets.npy``: one chunk per line, read by byte offset on demand;
+- ``chunks.jsonl`` + ``offsets.npy`` (int32, or int64 past 2 GB): one chunk per line, read by byte offset on demand;
 - ``vectors.npy`` (float16): the unit vectors, for exact cosines; ``ann.faiss``: an IVF-SQ8
   index (1 byte per dimension in memory) over a segment of ``faiss_flat_max`` rows or more,
   whose shortlist is re-scored from ``vectors.npy``;
-- BM25 postings by term: ``terms.npy`` (sorted uint64 hashes of the terms), ``term_ptr.npy``,
-  ``post_rows.npy`` (int32), ``post_tf.npy`` (uint8: a count over 255 in one chunk is stored as
+- BM25 postings by term: ``terms.npy`` (sorted uint64 hashes of the terms), ``term_ptr.npy`` (int32, or
+  int64 past 2**31 postings), ``post_rows.npy`` (int32), ``post_tf.npy`` (uint8: a count over 255 in one chunk is stored as
   255, in every build alike) and ``doclen.npy`` (int32). Scores are
   computed at query time from these raw counts with the statistics of every live row of every
   segment, so they are the scores of a fresh build over the same chunks, however the chunks are
@@ -184,10 +184,10 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
     vectors16 = np.ascontiguousarray(rows.vectors, dtype=np.float16).reshape(n, -1)
     arrays = {
         "rows": rows.row_doc.astype(np.int32),
-        "offsets": np.concatenate([[0], np.cumsum([len(line) for line in rows.lines], dtype=np.int64)]).astype(np.int64),
+        "offsets": _narrow(np.concatenate([[0], np.cumsum([len(line) for line in rows.lines], dtype=np.int64)])),
         "vectors": vectors16,
         "terms": terms,
-        "term_ptr": term_ptr,
+        "term_ptr": _narrow(term_ptr),
         "post_rows": post_rows,
         "post_tf": post_tf,
         "doclen": rows.doclen.astype(np.int32),
@@ -246,6 +246,13 @@ def _sorted_postings(rows: Rows, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     used = counts > 0
     term_ptr = np.concatenate([[0], np.cumsum(counts[used])]).astype(np.int64)
     return hashes[used].astype(np.uint64), term_ptr, post_rows, post_tf
+
+
+def _narrow(positions: np.ndarray) -> np.ndarray:
+    """Ascending positions as int32 when the last fits (every segment short of 2 GB of chunks or 2**31
+    postings), else int64: readers take either, and int32 saves 18 bytes a chunk at 10M chunks."""
+    fits = not len(positions) or int(positions[-1]) < 2**31
+    return positions.astype(np.int32 if fits else np.int64)
 
 
 def _term_bounds(term_ptr: np.ndarray, post_rows: np.ndarray, post_tf: np.ndarray,
