@@ -6,7 +6,7 @@
 ``/tmp/scale/segments-1000000``, holding ``index/`` and ``queries.json``). After 20 warm-up questions, three
 sets of ``--queries`` other questions, each question seen once (the embedder remembers a question it embedded):
 the first searched one at a time and timed (hybrid retrieval, the real question embedding, top 5: p50/p95),
-the second searched under cProfile, the third only embedded (the embedding's p50/p95). Printed then: the
+the second searched under cProfile, the third embedded and searched by BM25 alone, each timed (p50/p95). Printed then: the
 ``--top`` functions by cumulative time over the profiled set (divide by ``--queries`` for the per-question share;
 ``SORT=tottime`` in the environment sorts them by their own time instead).
 """
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from rag import RAG
+from rag.storage.store import search_store
 
 WARMUP = 20
 
@@ -57,16 +58,22 @@ def main() -> None:
         profile.enable()
         rag.search(t, top_k=5)
         profile.disable()
-    embed = []
+    embed, lexical = [], []
+    store = search_store(rag.state)
     for t in embedded:
         t0 = time.perf_counter()
         rag.embedder.embed_queries([t])
         embed.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        store.lexical(t, 100, None)  # BM25 alone, as the retriever asks it (its 100 candidates)
+        lexical.append((time.perf_counter() - t0) * 1000)
     print(f"{rag.size:,} chunks, {len(timed)} + {len(profiled)} + {len(embedded)} questions, load average "
           f"{os.getloadavg()[0]:.1f}")
     print(f"RAG.search p50 {statistics.median(times):.1f} ms, p95 {np.percentile(times, 95):.1f} ms (not profiled)")
     if embed:
         print(f"question embedding alone p50 {statistics.median(embed):.1f} ms, p95 {np.percentile(embed, 95):.1f} ms")
+        print(f"BM25 alone (store.lexical, k=100) p50 {statistics.median(lexical):.1f} ms, "
+              f"p95 {np.percentile(lexical, 95):.1f} ms")
     pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(args.top)
 
 

@@ -226,9 +226,7 @@ class SegmentStore:
         if len(whole) == 1:
             return [(whole[0], *self.segments[whole[0]].approximate(q, n, None))]
         per = [self.segments[i].lists(q) for i in whole]
-        # measured on 40 segments of 10M synthetic chunks (100 questions): x7 (square root) recall@10 0.997 in
-        # 44 ms, x4 (cube root) 0.993 in 29 ms, x2 0.986 in 19 ms, x1 0.957; on 4 segments x2: 0.995
-        budget = max(int(self.segments[i].ann.nprobe) for i in whole) * math.ceil(len(whole) ** (1 / 3) - 1e-9)
+        budget = shared_lists(max(int(self.segments[i].ann.nprobe) for i in whole), len(whole))
         scores = np.concatenate([s for s, _ in per])
         owner = np.concatenate([np.full(len(s), j) for j, (s, _) in enumerate(per)])
         picked = np.argsort(-scores, kind="stable")[:budget]
@@ -354,6 +352,14 @@ class SegmentStore:
     def live_rows(self, i: int) -> np.ndarray:
         live = self.live[i]
         return np.arange(self.segments[i].rows) if live is None else np.flatnonzero(live)
+
+
+def shared_lists(nprobe: int, segments: int) -> int:
+    """How many IVF lists ``segments`` unfiltered segments probe together: ``nprobe`` (one segment's tuned
+    breadth) times the cube root of their number, rounded up. On 40 segments of 10M synthetic chunks
+    (``bench/ivf_budget.py``): x7 (the square root) gave recall@10 0.997 in 44 ms, x4 0.993 in 29 ms, x2
+    0.986 in 19 ms, x1 0.957; on 4 segments x2 gave 0.995."""
+    return nprobe * math.ceil(segments ** (1 / 3) - 1e-9)
 
 
 def _per_label(passes: Callable[[str | None], bool], labels: Sequence[str], label_ix: np.ndarray) -> np.ndarray:
@@ -557,4 +563,4 @@ def delete(base: Any, index_dir: Path, doc_ids: Sequence[str], flat_max: int | N
 
 
 __all__ = ["MERGE_AT", "SEGMENTS_DIR", "SegmentStore", "add_chunks", "collect_garbage", "commit", "delete",
-           "empty", "load", "merge", "plan_merge", "update"]
+           "empty", "load", "merge", "plan_merge", "shared_lists", "update"]
