@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from rag.errors import IndexCorruptError
 from rag.storage import bm25
@@ -459,7 +460,7 @@ class Segment:
     # ---- chunks ----
 
     def chunk(self, row: int) -> Chunk:
-        return Chunk.from_dict(json.loads(self.line(row)))
+        return Chunk.from_dict(orjson.loads(self.line(row)))  # a search reads ~200: orjson parses 3x faster than json
 
     def line(self, row: int) -> bytes:
         off = self.a["offsets"]
