@@ -19,6 +19,7 @@ so the pruning is written here over them (no library does MaxScore over numpy po
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -39,20 +40,22 @@ class TermList:
     min_len: int  # the shortest row among them
 
 
-class PostingSource:
-    """What ``top_k`` reads from a segment: a span of posting rows and counts, and row lengths."""
+class PostingSource(Protocol):
+    """What ``top_k`` reads from a segment (``rag.storage.segments.segment.Segment`` is one)."""
 
-    doclen: np.ndarray
+    doclen: np.ndarray  # each row's length in terms
 
-    def rows_span(self, lo: int, hi: int) -> np.ndarray:  # pragma: no cover - a protocol
-        raise NotImplementedError
+    def rows_span(self, lo: int, hi: int) -> np.ndarray:
+        """Posting rows ``lo:hi``: one term's, ascending."""
+        ...
 
-    def tf_span(self, lo: int, hi: int) -> np.ndarray:  # pragma: no cover - a protocol
-        raise NotImplementedError
+    def tf_span(self, lo: int, hi: int) -> np.ndarray:
+        """The counts of postings ``lo:hi``."""
+        ...
 
-    def lookup(self, lo: int, hi: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    def lookup(self, lo: int, hi: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of ``rows``, ascending, postings ``lo:hi`` hold; their counts there)."""
-        raise NotImplementedError
+        ...
 
 
 def top_k(src: PostingSource, terms: list[TermList], avgdl: float, k: int, allowed: np.ndarray | None,
