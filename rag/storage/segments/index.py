@@ -229,13 +229,13 @@ class SegmentStore:
         budget = shared_lists(max(int(self.segments[i].ann.nprobe) for i in whole), len(whole))
         scores = np.concatenate([s for s, _ in per])
         owner = np.concatenate([np.full(len(s), j) for j, (s, _) in enumerate(per)])
+        starts = np.cumsum([0] + [len(s) for s, _ in per])
         picked = np.argsort(-scores, kind="stable")[:budget]
         out = []
         for j, i in enumerate(whole):
             mine = np.sort(picked[owner[picked] == j])  # positions in this segment's best-first order
             if len(mine):
-                start = int(sum(len(s) for s, _ in per[:j]))
-                out.append((i, *self.segments[i].approximate_in(q, n, per[j][1][mine - start], scores[mine])))
+                out.append((i, *self.segments[i].approximate_in(q, n, per[j][1][mine - starts[j]], scores[mine])))
         return out
 
     def _idf(self, h: int, per_segment: list[Span | None]) -> float | None:

@@ -337,29 +337,29 @@ class Segment:
 
     def dense(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cosines) of the ``k`` rows nearest ``q`` among ``mask`` (None: every row), best first."""
-        import faiss  # noqa: PLC0415 - FAISS when a segment is first searched
-
         k = min(k, self.rows)
-        if k <= 0:
+        if k <= 0 or (mask is not None and not mask.any()):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
-        sel = None
-        if mask is not None:
-            allowed = int(mask.sum())
-            if allowed == 0:
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            if allowed <= EXACT_ALLOWED and self.ann is not None:  # a small allowed set: exact (an ID filter on IVF misses)
-                rows = np.flatnonzero(mask)
-                return self._best(rows, self.cosines(rows, q), k)
-            sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
         if self.ann is None:
-            index = self.flat()
-            params = faiss.SearchParameters(sel=sel) if sel is not None else None
-            scores, ids = index.search(x, k, params=params) if params is not None else index.search(x, k)
-            keep = ids[0] >= 0
-            return ids[0][keep].astype(np.int64), scores[0][keep]
+            return self._flat_search(q, k, mask)
+        if self.exact_only(mask):  # a small allowed set: exact (an ID filter on IVF misses)
+            rows = np.flatnonzero(mask)
+            return self._best(rows, self.cosines(rows, q), k)
         rows, _ = self.approximate(q, shortlist(k), mask)
         return self._best(rows, self.cosines(rows, q), k)
+
+    def _flat_search(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss  # noqa: PLC0415 - FAISS when a segment is first searched
+
+        x = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
+        index = self.flat()
+        if mask is None:
+            scores, ids = index.search(x, k)
+        else:
+            sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            scores, ids = index.search(x, k, params=faiss.SearchParameters(sel=sel))
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
 
     def lists(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(inner products, list numbers) of the query with every IVF list's centroid, best first."""
@@ -447,15 +447,12 @@ class Segment:
 
         A long list is binary-searched through the memory map, touching a few pages a row: reading a
         common term's whole list to look up a few hundred rows read ~100 MB a question at 10M chunks."""
-        if hi - lo <= LOOKUP_READ or len(rows) * 64 >= hi - lo:
-            span = self.rows_span(lo, hi)
-            pos = np.minimum(np.searchsorted(span, rows), hi - lo - 1)
-            hit = span[pos] == rows
-            return hit, self.tf_span(lo, hi)[pos[hit]]
-        span = self.a["post_rows"][lo:hi]
+        read = hi - lo <= LOOKUP_READ or len(rows) * 64 >= hi - lo
+        span = self.rows_span(lo, hi) if read else self.a["post_rows"][lo:hi]
         pos = np.minimum(np.searchsorted(span, rows), hi - lo - 1)
         hit = np.asarray(span[pos]) == rows
-        return hit, np.asarray(self.a["post_tf"][lo + pos[hit]])
+        tf = self.tf_span(lo, hi)[pos[hit]] if read else np.asarray(self.a["post_tf"][lo + pos[hit]])
+        return hit, tf
 
     # ---- chunks ----
 
