@@ -22,27 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from bench.scale import kth_of_index
 from rag import RAG
 from rag.storage.segments import index as segments_index
 from rag.storage.store import search_store
-
-BLOCK = 65_536
-
-
-def exact_kth(store, qv: np.ndarray, k: int = 10) -> np.ndarray:
-    """The k-th best inner product of each question with the live stored vectors, read in blocks."""
-    best = np.full((len(qv), k), -np.inf, np.float32)
-    for i, seg in enumerate(store.segments):
-        live = store.live[i]
-        vectors = seg.a["vectors"]
-        for lo in range(0, seg.rows, BLOCK):
-            block = np.asarray(vectors[lo : lo + BLOCK], np.float32)
-            if live is not None:
-                block = block[live[lo : lo + BLOCK]]
-            sims = block @ qv.T
-            top = np.sort(sims, axis=0)[-k:].T if len(sims) >= k else sims.T
-            best = -np.sort(-np.concatenate([best, top], axis=1), axis=1)[:, :k]
-    return best[:, -1]
 
 
 def main() -> None:
@@ -54,7 +37,7 @@ def main() -> None:
     rag = RAG.open(args.work / "index", progress=False)
     store = search_store(rag.state)
     qv = np.load(args.work / "query_vectors.npy")[: args.questions].astype(np.float32)
-    kth = exact_kth(store, qv)
+    kth = kth_of_index(args.work / "index", qv)  # the same exact search as bench/scale.py's recall
     code = segments_index.shared_lists
     print(f"{rag.size:,} chunks, {len(store.segments)} segments, {len(qv)} questions")
     print("| multiplier | recall@10 | p50 ms | p95 ms |\n| --- | --- | --- | --- |")

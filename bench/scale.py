@@ -116,9 +116,23 @@ def recall(work: Path, found: list[list[int]]) -> float:
 
 
 def recall_of_index(index_dir: Path, qv: np.ndarray, found: list[list[int]], k: int = 10) -> float:
-    """``recall`` with "exact" = brute force over every live row's stored float16 vector, segment by segment,
-    ``VECTOR_BLOCK`` rows at a time (read, not memory-mapped), keys ``key_base + row`` as the store's."""
+    """``recall`` with "exact" = brute force over every live row's stored float16 vector (``kth_of_index``),
+    keys ``key_base + row`` as the store's."""
     segs = _live_segments(index_dir)
+    q32 = np.ascontiguousarray(qv, np.float32)
+    kth = kth_of_index(index_dir, q32, k, segs)
+    hits = total = 0
+    for q, keys, t in zip(q32, found, kth):
+        sims = _vectors_of_keys(segs, keys) @ q
+        hits += int((sims >= t - 1e-5).sum())
+        total += k
+    return hits / total
+
+
+def kth_of_index(index_dir: Path, qv: np.ndarray, k: int = 10, segs: list | None = None) -> np.ndarray:
+    """Each question's k-th best inner product with the live rows' stored float16 vectors: brute force,
+    segment by segment, ``VECTOR_BLOCK`` rows at a time (read, not memory-mapped)."""
+    segs = _live_segments(index_dir) if segs is None else segs
     best = np.full((len(qv), k), -np.inf, np.float32)
     q32 = np.ascontiguousarray(qv, np.float32)
     for folder, _, live in segs:
@@ -129,13 +143,7 @@ def recall_of_index(index_dir: Path, qv: np.ndarray, found: list[list[int]], k: 
                 sims = -np.partition(-sims, k - 1, axis=1)[:, :k]
             both = np.concatenate([best, sims], axis=1)
             best = -np.partition(-both, k - 1, axis=1)[:, :k]
-    kth = best.min(axis=1)
-    hits = total = 0
-    for q, keys, t in zip(q32, found, kth):
-        sims = _vectors_of_keys(segs, keys) @ q
-        hits += int((sims >= t - 1e-5).sum())
-        total += k
-    return hits / total
+    return best.min(axis=1)
 
 
 VECTOR_BLOCK = 65_536
