@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from bench.scale import vm_rss_mib
+
 DIM = 384
 DOC_CHUNKS = 10
 QUESTIONS = 300
@@ -308,14 +310,7 @@ def build_stream(n: int, out: Path, seed: int = 0) -> dict:
 def _progress(what: str, t0: float, gen_s: float) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"[{time.strftime('%H:%M:%S')}] {what}; {time.perf_counter() - t0:,.0f} s elapsed ({gen_s:,.0f} s "
-          f"generating), RSS {_vm_rss_mib():,.0f} MiB, peak {peak:,.0f} MiB", file=sys.stderr, flush=True)
-
-
-def _vm_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+          f"generating), RSS {vm_rss_mib():,.0f} MiB, peak {peak:,.0f} MiB", file=sys.stderr, flush=True)
 
 
 def main() -> None:
