@@ -79,6 +79,13 @@ def test_the_pruned_top_k_is_the_exhaustive_one_to_the_bit(seed):
         got_rows, got_scores = bm25_topk.top_k(src, terms, avgdl, k, allowed)
         assert got_rows.tolist() == want_rows.tolist()
         assert got_scores.tobytes() == want_scores.tobytes()
+        # a threshold from earlier segments (at most the k-th best overall): the lists it leaves essential
+        # are weighed together; the rows reaching it are the same, to the bit
+        for theta in {float(want_scores[-1]) * f for f in (0.3, 0.9, 1.0)} if len(want_scores) else ():
+            got_rows, got_scores = bm25_topk.top_k(src, terms, avgdl, k, allowed, theta)
+            reach = want_scores >= theta
+            assert got_rows.tolist() == want_rows[reach].tolist()
+            assert got_scores.tobytes() == want_scores[reach].tobytes()
 
 
 def test_a_known_threshold_only_drops_rows_below_it():
