@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.catalogue import english
-from rag.text.normalize import content_words, normalize_for_match
+from rag.text.normalize import content_words, normalize_for_match, passage_match_form
 from rag.text.sentences import sentence_spans
 from rag.types import Citation, Passage
 
@@ -90,7 +90,7 @@ def _best_quote(claim: str, passage: Passage) -> tuple[int, int]:
 def check(answer: str, passages: Sequence[Passage]) -> Checked:
     """Map markers to passages and score how well each cited sentence is supported."""
     k = len(passages)
-    norms = [normalize_for_match(p.chunk.text) for p in passages]
+    norms = [passage_match_form(p.chunk.text) for p in passages]
     citations: list[Citation] = []
     warnings: list[str] = []
     out_of_range: set[int] = set()

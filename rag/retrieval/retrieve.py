@@ -38,7 +38,7 @@ from rag.config import RETRIEVAL_MODES
 from rag.embedding.backends import Embedder
 from rag.errors import ConfigError
 from rag.storage.store import NOTHING, SearchStore, SnapshotStore
-from rag.text.normalize import index_terms, normalize_for_match
+from rag.text.normalize import index_terms, normalize_for_match, passage_match_form
 from rag.types import Chunk, Passage
 
 FUSIONS = ("convex", "rrf")
@@ -192,7 +192,7 @@ class MatchTexts(dict):
         self.chunks = chunks
 
     def __missing__(self, i: int) -> str:
-        text = self[i] = normalize_for_match(self.chunks[i].text)
+        text = self[i] = passage_match_form(self.chunks[i].text)
         return text
 
 

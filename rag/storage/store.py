@@ -82,8 +82,12 @@ class SnapshotStore:
         return [(int(i), float(scores[i])) for i in top(scores, k) if scores[i] > 0]
 
     def cosines(self, keys: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
-        # one dot product a key, as retrieval always did: a matrix product may round differently
-        return {int(k): float(np.dot(self.snap.vectors.reconstruct(int(k)), query_vector)) for k in keys}
+        if not len(keys):
+            return {}
+        # the vectors in one FAISS call (one a key cost a SWIG call each: 3% of a busy server's time); then one
+        # dot product a key, as retrieval always did: a matrix product may round differently
+        vecs = self.snap.vectors.reconstruct_batch(np.asarray(keys, dtype=np.int64))
+        return {int(k): float(np.dot(v, query_vector)) for k, v in zip(keys, vecs)}
 
     def chunks(self, keys: Sequence[int]) -> dict[int, Chunk]:
         return {int(k): self.snap.chunks[k] for k in keys}

@@ -83,6 +83,27 @@ def test_span_helpers():
     assert token_range([(0, 2)], 5, 6) is None
 
 
+def test_the_best_span_is_the_first_maximum_over_every_allowed_span():
+    """Against the definition, span by span: random logits (and rounded ones, full of ties), any window."""
+    from rag.generation.reader import MAX_ANSWER
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        size = int(rng.integers(4, 120))
+        first = int(rng.integers(0, 3))
+        n = int(rng.integers(1, size - first + 1))
+        start, end = rng.standard_normal((2, size)).astype(np.float32)
+        if trial % 2:
+            start, end = np.round(start), np.round(end)
+        best = None
+        for s in range(n):
+            for e in range(s, min(n, s + MAX_ANSWER)):
+                score = float(start[first + s] + end[first + e])  # float32 sums, as the reader's logits are
+                if best is None or score > best[2]:
+                    best = (s, e, score)
+        assert best_span(start, end, first, n) == best
+
+
 def test_the_readers_tokens_and_offsets_are_hfs_and_a_question_loads_no_hf_tokenizer():
     """A cold `rag ask` reads through the embedder's quick tokenizer: the same ids and character spans as
     HF's tokenizer.json (no special tokens, no truncation), without loading it; a server loads it."""
@@ -101,8 +122,28 @@ def test_the_readers_tokens_and_offsets_are_hfs_and_a_question_loads_no_hf_token
         pairs = [(i, o) for i, o in zip(e.ids, e.offsets) if o[1] > o[0]]
         assert enc.ids == [i for i, _ in pairs] and enc.spans == [tuple(o) for _, o in pairs], text[:20]
     assert len(got[1].ids) > 512  # not truncated
-    tokens.load_bulk()
-    assert tokens.encode(texts) == got  # HF's own from then on, the same
+    bulk = Tokens(model_dir)
+    bulk.load_bulk()
+    assert bulk.encode(texts) == got  # HF's own from then on, the same
+
+
+def test_the_tokenizer_remembers_the_last_texts(monkeypatch):
+    """A server reads the same passages again: their encodings come back from memory, the same as fresh,
+    and no more than ``REMEMBERED`` are kept."""
+    monkeypatch.setattr(Tokens, "REMEMBERED", 3)
+    tokens = Tokens(ensure_default_model())
+    texts = [f"{who}出生于{city}。" for who, city in zip(PEOPLE, CITIES)][:5]
+    assert len(texts) == 5
+    fresh = [tokens._encode([t])[0] for t in texts]
+    calls = []
+    real = tokens._encode
+    monkeypatch.setattr(tokens, "_encode", lambda batch: calls.append(list(batch)) or real(batch))
+    assert tokens.encode(texts[:2]) == fresh[:2] and calls == [texts[:2]]
+    assert tokens.encode(texts[:3]) == fresh[:3] and calls[-1] == [texts[2]]  # only the new one encoded
+    assert tokens.encode(texts[3:]) == fresh[3:]
+    assert list(tokens._seen) == texts[2:]  # the oldest two forgotten
+    calls.clear()
+    assert tokens.encode([texts[0], texts[4]]) == [fresh[0], fresh[4]] and calls == [[texts[0]]]
 
 
 def test_the_threshold_refuses_at_most_three_percent_of_answerable_questions():

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from rag.generation.selector import MODEL_PATH
 from rag.generation.trees import Forest
 from rag.training.train import export_trees
 
@@ -32,3 +33,30 @@ def test_a_forest_of_one_leaf_is_its_baseline_plus_the_leaf():
     spec = {"kind": "trees", "baseline": 0.25, "trees": [{"feature": [-1], "threshold": [0.0], "left": [0],
                                                           "right": [0], "value": [0.5]}]}
     assert Forest(spec).logit(np.ones((3, 2))).tolist() == [0.75, 0.75, 0.75]
+
+
+def _walk(spec, x):
+    """One row through each tree, node by node, the trees' values summed in order: the format's definition."""
+    total = 0.0
+    for tree in spec["trees"]:
+        n = 0
+        while tree["feature"][n] >= 0:
+            n = tree["left"][n] if x[tree["feature"][n]] <= tree["threshold"][n] else tree["right"][n]
+        total += tree["value"][n]
+    return spec["baseline"] + total
+
+
+def test_the_forest_walks_as_the_format_says_to_the_bit():
+    """The shipped selector's and answerability model's forests, on rows with NaN (never <= a threshold:
+    right), huge and tiny values, against a node-by-node walk of the JSON."""
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    rng = np.random.default_rng(0)
+    for name in ("selector", "answerability"):
+        spec = model[name]
+        width = max(max(t["feature"]) for t in spec["trees"]) + 1
+        X = rng.standard_normal((40, width)) * rng.choice([1e-3, 1.0, 1e3], (40, width))
+        X[rng.random(X.shape) < 0.1] = np.nan
+        X[0] = [spec["trees"][0]["threshold"][0]] * width  # exactly on a threshold: left
+        got = Forest(spec).logit(X)
+        assert got.tobytes() == np.array([_walk(spec, x) for x in X]).tobytes()
+        assert Forest(spec).logit(X[:1]).tobytes() == got[:1].tobytes()  # a row scores the same alone

@@ -126,3 +126,17 @@ def test_the_passage_with_the_distinctive_terms_beats_one_that_repeats_the_topic
     assert ranks[0.5] <= ranks[0.0] and ranks[0.5] == 1
     with pytest.raises(ConfigError, match="rerank_weight"):
         RetrievalSettings(rerank_weight=-1)
+
+
+def test_snapshot_cosines_are_each_keys_own_dot_product(seed_rag, embedder):
+    """Read in one FAISS call, scored one key at a time as before (a matrix product may round otherwise)."""
+    from rag.storage.store import SnapshotStore
+    from rag.text.normalize import normalize_for_match, passage_match_form
+
+    store = SnapshotStore(seed_rag.state)
+    q = embedder.embed_queries(["蓝风微短剧基地"])[0]
+    keys = [5, 0, 3, 5]
+    want = {k: float(np.dot(seed_rag.state.vectors.reconstruct(k), q)) for k in keys}
+    assert store.cosines(keys, q) == want and store.cosines([], q) == {}
+    text = store.chunks([0])[0].text
+    assert passage_match_form(text) == normalize_for_match(text) == passage_match_form(text)  # remembered: the same
