@@ -7,6 +7,7 @@ p(it answers the question) with the answerability model (trees too), compared wi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import lru_cache
@@ -15,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from rag.embedding.batching import Memo
 from rag.errors import ConfigError
 from rag.generation.features import FEATURES, Candidate
 from rag.generation.trees import Forest
 
 MODEL_PATH = Path(__file__).with_name("answerer.json")
+MEMO_RANKINGS = 1024  # candidate sets whose logits are remembered (a few KB each)
 
 
 def answerability_row(logits: np.ndarray, x: Sequence[float], names: Sequence[str]) -> np.ndarray:
@@ -42,6 +45,7 @@ class Selector:
         self.answerability = Forest(model["answerability"])
         self.stage2 = list(model["answerability"]["features"])
         self.threshold = float(model["threshold"])
+        self._memo = Memo(MEMO_RANKINGS)
 
     @classmethod
     def load(cls, path: str | Path) -> Selector:
@@ -66,7 +70,11 @@ class Selector:
         """Each candidate's selector logit (set as its ``score`` too)."""
         if not cands:
             return np.zeros(0)
-        logits = self.selector.logit(np.array([c.x for c in cands], dtype=np.float64))
+        X = np.array([c.x for c in cands], dtype=np.float64)
+        # The logits are a function of X alone, and a question asked again over the same passages gives the
+        # same X: remembered by a digest of its bytes (the forest was a quarter of a busy server's time)
+        key = (X.shape, hashlib.blake2b(X.tobytes(), digest_size=16).digest())
+        (logits,) = self._memo.get(key, lambda: (self.selector.logit(X),))
         for c, s in zip(cands, logits):
             c.score = float(s)
         return logits

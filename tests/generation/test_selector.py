@@ -154,3 +154,28 @@ def test_a_bad_answerer_model_is_refused_at_open_with_the_file_named(tmp_path, s
         r = rag("ask", "--index-dir", str(seed_index), "天心经开区有多少家高新技术企业？")
         assert r.returncode == 2 and r.stderr.startswith("error: cannot read the answer selector model")
         assert "Traceback" not in r.stderr
+
+
+def test_the_selector_remembers_a_candidate_set_it_ranked(monkeypatch):
+    """The same candidates again (a question asked again): the same logits, the forest not walked again;
+    other candidates are scored afresh."""
+    from rag.generation.features import Candidate
+
+    sel = Selector(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+    rng = np.random.default_rng(0)
+
+    def cands(seed_rows):
+        return [Candidate(n=1, start=0, end=1, text=f"s{i}", index=i, x=list(row)) for i, row in enumerate(seed_rows)]
+
+    X = rng.random((6, len(FEATURES)))
+    walks = []
+    real = sel.selector.logit
+    monkeypatch.setattr(sel.selector, "logit", lambda m: walks.append(len(m)) or real(m))
+    first = sel.rank(cands(X))
+    again = cands(X)
+    assert sel.rank(again).tobytes() == first.tobytes() and walks == [6]
+    assert [c.score for c in again] == first.tolist()  # each candidate's score set from the remembered logits
+    other = X.copy()
+    other[2, 0] += 1e-12
+    sel.rank(cands(other))
+    assert walks == [6, 6]
