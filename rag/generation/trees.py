@@ -63,13 +63,16 @@ class Forest:
 
 
 def _depth(roots: np.ndarray, is_leaf: np.ndarray, left: np.ndarray, right: np.ndarray) -> int:
-    """The most steps from a root to a leaf over all trees."""
+    """The most steps from a root to a leaf over all trees; ValueError when a child leads back up (a
+    damaged or hand-made model file), which no number of steps would get out of."""
     steps, node = 0, roots
     while True:
         inner = node[~is_leaf[node]]
         if not len(inner):
             return steps
-        node, steps = np.concatenate([left[inner], right[inner]]), steps + 1
+        if steps > len(is_leaf):  # deeper than there are nodes: some path repeats a node
+            raise ValueError("a tree of the forest has a cycle: a node's child leads back to it")
+        node, steps = np.unique(np.concatenate([left[inner], right[inner]])), steps + 1
 
 
 __all__ = ["Forest"]

@@ -60,3 +60,20 @@ def test_the_forest_walks_as_the_format_says_to_the_bit():
         got = Forest(spec).logit(X)
         assert got.tobytes() == np.array([_walk(spec, x) for x in X]).tobytes()
         assert Forest(spec).logit(X[:1]).tobytes() == got[:1].tobytes()  # a row scores the same alone
+
+
+def test_a_forest_whose_tree_leads_back_up_is_refused_not_walked_forever(tmp_path):
+    """Node 1's left child is the root: no depth would reach a leaf. The file is refused as a model."""
+    from rag.errors import ConfigError
+    from rag.generation.selector import Selector
+
+    cyclic = {"kind": "trees", "baseline": 0.0, "trees": [{"feature": [0, 0, -1], "threshold": [0.5, 0.5, 0.0],
+                                                           "left": [1, 0, 2], "right": [2, 2, 2], "value": [0, 0, 1.0]}]}
+    with pytest.raises(ValueError, match="cycle"):
+        Forest(cyclic)
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    model["selector"] = {**model["selector"], "trees": cyclic["trees"]}
+    path = tmp_path / "answerer.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    with pytest.raises(ConfigError, match="cycle"):
+        Selector.load(path)
