@@ -144,15 +144,23 @@ class Memo:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
+    def peek(self, key: Hashable) -> tuple[np.ndarray, ...] | None:
+        """The arrays for ``key`` (copies) when remembered, else None; computes nothing (for callers that
+        compute their misses together, then ``put`` them)."""
+        with self._lock:
+            return self._hit(key)
+
+    def put(self, key: Hashable, arrays: tuple[np.ndarray, ...]) -> None:
+        with self._lock:
+            self._keep(key, tuple(arrays))
+
     def get(self, key: Hashable, compute: Callable[[], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
         """The arrays for ``key`` (copies: callers may change theirs), computed on a miss."""
         while True:
             with self._lock:
-                found = self._items.get(key)
+                found = self._hit(key)
                 if found is not None:
-                    self._items.move_to_end(key)
-                    self.hits += 1
-                    return tuple(a.copy() for a in found)
+                    return found
                 running = self._computing.get(key)
                 if running is None:
                     running = self._computing[key] = threading.Event()
@@ -162,14 +170,28 @@ class Memo:
         try:
             found = tuple(compute())
             with self._lock:
-                self._items[key] = found
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                self._keep(key, found)
         finally:
             with self._lock:
                 del self._computing[key]
             running.set()
         return tuple(a.copy() for a in found)
+
+    def _hit(self, key: Hashable) -> tuple[np.ndarray, ...] | None:
+        """Under the lock: copies of ``key``'s arrays, counted as a hit, or None."""
+        found = self._items.get(key)
+        if found is None:
+            return None
+        self._items.move_to_end(key)
+        self.hits += 1
+        return tuple(a.copy() for a in found)
+
+    def _keep(self, key: Hashable, arrays: tuple[np.ndarray, ...]) -> None:
+        """Under the lock: remember ``arrays``, forgetting the least recently used past ``size``."""
+        self._items[key] = arrays
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 __all__ = ["INFERENCE", "Memo", "MicroBatcher"]

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,8 +82,7 @@ class Tokens:
         self._path = model_dir / "tokenizer.json"
         self._hf: Any = None
         self._lock = threading.Lock()
-        self._seen: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # text -> (ids, spans)
-        self._seen_lock = threading.Lock()
+        self._seen = Memo(self.REMEMBERED)  # text -> (ids, spans)
         try:
             self._fast = model_tokenizer(read_model_config(model_dir))
         except (EmbedderError, OSError, ValueError):  # a model folder of another shape: HF's tokenizer
@@ -114,22 +112,15 @@ class Tokens:
         0.1 ms remembered), as int32 arrays: as lists a 630-token passage took 92 KB, as arrays about 12 KB
         with its text (1,024 of them: about 13 MB)."""
         texts = list(texts)
-        out: list[Encoded | None] = [None] * len(texts)
-        with self._seen_lock:
-            for k, t in enumerate(texts):
-                kept = self._seen.get(t)
-                if kept is not None:
-                    self._seen.move_to_end(t)
-                    out[k] = Encoded(kept[0].tolist(), [tuple(sp) for sp in kept[1].tolist()])
+        out: list[Encoded | None] = []
+        for t in texts:
+            kept = self._seen.peek(t)
+            out.append(None if kept is None else Encoded(kept[0].tolist(), [tuple(sp) for sp in kept[1].tolist()]))
         todo = [i for i, e in enumerate(out) if e is None]
         if todo:
-            fresh = self._encode([texts[i] for i in todo])
-            with self._seen_lock:
-                for i, e in zip(todo, fresh, strict=True):
-                    out[i] = e
-                    self._seen[texts[i]] = (np.array(e.ids, np.int32), np.array(e.spans, np.int32).reshape(-1, 2))
-                while len(self._seen) > self.REMEMBERED:
-                    self._seen.popitem(last=False)
+            for i, e in zip(todo, self._encode([texts[i] for i in todo]), strict=True):
+                out[i] = e
+                self._seen.put(texts[i], (np.array(e.ids, np.int32), np.array(e.spans, np.int32).reshape(-1, 2)))
         return out  # type: ignore[return-value]
 
     def _encode(self, texts: list[str]) -> list[Encoded]:

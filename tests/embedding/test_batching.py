@@ -164,3 +164,18 @@ def test_a_lone_caller_does_not_wait_for_company_and_a_call_right_after_another_
     with ThreadPoolExecutor(1) as pool:
         after_another_thread = pool.submit(timed).result()
     assert max(alone) < 0.25 <= after_another_thread, (alone, after_another_thread)
+
+
+def test_a_memo_can_be_read_and_filled_without_computing():
+    """``peek`` computes nothing and counts a hit only when remembered; ``put`` keeps at most ``size``, the
+    least recently used forgotten; what is handed out is a copy."""
+    memo = Memo(2)
+    assert memo.peek("a") is None and memo.hits == 0
+    memo.put("a", (np.arange(3),))
+    memo.put("b", (np.arange(2),))
+    (a,) = memo.peek("a")
+    a[0] = 99
+    assert memo.peek("a")[0].tolist() == [0, 1, 2] and memo.hits == 2
+    memo.put("c", (np.zeros(1),))  # "b" is the least recently used now
+    assert memo.peek("b") is None and memo.peek("c") is not None and memo.peek("a") is not None
+    assert memo.get("a", lambda: (np.ones(1),))[0].tolist() == [0, 1, 2]  # get sees what put kept

@@ -141,7 +141,7 @@ def test_the_tokenizer_remembers_the_last_texts(monkeypatch):
     assert tokens.encode(texts[:2]) == fresh[:2] and calls == [texts[:2]]
     assert tokens.encode(texts[:3]) == fresh[:3] and calls[-1] == [texts[2]]  # only the new one encoded
     assert tokens.encode(texts[3:]) == fresh[3:]
-    assert list(tokens._seen) == texts[2:]  # the oldest two forgotten
+    assert list(tokens._seen._items) == texts[2:]  # the oldest two forgotten
     calls.clear()
     assert tokens.encode([texts[0], texts[4]]) == [fresh[0], fresh[4]] and calls == [[texts[0]]]
 
