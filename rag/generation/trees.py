@@ -42,14 +42,15 @@ class Forest:
         feature = np.asarray(feats, dtype=np.int64)
         is_leaf = feature < 0
         left_a, right_a = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        roots_a = np.asarray(roots, dtype=np.int64)
         self.feature2 = np.repeat(np.where(is_leaf, 0, feature), 2)
         self.threshold2 = np.repeat(np.asarray(thr, dtype=np.float64), 2)
         self.kids2 = np.empty(2 * len(feature), np.int64)
         self.kids2[0::2], self.kids2[1::2] = 2 * right_a, 2 * left_a  # x <= threshold adds 1: left
         self.value = np.asarray(value, dtype=np.float64)
-        self.roots2 = 2 * np.asarray(roots, dtype=np.int64)
+        self.roots2 = 2 * roots_a
         self.baseline = float(spec["baseline"])
-        self.levels = _depth(np.asarray(roots, dtype=np.int64), is_leaf, left_a, right_a)
+        self.levels = _depth(roots_a, is_leaf, left_a, right_a)
 
     def logit(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float64)
