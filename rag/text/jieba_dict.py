@@ -10,7 +10,8 @@ read in one go (~12 MB, no parsing): a lookup costs ~2 us instead of a dict's ~0
 Every lookup answers what jieba's own tables would, so a segmentation (and a BM25 query's terms, and a
 tagging) is the same, by construction; ``tests/text/test_jieba_dict.py`` checks every entry and a
 corpus's segmentation. The tables are built from jieba's own once they are loaded in full (``rag model``
-at set-up, or the first process that loads them), and ignored when jieba or its dict.txt changes.
+at set-up, or the first process that loads them), and ignored when jieba or its dict.txt changes (the
+file's bytes decide, not its mtime: environments that share the cache share the tables).
 
 The stand-in suits a few texts only: after ``SWITCH_AFTER`` lookups (bulk work: indexing) and on
 ``load_full`` (a server's warm-up) the process loads jieba's own tables and uses them from then on.
@@ -18,6 +19,7 @@ The stand-in suits a few texts only: after ``SWITCH_AFTER`` lookups (bulk work: 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -39,11 +41,33 @@ _LOCK = threading.RLock()
 _state: dict[str, Any] = {"quick": None, "full": False}
 
 
+def _dict_path(jieba: ModuleType) -> Path:
+    return Path(jieba.DEFAULT_DICT or Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME)
+
+
 def _source_stamp(jieba: ModuleType) -> dict[str, Any]:
-    """What the tables were made from: jieba's version and its dictionary file."""
-    st = Path(jieba.DEFAULT_DICT or Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME).stat()
+    """What the tables were made from: jieba's version and its dictionary file's size and mtime."""
+    st = _dict_path(jieba).stat()
     return {"format": FORMAT_VERSION, "jieba": getattr(jieba, "__version__", ""), "dict_size": st.st_size,
             "dict_mtime_ns": st.st_mtime_ns}
+
+
+def _dict_digest(jieba: ModuleType) -> str:
+    return hashlib.sha256(_dict_path(jieba).read_bytes()).hexdigest()
+
+
+def _is_current(meta: dict[str, Any], jieba: ModuleType) -> bool:
+    """True when tables with ``meta`` answer for this jieba. The mtime alone is not the test: pip stamps a
+    file with the time it installed it, so every environment (a CI clone's, a second venv) has its own
+    mtime for the same dict.txt and, sharing the cache, each would find the other's tables stale and
+    rebuild them, leaving the other with jieba's slow load. The same stamp: current, nothing read; the
+    same stamp but the mtime: current when dict.txt has the same bytes (SHA-256 of 5 MB, ~10 ms)."""
+    made_from, now = meta.get("source"), _source_stamp(jieba)
+    if made_from == now:
+        return True
+    if not isinstance(made_from, dict) or any(made_from.get(k) != v for k, v in now.items() if k != "dict_mtime_ns"):
+        return False
+    return meta.get("dict_sha256") == _dict_digest(jieba)
 
 
 class QuickTables:
@@ -175,7 +199,9 @@ def find(cache: Path, jieba: ModuleType) -> Path | None:
         meta = json.loads((folder / _META).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return folder if meta.get("source") == _source_stamp(jieba) and (folder / _DATA).is_file() else None
+    if not isinstance(meta, dict) or not (folder / _DATA).is_file():
+        return None
+    return folder if _is_current(meta, jieba) else None
 
 
 def build(cache: Path, jieba: ModuleType, freq: Mapping[str, int], total: int, tags: Mapping[str, str]) -> Path:
@@ -209,7 +235,8 @@ def build(cache: Path, jieba: ModuleType, freq: Mapping[str, int], total: int, t
             a.byteswap()
     folder = tables_dir(cache)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"source": _source_stamp(jieba), "entries": n, "slots": slots, "total": total, "tags": tag_names}
+    # the digest beside "source", not in it: tables stay readable by code that compares "source" whole
+    meta = {"source": _source_stamp(jieba), "dict_sha256": _dict_digest(jieba), "entries": n, "slots": slots, "total": total, "tags": tag_names}
     _write_atomic(folder / _DATA, b"".join(a.tobytes() for a in arrays) + bytes(keys))
     _write_atomic(folder / _META, json.dumps(meta).encode("utf-8"))  # last: it names the data as current
     return folder

@@ -93,6 +93,38 @@ def test_tables_of_another_jieba_or_dictionary_are_not_used(own, cache, tmp_path
     assert jieba_dict.find(tmp_path / "nothing", jieba) is None
 
 
+def _copy_with_source(cache: Path, dest: Path, **changes) -> Path:
+    folder = dest / "jieba"
+    folder.mkdir(parents=True)
+    for f in jieba_dict.tables_dir(cache).iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((folder / "jieba.quick.json").read_text())
+    for key, value in changes.items():
+        where = meta if key == "dict_sha256" else meta["source"]
+        if value is None:
+            del where[key]
+        else:
+            where[key] = value
+    (folder / "jieba.quick.json").write_text(json.dumps(meta))
+    return dest
+
+
+def test_tables_of_the_same_dictionary_installed_elsewhere_are_used(own, cache, tmp_path):
+    """Another environment's install of the same dict.txt has another mtime (pip stamps the install
+    time); its bytes decide, so two venvs sharing the cache do not take turns rebuilding it."""
+    jieba = own[0]
+    meta = json.loads((jieba_dict.tables_dir(cache) / "jieba.quick.json").read_text())
+    assert len(meta["dict_sha256"]) == 64
+    moved = _copy_with_source(cache, tmp_path / "a", dict_mtime_ns=meta["source"]["dict_mtime_ns"] - 10**9)
+    assert jieba_dict.find(moved, jieba) == moved / "jieba"
+    edited = _copy_with_source(cache, tmp_path / "b", dict_mtime_ns=1, dict_sha256="0" * 64)
+    assert jieba_dict.find(edited, jieba) is None
+    older = _copy_with_source(cache, tmp_path / "c", dict_mtime_ns=1, dict_sha256=None)  # tables of before
+    assert jieba_dict.find(older, jieba) is None
+    same_time = _copy_with_source(cache, tmp_path / "d", dict_sha256=None)
+    assert jieba_dict.find(same_time, jieba) == same_time / "jieba"
+
+
 PROBE = """
 import json, sys, threading
 from rag.text import jieba_dict, normalize
