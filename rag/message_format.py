@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 _FORMATTER = string.Formatter()
@@ -30,7 +31,11 @@ class Template:
                 raise ValueError(f"template field {field!r} is not a plain name: {text!r}")
         # one named regex group per distinct shown field (``match`` returns them by field as written)
         self._groups = {key: f"f{i}" for i, key in enumerate(sorted(self.shown_fields))}
-        self._pattern = re.compile(self._regex(), re.S)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        # compiled at the first match: the catalogue makes ~300 templates at import (15 ms of regexes)
+        return re.compile(self._regex(), re.S)
 
     @property
     def fields(self) -> frozenset[str]:

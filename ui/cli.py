@@ -16,7 +16,7 @@ from typing import Any
 from rag.bases import base_dir
 from rag.config import RETRIEVAL_MODES, Settings
 from rag.errors import KnowledgeBaseNotFoundError, RagError
-from rag.training.reader_train import add_arguments
+from rag.training.reader_options import add_arguments
 from ui.commands import (
     cmd_ask,
     cmd_chat,

@@ -32,7 +32,6 @@ from rag.generation.reader import load_reader
 from rag.pipeline import RAG
 from rag.storage.verify import verify
 from rag.text import jieba_dict
-from rag.training.reader_train import run
 from rag.training.train import CACHE, train_to
 from rag.types import unit_label
 
@@ -248,6 +247,8 @@ def cmd_train_answerer(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.training.reader_train import run  # noqa: PLC0415 - training's imports stay out of every other command
+
     try:
         return run(args)
     except ValueError as exc:

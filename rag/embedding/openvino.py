@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import cache_root as settings_cache_root
-from rag.embedding import fast_tokenizer
+from rag.embedding import fast_tokenizer, ov_runtime
 from rag.embedding.batching import MicroBatcher
 from rag.errors import EmbedderError
 
@@ -167,7 +167,6 @@ def exported_model(cfg: ModelConfig, cache: Path | None = None) -> Path:
 
 
 def _export(cfg: ModelConfig, dest: Path) -> None:
-    import openvino as ov  # noqa: PLC0415 - optional engine
     import torch  # noqa: PLC0415 - only the one-off export needs torch
     from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415 - transformers (~3 s) only for the one-off export
 
@@ -179,9 +178,9 @@ def _export(cfg: ModelConfig, dest: Path) -> None:
         # for an encoder with a mask, and the tests check padded and truncated batches.
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ov_model = ov.convert_model(model, example_input=example)
+            ov_model = ov_runtime.convert_model(model, example_input=example)
         # fp16 weights halve the file; compute stays f32/bf16 (cosine vs fp32 torch >= 0.9999, tested)
-        ov.save_model(ov_model, str(dest / "model.xml"), compress_to_fp16=True)
+        ov_runtime.runtime().save_model(ov_model, str(dest / "model.xml"), compress_to_fp16=True)
     except Exception as exc:
         raise EngineUnavailable(f"cannot export {cfg.path} to OpenVINO: {exc}") from exc
 
@@ -190,7 +189,7 @@ def compile_cached(xml: Path, config: dict[str, str]) -> Any:
     """``compile_model`` on the CPU with OpenVINO's model cache in ``compiled/`` beside the IR: a later
     process loads the compiled network instead of compiling it again (the cold start of ``rag ask``).
     The blob is keyed by the IR, the config and OpenVINO's version, so it cannot go stale."""
-    import openvino as ov  # noqa: PLC0415 - optional engine
+    ov = ov_runtime.runtime()
 
     config = dict(config)
     cache = xml.parent / "compiled"
@@ -222,7 +221,7 @@ class OpenVINOEncoder:
 
     def __init__(self, cfg: ModelConfig, bf16: bool, batch_size: int = 32, cache: Path | None = None) -> None:
         try:
-            import openvino  # noqa: F401, PLC0415 - optional engine: missing means EngineUnavailable
+            ov_runtime.runtime()  # optional engine: missing means EngineUnavailable
             from tokenizers import Tokenizer  # noqa: PLC0415 - HF tokenizers only when an encoder is built
         except ImportError as exc:
             raise EngineUnavailable(f"OpenVINO is not installed ({exc})") from exc

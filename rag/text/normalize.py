@@ -84,8 +84,7 @@ def jieba_module():
     """jieba, its dictionary loaded (once; segmentation and part-of-speech tagging share it): the quick
     stand-in (``rag.text.jieba_dict``) when ``rag model`` built one, until bulk work or a server wants
     jieba's own, else jieba's own at once."""
-    import jieba  # noqa: PLC0415 - heavy import, loaded once on first use
-
+    jieba = jieba_dict.import_jieba()  # heavy import, loaded once on first use
     jieba.setLogLevel(logging.WARNING)
     if not jieba_dict.install_quick(jieba, cache_root()):
         jieba.initialize()  # takes jieba's own lock, so a warm-up thread and a caller can race safely

@@ -42,8 +42,7 @@ from rag.evaluation.metrics import cmrc_f1
 from rag.generation.features import pos_tags
 from rag.generation.reader import WINDOW, Reader, Tokens, best_span, centred, context_room, token_range, window_ids
 from rag.training.reader_calibrate import calibrate
-
-CACHE = Path("/tmp/rag-reader-cache")
+from rag.training.reader_options import CACHE, TrainSettings, add_arguments
 
 
 @dataclass
@@ -190,16 +189,6 @@ def _tensors(batch: list[Example]):
         ids[k, : len(ex.ids)] = torch.tensor(ex.ids)
         valid[k, : len(ex.ids)] = 1
     return ids, valid
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    split: int = 6  # frozen lower layers (their output is cached); the 12 - split upper ones train
-    epochs: float = 2.0
-    lr: float = 3e-4
-    batch: int = 32
-    seed: int = 13
-    warmup: float = 0.06
 
 
 def fit(net, exs: list[Example], ts: TrainSettings, log: Callable[[str], None] = print) -> None:
@@ -357,20 +346,6 @@ def main(argv: list[str] | None = None) -> int:  # the same as `rag train-reader
     ap = argparse.ArgumentParser(prog="rag train-reader", description=__doc__.split("\n")[0])
     add_arguments(ap)
     return run(ap.parse_args(argv))
-
-
-def add_arguments(ap) -> None:
-    d = TrainSettings()
-    ap.add_argument("datasets", nargs="+", help="SQuAD-format JSON files (CMRC 2018 train and trial, DRCD dev)")
-    ap.add_argument("--out", required=True, help="the reader file to write (safetensors; use it with RAG_READER=PATH)")
-    ap.add_argument("--split", type=int, default=d.split, help=f"frozen lower layers (default {d.split} of 12)")
-    ap.add_argument("--epochs", type=float, default=d.epochs, help=f"passes over the windows (default {d.epochs})")
-    ap.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--limit", type=int, default=None, help="only the first N training questions of each set")
-    ap.add_argument("--cache", default=str(CACHE), help=f"indexes and retrieved passages for the calibration (default {CACHE})")
-    ap.add_argument("--no-calibration", action="store_true", help="skip the calibration (the thresholds stay at p = .5)")
-    ap.add_argument("--calibrate-only", action="store_true", help="calibrate the reader file --out as it is, without training")
 
 
 def run(args) -> int:

@@ -157,3 +157,30 @@ def test_a_fresh_process_uses_the_stand_in_then_jiebas_own_with_the_same_results
     assert got["in_use"] is True and got["terms"] == want_terms and got["tags"] == want_tags
     assert got["after"]["in_use"] is False
     assert got["after"]["terms"] == want_terms and got["after"]["tags"] == want_tags
+
+
+
+IMPORT_PROBE = """
+import json, sys, warnings
+warnings.simplefilter("error")  # jieba's pkg_resources import warns that the API is deprecated
+from rag.text import jieba_dict
+jieba = jieba_dict.import_jieba()
+before = "pkg_resources" in sys.modules
+with jieba.dt.get_dict_file() as f:  # its dictionary, opened by path instead of through pkg_resources
+    first = f.readline().decode("utf-8").split()
+words = list(jieba.Tokenizer().cut("蓝风微短剧基地从签约到试运营用了多少天"))
+warnings.resetwarnings()
+import pkg_resources  # still importable afterwards, for whoever needs it
+print(json.dumps({"pkg_resources_before": before, "first": first, "words": words,
+                  "same": jieba_dict.import_jieba() is jieba}))
+"""
+
+
+def test_jieba_is_imported_without_pkg_resources():
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", IMPORT_PROBE], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["pkg_resources_before"] is False
+    assert out["first"] == ["AT&T", "3", "nz"] and "签约" in out["words"] and out["same"]
