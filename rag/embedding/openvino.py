@@ -19,7 +19,6 @@ handled here and run through sentence-transformers instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import cache_root as settings_cache_root
-from rag.embedding import fast_tokenizer, ov_runtime
+from rag.embedding import export_cache, fast_tokenizer, ov_runtime
 from rag.embedding.batching import MicroBatcher
 from rag.errors import EmbedderError
 
@@ -116,20 +115,14 @@ def cache_root(root: Path | None = None) -> Path:
     return (root or settings_cache_root()) / "openvino"
 
 
-def _cache_key(path: Path) -> str:
-    """Changes when the model files change, so a replaced model is exported again."""
-    h = hashlib.sha256(f"{ENGINE_VERSION}|{path.resolve()}".encode())
-    for name in _WEIGHT_FILES:
-        f = path / name
-        if f.is_file():
-            st = f.stat()
-            h.update(f"|{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+def _cache_key(path: Path, cache: Path | None = None) -> str:
+    """The model files' bytes (``export_cache``): a replaced model is exported again, a copy elsewhere is not."""
+    return export_cache.content_key(cache_root(cache), [path / name for name in _WEIGHT_FILES], salt=ENGINE_VERSION)
 
 
 def export_dir(cfg: ModelConfig, cache: Path | None = None) -> Path:
     """Where this model's OpenVINO copy is (or goes), with its quick-loading tokenizer's files."""
-    return cache_root(cache) / f"{cfg.path.name}-{_cache_key(cfg.path)}"
+    return cache_root(cache) / f"{cfg.path.name}-{_cache_key(cfg.path, cache)}"
 
 
 def model_tokenizer(cfg: ModelConfig, cache: Path | None = None) -> fast_tokenizer.FastTokenizer | None:
@@ -145,6 +138,7 @@ def exported_model(cfg: ModelConfig, cache: Path | None = None) -> Path:
     """The OpenVINO IR of this model, exported on first use (needs torch then, once) under ``cache``."""
     out = export_dir(cfg, cache)
     if (out / "model.xml").is_file() and (out / "model.bin").is_file():
+        export_cache.mark_used(out)
         return out / "model.xml"
     print(f"preparing the OpenVINO copy of {cfg.path.name} (once; cached in {out})", file=sys.stderr)
     try:
@@ -163,6 +157,7 @@ def exported_model(cfg: ModelConfig, cache: Path | None = None) -> Path:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    export_cache.prune(out, cfg.path.name)  # older exports of a model of this name beyond the few last used
     return out / "model.xml"
 
 

