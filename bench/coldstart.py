@@ -50,9 +50,14 @@ def env_for(code: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
                 **(extra or {}))
 
 
+def program(code: Path) -> str:
+    """The module the ``rag`` console script runs in that tree (``ui.launch`` since it exists)."""
+    return "ui.launch" if (code / "ui" / "launch.py").is_file() else "ui.cli"
+
+
 def run(cmd: list[str], code: Path = ROOT, extra_env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ui.cli", *cmd], cwd=code, env=env_for(code, extra_env),
+    done = subprocess.run([sys.executable, "-m", program(code), *cmd], cwd=code, env=env_for(code, extra_env),
                           capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
@@ -116,7 +121,7 @@ def free_port() -> int:
 
 def start_server(index: Path) -> subprocess.Popen:
     """``rag serve`` on the index, returned once it has announced itself in the index folder."""
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--index-dir", str(index), "--port",
+    proc = subprocess.Popen([sys.executable, "-m", program(ROOT), "serve", "--index-dir", str(index), "--port",
                              str(free_port())], cwd=ROOT, env=env_for(ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

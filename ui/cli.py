@@ -6,6 +6,7 @@ This module parses the command line and turns errors into exit codes; ``ui.comma
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -251,8 +252,18 @@ def _add_feedback(sub: Any) -> None:
     sp.set_defaults(func=_feedback_command("cmd_feedback_list"))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# Commands that answer one request and end: run by `rag` (ui.launch), they keep Python's cycle collector
+# paused to the end; every other command resumes it once started (a server, a chat, an index run for hours).
+ONE_SHOT = frozenset({"ask", "search"})
+
+
+def main(argv: Sequence[str] | None = None, collector_paused: bool = False) -> int:
+    """The command line; ``collector_paused``: the caller paused the cycle collector for the start-up."""
     args = build_parser().parse_args(argv)
+    if collector_paused:
+        gc.freeze()  # what start-up made lives to the end: no collection need walk it again
+        if args.command not in ONE_SHOT:
+            gc.enable()
     try:
         settings = Settings.from_env()  # a bad RAG_* value is refused here, exit 2
         quiet_libraries(settings.allow_downloads)
@@ -266,7 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if collector_paused and args.command in ONE_SHOT:
+            gc.freeze()  # and what the command made: the interpreter's last collection at exit skips it
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `rag` is ui.launch (start-up with the collector paused); this runs it plainly
     sys.exit(main())

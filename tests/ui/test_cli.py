@@ -145,3 +145,30 @@ def test_the_cli_hides_the_libraries_warnings_only(user_options):
     assert out.returncode == 0, out.stderr
     assert "USER-WARNING" in out.stderr
     assert ("LIBRARY-NOISE" in out.stderr) == bool(user_options)
+
+
+COLLECTOR_PROBE = r"""
+import gc, json, sys
+import ui.cli, ui.launch
+seen = {}
+def fake(args):
+    seen["during"] = gc.isenabled()
+    return 0
+ui.cli.cmd_search = ui.cli.cmd_documents = fake  # the parser is built by main: it takes these
+sys.argv = ["rag", *sys.argv[1:]]
+code = ui.launch.main()
+print(json.dumps({"code": code, "during": seen["during"], "after": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize(("args", "paused"), [(["search", "问题"], True), (["documents"], False)])
+def test_the_program_pauses_the_cycle_collector_only_for_one_question(tmp_path, args, paused):
+    """``rag`` (ui.launch) starts with the collector paused; a one-question command keeps it paused to its
+    end (what it made frozen before exit), any other resumes it once it is known."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", COLLECTOR_PROBE, *args, "--index-dir", str(tmp_path / "none")],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["code"] == 0 and out["frozen"] > 10_000  # the start-up's objects, frozen
+    assert out["during"] is not paused and out["after"] is not paused
