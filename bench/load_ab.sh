@@ -17,7 +17,8 @@ trap 'rm -rf "$work"' EXIT
 for code in "$base" "$new"; do
   port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   idx=$work/index; rm -rf "$idx"; cp -r "$src" "$idx"; rm -f "$idx/.rag-serve.json"
-  (cd "$code" && exec "$py" -m ui.cli serve --index-dir "$idx" --port "$port" > "$work/serve.log" 2>&1) &
+  mod=ui.cli; [ -f "$code/ui/launch.py" ] && mod=ui.launch  # what the tree's `rag` console script runs
+  (cd "$code" && exec "$py" -m "$mod" serve --index-dir "$idx" --port "$port" > "$work/serve.log" 2>&1) &
   server=$!
   for _ in $(seq 300); do curl -s "127.0.0.1:$port/health" > /dev/null && break; sleep 1; done
   echo "=== $code: $*; $(uptime)"
