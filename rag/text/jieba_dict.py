@@ -20,6 +20,7 @@ The stand-in suits a few texts only: after ``SWITCH_AFTER`` lookups (bulk work: 
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import io
 import json
 import os
@@ -41,22 +42,41 @@ _LOCK = threading.RLock()
 _state: dict[str, Any] = {"quick": None, "full": False}
 
 
+class _NoPkgResources(importlib.abc.MetaPathFinder):
+    """Fails ``import pkg_resources`` in the threads importing jieba through ``import_jieba``, and only there:
+    another thread (Milvus Lite imports ``pkg_resources``, and a store may open while jieba loads in its
+    warm-up thread) imports it as usual. Installed once, first on ``sys.meta_path``, and never removed:
+    taking a finder out of that list while another thread walks it could make that thread skip one."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pkg_resources" and threading.get_ident() in self.threads:
+            raise ModuleNotFoundError("pkg_resources is left out of jieba's import (rag.text.jieba_dict)", name=name)
+        return None
+
+
+_FINDER = _NoPkgResources()
+
+
 def import_jieba() -> ModuleType:
     """``jieba``, imported without ``pkg_resources``. jieba 0.42 imports setuptools' deprecated
     ``pkg_resources`` (~60 ms of a cold process, and a deprecation warning) only to open its own data files,
-    and falls back to opening them by path when that import fails; the import is made to fail for as long
-    as jieba's takes, when nothing has imported ``pkg_resources`` yet (then it is already paid for)."""
+    and opens them by path when that import fails: it is made to fail for this thread while jieba's import
+    runs, when nothing has imported ``pkg_resources`` yet (then it is already paid for)."""
     with _LOCK:
         if "jieba" in sys.modules:
             return sys.modules["jieba"]
-        blocked = "pkg_resources" not in sys.modules
-        if blocked:
-            sys.modules["pkg_resources"] = None  # type: ignore[assignment] - None: "import fails", by design
+        me = threading.get_ident()
+        if "pkg_resources" not in sys.modules:
+            if _FINDER not in sys.meta_path:
+                sys.meta_path.insert(0, _FINDER)
+            _FINDER.threads.add(me)
         try:
             import jieba  # noqa: PLC0415 - heavy import, once, at first use
         finally:
-            if blocked and sys.modules.get("pkg_resources", 0) is None:
-                del sys.modules["pkg_resources"]
+            _FINDER.threads.discard(me)
         return jieba
 
 
