@@ -7,8 +7,9 @@ Google Analytics from a forked process, which the interpreter then waits for at 
 ``rag ask``). This project promises to work offline and to send nothing anywhere, so the telemetry
 package is made unimportable in the process (``sys.modules[name] = None``): OpenVINO's own modules catch
 that ImportError and use their bundled stub (``openvino.tools.ovc.telemetry_stub``), as they do where the
-package is not installed. The converter is left out of the first import the same way (``openvino``'s
-``__init__`` catches that too) and imported by ``convert_model`` when a model is exported.
+package is not installed (for the whole process: nothing here should ever send it). The converter is left
+out of the first import in the importing thread (``rag.import_guard``; ``openvino``'s ``__init__`` catches
+that ImportError too) and imported by ``convert_model`` when a model is exported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 import threading
 from types import ModuleType
 from typing import Any
+
+from rag import import_guard
 
 TELEMETRY = "openvino_telemetry"
 CONVERTER = "openvino.tools.ovc"
@@ -32,14 +35,8 @@ def runtime() -> ModuleType:
             import openvino  # noqa: PLC0415 - already imported: only bound here
 
             return openvino
-        blocked = CONVERTER not in sys.modules
-        if blocked:
-            sys.modules[CONVERTER] = None  # type: ignore[assignment]
-        try:
+        with import_guard.without(() if CONVERTER in sys.modules else (CONVERTER,)):
             import openvino  # noqa: PLC0415 - optional engine, imported at its first use
-        finally:
-            if blocked and sys.modules.get(CONVERTER, 0) is None:
-                del sys.modules[CONVERTER]  # an export imports it for real (convert_model below)
         return openvino
 
 

@@ -20,7 +20,6 @@ The stand-in suits a few texts only: after ``SWITCH_AFTER`` lookups (bulk work: 
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import io
 import json
 import os
@@ -34,6 +33,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from rag import import_guard
+
 FORMAT_VERSION = 1
 SWITCH_AFTER = 200_000  # lookups (~0.4 s of them) before the process loads jieba's own tables
 _DATA, _META = "jieba.quick.bin", "jieba.quick.json"
@@ -42,41 +43,16 @@ _LOCK = threading.RLock()
 _state: dict[str, Any] = {"quick": None, "full": False}
 
 
-class _NoPkgResources(importlib.abc.MetaPathFinder):
-    """Fails ``import pkg_resources`` in the threads importing jieba through ``import_jieba``, and only there:
-    another thread (Milvus Lite imports ``pkg_resources``, and a store may open while jieba loads in its
-    warm-up thread) imports it as usual. Installed once, first on ``sys.meta_path``, and never removed:
-    taking a finder out of that list while another thread walks it could make that thread skip one."""
-
-    def __init__(self) -> None:
-        self.threads: set[int] = set()
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pkg_resources" and threading.get_ident() in self.threads:
-            raise ModuleNotFoundError("pkg_resources is left out of jieba's import (rag.text.jieba_dict)", name=name)
-        return None
-
-
-_FINDER = _NoPkgResources()
-
-
 def import_jieba() -> ModuleType:
     """``jieba``, imported without ``pkg_resources``. jieba 0.42 imports setuptools' deprecated
     ``pkg_resources`` (~60 ms of a cold process, and a deprecation warning) only to open its own data files,
-    and opens them by path when that import fails: it is made to fail for this thread while jieba's import
-    runs, when nothing has imported ``pkg_resources`` yet (then it is already paid for)."""
+    and opens them by path when that import fails: it fails in this thread while jieba's import runs
+    (``rag.import_guard``), when nothing has imported ``pkg_resources`` yet (then it is already paid for)."""
     with _LOCK:
         if "jieba" in sys.modules:
             return sys.modules["jieba"]
-        me = threading.get_ident()
-        if "pkg_resources" not in sys.modules:
-            if _FINDER not in sys.meta_path:
-                sys.meta_path.insert(0, _FINDER)
-            _FINDER.threads.add(me)
-        try:
+        with import_guard.without(() if "pkg_resources" in sys.modules else ("pkg_resources",)):
             import jieba  # noqa: PLC0415 - heavy import, once, at first use
-        finally:
-            _FINDER.threads.discard(me)
         return jieba
 
 

@@ -170,21 +170,9 @@ with jieba.dt.get_dict_file() as f:  # its dictionary, opened by path instead of
     first = f.readline().decode("utf-8").split()
 words = list(jieba.Tokenizer().cut("蓝风微短剧基地从签约到试运营用了多少天"))
 warnings.resetwarnings()
-# while a thread imports jieba, another imports pkg_resources as usual (Milvus Lite needs it)
-import threading
-jieba_dict._FINDER.threads.add(threading.get_ident())
-try:
-    import pkg_resources
-    blocked_here = False
-except ModuleNotFoundError:
-    blocked_here = True
-other = {}
-t = threading.Thread(target=lambda: other.update(ok=bool(__import__("pkg_resources").resource_stream)))
-t.start(); t.join()
-jieba_dict._FINDER.threads.clear()
-import pkg_resources  # and here afterwards
-print(json.dumps({"pkg_resources_before": before, "first": first, "words": words, "blocked_here": blocked_here,
-                  "other_thread": other.get("ok", False), "same": jieba_dict.import_jieba() is jieba}))
+import pkg_resources  # still importable afterwards, for whoever needs it
+print(json.dumps({"pkg_resources_before": before, "first": first, "words": words,
+                  "same": jieba_dict.import_jieba() is jieba}))
 """
 
 
@@ -196,4 +184,3 @@ def test_jieba_is_imported_without_pkg_resources():
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["pkg_resources_before"] is False
     assert out["first"] == ["AT&T", "3", "nz"] and "签约" in out["words"] and out["same"]
-    assert out["blocked_here"] and out["other_thread"]
