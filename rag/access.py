@@ -22,10 +22,8 @@ import fcntl
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import AccessDeniedError, ConfigError, KnowledgeBaseNotFoundError, RagError
+from rag.files import write_atomic
 
 ALL = "*"
 SESSION_COOKIE = "rag_session"
@@ -237,15 +236,7 @@ class KeyRing:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             body = {"format": _FORMAT, "keys": [r.to_json() for r in self._records.values()]}
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(body, fh, ensure_ascii=False, indent=2)
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, json.dumps(body, ensure_ascii=False, indent=2), mode=0o600)
             self._stamp = None  # read back on next use, with the new stamp
 
 

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import os
 import sys
-import tempfile
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +26,7 @@ from rag.evaluation.collection import open_collection
 from rag.evaluation.judge import Judge
 from rag.evaluation.report import compare_runs, format_comparison
 from rag.evaluation.run import evaluate, load_dataset
+from rag.files import write_atomic
 from rag.filters import parse as parse_filters
 from rag.generation.reader import load_reader
 from rag.pipeline import RAG
@@ -369,10 +369,7 @@ class ServerAnnouncement:
         record = {"host": self.host, "port": self.port, "pid": self.pid,
                   "index_dir": str(self.index_dir.resolve()), "token": self.token}
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".rag-serve-", dir=self.index_dir)  # mode 0600
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(record, f)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(record), mode=None)  # mode None: 0600, it holds the server's token
         except OSError as exc:  # a read-only index folder: `rag ask` just loads the index itself
             print(f"note: `rag ask` cannot find this server: {exc}", file=sys.stderr)
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
 from rag.feedback import feedback_path, read_feedback
 from rag.feedback_export import export_rows
+from rag.files import write_atomic
 
 NOTHING = 1  # exit code when there is nothing to show or export: not an error of the input, not success either
 SKIP_NAMES = {"superseded": "superseded by a later record of the same question",
@@ -41,27 +40,13 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
         print(f"error: none of the {len(records)} feedback records can become a question (skipped: {why}); "
               "nothing written", file=sys.stderr)
         return NOTHING
-    write_atomically(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), mode=None, durable=True)
     kinds = {}
     for row in rows:
         kinds[row["topic"]] = kinds.get(row["topic"], 0) + 1
     print(f"wrote {out}: {len(rows)} questions ({', '.join(f'{n} {t}' for t, n in kinds.items())}) "
           f"from {len(records)} records; skipped: {why}")
     return 0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` in ``path`` all at once: a temporary file beside it, fsynced, then renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cmd_feedback_list(args: argparse.Namespace) -> int:
@@ -90,4 +75,4 @@ def one_line(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-__all__ = ["cmd_feedback_export", "cmd_feedback_list", "one_line", "write_atomically"]
+__all__ = ["cmd_feedback_export", "cmd_feedback_list", "one_line"]

@@ -20,11 +20,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from rag.files import write_atomic
 
 DIGESTS = "digests.json"
 MAX_DIGESTS = 512  # remembered files; the oldest go first
@@ -95,19 +96,10 @@ def _read(root: Path) -> dict[str, str]:
 
 
 def _write(root: Path, memo: dict[str, str]) -> None:
-    """Atomically; a cache that cannot be written only forgets (the next process hashes again)."""
-    try:
+    """A cache that cannot be written only forgets (the next process hashes again)."""
+    with contextlib.suppress(OSError):
         root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{DIGESTS}.")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(memo, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, root / DIGESTS)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        write_atomic(root / DIGESTS, json.dumps(memo))
 
 
 __all__ = ["DIGESTS", "KEEP", "MAX_DIGESTS", "RECENT_S", "content_key", "file_digest", "mark_used", "prune"]

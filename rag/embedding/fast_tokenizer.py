@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
 import sys
-import tempfile
 import threading
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from rag.files import write_atomic
 
 FORMAT_VERSION = 2  # 2: the pieces as a marshalled dict (1: a SentencePiece model)
 PIECES_FILE = "tokenizer.fast.pieces"
@@ -101,22 +101,10 @@ def build(tokenizer_json: Path, out_dir: Path) -> Path:
         "skeleton": skeleton,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / SCORES_FILE, scores.tobytes())
-    _write_atomic(out_dir / PIECES_FILE, marshal.dumps({p: i for i, p in enumerate(pieces)}))
-    _write_atomic(out_dir / META_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    write_atomic(out_dir / SCORES_FILE, scores.tobytes())
+    write_atomic(out_dir / PIECES_FILE, marshal.dumps({p: i for i, p in enumerate(pieces)}))
+    write_atomic(out_dir / META_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
     return out_dir / META_FILE
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def find(tokenizer_json: Path, *dirs: Path) -> Path | None:

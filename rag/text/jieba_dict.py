@@ -22,9 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sys
-import tempfile
 import threading
 import zlib
 from array import array
@@ -34,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from rag import import_guard
+from rag.files import write_atomic
 
 FORMAT_VERSION = 1
 SWITCH_AFTER = 200_000  # lookups (~0.4 s of them) before the process loads jieba's own tables
@@ -252,21 +251,9 @@ def build(cache: Path, jieba: ModuleType, freq: Mapping[str, int], total: int, t
     folder.mkdir(parents=True, exist_ok=True)
     # the digest beside "source", not in it: tables stay readable by code that compares "source" whole
     meta = {"source": _source_stamp(jieba), "dict_sha256": _dict_digest(jieba), "entries": n, "slots": slots, "total": total, "tags": tag_names}
-    _write_atomic(folder / _DATA, b"".join(a.tobytes() for a in arrays) + bytes(keys))
-    _write_atomic(folder / _META, json.dumps(meta).encode("utf-8"))  # last: it names the data as current
+    write_atomic(folder / _DATA, b"".join(a.tobytes() for a in arrays) + bytes(keys))
+    write_atomic(folder / _META, json.dumps(meta).encode("utf-8"))  # last: it names the data as current
     return folder
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like the model folder
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def install_quick(jieba: ModuleType, cache: Path) -> bool:
