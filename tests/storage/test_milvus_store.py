@@ -231,9 +231,11 @@ def test_an_unreachable_server_is_a_clear_error_within_seconds(tmp_path):
     assert time.monotonic() - t0 < 10
 
 
-def test_a_file_name_lite_refuses_is_a_clear_error(tmp_path):
-    with pytest.raises(MilvusUnavailableError, match="cannot open the Milvus Lite file .*bad name.db"):
-        MilvusStore.open(str(tmp_path / "bad name.db"), "seed", 384, create=True)
+@pytest.mark.parametrize("name", ["bad name.db", "x" * 34 + ".db"])
+def test_a_file_name_lite_refuses_is_a_clear_error(tmp_path, name):
+    with pytest.raises(MilvusUnavailableError, match=f"cannot open the Milvus Lite file .*{name}: Milvus Lite takes"):
+        MilvusStore.open(str(tmp_path / name), "seed", 384, create=True)
+    MilvusStore.open(str(tmp_path / ("x" * 33 + ".db")), "seed", 4, create=True)  # 36 characters: taken
 
 
 _WRITER = textwrap.dedent("""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -350,6 +351,10 @@ def write_rows(client: Any, collection: str, keys: Sequence[int], chunks: Sequen
         client.insert(collection, rows)
 
 
+LITE_NAME = re.compile(r"[a-zA-Z0-9.\-_]+")  # the file names milvus_lite.server.Server accepts ...
+LITE_NAME_MAX = 36  # ... and their length
+
+
 def connect(uri: str, token: str | None) -> Any:
     if importlib.util.find_spec("pymilvus") is None or (uri.endswith(".db") and
                                                         importlib.util.find_spec("milvus_lite") is None):
@@ -357,6 +362,11 @@ def connect(uri: str, token: str | None) -> Any:
     from pymilvus import MilvusClient  # noqa: PLC0415 - an optional dependency
     from pymilvus.exceptions import MilvusException  # noqa: PLC0415 - pymilvus (~2 s, milvus extra), as above
 
+    name = Path(uri).name
+    if uri.endswith(".db") and (not LITE_NAME.fullmatch(name) or len(name) > LITE_NAME_MAX):
+        # Lite's own rule, checked first: its server object, refused half made, fails again when collected
+        raise MilvusUnavailableError(f"cannot open the Milvus Lite file {uri}: Milvus Lite takes a file name of "
+                                     f"letters, digits, '.', '-' and '_', at most {LITE_NAME_MAX} characters")
     try:
         return MilvusClient(uri=uri, token=token or "", timeout=CONNECT_TIMEOUT)
     except (MilvusException, RuntimeError) as exc:  # Lite raises RuntimeError for a file name it refuses
