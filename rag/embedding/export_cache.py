@@ -32,6 +32,9 @@ MAX_DIGESTS = 512  # remembered files; the oldest go first
 KEEP = 4  # exports of one kind (one name prefix) kept, by last use
 RECENT_S = 3600.0  # an export used within the last hour is never removed: another process may be loading it
 _LOCK = threading.Lock()
+# stamp (path, size, mtime) -> digest, as this process has read or computed them: a stamp names one state
+# of one file, so what any cache root's memo says of it holds everywhere
+_SEEN: dict[str, str] = {}
 
 
 def content_key(root: Path, files: Iterable[Path], salt: object = "") -> str:
@@ -50,9 +53,10 @@ def file_digest(root: Path, path: Path) -> str:
     st = path.stat()
     stamp = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
     with _LOCK:
-        memo = _read(root)
-        if stamp in memo:
-            return memo[stamp]
+        if stamp not in _SEEN:
+            _SEEN.update(_read(root))  # the memo file once a process, not once a file and call
+        if stamp in _SEEN:
+            return _SEEN[stamp]
     with path.open("rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     with _LOCK:
@@ -60,6 +64,7 @@ def file_digest(root: Path, path: Path) -> str:
         memo.pop(stamp, None)
         memo[stamp] = digest  # last: the newest
         _write(root, dict(list(memo.items())[-MAX_DIGESTS:]))
+        _SEEN[stamp] = digest
     return digest
 
 

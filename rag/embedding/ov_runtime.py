@@ -35,7 +35,7 @@ def runtime() -> ModuleType:
             import openvino  # noqa: PLC0415 - already imported: only bound here
 
             return openvino
-        with import_guard.without(() if CONVERTER in sys.modules else (CONVERTER,)):
+        with import_guard.without((CONVERTER,)):
             import openvino  # noqa: PLC0415 - optional engine, imported at its first use
         return openvino
 

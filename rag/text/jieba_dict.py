@@ -50,7 +50,7 @@ def import_jieba() -> ModuleType:
     with _LOCK:
         if "jieba" in sys.modules:
             return sys.modules["jieba"]
-        with import_guard.without(() if "pkg_resources" in sys.modules else ("pkg_resources",)):
+        with import_guard.without(("pkg_resources",)):  # (once imported, it is found before any finder)
             import jieba  # noqa: PLC0415 - heavy import, once, at first use
         return jieba
 
