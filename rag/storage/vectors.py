@@ -115,6 +115,8 @@ def describe(index) -> dict[str, Any]:
     elif out["kind"] in ("ivf", "ivf-sq8"):
         out |= {"nlist": int(index.nlist), "nprobe": int(index.nprobe),
                 "direct_map": index.direct_map.type != faiss.DirectMap.NoMap}
+    elif out["kind"] == "ivf-pq-fs":
+        out |= {"nlist": int(index.nlist), "nprobe": int(index.nprobe), "pq_m": int(index.M), "pq_bits": int(index.nbits)}
     return out
 
 
@@ -136,6 +138,8 @@ def tune_after_load(index, params: dict[str, Any] | None = None):
             index.nprobe = int(params["nprobe"])
         if index.direct_map.type == faiss.DirectMap.NoMap:
             index.make_direct_map()
+    elif kind == "ivf-pq-fs" and params.get("nprobe"):  # no direct map: its segment re-scores from its own vectors
+        index.nprobe = int(params["nprobe"])
     return index
 
 
@@ -188,17 +192,23 @@ def recall_at_k(x: np.ndarray, queries: np.ndarray, found: np.ndarray, kth_exact
 
 
 def _tune(index, x: np.ndarray, set_value: Callable[[int], None], steps: Sequence[int]) -> int:
-    """Set the smallest search breadth whose recall@10 on sample queries reaches ``TUNE_RECALL``."""
-    queries = _tuning_queries(x)
+    return tune_breadth(x, set_value, steps, lambda queries: index.search(queries, TUNE_K)[1])
+
+
+def tune_breadth(x: np.ndarray, set_value: Callable[[int], None], steps: Sequence[int],
+                 search: Callable[[np.ndarray], np.ndarray]) -> int:
+    """Set the smallest search breadth whose recall@10 on sample queries reaches ``TUNE_RECALL``; ``search``
+    gives the ``TUNE_K`` ids found for each of the queries at the breadth last set."""
+    queries = tuning_queries(x)
     kth = exact_top(x, queries, TUNE_K)[0][:, -1]
     for value in steps:
         set_value(value)
-        if recall_at_k(x, queries, index.search(queries, TUNE_K)[1], kth) >= TUNE_RECALL:
+        if recall_at_k(x, queries, search(queries), kth) >= TUNE_RECALL:
             return value
     return steps[-1]
 
 
-def _tuning_queries(x: np.ndarray) -> np.ndarray:
+def tuning_queries(x: np.ndarray) -> np.ndarray:
     """Stored vectors moved to cosine ``TUNE_COSINE`` in a random direction: near the data, not on it."""
     rng = np.random.default_rng(0)  # fixed, so a rebuild of the same vectors picks the same breadth
     rows = rng.choice(len(x), size=min(TUNE_QUERIES, len(x)), replace=False)
@@ -217,6 +227,8 @@ def _kind_of(index) -> str:
         return "hnsw"
     if isinstance(index, faiss.IndexIVFScalarQuantizer):
         return "ivf-sq8"
+    if isinstance(index, faiss.IndexIVFPQFastScan):
+        return "ivf-pq-fs"  # the segments' own kind (rag.storage.segments.ann), not a choice of faiss_ann
     if isinstance(index, faiss.IndexIVF):
         return "ivf"
     if isinstance(index, faiss.IndexFlat):

@@ -1,5 +1,6 @@
 """The segmented index (``--store segments``): BM25 scores equal a fresh build after any sequence of
-adds, updates, deletes and merges; dense search over IVF-SQ8 segments; the facade, the CLI and verify."""
+adds, updates, deletes and merges; dense search over IVF segments (``test_segment_ann``: their codes);
+the facade, the CLI and verify."""
 
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ def test_a_change_writes_one_small_segment_and_a_delete_writes_none(tmp_path, se
 
 @pytest.mark.slow
 def test_deleted_and_replaced_rows_are_never_returned_and_filters_hold(tmp_path, seed_text):
-    w = Writer(tmp_path / "idx", flat_max=40)  # segments of 40 rows or more get IVF-SQ8 + exact re-score
+    w = Writer(tmp_path / "idx", flat_max=40)  # segments of 40 rows or more get IVF (SQ8 this small) + exact re-score
     docs = _docs(seed_text, 40, random.Random(3))
     w.put(docs)
     assert w.snap.store.segments[0].ann is not None
@@ -159,10 +160,8 @@ def test_deleted_and_replaced_rows_are_never_returned_and_filters_hold(tmp_path,
 
 def test_dense_re_scores_one_shortlist_across_ivf_segments(tmp_path, seed_text, monkeypatch):
     """Three IVF-SQ8 segments: their IVF lists are probed from one budget (the best centroids of all of
-    them), the best approximate neighbours of all of them, ``shortlist(k)`` in all, are re-scored exactly
-    (not each segment's own shortlist), and the best rows are nearly all the exact search's."""
-    from rag.storage.segments.segment import shortlist
-
+    them), the best approximate neighbours of all of them, one segment's ``shortlist(k)`` in all, are
+    re-scored exactly (not each segment's own shortlist), and the best rows are nearly all the exact search's."""
     w = Writer(tmp_path / "idx", flat_max=40)
     rng = random.Random(5)
     for part in range(3):
@@ -186,7 +185,7 @@ def test_dense_re_scores_one_shortlist_across_ivf_segments(tmp_path, seed_text, 
         read.clear()
         probed.clear()
         hits = store.dense(q, 5, None)
-        assert sum(read) <= shortlist(5) < len(keys)
+        assert sum(read) <= store.segments[0].shortlist(5) < len(keys)
         assert 0 < sum(probed) <= budget
         exact = sorted(store.cosines(keys, q).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         agree += len({k for k, _ in hits} & {k for k, _ in exact})

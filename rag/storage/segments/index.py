@@ -47,7 +47,6 @@ from rag.storage.segments.segment import (
     Span,
     rows_of_chunks,
     rows_of_segments,
-    shortlist,
     write_segment,
 )
 from rag.storage.state import StoreSnapshot, save_store_manifest
@@ -164,12 +163,13 @@ class SegmentStore:
 
     def dense(self, query_vector: np.ndarray, k: int, where: Any) -> list[tuple[int, float]]:
         """The ``k`` best cosines. Segments with an IVF index each give a shortlist of approximate
-        neighbours; only the best ``shortlist(k)`` of all of them are re-scored exactly, so the exact
-        reads stay the same however many segments there are (each segment's own shortlist re-scored
-        read 40 times as many rows at 10M chunks)."""
+        neighbours; only the best ``n`` of all of them (``n``: the longest of their segments' shortlists
+        for ``k``) are re-scored exactly, so the exact reads stay the same however many segments there are
+        (each segment's own shortlist re-scored read 40 times as many rows at 10M chunks)."""
         found: list[tuple[int, float]] = []
         approx: list[tuple[int, np.ndarray, np.ndarray]] = []
         whole: list[int] = []  # IVF segments searched with every row allowed: their lists share one budget
+        n = 0  # how many approximate neighbours are re-scored
         for i, seg in enumerate(self.segments):
             mask = self._allowed(i, where)
             if mask is not None and not mask.any():
@@ -177,15 +177,17 @@ class SegmentStore:
             if seg.exact_only(mask):
                 rows, scores = seg.dense(query_vector, k, mask)
                 found += [(seg.key_base + int(r), float(s)) for r, s in zip(rows, scores)]
-            elif mask is None and len(self.segments) > 1:
+                continue
+            n = max(n, seg.shortlist(k))
+            if mask is None and len(self.segments) > 1:
                 whole.append(i)
             else:
-                approx.append((i, *seg.approximate(query_vector, shortlist(k), mask)))
-        approx += self._probe_shared(whole, query_vector, shortlist(k))
+                approx.append((i, *seg.approximate(query_vector, seg.shortlist(k), mask)))
+        approx += self._probe_shared(whole, query_vector, n)
         if approx:
             seg_of = np.concatenate([np.full(len(rows), i) for i, rows, _ in approx])
             rows = np.concatenate([rows for _, rows, _ in approx])
-            best = np.argsort(-np.concatenate([s for _, _, s in approx]), kind="stable")[: shortlist(k)]
+            best = np.argsort(-np.concatenate([s for _, _, s in approx]), kind="stable")[:n]
             for i in np.unique(seg_of[best]):
                 picked = np.sort(rows[best[seg_of[best] == i]])
                 seg = self.segments[int(i)]
@@ -466,7 +468,7 @@ def empty(index_dir: Path, embedder: dict[str, Any], chunking: dict[str, Any]) -
 
 
 def _flat_max(given: int | None) -> int:
-    """Segments of this many rows or more get IVF-SQ8: ``given``, else the setting ``faiss_flat_max``."""
+    """Segments of this many rows or more get an approximate index: ``given``, else the setting ``faiss_flat_max``."""
 
     return current().faiss_flat_max if given is None else given
 
@@ -476,7 +478,7 @@ def commit(index_dir: Path, base: Any, documents: dict[str, dict[str, Any]],
            chunking: dict[str, Any]) -> Any:
     """Merge if due, save the manifest naming ``entries`` and ``documents`` (the commit), remove garbage.
 
-    ``flat_max`` (default: the setting ``faiss_flat_max``): a merged segment this large gets IVF-SQ8."""
+    ``flat_max`` (default: the setting ``faiss_flat_max``): a merged segment this large gets an approximate index."""
     flat_max = _flat_max(flat_max)
 
     entries = [e for e in entries if e.get("docs")]  # a segment with no live document is gone

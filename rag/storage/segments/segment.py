@@ -9,9 +9,10 @@ every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
   approximate index's parameters;
 - ``rows.npy`` (int32): each row's document, an index into ``meta["docs"]``;
 - ``chunks.jsonl`` + ``offsets.npy`` (int32, or int64 past 2 GB): one chunk per line, read by byte offset on demand;
-- ``vectors.npy`` (float16): the unit vectors, for exact cosines; ``ann.faiss``: an IVF-SQ8
-  index (1 byte per dimension in memory) over a segment of ``faiss_flat_max`` rows or more,
-  whose shortlist is re-scored from ``vectors.npy``;
+- ``vectors.npy`` (float16): the unit vectors, for exact cosines; ``ann.faiss``: an approximate
+  index over a segment of ``faiss_flat_max`` rows or more, whose shortlist is re-scored from
+  ``vectors.npy`` (``rag.storage.segments.ann``: IVF with 4-bit fast-scan PQ codes, 48 bytes a
+  384-dim vector in memory; segments written before issue 28's sixth round hold IVF-SQ8, 384 bytes);
 - BM25 postings by term: ``terms.npy`` (sorted uint64 hashes of the terms), ``term_ptr.npy`` (int32, or
   int64 past 2**31 postings), ``post_rows.npy`` (int32), ``post_tf.npy`` (uint8: a count over 255 in one chunk is stored as
   255, in every build alike) and ``doclen.npy`` (int32). Scores are
@@ -42,21 +43,15 @@ import orjson
 from rag.errors import IndexCorruptError
 from rag.storage import bm25
 from rag.storage.checksums import file_checksums
-from rag.storage.vectors import build_index, describe, tune_after_load
+from rag.storage.segments import ann as ann_index
+from rag.storage.vectors import describe, tune_after_load
 from rag.types import Chunk
 
 ARRAYS = ("rows", "offsets", "vectors", "terms", "term_ptr", "post_rows", "post_tf", "doclen", "date_ix", "article_ix")
 BOUNDS = ("term_maxtf", "term_minlen")  # written since the BM25 top k skips; an older segment lacks them
 _PREAD = ("vectors", "post_rows", "post_tf")
-RESCORE = 2  # an approximate search shortlists this many times k (at least 100) for exact re-scoring
-MIN_SHORTLIST = 100
 LOOKUP_READ = 65_536  # postings: a list this long or shorter is read whole to look rows up in it
 EXACT_ALLOWED = 20_000  # a filter letting at most this many rows of a segment through: searched exactly
-
-
-def shortlist(k: int) -> int:
-    """How many approximate neighbours are re-scored exactly for the ``k`` best."""
-    return max(RESCORE * k, MIN_SHORTLIST)
 MAX_TF = 255  # a term's count in one chunk, as stored (a 750-character chunk holds a term 255 times only if it is nothing else)
 # ``terms.npy`` holds ``rag.storage.bm25.term_hash`` read little-endian: segments on disk were written so,
 # and reading a query term another way would find none of their postings. Two terms of one index sharing
@@ -176,7 +171,7 @@ def rows_of_segments(parts: Sequence[tuple[Segment, np.ndarray]]) -> Rows:
 def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[str, str]:
     """Write ``rows`` as a segment in ``folder`` (which must not exist); returns its files' SHA-256s.
 
-    ``ann`` builds the IVF-SQ8 index beside the exact vectors (large segments)."""
+    ``ann`` builds the approximate index beside the exact vectors (large segments)."""
     tmp = folder.with_name(f".{folder.name}.tmp")
     tmp.mkdir(parents=True)
     n = len(rows.lines)
@@ -207,7 +202,7 @@ def write_segment(folder: Path, rows: Rows, key_base: int, ann: bool) -> dict[st
     if ann and n:
         import faiss  # noqa: PLC0415 - FAISS (~0.3 s) only for a large segment ANN index
 
-        index = build_index(vectors16.astype(np.float32), vectors16.shape[1], kind="ivf-sq8")
+        index = ann_index.build(vectors16.astype(np.float32))
         faiss.write_index(index, str(tmp / "ann.faiss"))
         ann_params = describe(index)
     meta = {"rows": n, "dim": int(vectors16.shape[1]) if n else int(rows.vectors.shape[-1]), "key_base": key_base,
@@ -345,7 +340,7 @@ class Segment:
         if self.exact_only(mask):  # a small allowed set: exact (an ID filter on IVF misses)
             rows = np.flatnonzero(mask)
             return self._best(rows, self.cosines(rows, q), k)
-        rows, _ = self.approximate(q, shortlist(k), mask)
+        rows, _ = self.approximate(q, self.shortlist(k), mask)
         return self._best(rows, self.cosines(rows, q), k)
 
     def _flat_search(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -379,13 +374,17 @@ class Segment:
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), found[0][keep]
 
+    def shortlist(self, k: int) -> int:
+        """How many approximate neighbours are re-scored exactly for the ``k`` best (an IVF segment)."""
+        return ann_index.shortlist(k, self.ann)
+
     def exact_only(self, mask: np.ndarray | None) -> bool:
         """Whether ``dense`` searches this segment exactly: no IVF index, or few rows allowed (an ID filter
         on IVF misses some)."""
         return self.ann is None or (mask is not None and int(mask.sum()) <= EXACT_ALLOWED)
 
     def approximate(self, q: np.ndarray, n: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, approximate inner products) of the IVF-SQ8 index's ``n`` best rows among ``mask``: a
+        """(rows, approximate inner products) of the IVF index's ``n`` best rows among ``mask``: a
         shortlist for exact re-scoring (a segment with an approximate index only)."""
         import faiss  # noqa: PLC0415 - FAISS when a segment is first searched
 
@@ -526,6 +525,5 @@ __all__ = [
     "postings_of",
     "rows_of_chunks",
     "rows_of_segments",
-    "shortlist",
     "write_segment",
 ]
