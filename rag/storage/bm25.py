@@ -30,7 +30,17 @@ def weight(tf: _Num, dl: _Num, avgdl: float, idf: float) -> _Num:
 
     ``idf`` is multiplied first, as the score is computed (``idf * tf / ...``): 1.0 gives the
     term-frequency part alone, to the bit (a store that applies IDF on the query side)."""
-    norm = K1 * ((1 - B) + B * dl / avgdl) if avgdl > 0 else K1  # no chunk yet: lengths count as average
+    return weight_normed(tf, length_norm(dl, avgdl), idf)
+
+
+def length_norm(dl: _Num, avgdl: float) -> _Num:
+    """The length part of :func:`weight`'s denominator (``k1 (1 - b + b dl / avgdl)``): a store may keep it
+    per row while ``avgdl`` stays, and :func:`weight_normed` then gives :func:`weight`'s bits."""
+    return K1 * ((1 - B) + B * dl / avgdl) if avgdl > 0 else K1 + 0 * dl  # no chunk yet: lengths count as average
+
+
+def weight_normed(tf: _Num, norm: _Num, idf: float) -> _Num:
+    """:func:`weight` given the row's :func:`length_norm`."""
     return idf * tf / (norm + tf)
 
 
@@ -42,4 +52,4 @@ def term_hash(term: str, byteorder: Literal["little", "big"]) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), byteorder)
 
 
-__all__ = ["K1", "B", "idf", "term_hash", "weight"]
+__all__ = ["K1", "B", "idf", "length_norm", "term_hash", "weight", "weight_normed"]

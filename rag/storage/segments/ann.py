@@ -1,10 +1,9 @@
 """A large segment's approximate index: IVF lists of 4-bit PQ fast-scan codes, re-scored exactly.
 
 The dense side only shortlists with it: the shortlist is re-scored from the segment's float16
-``vectors.npy`` (``Segment.cosines``), so the codes need to rank, not to score. Until issue 28's sixth
-round the codes were 8-bit scalar ones (IVF-SQ8, 384 bytes a 384-dim vector). At 10M chunks a
-question's probed lists held ~770,000 of them, and scanning them was 30 ms of both cores, half of a
-question's work. FAISS's fast-scan PQ (4-bit codes compared with in-register lookups, André et al.
+``vectors.npy`` (``Segment.cosines``), so the codes need to rank, not to score. Earlier versions
+wrote 8-bit scalar codes (IVF-SQ8, 384 bytes a 384-dim vector). At 10M chunks a question's probed
+lists held ~770,000 of them, and scanning them was 30 ms of both cores, half of a question's work. FAISS's fast-scan PQ (4-bit codes compared with in-register lookups, André et al.
 2015) scanned the same lists of one 250,000-row segment 13x faster here (0.22 against 2.84 ms at 200
 lists), in 48 bytes a vector (``dim / 4`` sub-quantizers of 4 bits) instead of 384, so serving memory
 and disk shrink too.

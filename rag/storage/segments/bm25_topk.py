@@ -18,6 +18,7 @@ so the pruning is written here over them (no library does MaxScore over numpy po
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -108,7 +109,20 @@ def top_k(src: PostingSource, terms: list[TermList], avgdl: float, k: int, allow
 
 
 def _weights(src: PostingSource, rows: np.ndarray, tf: np.ndarray, avgdl: float, idf: float) -> np.ndarray:
-    return bm25.weight(tf.astype(np.float64), src.doclen[rows], avgdl, idf)
+    return bm25.weight_normed(tf.astype(np.float64), _norms(src, avgdl)[rows], idf)
+
+
+# Each source's rows' length norms at the last avgdl asked: the same bits as computing them per posting,
+# computed once per segment and view instead of once per posting weighed (a fifth of BM25's time at 10M).
+_NORMS: weakref.WeakKeyDictionary[PostingSource, tuple[float, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def _norms(src: PostingSource, avgdl: float) -> np.ndarray:
+    kept = _NORMS.get(src)
+    if kept is None or kept[0] != avgdl:
+        kept = (avgdl, bm25.length_norm(np.asarray(src.doclen, dtype=np.float64), avgdl))
+        _NORMS[src] = kept
+    return kept[1]
 
 
 def _kth(acc: np.ndarray, parts: list[np.ndarray], k: int) -> float:

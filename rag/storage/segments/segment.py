@@ -12,7 +12,7 @@ every array. Files (all ``.npy`` are memory-mapped, nothing is pickled):
 - ``vectors.npy`` (float16): the unit vectors, for exact cosines; ``ann.faiss``: an approximate
   index over a segment of ``faiss_flat_max`` rows or more, whose shortlist is re-scored from
   ``vectors.npy`` (``rag.storage.segments.ann``: IVF with 4-bit fast-scan PQ codes, 48 bytes a
-  384-dim vector in memory; segments written before issue 28's sixth round hold IVF-SQ8, 384 bytes);
+  384-dim vector in memory; segments written by earlier versions hold IVF-SQ8, 384 bytes);
 - BM25 postings by term: ``terms.npy`` (sorted uint64 hashes of the terms), ``term_ptr.npy`` (int32, or
   int64 past 2**31 postings), ``post_rows.npy`` (int32), ``post_tf.npy`` (uint8: a count over 255 in one chunk is stored as
   255, in every build alike) and ``doclen.npy`` (int32). Scores are
