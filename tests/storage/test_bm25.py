@@ -56,6 +56,21 @@ def test_weight_over_arrays_is_the_weight_of_each_element():
     assert got.tolist() == [bm25.weight(float(t), int(d), 12.5, 2.25) for t, d in zip(tf, dl)]
 
 
+@pytest.mark.parametrize("avgdl", [12.5, 0.0])
+def test_length_norms_kept_per_row_give_the_weight_to_the_bit(avgdl):
+    # what a segment keeps per row for a view (rag.storage.segments.bm25_topk): norms of all its rows at
+    # once, gathered later for the postings weighed, must give what weighing each posting alone gives
+    rng = np.random.default_rng(0)
+    doclen = rng.integers(1, 2_000, 5_000).astype(np.int64)
+    rows = np.sort(rng.choice(len(doclen), 700, replace=False))
+    tf = rng.integers(1, 256, len(rows)).astype(np.float64)
+    norms = bm25.length_norm(doclen.astype(np.float64), avgdl)
+    assert norms.shape == doclen.shape
+    got = bm25.weight_normed(tf, norms[rows], 2.25)
+    assert got.tolist() == bm25.weight(tf, doclen[rows], avgdl, 2.25).tolist()
+    assert got.tolist() == [bm25.weight(float(t), int(d), avgdl, 2.25) for t, d in zip(tf, doclen[rows])]
+
+
 def test_weight_with_idf_one_is_the_term_frequency_part_to_the_bit():
     # what a Milvus row stores: IDF is applied on the query side
     for tf, dl, avgdl in [(1, 3, 7.25), (3, 30, 7.25), (200, 911, 123.4)]:
