@@ -185,3 +185,33 @@ def test_a_segment_looks_rows_up_alike_through_its_map_and_by_reading(tmp_path, 
         held = seg.rows_span(sp.lo, sp.hi)
         assert read[0].tolist() == np.isin(asked, held).tolist() and read[0].any()
     seg.close()
+
+
+@pytest.mark.parametrize("asked_rows", [40, 600, 4_000])
+def test_a_lookup_of_many_rows_marks_a_table_and_finds_what_binary_search_finds(tmp_path, monkeypatch, asked_rows):
+    """Rows as many as an eighth of the list or more are looked up in a table of the segment's rows: the
+    same hits and counts as a binary search a row, and as the list itself holds."""
+    from rag.storage.segments import segment as segment_module
+
+    rng = np.random.default_rng(asked_rows)
+    n = 5000
+    term = rng.integers(0, 3, n * 2)
+    row = np.repeat(np.arange(n), 2)
+    key = np.unique(term * n + row)
+    tf = rng.integers(1, 200, len(key)).astype(np.uint8)
+    rows = Rows([b"{}\n"] * n, [("d", "s")], np.zeros(n, np.int32), np.zeros((n, 4), np.float32),
+                np.array([7, 8, 9], np.uint64), key // n, key % n, tf, np.full(n, 4, np.int32),
+                np.full(n, -1, np.int32), np.full(n, -1, np.int32), [], [])
+    write_segment(tmp_path / "seg", rows, 0, ann=False)
+    seg = Segment(tmp_path / "seg")
+    asked = np.sort(rng.choice(n, asked_rows, replace=False))
+    for sp in seg.term_lists(np.array([7, 8, 9], np.uint64)):
+        held, counts = seg.rows_span(sp.lo, sp.hi), seg.tf_span(sp.lo, sp.hi)
+        hit, got = seg.lookup(sp.lo, sp.hi, asked)
+        monkeypatch.setattr(segment_module, "LOOKUP_MARK", 0)  # binary search only
+        hit_b, got_b = seg.lookup(sp.lo, sp.hi, asked)
+        monkeypatch.undo()
+        assert hit.tolist() == hit_b.tolist() == np.isin(asked, held).tolist()
+        assert got.tolist() == got_b.tolist() == counts[np.searchsorted(held, asked[hit])].tolist()
+        assert got.dtype == got_b.dtype
+    seg.close()

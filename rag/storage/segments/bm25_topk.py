@@ -70,6 +70,7 @@ def top_k(src: PostingSource, terms: list[TermList], avgdl: float, k: int, allow
     bound = np.array([bm25.weight(float(t.max_tf), float(t.min_len), avgdl, t.idf) for t in terms]) * (1 + SLACK)
     order = np.argsort(-bound, kind="stable")
     rest = np.concatenate([np.cumsum(bound[order][::-1])[::-1], [0.0]])  # rest[i]: bounds of order[i:] together
+    done = np.concatenate([[0.0], np.cumsum(bound[order])])  # done[i]: bounds of order[:i], above any partial score
     acc = np.zeros(len(src.doclen), np.float64)  # partial scores (in bound order): only for pruning
     is_seen = np.zeros(len(src.doclen), bool)
     got: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # term index -> (rows, weights), rows ascending
@@ -77,9 +78,10 @@ def top_k(src: PostingSource, terms: list[TermList], avgdl: float, k: int, allow
     i = 0
     # Phase 1: whole lists, while a row none of them holds could still reach theta
     while i < len(order) and rest[i] >= theta * (1 - SLACK):
-        theta = max(theta, _kth(acc, seen, k))  # re-estimated only when it could stop the phase
-        if rest[i] < theta * (1 - SLACK):
-            break
+        if done[i] > rest[i]:  # else no partial score can exceed what is left: it could not stop the phase
+            theta = max(theta, _kth(acc, seen, k))
+            if rest[i] < theta * (1 - SLACK):
+                break
         t = terms[order[i]]
         rows = src.rows_span(t.lo, t.hi)
         tf = src.tf_span(t.lo, t.hi)
