@@ -11,7 +11,7 @@ import pytest
 from rag.storage.segments import ann
 from rag.storage.segments import index as segments
 from rag.storage.segments.segment import Rows, Segment, write_segment
-from rag.storage.vectors import TUNE_RECALL, build_index, describe, exact_top
+from rag.storage.vectors import TUNE_K, TUNE_RECALL, build_index, describe, exact_top, tune_breadth, tuning_queries
 
 DIM = 32
 EMB = {"name": "fake", "dim": DIM, "engine": "test"}
@@ -118,3 +118,20 @@ def test_a_store_mixing_older_sq8_segments_and_fast_scan_ones_searches_like_exac
         hits = store.dense(q, 10, None)
         agree += len({k for k, _ in hits} & set(np.argsort(-(x @ q))[:10].tolist()))
     assert agree >= 0.9 * 300
+
+
+def test_a_relative_target_stops_where_more_breadth_buys_nothing_back():
+    """Codes that lose recall at every breadth: the absolute target probes everything, the relative one
+    the smallest breadth within TUNE_RECALL of the widest."""
+    x = _clustered(2_000, 7)
+    exact = exact_top(x, tuning_queries(x), TUNE_K)[1]
+    breadth = {"v": 0}
+
+    def search(queries: np.ndarray) -> np.ndarray:  # 9 of each top 10 from breadth 4 on, 5 below
+        ids = exact.copy()
+        ids[:, -(1 if breadth["v"] >= 4 else 5):] = -1
+        return ids
+
+    steps = [1, 2, 4, 8, 16]
+    assert tune_breadth(x, lambda v: breadth.update(v=v), steps, search) == 16
+    assert tune_breadth(x, lambda v: breadth.update(v=v), steps, search, relative=True) == 4
