@@ -160,21 +160,27 @@ def test_segments_store_their_term_bounds_and_older_segments_still_answer(tmp_pa
     old.close()
 
 
+def _three_term_segment(tmp_path, rng: np.random.Generator, n: int, draws: int, max_tf: int) -> Segment:
+    """A written segment of ``n`` rows holding terms 7, 8 and 9: each row draws ``draws`` of them (repeats
+    collapse), each posting a count below ``max_tf``."""
+    term = rng.integers(0, 3, n * draws)
+    row = np.repeat(np.arange(n), draws)
+    key = np.unique(term * n + row)
+    tf = rng.integers(1, max_tf, len(key)).astype(np.uint8)
+    rows = Rows([b"{}\n"] * n, [("d", "s")], np.zeros(n, np.int32), np.zeros((n, 4), np.float32),
+                np.array([7, 8, 9], np.uint64), key // n, key % n, tf, np.full(n, 4, np.int32),
+                np.full(n, -1, np.int32), np.full(n, -1, np.int32), [], [])
+    write_segment(tmp_path / "seg", rows, 0, ann=False)
+    return Segment(tmp_path / "seg")
+
+
 def test_a_segment_looks_rows_up_alike_through_its_map_and_by_reading(tmp_path, monkeypatch):
     """Long lists are binary-searched through the memory map, short ones read whole: the same hits and counts."""
     from rag.storage.segments import segment as segment_module
 
     rng = np.random.default_rng(2)
     n = 5000
-    term = rng.integers(0, 3, n * 4)
-    row = np.repeat(np.arange(n), 4)
-    key = np.unique(term * n + row)
-    tf = rng.integers(1, 9, len(key)).astype(np.uint8)
-    rows = Rows([b"{}\n"] * n, [("d", "s")], np.zeros(n, np.int32), np.zeros((n, 4), np.float32),
-                np.array([7, 8, 9], np.uint64), key // n, key % n, tf, np.full(n, 4, np.int32),
-                np.full(n, -1, np.int32), np.full(n, -1, np.int32), [], [])
-    write_segment(tmp_path / "seg", rows, 0, ann=False)
-    seg = Segment(tmp_path / "seg")
+    seg = _three_term_segment(tmp_path, rng, n, draws=4, max_tf=9)
     asked = np.sort(rng.choice(n, 40, replace=False))
     for sp in seg.term_lists(np.array([7, 8, 9], np.uint64)):
         read = seg.lookup(sp.lo, sp.hi, asked)
@@ -195,15 +201,7 @@ def test_a_lookup_of_many_rows_marks_a_table_and_finds_what_binary_search_finds(
 
     rng = np.random.default_rng(asked_rows)
     n = 5000
-    term = rng.integers(0, 3, n * 2)
-    row = np.repeat(np.arange(n), 2)
-    key = np.unique(term * n + row)
-    tf = rng.integers(1, 200, len(key)).astype(np.uint8)
-    rows = Rows([b"{}\n"] * n, [("d", "s")], np.zeros(n, np.int32), np.zeros((n, 4), np.float32),
-                np.array([7, 8, 9], np.uint64), key // n, key % n, tf, np.full(n, 4, np.int32),
-                np.full(n, -1, np.int32), np.full(n, -1, np.int32), [], [])
-    write_segment(tmp_path / "seg", rows, 0, ann=False)
-    seg = Segment(tmp_path / "seg")
+    seg = _three_term_segment(tmp_path, rng, n, draws=2, max_tf=200)
     asked = np.sort(rng.choice(n, asked_rows, replace=False))
     for sp in seg.term_lists(np.array([7, 8, 9], np.uint64)):
         held, counts = seg.rows_span(sp.lo, sp.hi), seg.tf_span(sp.lo, sp.hi)
