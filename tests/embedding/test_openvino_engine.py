@@ -21,6 +21,7 @@ from rag.embedding.openvino import (
     TOKEN_BUDGET,
     EngineUnavailable,
     cache_root,
+    compile_cached,
     exported_model,
     read_model_config,
     token_batches,
@@ -228,6 +229,38 @@ def test_an_unwritable_cache_means_torch_not_a_crash(tmp_path, monkeypatch):
     assert isinstance(load_embedder(str(model)), SentenceTransformerEmbedder)
     with pytest.raises(EmbedderError, match="cannot write the OpenVINO copy .*set RAG_CACHE_DIR"):
         load_embedder(str(model), engine="openvino")
+
+
+def test_a_cache_blob_another_start_replaced_compiles_without_the_cache(tmp_path, monkeypatch):
+    """Two first starts at once write the same compiled blob; OpenVINO then fails on the file the other
+    process replaced ("filesystem error"). The start compiles without the cache instead of failing."""
+    import openvino as ov
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "minilm"
+    shutil.copytree(packaged_minilm_path(), model)
+    xml = exported_model(read_model_config(model))
+    real = ov.Core.compile_model
+    configs: list[dict] = []
+
+    def racing(self, path, device, config=None):
+        configs.append(dict(config or {}))
+        if config and "CACHE_DIR" in config:  # what the race looked like in a `make setup` beside a CI run
+            raise RuntimeError("filesystem error: cannot set permissions: No such file or directory [x.blob]")
+        return real(self, path, device, config)
+
+    monkeypatch.setattr(ov.Core, "compile_model", racing)
+    compiled = compile_cached(xml, {"INFERENCE_PRECISION_HINT": "f32"})
+    assert [("CACHE_DIR" in c) for c in configs] == [True, False]
+    assert configs[1] == {"INFERENCE_PRECISION_HINT": "f32"}
+    assert compiled.inputs  # a real compiled network
+
+    def broken(self, path, device, config=None):
+        raise RuntimeError("Exception from src/plugins: unsupported operation")
+
+    monkeypatch.setattr(ov.Core, "compile_model", broken)
+    with pytest.raises(RuntimeError, match="unsupported operation"):  # other failures are not hidden
+        compile_cached(xml, {})
 
 
 @pytest.mark.slow
