@@ -58,7 +58,12 @@ from rag.types import Chunk
 SEGMENTS_DIR = "segments"
 MERGE_AT = 8  # more segments than this: the smallest are merged (tiered)
 MAX_AUTO_MERGE_ROWS = 200_000  # larger merges wait for `rag index --rebuild` (they re-train the IVF index)
-SEGMENT_MAX_ROWS = 250_000  # one change writes segments of at most this many rows
+# One change writes segments of at most this many rows. Every search visits every segment, and each
+# visit has its fixed costs (a BM25 top k, an IVF probe, their Python around a dozen numpy calls a
+# term): at 10M synthetic chunks, 10 segments of 1,000,000 rows searched at p50 25-36 / p95 44-55 ms
+# against 45-48 / 75-80 ms for 40 of 250,000, alternating (docs/performance.md, part 5, seventh round).
+# The price is the build's memory: a segment's chunks and vectors are held until it is written.
+SEGMENT_MAX_ROWS = 1_000_000
 DF_MEMO = 65_536  # distinct terms whose live document frequency a view remembers
 _log = logging.getLogger(__name__)
 
@@ -418,7 +423,7 @@ def plan_merge(store: SegmentStore, entries: list[dict[str, Any]]) -> list[int]:
     take part: none while there are at most ``MERGE_AT`` of them; else the smallest, taking the next only
     while it is at most twice the rows already taken (the first two always, if they fit) and the total
     stays within ``MAX_AUTO_MERGE_ROWS``. So a large segment is never rewritten for a few small ones, and
-    full segments (a large build's, 250,000 rows each) are left alone: at 10M chunks a 10-row change
+    full segments (a large build's, up to ``SEGMENT_MAX_ROWS`` each) are left alone: at 10M chunks a 10-row change
     merged two of them (32 s) before this rule."""
     sizes = {i: store._states[e["name"]].n for i, e in enumerate(entries)}
     small = sorted((i for i in sizes if sizes[i] < MAX_AUTO_MERGE_ROWS), key=lambda i: (sizes[i], i))
