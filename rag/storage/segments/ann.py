@@ -3,10 +3,11 @@
 The dense side only shortlists with it: the shortlist is re-scored from the segment's float16
 ``vectors.npy`` (``Segment.cosines``), so the codes need to rank, not to score. Earlier versions
 wrote 8-bit scalar codes (IVF-SQ8, 384 bytes a 384-dim vector). At 10M chunks a question's probed
-lists held ~770,000 of them, and scanning them was 30 ms of both cores, half of a question's work. FAISS's fast-scan PQ (4-bit codes compared with in-register lookups, André et al.
-2015) scanned the same lists of one 250,000-row segment 13x faster here (0.22 against 2.84 ms at 200
-lists), in 48 bytes a vector (``dim / 4`` sub-quantizers of 4 bits) instead of 384, so serving memory
-and disk shrink too.
+lists held ~770,000 of them, and scanning them was 30 ms of both cores, half of a question's work.
+FAISS's fast-scan PQ (4-bit codes compared with in-register lookups, André et al. 2015) scanned the
+same lists of one 250,000-row segment 13x faster here (0.22 against 2.84 ms at 200 lists), in 48
+bytes a vector (``dim / 4`` sub-quantizers of 4 bits) instead of 384, so serving memory and disk
+shrink too.
 
 Its scores are coarser than SQ8's, so a segment with these codes re-scores ``RESCORE_PQ`` times k
 (SQ8: 2 times): on that segment, recall@10 after re-scoring was the same as SQ8's and recall@100
@@ -14,7 +15,8 @@ Its scores are coarser than SQ8's, so a segment with these codes re-scores ``RES
 (``rag.storage.vectors.tune_breadth``), but on the recall@10 after that re-scoring, which is what a
 search returns, and relative to that recall with every list probed: on 10M synthetic vectors that
 barely cluster the codes lose a little whatever the breadth, and the absolute target made every
-segment probe all its lists (the shared budget then scanned 2,000 lists where 1,536 had done). Segments written before keep their IVF-SQ8 index and are searched as before.
+segment probe all its lists (40 segments' shared budget then scanned 2,000 lists where 1,536 had
+done). Segments written before keep their IVF-SQ8 index and are searched as before.
 """
 
 from __future__ import annotations

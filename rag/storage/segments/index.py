@@ -60,8 +60,9 @@ MERGE_AT = 8  # more segments than this: the smallest are merged (tiered)
 MAX_AUTO_MERGE_ROWS = 200_000  # larger merges wait for `rag index --rebuild` (they re-train the IVF index)
 # One change writes segments of at most this many rows. Every search visits every segment, and each
 # visit has its fixed costs (a BM25 top k, an IVF probe, their Python around a dozen numpy calls a
-# term): at 10M synthetic chunks, 10 segments of 1,000,000 rows searched at p50 25-36 / p95 44-55 ms
-# against 45-48 / 75-80 ms for 40 of 250,000, alternating (docs/performance.md, part 5, seventh round).
+# term): at 10M synthetic chunks, warm and alternating, 10 segments of 1,000,000 rows searched at
+# p50 25-36 / p95 44-55 ms against 40-48 / 72-80 ms for 40 of 250,000 (docs/performance.md, part 5,
+# seventh round).
 # The price is the build's memory: a segment's chunks and vectors are held until it is written.
 SEGMENT_MAX_ROWS = 1_000_000
 DF_MEMO = 65_536  # distinct terms whose live document frequency a view remembers
